@@ -291,11 +291,14 @@ class FeatureBlock:
         return block.take(order)
 
     def take(self, rows: np.ndarray) -> "FeatureBlock":
+        """The given rows, with the failures of those rows' samples."""
         pick = lambda seq: [seq[i] for i in rows]  # noqa: E731
+        names = pick(self.name)
+        kept = set(names)
         return FeatureBlock(
-            self.index[rows], pick(self.name), self.rgb_valid[rows], self.rgb_pooled[rows],
+            self.index[rows], names, self.rgb_valid[rows], self.rgb_pooled[rows],
             self.rgb_frames[rows], self.text_valid[rows], self.yes_prob[rows], pick(self.description),
-            self.text_embedding[rows], list(self.failures))
+            self.text_embedding[rows], [f for f in self.failures if f[0] in kept])
 
 
 @dataclass

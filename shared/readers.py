@@ -1,0 +1,86 @@
+"""One entry point to every dataset's raw skeletons: list a root's samples, read one sample.
+
+Every reader returns metres in camera coordinates as (T, M, V, 3) with M and V from the dataset's
+layout; normalisation (translation to the spine middle) happens in stage 2, the same for all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MMCLError
+from .registry import DatasetSpec, SampleMeta, find_dir, get_dataset
+
+
+@dataclass
+class SkeletonSample:
+    joints: np.ndarray  # (T, M, V, 3) float32
+    frame_index: np.ndarray  # (T,) int32: the kept frame's index in the original video
+    color_xy: np.ndarray | None = None  # (T, M, V, 2) float32 colour-image pixels, where known
+
+
+@dataclass
+class SampleListing:
+    samples: list[tuple[SampleMeta, Path]]  # sorted by name
+    missing: list[str]  # in the dataset's official list of samples without skeletons
+    skipped: list[Path]  # files whose names are not this dataset's (e.g. NTU120 files in ntu60)
+
+
+# Per skeleton format: (glob pattern, how a path becomes a sample name).
+FILE_PATTERNS = {
+    "ntu": ("*.skeleton", lambda p: p.stem),
+    "ucla_json": ("*.json", lambda p: p.stem),
+    "utd_mat": ("*_skeleton.mat", lambda p: p.name[: -len("_skeleton.mat")]),
+}
+
+
+def list_samples(spec: DatasetSpec, root) -> SampleListing:
+    """The dataset's samples under `root`, or a clear error naming what was expected where."""
+    folder = find_dir(Path(root), spec.skeleton_dirs, "skeleton", spec)
+    if spec.skeleton_format == "sysu_mat":
+        from .sysu_skeleton import list_sysu
+        files = list_sysu(folder)
+    else:
+        pattern, to_name = FILE_PATTERNS[spec.skeleton_format]
+        files = [(to_name(p), p) for p in folder.glob(pattern)]
+    missing_names = spec.missing_samples()
+    samples, missing, skipped = [], [], []
+    for name, path in sorted(files):
+        meta = spec.parse_name(name)
+        if meta is None:
+            skipped.append(path)
+        elif name in missing_names:
+            missing.append(name)
+        else:
+            samples.append((meta, path))
+    if not samples:
+        raise MMCLError(f"no {spec.title} skeleton files under {folder} (expected files like "
+                        f"{FILE_PATTERNS.get(spec.skeleton_format, ('<subject>/video<k>/sklWorld.mat',))[0]}"
+                        f" named as {spec.name} samples)")
+    return SampleListing(samples, missing, skipped)
+
+
+def read_sample(dataset: str, path) -> SkeletonSample:
+    """Read and clean one raw sample; raises SkeletonFormatError naming the file and problem."""
+    spec = get_dataset(dataset)
+    fmt = spec.skeleton_format
+    if fmt == "ntu":
+        from .ntu_cleaning import clean_ntu
+        from .ntu_skeleton import read_ntu_skeleton
+        clean = clean_ntu(read_ntu_skeleton(path))
+        return SkeletonSample(clean.joints, clean.frame_index, clean.color_xy)
+    if fmt == "ucla_json":
+        from .ucla_skeleton import read_ucla_json
+        joints = read_ucla_json(path)
+        return SkeletonSample(joints, np.arange(len(joints), dtype=np.int32))
+    if fmt == "utd_mat":
+        from .utd_skeleton import read_utd_mat
+        joints = read_utd_mat(path)
+        return SkeletonSample(joints, np.arange(len(joints), dtype=np.int32))
+    if fmt == "sysu_mat":
+        from .sysu_skeleton import read_sysu
+        return read_sysu(path)
+    raise MMCLError(f"{spec.name}: no reader for skeleton format {fmt!r}")

@@ -1,0 +1,98 @@
+"""Stage 1, step 1: read and clean a dataset's raw skeletons into `<out>/<dataset>/skeletons.h5`.
+
+Files are parsed in worker processes (NTU120 is 114k files); a broken file is recorded in the
+failures table and skipped. The cache is written once: a rerun with the same inputs reuses it, so a
+sharded feature run can start many processes on one skeleton file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from tqdm import tqdm
+
+from shared.cache_io import output_lock
+from shared.cache_schema import SKELETON_FILE, SkeletonCache, SkeletonCacheWriter
+from shared.ctrgcn_npz import iter_ctrgcn_npz
+from shared.errors import CacheError, MMCLError
+from shared.readers import SkeletonSample, list_samples, read_sample
+from shared.registry import DatasetSpec
+
+
+def _read(args) -> tuple[SkeletonSample | None, str | None]:
+    dataset, path = args
+    try:
+        return read_sample(dataset, path), None
+    except MMCLError as e:
+        return None, str(e)
+    except Exception as e:  # noqa: BLE001 - one broken file must not stop 100k others
+        return None, f"{path}: {type(e).__name__}: {e}"
+
+
+def existing_cache(path: Path, params: dict) -> SkeletonCache | None:
+    """The cache at `path` when it is valid and was built with the same parameters."""
+    if not path.exists():
+        return None
+    try:
+        cache = SkeletonCache(path)
+    except CacheError as e:
+        print(f"rebuilding {path}: {e}")
+        return None
+    if json.loads(cache.attrs.get("params", "{}")) != params:
+        print(f"rebuilding {path}: it was built with other parameters")
+        return None
+    return cache
+
+
+def build_skeleton_cache(spec: DatasetSpec, root, out_dir, workers: int | None = None,
+                         limit: int | None = None, progress: bool = True, overwrite: bool = False) -> Path:
+    """Write `out_dir/<dataset>/skeletons.h5` from the raw files under `root`; return its path."""
+    root = Path(root)
+    path = Path(out_dir) / spec.name / SKELETON_FILE
+    params = {"dataset": spec.name, "root": str(root.resolve()), "limit": limit}
+    if not overwrite and existing_cache(path, params) is not None:
+        print(f"skeleton cache {path} is up to date")
+        return path
+    listing = list_samples(spec, root)
+    samples = listing.samples[:limit] if limit else listing.samples
+    workers = workers or min(8, os.cpu_count() or 1)
+    with output_lock(path), SkeletonCacheWriter(path, spec, root.resolve(), params) as writer:
+        jobs = [(spec.name, p) for _, p in samples]
+        with ProcessPoolExecutor(workers) as pool:
+            results = pool.map(_read, jobs, chunksize=32)
+            bar = tqdm(results, total=len(jobs), desc=f"{spec.name} skeletons", unit="file",
+                       disable=not progress)
+            for (meta, _), (sample, error) in zip(samples, bar):
+                if error is not None:
+                    writer.add_failure(meta.name, "skeleton", error)
+                else:
+                    writer.append(meta, sample.joints, sample.frame_index, sample.color_xy)
+        writer.attrs["excluded_missing"] = len(listing.missing)
+        failed = len(writer.failures)
+    print(f"{path}: {len(samples) - failed} samples, {failed} failed (listed in failures/), "
+          f"{len(listing.missing)} excluded by the official missing-skeleton list")
+    return path
+
+
+def import_ctrgcn_npz(spec: DatasetSpec, npz_path, names_path, protocol: str, out_dir,
+                      progress: bool = True) -> Path:
+    """Build the skeleton cache from CTR-GCN's preprocessed npz (frames are already translated;
+    colour coordinates are unknown, so stage 1 then crops nothing)."""
+    import numpy as np
+
+    path = Path(out_dir) / spec.name / SKELETON_FILE
+    params = {"dataset": spec.name, "npz": str(Path(npz_path).resolve()), "protocol": protocol}
+    rows = iter_ctrgcn_npz(npz_path, names_path, spec, spec.protocol(protocol))
+    with output_lock(path), SkeletonCacheWriter(path, spec, Path(npz_path).resolve(), params) as writer:
+        for meta, joints in tqdm(rows, desc=f"import {Path(npz_path).name}", unit="sample",
+                                 disable=not progress):
+            if len(joints) == 0:
+                writer.add_failure(meta.name, "skeleton", f"{npz_path}: all-zero sequence")
+                continue
+            writer.append(meta, joints, np.arange(len(joints), dtype=np.int32))
+        imported = len(writer.metas)
+    print(f"{path}: imported {imported} samples from {npz_path}")
+    return path
