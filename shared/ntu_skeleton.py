@@ -15,6 +15,7 @@ Floats are written with 7 significant digits (C# `float.ToString()`), e.g. `0.21
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +103,149 @@ def write_ntu_skeleton(path: str | Path, joints: np.ndarray, color_xy: np.ndarra
     # C# writes "E-05" and "NaN" where %g writes "e-05" and "nan".
     text = _NEWLINE.join(lines).replace("e", "E").replace("nan", "NaN") + _NEWLINE
     Path(path).write_text(text, newline="")
+
+
+# --------------------------------------------------------------------------------------------
+# Reader
+# --------------------------------------------------------------------------------------------
+
+# Columns of a joint line that the cleaning and the temporal images use: x y z colorX colorY.
+_USED_COLUMNS = (0, 1, 2, 5, 6)
+
+
+@dataclass
+class _BlockIndex:
+    """Where things are in the file, found by walking its count lines."""
+
+    block_lines: list[int]  # 0-based line index of each body's first joint line
+    block_frames: list[int]  # frame of each body block
+    block_ids: list[bytes]  # body ID of each block
+
+
+def read_ntu_skeleton(path: str | Path) -> RawSkeleton:
+    """Parse a `.skeleton` file; bodies keep their frames, NaN coordinates stay NaN.
+
+    The file is split into lines once; only the count lines are visited in Python (one per
+    frame, two per body) and the joint lines of the whole file are parsed by one
+    `np.loadtxt` call, so a file costs a few milliseconds.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SkeletonFormatError(path, f"cannot be read ({e.strerror or e})") from None
+    lines = data.rstrip().split(b"\n")
+    if lines == [b""]:
+        raise SkeletonFormatError(path, "empty file")
+    num_frames = _count(path, lines, 0, "frame count")
+    layout = _walk(path, lines, num_frames)
+    values = _parse_joint_lines(path, lines, layout.block_lines)
+    name = path.name[: -len(".skeleton")] if path.name.endswith(".skeleton") else path.stem
+    return RawSkeleton(name=name, num_frames=num_frames, bodies=_group_bodies(layout, values))
+
+
+def _count(path: Path, lines: list[bytes], i: int, what: str) -> int:
+    """The non-negative integer on line i (0-based), or an error naming the 1-based line."""
+    if i >= len(lines):
+        raise SkeletonFormatError(
+            path, f"file ends early: expected the {what} after the last line", line=len(lines))
+    try:
+        value = int(lines[i])
+    except ValueError:
+        problem = f"expected the {what} (an integer), found {_show(lines[i])}"
+        raise SkeletonFormatError(path, problem, line=i + 1) from None
+    if value < 0:
+        raise SkeletonFormatError(path, f"negative {what} {value}", line=i + 1)
+    return value
+
+
+def _walk(path: Path, lines: list[bytes], num_frames: int) -> _BlockIndex:
+    layout = _BlockIndex([], [], [])
+    i = 1
+    for frame in range(num_frames):
+        num_bodies = _count(path, lines, i, f"body count of frame {frame}")
+        i += 1
+        seen: set[bytes] = set()
+        for _ in range(num_bodies):
+            if i >= len(lines):
+                raise SkeletonFormatError(
+                    path, f"file ends early: expected a body of frame {frame}", line=len(lines))
+            info = lines[i].split()
+            if len(info) != BODY_INFO_FIELDS:
+                raise SkeletonFormatError(
+                    path, f"expected a {BODY_INFO_FIELDS}-field body info line in frame {frame}, "
+                          f"found {len(info)} fields", line=i + 1)
+            body_id = info[0]
+            if body_id in seen:  # the cleaning assumes one record per body and frame
+                raise SkeletonFormatError(
+                    path, f"body {body_id.decode(errors='replace')} appears twice in frame "
+                          f"{frame}", line=i + 1)
+            seen.add(body_id)
+            num_joints = _count(path, lines, i + 1, "joint count")
+            if num_joints != NUM_JOINTS:
+                raise SkeletonFormatError(
+                    path, f"joint count {num_joints}, expected {NUM_JOINTS}", line=i + 2)
+            i += 2
+            if i + NUM_JOINTS > len(lines):
+                raise SkeletonFormatError(
+                    path, f"file ends early: frame {frame} stops after {len(lines) - i} of "
+                          f"{NUM_JOINTS} joint lines", line=len(lines))
+            layout.block_lines.append(i)
+            layout.block_frames.append(frame)
+            layout.block_ids.append(body_id)
+            i += NUM_JOINTS
+    if i < len(lines):
+        raise SkeletonFormatError(
+            path, f"unexpected content after the last of {num_frames} frames", line=i + 1)
+    return layout
+
+
+def _parse_joint_lines(path: Path, lines: list[bytes], block_lines: list[int]) -> np.ndarray:
+    """(num_blocks, 25, 5) float32: x y z colorX colorY of every body block."""
+    if not block_lines:
+        return np.zeros((0, NUM_JOINTS, len(_USED_COLUMNS)), np.float32)
+    text = b"\n".join(b"\n".join(lines[s:s + NUM_JOINTS]) for s in block_lines)
+    try:
+        values = np.loadtxt(io.BytesIO(text), dtype=np.float32, usecols=_USED_COLUMNS, ndmin=2)
+    except ValueError:
+        raise _locate_bad_joint_line(path, lines, block_lines) from None
+    return values.reshape(len(block_lines), NUM_JOINTS, len(_USED_COLUMNS))
+
+
+def _locate_bad_joint_line(path: Path, lines: list[bytes], block_lines: list[int]) -> Exception:
+    """Slow path, run only on a parse failure: find the first joint line that is wrong."""
+    for start in block_lines:
+        for i in range(start, start + NUM_JOINTS):
+            fields = lines[i].split()
+            if len(fields) < JOINT_FIELDS:
+                return SkeletonFormatError(
+                    path, f"joint line has {len(fields)} values, expected {JOINT_FIELDS}",
+                    line=i + 1)
+            for k in _USED_COLUMNS:
+                try:
+                    float(fields[k])
+                except ValueError:
+                    return SkeletonFormatError(
+                        path, f"malformed number {_show(fields[k])} in column {k + 1}",
+                        line=i + 1)
+    return SkeletonFormatError(path, "joint lines could not be parsed")
+
+
+def _group_bodies(layout: _BlockIndex, values: np.ndarray) -> list[RawBody]:
+    """One RawBody per body ID, in order of first appearance, frames ascending."""
+    blocks_of: dict[bytes, list[int]] = {}
+    for k, body_id in enumerate(layout.block_ids):
+        blocks_of.setdefault(body_id, []).append(k)
+    frames = np.asarray(layout.block_frames, dtype=np.int64)
+    bodies = []
+    for body_id, blocks in blocks_of.items():
+        v = values[blocks]
+        bodies.append(RawBody(
+            body_id=body_id.decode(errors="replace"), frames=frames[blocks],
+            joints=np.ascontiguousarray(v[..., :3]), color_xy=np.ascontiguousarray(v[..., 3:])))
+    return bodies
+
+
+def _show(token: bytes, limit: int = 40) -> str:
+    text = token.strip().decode(errors="replace")
+    return repr(text if len(text) <= limit else text[:limit] + "...")

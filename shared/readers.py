@@ -68,9 +68,8 @@ def read_sample(dataset: str, path) -> SkeletonSample:
     spec = get_dataset(dataset)
     fmt = spec.skeleton_format
     if fmt == "ntu":
-        from .ntu_cleaning import clean_ntu
-        from .ntu_skeleton import read_ntu_skeleton
-        clean = clean_ntu(read_ntu_skeleton(path))
+        from .ntu_cleaning import read_and_clean
+        clean = read_and_clean(path)
         return SkeletonSample(clean.joints, clean.frame_index, clean.color_xy)
     if fmt == "ucla_json":
         from .ucla_skeleton import read_ucla_json
@@ -78,8 +77,7 @@ def read_sample(dataset: str, path) -> SkeletonSample:
         return SkeletonSample(joints, np.arange(len(joints), dtype=np.int32))
     if fmt == "utd_mat":
         from .utd_skeleton import read_utd_mat
-        joints = read_utd_mat(path)
-        return SkeletonSample(joints, np.arange(len(joints), dtype=np.int32))
+        return read_utd_mat(path)  # drops untracked frames; projects colour pixels
     if fmt == "sysu_mat":
         from .sysu_skeleton import read_sysu
         return read_sysu(path)
