@@ -1,0 +1,82 @@
+"""The trainable MMCL model: CTR-GCN backbone plus the training-only FAM and FRM heads.
+
+Only `skeleton_model()` (the backbone with its classifier) is exported and used at test time;
+FRM can additionally refine scores zero-shot when text features exist for the test clips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from shared.errors import MMCLError
+
+from .ctrgcn import CTRGCN, CTRGCNConfig
+from .fam import FAM, FAMConfig
+from .frm import FRM, FRMConfig
+
+
+@dataclass(frozen=True)
+class MMCLModelConfig:
+    backbone: CTRGCNConfig
+    use_fam: bool = False
+    use_frm: bool = False
+    rgb_dim: int | None = None  # width of the cached RGB embedding (needed with FAM)
+    text_dim: int | None = None  # width of the cached text feature (needed with FRM)
+    fam_hidden: int = 256
+    frm_hidden: int = 64
+    frm_vectors: int = 2  # R
+
+    def __post_init__(self) -> None:
+        if self.use_fam and not self.rgb_dim:
+            raise MMCLError("model config: use_fam needs rgb_dim (the cached RGB embedding width)")
+        if self.use_frm and not self.text_dim:
+            raise MMCLError("model config: use_frm needs text_dim (the cached text feature width)")
+
+    @property
+    def fam(self) -> FAMConfig | None:
+        if not self.use_fam:
+            return None
+        # FAM's output is compared with the backbone feature, so their widths must agree.
+        return FAMConfig(in_dim=self.rgb_dim, hidden_dim=self.fam_hidden, out_dim=self.backbone.feature_dim)
+
+    @property
+    def frm(self) -> FRMConfig | None:
+        if not self.use_frm:
+            return None
+        return FRMConfig(text_dim=self.text_dim, num_class=self.backbone.num_class,
+                         num_vectors=self.frm_vectors, hidden_dim=self.frm_hidden)
+
+
+class MMCLModel(nn.Module):
+    def __init__(self, config: MMCLModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = CTRGCN(config.backbone)
+        self.fam = FAM(config.fam) if config.fam is not None else None
+        self.frm = FRM(config.frm) if config.frm is not None else None
+
+    def forward(self, x: torch.Tensor, rgb: torch.Tensor | None = None,
+                text: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
+        """x (N, C, T, V, M); rgb (N, rgb_dim) and text (N, text_dim) cached features or None.
+
+        Returns logits S_M, feature g, rgb_proj c (None without FAM or rgb) and refined S_R
+        (None without FRM or text). Rows without features should hold finite filler (zeros):
+        the loss masks them out, but a NaN would still poison the heads' weight gradients.
+        """
+        logits, feature = self.backbone.forward_features(x)
+        rgb_proj = self.fam(rgb) if self.fam is not None and rgb is not None else None
+        refined = self.frm(logits, text) if self.frm is not None and text is not None else None
+        return {"logits": logits, "feature": feature, "rgb_proj": rgb_proj, "refined": refined}
+
+    def skeleton_model(self) -> CTRGCN:
+        """The backbone and its classifier alone: what is exported and run at test time."""
+        return self.backbone
+
+    def refine(self, logits: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Zero-shot refinement S_R of given scores with the trained FRM."""
+        if self.frm is None:
+            raise MMCLError("refine: this model was trained without FRM (use_frm=False)")
+        return self.frm(logits, text)

@@ -1,0 +1,85 @@
+"""MMCLModel: backbone plus training-only heads; export keeps the backbone alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from shared.errors import MMCLError
+from stage2_train.ctrgcn import CTRGCN, CTRGCNConfig
+from stage2_train.losses import mmcl_loss
+from stage2_train.mmcl_model import MMCLModel, MMCLModelConfig
+
+TINY = CTRGCNConfig(num_class=6, num_point=20, num_person=1, graph="kinect_v1", base_channel=8)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def full_model(seed: int = 0) -> MMCLModel:
+    torch.manual_seed(seed)
+    return MMCLModel(MMCLModelConfig(TINY, use_fam=True, use_frm=True, rgb_dim=12, text_dim=5))
+
+
+def inputs(n: int = 4):
+    gen = torch.Generator().manual_seed(1)
+    return (torch.randn(n, 3, 8, 20, 1, generator=gen), torch.randn(n, 12, generator=gen),
+            torch.randn(n, 5, generator=gen), torch.randint(0, 6, (n,), generator=gen))
+
+
+def test_outputs_and_missing_modalities():
+    model = full_model()
+    x, rgb, text, _ = inputs()
+    out = model(x, rgb, text)
+    assert out["logits"].shape == (4, 6) and out["refined"].shape == (4, 6)
+    assert out["feature"].shape == out["rgb_proj"].shape == (4, TINY.feature_dim)
+    bare = model(x)
+    assert bare["rgb_proj"] is None and bare["refined"] is None
+
+
+def test_every_parameter_gets_a_gradient():
+    model = full_model()
+    x, rgb, text, labels = inputs()
+    out = model(x, rgb, text)
+    mmcl_loss(out["logits"], labels, refined=out["refined"], feature=out["feature"],
+              rgb_proj=out["rgb_proj"])["total"].backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    for head in (model.fam, model.frm):
+        assert all(p.grad.abs().sum() > 0 for p in head.parameters())
+
+
+def test_skeleton_model_excludes_heads():
+    model = full_model()
+    skeleton = model.skeleton_model()
+    assert isinstance(skeleton, CTRGCN)
+    assert not any(k.startswith(("fam", "frm")) for k in skeleton.state_dict())
+    assert set(skeleton.state_dict()) == {k.removeprefix("backbone.") for k in model.state_dict()
+                                          if k.startswith("backbone.")}
+    x = inputs()[0]
+    model.eval()
+    torch.testing.assert_close(skeleton(x), model(x)["logits"])
+
+
+def test_refine_needs_a_trained_frm():
+    model = full_model()
+    logits, text = torch.randn(2, 6), torch.randn(2, 5)
+    torch.testing.assert_close(model.refine(logits, text), model.frm(logits, text))
+    plain = MMCLModel(MMCLModelConfig(TINY))
+    assert plain.fam is None and plain.frm is None
+    with pytest.raises(MMCLError, match="without FRM"):
+        plain.refine(logits, text)
+
+
+def test_config_requires_feature_widths():
+    with pytest.raises(MMCLError, match="rgb_dim"):
+        MMCLModelConfig(TINY, use_fam=True)
+    with pytest.raises(MMCLError, match="text_dim"):
+        MMCLModelConfig(TINY, use_frm=True)
+    config = MMCLModelConfig(TINY, use_fam=True, use_frm=True, rgb_dim=1280, text_dim=384)
+    assert config.fam.out_dim == TINY.feature_dim and config.frm.num_class == TINY.num_class
