@@ -17,8 +17,8 @@ from shared.readers import list_samples, read_sample
 from shared.registry import DEMO, SYSU, UTD_MHAD
 from stage1_extract.demo_data import (
     MOTIONS, Imperfections, demo_sample_names, generate_demo, generate_sysu, generate_utd,
-    _performer,
 )
+from stage1_extract.demo_motions import performer
 
 # A reduced demo: 2 subjects (one per setup) x camera 2 x replication 1 x every action, short
 # clips, and faults in half the files so that the cleaning's cases are exercised.
@@ -100,7 +100,7 @@ def test_colour_coordinates_land_on_the_person_in_the_video(demo):
         t = int(clean.frame_index[0])
         x, y = clean.color_xy[0, 0, 1] * np.array([320 / 1920, 180 / 1080])  # SpineMid
         patch = frames[t].asnumpy()[int(y) - 1:int(y) + 2, int(x) - 1:int(x) + 2].reshape(-1, 3)
-        shirt = np.asarray(_performer(SMALL["seed"], "ntu", meta.subject).look.shirt)
+        shirt = np.asarray(performer(SMALL["seed"], "ntu", meta.subject).look.shirt)
         assert np.abs(np.median(patch, 0) - shirt).max() < 40, name
 
 
@@ -174,3 +174,21 @@ def test_sysu_layout(tmp_path):
         assert len(frames) == info["frames"] and Image.open(frames[0]).size == (640, 480)
         sample = read_sample("sysu", folder / "sklWorld.mat")
         assert sample.joints.shape == (info["frames"], 1, 20, 3)
+
+
+def test_sysu_colour_coordinates_are_640x480_pixels_whatever_the_image_size(tmp_path):
+    """sklImage.mat holds pixels of the registry's 640x480 colour frame; smaller JPEGs are that
+    frame scaled, so the scaled coordinates land on the person's shirt."""
+    size = (320, 240)
+    generate_sysu(tmp_path, subjects=(1,), activities=(7,), frames=(20, 24), image_size=size,
+                  workers=1, progress=False)
+    folder = tmp_path / "3DvideoNorm" / "s01" / "video7"
+    sample = read_sample("sysu", folder / "sklWorld.mat")
+    scale = np.asarray(size) / np.asarray(SYSU.color_resolution)
+    shirt = np.asarray(performer(0, "sysu", 1).look.shirt)
+    t = int(sample.frame_index[0])
+    x, y = sample.color_xy[0, 0, 1] * scale  # Kinect v1 Spine, on the torso
+    image = np.asarray(Image.open(folder / "rgb" / f"{t + 1:05d}.jpg"))
+    assert image.shape[:2] == size[::-1]
+    patch = image[int(y) - 1:int(y) + 2, int(x) - 1:int(x) + 2].reshape(-1, 3)
+    assert np.abs(np.median(patch, 0) - shirt).max() < 40
