@@ -1,0 +1,172 @@
+"""Stage 1 commands: `mmcl extract` (= `mmcl-extract`), `mmcl demo-data`, `mmcl demo-models`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from shared import cli as shared_cli
+from shared.errors import MMCLError
+from shared.registry import DATASETS, default_root, get_dataset
+
+from .extract import (
+    DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, ExtractConfig, ModelSpecs, Shard,
+    default_feature_set_name, ensure_skeletons, extract_features, merge_shards, sanitize)
+from .temporal_image import TemporalImageConfig
+
+DEMO_WHICH = ("demo", "utd-mhad", "sysu")
+
+
+def _image_size(ctx, param, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected WIDTHxHEIGHT, e.g. 1120x448") from None
+    if w < 1 or h < 1:
+        raise click.BadParameter(f"{value!r}: width and height must be positive")
+    return w, h
+
+
+def _shard(ctx, param, value: str | None) -> Shard | None:
+    return None if value is None else Shard.parse(value)
+
+
+@click.command()
+@click.option("--dataset", required=True, type=click.Choice(sorted(DATASETS)), help="Dataset to extract.")
+@click.option("--root", type=click.Path(path_type=Path),
+              help="Dataset folder (default: $MMCL_DATA/<dataset> or data/<dataset>).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("cache"), show_default=True,
+              help="Cache root; writes <out>/<dataset>/.")
+@click.option("--mllm", default=DEFAULT_MLLM, show_default=True, help="MLLM: hub id or local directory.")
+@click.option("--backend", type=click.Choice(["auto", "vllm", "transformers"]), default="auto", show_default=True)
+@click.option("--rgb-encoder", default=DEFAULT_RGB_ENCODER, show_default=True,
+              help="'efficientnet-lite0', a .pth file, or a vision model's hub id or directory.")
+@click.option("--text-encoder", default=DEFAULT_TEXT_ENCODER, show_default=True,
+              help="Sentence encoder for descriptions and class names.")
+@click.option("--frames", "k", type=click.IntRange(1, 64), default=5, show_default=True,
+              help="K frames per temporal image.")
+@click.option("--image-size", callback=_image_size, metavar="WxH",
+              help="Stitched image size [default: K x 224 by 448].")
+@click.option("--crop-margin", type=click.FloatRange(0, 2), default=0.15, show_default=True,
+              help="Margin around the person, as a fraction of the box's longer side.")
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True,
+              help="Samples per model call (the MLLM answers them in one pass).")
+@click.option("--chunk-size", type=click.IntRange(1), default=256, show_default=True,
+              help="Samples per crash-safe commit.")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N samples (a quick look).")
+@click.option("--shard", callback=_shard, metavar="I/N", help="Process shard I of N (I = 0..N-1) into its own file.")
+@click.option("--feature-set", help="Feature set name [default: derived from the models and K].")
+@click.option("--prompts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Prompts file (questions, description instruction) instead of the built-in ones.")
+@click.option("--skeletons-only", is_flag=True, help="Only build skeletons.h5.")
+@click.option("--import-npz", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Make skeletons.h5 from CTR-GCN's preprocessed npz instead of the raw files.")
+@click.option("--names", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --import-npz: its sample names (skes_available_name.txt).")
+@click.option("--protocol", help="With --import-npz: the npz's split [default: the dataset's first].")
+@click.option("--merge", is_flag=True, help="Merge the shard files of the feature set into <name>.h5.")
+@click.option("--save-images", is_flag=True, help="Keep the temporal images as JPEG (features/<name>.images/).")
+@click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
+              help="Decoding processes (0: decode in the main process).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def extract(dataset, root, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
+            chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, merge,
+            save_images, workers, device, quiet) -> int:
+    """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
+    models = ModelSpecs(mllm=mllm, backend=backend, rgb_encoder=rgb_encoder, text_encoder=text_encoder,
+                        prompts=prompts, device=device)
+    image = TemporalImageConfig(frames=k, size=image_size, margin=crop_margin)
+    name = sanitize(feature_set) if feature_set else default_feature_set_name(models, image)
+    if merge:
+        summary = merge_shards(out / dataset, name)
+        click.echo(summary.report())
+        return summary.exit_code
+    if import_npz is not None:
+        _import_npz(dataset, import_npz, names, protocol, out, quiet)
+        if skeletons_only:
+            return 0
+    config = ExtractConfig(
+        dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
+        chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
+        workers=workers, progress=not quiet)
+    if skeletons_only:
+        ensure_skeletons(get_dataset(dataset), config)
+        return 0
+    if models.resolved_device() == "cpu" and workers:
+        _leave_cores_to_workers(workers)
+    summary = extract_features(config)
+    click.echo(summary.report())
+    return summary.exit_code
+
+
+def _import_npz(dataset: str, npz: Path, names: Path | None, protocol: str | None, out: Path, quiet: bool) -> None:
+    from .skeleton_cache import import_ctrgcn_npz
+
+    if names is None:
+        raise MMCLError("--import-npz needs --names FILE: the npz's sample names (skes_available_name.txt)")
+    spec = get_dataset(dataset)
+    import_ctrgcn_npz(spec, npz, names, spec.protocol(protocol).name, out, progress=not quiet)
+
+
+def _leave_cores_to_workers(workers: int) -> None:
+    """Models on the CPU: use the cores the decoding workers leave (OpenMP threads that compete
+    with busy processes for cores spin and slow everything down)."""
+    import torch
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - workers)))
+
+
+def _root(dataset: str, root: Path | None) -> Path:
+    if root is not None:
+        if not root.is_dir():
+            raise MMCLError(f"--root {root}: no such folder")
+        return root
+    root = default_root(dataset)
+    if not root.is_dir():
+        raise MMCLError(f"no {dataset} data at {root} (looked there because --root was not given); pass "
+                        f"--root DATA, or set MMCL_DATA to a folder holding '{dataset}/'")
+    return root
+
+
+@click.command("demo-data")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
+              help="Writes <out>/demo, <out>/utd-mhad, <out>/sysu.")
+@click.option("--which", default=",".join(DEMO_WHICH), show_default=True,
+              help="Comma-separated subset of: " + ", ".join(DEMO_WHICH))
+def demo_data(out: Path, which: str) -> int:
+    """Generate the demo dataset in the NTU layout, plus UTD-MHAD and SYSU layouts of the same motions."""
+    from . import demo_data as gen
+
+    chosen = [w.strip() for w in which.split(",") if w.strip()]
+    unknown = sorted(set(chosen) - set(DEMO_WHICH))
+    if unknown:
+        raise MMCLError(f"--which: unknown {', '.join(unknown)}; choose from {', '.join(DEMO_WHICH)}")
+    makers = {"demo": gen.generate_demo, "utd-mhad": gen.generate_utd, "sysu": gen.generate_sysu}
+    for key in chosen:
+        summary = makers[key](out / key)
+        click.echo(f"{key}: {summary['samples']} samples in {out / key}")
+    return 0
+
+
+@click.command("demo-models")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("demo_models"), show_default=True)
+def demo_models(out: Path) -> int:
+    """Build the offline demo models (tiny MLLM, EfficientNet-Lite0, MiniLM) into a folder."""
+    from .demo_models import build_demo_models
+
+    for role, path in build_demo_models(out).items():
+        click.echo(f"{role}: {path}")
+    return 0
+
+
+def main() -> None:
+    shared_cli.run(extract)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,395 @@
+"""Stage-1 extraction end to end on a small generated demo dataset with the tiny demo models:
+feature file contents and failures, crash-safe resume after SIGKILL, shards and merge, --limit,
+feature sets side by side, locks."""
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from shared.cache_io import output_lock
+from shared.cache_schema import (
+    SKELETON_FILE, FeatureFile, SkeletonCache, feature_files, read_feature_file, resolve_features)
+from shared.errors import LockedError, MMCLError
+from shared.registry import DEMO, SYSU
+from stage1_extract.extract import (
+    ExtractConfig, ModelSpecs, Shard, Summary, default_feature_set_name, extract_features, load_models,
+    merge_shards)
+from stage1_extract.temporal_image import TemporalImageConfig, temporal_image
+
+SUBJECTS, ACTIONS = (1, 2), (1, 23, 58)  # 6 samples; A058 is a two-person action
+MISSING = "S002C001P002R001A023"  # video deleted
+CORRUPT = "S002C001P002R001A058"  # video truncated
+SHORT = "S001C001P001R001A023"  # video of 3 frames, fewer than K
+BROKEN = {MISSING: "no such video", CORRUPT: "cannot", SHORT: "fewer than the 5"}
+IMAGE = TemporalImageConfig(frames=5, size=(280, 112))  # small: the tiny MLLM runs on 2 CPU cores
+OPTIONS = dict(batch_size=2, chunk_size=2, workers=1)
+# Runs compared within 1e-6 must use the same number of threads (float sums in another order).
+CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+# --------------------------------------------------------------------------- fixtures (built once)
+
+
+@pytest.fixture(scope="session")
+def demo_models(tmp_path_factory) -> dict:
+    from stage1_extract.demo_models import build_demo_models
+
+    return build_demo_models(tmp_path_factory.mktemp("demo_models"))
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory) -> Path:
+    from stage1_extract.demo_data import generate_demo
+
+    root = tmp_path_factory.mktemp("data") / "demo"
+    generate_demo(root, subjects=SUBJECTS, cameras=(1,), replications=(1,), actions=ACTIONS,
+                  frames=(20, 30), workers=1, progress=False)
+    videos = root / "nturgb+d_rgb"
+    (videos / f"{MISSING}_rgb.avi").unlink()
+    corrupt = videos / f"{CORRUPT}_rgb.avi"
+    corrupt.write_bytes(corrupt.read_bytes()[:600])
+    with av.open(str(videos / f"{SHORT}_rgb.avi"), "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        for value in (40, 80, 120):
+            frame = np.full((180, 320, 3), value, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return root
+
+
+@pytest.fixture(scope="session")
+def skeleton_file(demo_root, tmp_path_factory) -> Path:
+    from stage1_extract.skeleton_cache import build_skeleton_cache
+
+    return build_skeleton_cache(DEMO, demo_root, tmp_path_factory.mktemp("skeletons"), workers=1, progress=False)
+
+
+def new_cache(tmp_path: Path, skeleton_file: Path) -> Path:
+    """A cache root holding a copy of the session's skeleton file (built once, reused)."""
+    out = tmp_path / "cache"
+    (out / "demo").mkdir(parents=True)
+    shutil.copy(skeleton_file, out / "demo" / SKELETON_FILE)
+    return out
+
+
+def specs(demo_models) -> ModelSpecs:
+    # the default RGB and text encoders resolve to the packaged offline weights
+    return ModelSpecs(mllm=str(demo_models["mllm"]), backend="transformers", device="cpu")
+
+
+def config(out: Path, demo_root: Path, demo_models, **kw) -> ExtractConfig:
+    """In-process runs decode in the main process (workers=0); the command-line runs use a worker."""
+    return ExtractConfig(**{"dataset": "demo", "root": demo_root, "out": out, "models": specs(demo_models),
+                            "image": IMAGE, "progress": False, **{**OPTIONS, "workers": 0}, **kw})
+
+
+def cli_args(out: Path, demo_root: Path, demo_models) -> list[str]:
+    """The command line equivalent of `config(out, ...)`."""
+    return ["--dataset", "demo", "--root", str(demo_root), "--out", str(out), "--mllm", str(demo_models["mllm"]),
+            "--backend", "transformers", "--device", "cpu", "--image-size", "280x112",
+            "--batch-size", str(OPTIONS["batch_size"]), "--chunk-size", str(OPTIONS["chunk_size"]),
+            "--workers", str(OPTIONS["workers"]), "--quiet"]
+
+
+def cli_command(out: Path, demo_root: Path, demo_models, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "stage1_extract.cli", *cli_args(out, demo_root, demo_models), *extra]
+
+
+@pytest.fixture(scope="session")
+def models(demo_models):
+    """The demo models loaded once for the in-process runs."""
+    return load_models(specs(demo_models), OPTIONS["batch_size"])
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Like the command-line runs (CLI_ENV): runs compared within 1e-6 must sum floats in the same order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """In-process runs use one thread, as the command-line runs: comparable, and two runs of
+    OpenMP threads do not fight over a small machine's cores."""
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def reference(demo_root, demo_models, models, skeleton_file, tmp_path_factory) -> Summary:
+    """One uninterrupted run (with --save-images), compared against by the other tests."""
+    out = new_cache(tmp_path_factory.mktemp("reference"), skeleton_file)
+    with one_thread():
+        return extract_features(config(out, demo_root, demo_models, save_images=True, workers=1), models)
+
+
+def assert_same_features(a: Path, b: Path, atol: float = 1e-6) -> None:
+    """Same sample names and valid masks, arrays equal within atol, attributes equal except times."""
+    (ha, ba), (hb, bb) = read_feature_file(a), read_feature_file(b)
+    assert ba.name == bb.name
+    np.testing.assert_array_equal(ba.rgb_valid, bb.rgb_valid)
+    np.testing.assert_array_equal(ba.text_valid, bb.text_valid)
+    for key in ("rgb_pooled", "rgb_frames", "yes_prob", "text_embedding"):
+        np.testing.assert_allclose(getattr(ba, key).astype(np.float32), getattr(bb, key).astype(np.float32),
+                                   rtol=0, atol=atol, err_msg=key)
+    np.testing.assert_allclose(ha.class_embedding.astype(np.float32), hb.class_embedding.astype(np.float32),
+                               rtol=0, atol=atol)
+    if atol <= 1e-6:
+        assert ba.description == bb.description
+    assert sorted(ba.failures) == sorted(bb.failures)
+    assert (ha.questions, ha.class_names) == (hb.questions, hb.class_names)
+    with h5py.File(a) as fa, h5py.File(b) as fb:
+        attrs = [{k: str(v) for k, v in f.attrs.items() if k != "created"} for f in (fa, fb)]
+    assert attrs[0] == attrs[1]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_feature_file_contents_failures_and_provenance(reference, demo_root, demo_models, skeleton_file):
+    skeletons = SkeletonCache(skeleton_file)
+    features = FeatureFile(reference.output, skeletons)  # same names, same order (hash checked)
+    block, header = features.block, features.header
+    n, k, q = len(skeletons), IMAGE.frames, len(header.questions)
+    assert n == len(SUBJECTS) * len(ACTIONS) and reference.output.name == \
+        default_feature_set_name(specs(demo_models), IMAGE) + ".h5"
+    assert block.rgb_pooled.shape[0] == n and block.rgb_pooled.dtype == np.float16
+    d = block.rgb_pooled.shape[1]
+    assert block.rgb_frames.shape == (n, k, d) and block.rgb_frames.dtype == np.float16
+    assert block.yes_prob.shape == (n, q) and block.yes_prob.dtype == np.float32
+    assert block.text_embedding.shape == (n, 384) and header.class_embedding.shape == (len(DEMO.classes), 384)
+
+    broken = np.array([name in BROKEN for name in block.name])
+    np.testing.assert_array_equal(block.rgb_valid, ~broken)
+    np.testing.assert_array_equal(block.text_valid, ~broken)
+    assert not block.rgb_pooled[broken].any() and np.isnan(block.yes_prob[broken]).all()
+    good = block.yes_prob[~broken]
+    assert ((good >= 0) & (good <= 1) | np.isnan(good)).all() and np.isfinite(good).any()
+    assert all(block.description[i] for i in np.flatnonzero(~broken))
+    failures = {name: (stage, reason) for name, stage, reason in block.failures}
+    assert set(failures) == set(BROKEN)
+    for name, words in BROKEN.items():
+        assert failures[name][0] == "video" and words in failures[name][1], failures[name]
+    assert reference.exit_code == 1 and "3 samples failed" in reference.report()
+
+    attrs = header.attrs
+    assert attrs["frames"] == k and list(attrs["image_size"]) == [280, 112] and attrs["crop_margin"] == 0.15
+    assert attrs["mllm_id"] == str(demo_models["mllm"]) and attrs["mllm_revision"].startswith("local:")
+    assert attrs["rgb_encoder_id"] == "efficientnet-lite0" and attrs["rgb_encoder_revision"]
+    assert list(attrs["rgb_image_size"]) == [224, 224] and attrs["mllm_backend"] == "transformers"
+    assert "torch" in attrs["library_versions"] and header.questions[0] in attrs["prompts"]
+
+    images = sorted(p.stem for p in (reference.output.parent / (reference.output.stem + ".images")).glob("*.jpg"))
+    assert images == sorted(name for name in block.name if name not in BROKEN)
+
+
+def test_stored_embeddings_are_those_of_the_temporal_image(reference, demo_root, demo_models, skeleton_file):
+    from stage1_extract.rgb_encoders import build_rgb_encoder
+    from stage1_extract.text_encoder import TextEncoder
+
+    skeletons = SkeletonCache(skeleton_file)
+    _, block = read_feature_file(reference.output)
+    row = block.name.index("S001C001P001R001A058")  # two people: the union box
+    video = demo_root / "nturgb+d_rgb" / f"{block.name[row]}_rgb.avi"
+    image = temporal_image(video, skeletons.sample(row), skeletons.color_resolution, IMAGE)
+    encoder = build_rgb_encoder("efficientnet-lite0", "cpu")
+    pooled, frames = encoder.encode([image.image])[0], encoder.encode(image.crops)
+    np.testing.assert_allclose(block.rgb_pooled[row].astype(np.float32), pooled, rtol=2e-2, atol=2e-3)
+    np.testing.assert_allclose(block.rgb_frames[row].astype(np.float32), frames, rtol=2e-2, atol=2e-3)
+    text = TextEncoder("sentence-transformers/all-MiniLM-L6-v2", "cpu").encode([block.description[row]])[0]
+    np.testing.assert_allclose(block.text_embedding[row].astype(np.float32), text, rtol=2e-2, atol=2e-3)
+
+
+def test_killed_run_resumes_to_the_same_cache(reference, demo_root, demo_models, skeleton_file, tmp_path, capsys):
+    from stage1_extract.cli import extract
+
+    out = new_cache(tmp_path, skeleton_file)
+    parts = out / "demo" / "features" / (reference.output.stem + ".parts")
+    run = subprocess.Popen(cli_command(out, demo_root, demo_models), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env=CLI_ENV)
+    deadline = time.monotonic() + 300
+    while not list(parts.glob("part-*.h5")):
+        assert run.poll() is None, "the run ended before its first chunk was committed"
+        assert time.monotonic() < deadline, "no chunk committed in time"
+        time.sleep(0.005)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    committed = len(list(parts.glob("part-*.h5")))
+    final = out / "demo" / "features" / reference.output.name
+    assert not final.exists() and 1 <= committed < 3, "killed mid-run: some chunks committed, not all"
+
+    with one_thread():  # the same command again (in this process, to save a start-up)
+        status = extract.main(cli_args(out, demo_root, demo_models), standalone_mode=False)
+    report = capsys.readouterr().out
+    assert status == 1  # three samples failed, recorded
+    assert f"({2 * committed} done before" in report and "3 samples failed" in report
+    assert not parts.exists()
+    assert_same_features(final, reference.output)
+
+
+def test_shards_merge_into_the_feature_set(reference, demo_root, demo_models, models, skeleton_file, tmp_path):
+    out = new_cache(tmp_path, skeleton_file)
+    features = out / "demo" / "features"
+    first = extract_features(config(out, demo_root, demo_models, shard=Shard(0, 2)), models)
+    assert first.output == features / f"{reference.output.stem}.shard-0-of-2.h5"
+    with pytest.raises(MMCLError, match=r"shard\(s\) 1/2 .* missing"):
+        merge_shards(out / "demo", reference.output.stem)
+    extract_features(config(out, demo_root, demo_models, shard=Shard(1, 2)), models)
+    assert feature_files(out / "demo") == []  # shard files are not feature sets
+    merged = merge_shards(out / "demo", reference.output.stem)
+    assert merged.output == features / reference.output.name and merged.exit_code == 1
+    assert not list(features.glob("*.shard-*.h5"))
+    rerun = extract_features(config(out, demo_root, demo_models, shard=Shard(1, 2)))  # merged: nothing to do
+    assert rerun.processed == 0 and rerun.output == merged.output
+    # other batches than the unsharded run: equal up to float16 rounding
+    assert_same_features(merged.output, reference.output, atol=2e-2)
+
+
+def test_sharded_run_needs_the_skeleton_file_first(demo_root, demo_models, tmp_path):
+    with pytest.raises(MMCLError, match="written once before a sharded run"):
+        extract_features(config(tmp_path / "cache", demo_root, demo_models, shard=Shard(0, 3)))
+    with pytest.raises(MMCLError, match="expected I/N"):
+        Shard.parse("3/3")
+
+
+def test_limit_feature_sets_side_by_side_other_settings_and_locks(demo_root, demo_models, models, skeleton_file,
+                                                                    tmp_path):
+    out = new_cache(tmp_path, skeleton_file)
+    five = extract_features(config(out, demo_root, demo_models, limit=2), models)
+    three = extract_features(config(out, demo_root, demo_models, limit=2, image=TemporalImageConfig(3, (168, 112))),
+                             models)
+    assert five.output != three.output and "__k3" in three.output.name
+    assert sorted(feature_files(out / "demo")) == sorted([five.output, three.output])
+    with pytest.raises(MMCLError, match="several feature sets"):
+        resolve_features(out / "demo", None)
+    features = FeatureFile(three.output, SkeletonCache(out / "demo"))
+    extracted = np.array([bool(name) for name in features.block.name])
+    assert extracted.tolist() == [True, True] + [False] * (len(extracted) - 2)  # the rest stays invalid
+    assert features.block.rgb_frames.shape[1] == 3 and not features.block.rgb_valid[2:].any()
+
+    again = extract_features(config(out, demo_root, demo_models, limit=2))  # complete: nothing to do
+    assert again.processed == 0 and again.skipped == 2
+    other = config(out, demo_root, demo_models, limit=2, feature_set=five.output.stem,
+                   image=TemporalImageConfig(5, (280, 112), margin=0.3))
+    with pytest.raises(MMCLError, match="other settings.*crop_margin"):
+        extract_features(other)
+    with output_lock(five.output), pytest.raises(LockedError, match="another process"):
+        extract_features(config(out, demo_root, demo_models, limit=2))
+
+
+def test_default_root_error_names_where_it_looked(tmp_path, monkeypatch):
+    from stage1_extract.cli import extract
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MMCL_DATA", raising=False)
+    with pytest.raises(MMCLError, match=r"no ntu60 data at data/ntu60 .*--root"):
+        extract.main(["--dataset", "ntu60"], standalone_mode=False)
+
+
+def test_frame_folder_dataset_with_its_own_colour_resolution(demo_models, models, tmp_path):
+    """SYSU-3D-HOI keeps RGB as JPEG frames in <subject>/video<k>/rgb/, colour pixels at 640x480."""
+    from stage1_extract.demo_data import generate_sysu
+    from stage1_extract.video import video_path
+
+    root = tmp_path / "data" / "sysu"
+    generate_sysu(root, subjects=(1, 2), activities=(3,), frames=(20, 25), workers=1, progress=False)
+    cfg = ExtractConfig(dataset="sysu", root=root, out=tmp_path / "cache", models=specs(demo_models), image=IMAGE,
+                        batch_size=2, chunk_size=2, workers=0, progress=False)
+    summary = extract_features(cfg, models)
+    skeletons = SkeletonCache(tmp_path / "cache" / "sysu")
+    features = FeatureFile(summary.output, skeletons)
+    assert summary.exit_code == 0 and features.block.name == ["s01_a03", "s02_a03"]
+    assert features.block.rgb_valid.all() and features.block.text_valid.all()
+    assert features.header.class_names == SYSU.class_names
+    folder = video_path(SYSU, root / "3DvideoNorm", "s02_a03")
+    image = temporal_image(folder, skeletons.sample(1), skeletons.color_resolution, IMAGE)
+    widths = image.boxes[:, 2] - image.boxes[:, 0]
+    assert (widths < 640 / 2).all()  # cropped to the person, not the whole 640-wide frame
+
+
+class FailsOnBlack:
+    """A real model that raises on an all-black image (fault injection for error isolation)."""
+
+    def __init__(self, model, method: str):
+        self.model, self.method = model, method
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def __call(self, images, *args):
+        if any(not np.asarray(im).any() for im in images):
+            raise RuntimeError("CUDA out of memory (injected)")
+        return getattr(self.model, self.method)(images, *args)
+
+    def encode(self, images):
+        return self.__call(images)
+
+    def answer(self, images, prompts):
+        return self.__call(images, prompts)
+
+
+def test_a_model_error_fails_only_its_sample_and_a_broken_model_stops_the_run(models, skeleton_file):
+    from PIL import Image
+
+    from stage1_extract.extract import Decoded, FailureStreak, StageTimes, feature_header, request_attrs, run_models
+
+    skeletons = SkeletonCache(skeleton_file)
+    request = request_attrs(DEMO, ModelSpecs(), IMAGE, models.prompts)
+    header = feature_header(skeletons, DEMO, request, models)
+    faulty = dataclasses.replace(models, rgb=FailsOnBlack(models.rgb, "encode"),
+                                 mllm=FailsOnBlack(models.mllm, "answer"))
+    grey, black = Image.new("RGB", IMAGE.image_size, (128, 128, 128)), Image.new("RGB", IMAGE.image_size)
+    crops = [Image.new("RGB", (56, 112), (128, 128, 128))] * IMAGE.frames
+    batch = [Decoded(0, skeletons.names[0], grey, crops), Decoded(1, skeletons.names[1], black, crops),
+             Decoded(2, skeletons.names[2], error="no such video")]
+    block = run_models(batch, faulty, header, StageTimes())
+    assert block.rgb_valid.tolist() == [True, False, False] and block.text_valid.tolist() == [True, False, False]
+    assert sorted((name, stage) for name, stage, _ in block.failures) == sorted(
+        [(skeletons.names[1], "rgb"), (skeletons.names[1], "mllm"), (skeletons.names[2], "video")])
+    assert all("injected" in reason for _, stage, reason in block.failures if stage != "video")
+    FailureStreak(2).update(batch, block)  # one sample failed, one did not: no streak
+
+    all_black = [Decoded(i, skeletons.names[i], black, crops) for i in range(2)]
+    with pytest.raises(MMCLError, match="failed on 2 samples in a row"):
+        FailureStreak(2).update(all_black, run_models(all_black, faulty, header, StageTimes()))
+
+
+def test_skeletons_imported_from_ctrgcn_npz_are_kept(tmp_path):
+    from stage1_extract.cli import extract
+    from stage1_extract.extract import ensure_skeletons
+
+    names = ["S001C001P001R001A001", "S001C001P003R001A008", "S002C001P002R001A023"]  # xsub: train, test, train
+    (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 300, 150)).astype(np.float32)
+    x[:, 40:] = 0  # CTR-GCN pads to 300 frames
+    onehot = np.eye(len(DEMO.classes))[[DEMO.label_of_action(a) for a in (1, 8, 23)]]
+    np.savez(tmp_path / "demo_cs.npz", x_train=x[[0, 2]], y_train=onehot[[0, 2]], x_test=x[[1]], y_test=onehot[[1]])
+    out = tmp_path / "cache"
+    status = extract.main(["--dataset", "demo", "--import-npz", str(tmp_path / "demo_cs.npz"), "--names",
+                           str(tmp_path / "names.txt"), "--out", str(out), "--skeletons-only", "--quiet"],
+                          standalone_mode=False)
+    cache = SkeletonCache(out / "demo")
+    assert status == 0 and sorted(cache.names) == sorted(names) and cache.meta["frame_count"].tolist() == [40] * 3
+    # a later feature run keeps it: there are no raw skeleton files under --root to rebuild it from
+    (tmp_path / "data").mkdir()
+    kept = ensure_skeletons(DEMO, ExtractConfig(dataset="demo", root=tmp_path / "data", out=out))
+    assert kept.names_hash == cache.names_hash

