@@ -1,0 +1,160 @@
+"""Stage 2's commands: `mmcl train` (also `mmcl-train`) and `mmcl test`.
+
+The training machinery (accelerate, the model, TensorBoard) is imported inside the commands.
+Later commands of this stage (ensemble, export, predict, zeroshot) belong in this file too: each
+is a click command named as in `shared.cli.SUBCOMMANDS`, which imports them lazily.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from shared.cli import run
+
+from .config import RECIPES
+from .streams import STREAMS
+
+
+def _steps(ctx, param, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(s) for s in value.replace(",", " ").split()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected epochs like '90,100'") from None
+
+
+# --------------------------------------------------------------------------- train
+
+
+@click.command()
+@click.option("--cache", type=click.Path(), help="Cache root or one dataset's directory (default: cache).")
+@click.option("--protocol", help="Split protocol (default: the dataset's first, e.g. xsub, view3).")
+@click.option("--stream", type=click.Choice(STREAMS + ("joint_motion", "bone_motion")),
+              help="Input stream (default: joint).")
+@click.option("--work-dir", type=click.Path(),
+              help="Output folder (default: runs/<dataset>-<protocol>-<stream>).")
+@click.option("--features", help="Feature set under <cache>/features (default: the only one).")
+@click.option("--recipe", type=click.Choice(sorted(RECIPES)),
+              help="Defaults: mmcl with FAM or FRM, ctrgcn without, demo for the demo dataset.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="YAML or TOML file of settings (recipe < file < flags).")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", type=int, help="Global batch size (split over processes).")
+@click.option("--test-batch-size", type=int)
+@click.option("--lr", type=float, help="Base learning rate.")
+@click.option("--weight-decay", type=float)
+@click.option("--warmup", type=int, help="Epochs of linear learning-rate warm-up.")
+@click.option("--steps", callback=_steps, help="Epochs where the learning rate drops x0.1, e.g. 90,100.")
+@click.option("--seed", type=int)
+@click.option("--lambda-align", type=float, help="Weight of FAM's contrastive loss (0.1).")
+@click.option("--lambda-refine", type=float, help="Weight of FRM's refined-score loss (0.2).")
+@click.option("--tau", type=float, help="Contrastive temperature (0.4).")
+@click.option("--frm-vectors", type=int, help="FRM's number of class-wise vectors R (2).")
+@click.option("--no-fam", "no_fam", is_flag=True, help="Train without the feature alignment module.")
+@click.option("--no-frm", "no_frm", is_flag=True, help="Train without the feature refinement module.")
+@click.option("--resume", is_flag=True, help="Continue the work dir's last.pt exactly.")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False),
+              help="Start from a checkpoint's weights (fine-tuning; mismatched tensors stay fresh).")
+@click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
+@click.option("--val-split", type=float,
+              help="Fraction of the training samples held out (seeded) for validation.")
+@click.option("--test-every", type=int,
+              help="Also evaluate on the test split every N epochs (0: only at the end).")
+@click.option("--workers", type=int, help="DataLoader worker processes (default: 0 in memory, else 4).")
+@click.option("--window", type=int, help="Frames per sample after crop and resize (64; NW-UCLA 52).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
+def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **options) -> None:
+    """Train CTR-GCN with MMCL's FAM and FRM on a cache made by `mmcl extract`."""
+    from shared.cache_schema import SkeletonCache, resolve_dataset_dir
+
+    from .config import check_resume_compatible, finalize_config, load_config_file, resolve_config
+    from .train import load_resume_checkpoint, train as run_training
+
+    flags = {**options, "use_fam": False if no_fam else None, "use_frm": False if no_frm else None}
+    file_values = load_config_file(config_file)
+    dataset_dir = resolve_dataset_dir(flags["cache"] or file_values.get("cache") or "cache")
+    skeletons = SkeletonCache(dataset_dir)
+
+    def resolved(base=None):
+        cfg = resolve_config(skeletons.dataset, file_values, flags, base=base)
+        return finalize_config(cfg, dataset_dir, skeletons.protocols)
+
+    cfg, ckpt = resolved(), None
+    if resume:  # read (and check) the checkpoint before anything in the work dir is touched
+        ckpt = load_resume_checkpoint(cfg.work_dir)
+        cfg = resolved(base=ckpt["config"])
+        check_resume_compatible(cfg, ckpt["config"], Path(cfg.work_dir) / "last.pt")
+        click.echo(f"resuming {cfg.work_dir} after epoch {ckpt['epoch']}")
+    run_training(cfg, ckpt)
+
+
+# --------------------------------------------------------------------------- test
+
+
+@click.command()
+@click.option("--checkpoint", "checkpoint_path", required=True, type=click.Path(),
+              help="A training checkpoint (<work dir>/last.pt or checkpoints/epoch-NNN.pt).")
+@click.option("--cache", type=click.Path(),
+              help="Cache root or dataset directory (default: the training cache).")
+@click.option("--protocol", help="Split protocol (default: the training protocol).")
+@click.option("--stream", type=click.Choice(STREAMS + ("joint_motion", "bone_motion")),
+              help="Input stream (default: the training stream).")
+@click.option("--out", type=click.Path(), help="Output folder (default: <work dir>/eval).")
+@click.option("--batch-size", type=int)
+@click.option("--workers", type=int)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
+def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: str | None,
+         out: str | None, batch_size: int | None, workers: int | None, device: str | None,
+         mixed_precision: str | None) -> None:
+    """Evaluate a trained checkpoint on a test split and write the report."""
+    import dataclasses
+
+    from shared.cache_schema import SkeletonCache, resolve_dataset_dir
+
+    from .checkpoint import load_checkpoint
+    from .config import TrainConfig, finalize_config
+    from .streams import canonical_stream
+    from .train import test_checkpoint
+
+    path = Path(checkpoint_path)
+    ckpt = load_checkpoint(path)
+    saved = TrainConfig(**ckpt["config"])
+    dataset_dir = resolve_dataset_dir(cache or saved.cache, dataset=ckpt["dataset"])
+    skeletons = SkeletonCache(dataset_dir)
+    overrides = dict(stream=stream, workers=workers, device=device, test_batch_size=batch_size,
+                     mixed_precision=mixed_precision)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    cfg = dataclasses.replace(
+        # test time runs the skeleton classifier alone: no features are read
+        saved, dataset=skeletons.dataset, use_fam=False, use_frm=False, **overrides,
+        # another cache of the same dataset keeps the protocol; else its first one
+        protocol=protocol or (saved.protocol if saved.protocol in skeletons.protocols else None))
+    cfg = finalize_config(cfg, dataset_dir, skeletons.protocols)
+    if canonical_stream(cfg.stream) != ckpt["stream"]:
+        click.echo(f"warning: the model was trained on the {ckpt['stream']} stream, "
+                   f"evaluating on {cfg.stream}", err=True)
+    work_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    test_checkpoint(ckpt, path, cfg, Path(out) if out else work_dir / "eval")
+
+
+# --------------------------------------------------------------------------- later commands
+# ensemble, export, predict, zeroshot: added here by their issues.
+
+
+def main() -> None:
+    """Entry point of `mmcl-train` (the same command as `mmcl train`)."""
+    run(train)
+
+
+from .zeroshot import zeroshot  # noqa: E402,F401
+from .ensemble import ensemble  # noqa: E402,F401
+from .export import export  # noqa: E402,F401
+from .predict import predict  # noqa: E402,F401
+
+
+if __name__ == "__main__":  # `accelerate launch -m stage2_train.cli ...` (DDP)
+    main()

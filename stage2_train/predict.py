@@ -1,0 +1,218 @@
+"""Top-k classes of one skeleton sequence: a raw file (NTU .skeleton, NW-UCLA .json, UTD-MHAD
+.mat, read by `shared.readers.read_sample`) or a cached sample, with an exported model
+(`model.ts`, or `model.onnx` when onnxruntime is installed) or a training checkpoint.
+
+The sequence is prepared exactly as `mmcl test` prepares it: mapped to the model's skeleton
+layout and number of persons where it differs (as zero-shot does), then the model's own test-time
+pipeline (`data.InputPipeline`: translation to the centre joint, centre crop and resize to the
+window, stream), read from the export's card or the checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+
+from shared.errors import MMCLError
+from shared.registry import get_dataset
+
+from .checkpoint import build_model, load_checkpoint
+from .export import CARD_NAME, INPUT_NAME, OUTPUT_NAME, ModelCard, quiet_torchscript
+from .zeroshot import LAYOUT_MAPS
+
+# Raw skeleton files by name ending -> the dataset whose reader parses them (NTU: see below).
+RAW_SUFFIXES = {".skeleton": "ntu120", "_skeleton.mat": "utd-mhad", ".json": "nw-ucla"}
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass
+class Prediction:
+    index: int
+    name: str
+    probability: float
+    logit: float
+
+
+class Predictor:
+    """A skeleton classifier with its card: raw joints (T, M, V, 3) in -> class scores out."""
+
+    def __init__(self, network: Callable[[torch.Tensor], torch.Tensor], card: ModelCard, source: Path) -> None:
+        self.network, self.card, self.source = network, card, source
+        self.pipeline = card.input_pipeline()
+
+    @classmethod
+    def from_export(cls, path: str | Path) -> "Predictor":
+        """`model.ts` (or the export folder holding it), or `model.onnx` with its `model.json`."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "model.ts"
+        if not path.is_file():
+            raise MMCLError(f"{path}: no such exported model (make one with `mmcl export --checkpoint ...`)")
+        if path.suffix == ".onnx":
+            return cls(_onnx_network(path), _card_beside(path), path)
+        extra = {CARD_NAME: ""}
+        try:
+            with quiet_torchscript():
+                network = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        except (RuntimeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise MMCLError(f"{path}: not a loadable TorchScript model ({first})") from None
+        card = (ModelCard.from_json(extra[CARD_NAME], f"{path} (embedded {CARD_NAME})") if extra[CARD_NAME]
+                else _card_beside(path))
+        return cls(network.eval(), card, path)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> "Predictor":
+        path = Path(path)
+        ckpt = load_checkpoint(path)
+        return cls(build_model(ckpt).skeleton_model(), ModelCard.from_checkpoint(ckpt, path), path)
+
+    def prepare(self, joints: np.ndarray, layout: str) -> torch.Tensor:
+        """(T, M, V, 3) joints in `layout` -> the network's (1, C, window, V, M) input."""
+        x = to_model_layout(joints, layout, self.card)
+        batch = {"joints": torch.from_numpy(x)[None], "length": torch.tensor([len(x)])}
+        return self.pipeline(batch)
+
+    @torch.no_grad()
+    def logits(self, joints: np.ndarray, layout: str) -> np.ndarray:
+        return self.network(self.prepare(joints, layout))[0].float().numpy()
+
+    def top_k(self, joints: np.ndarray, layout: str, k: int = 5) -> list[Prediction]:
+        logits = self.logits(joints, layout)
+        probs = torch.softmax(torch.from_numpy(logits).double(), dim=0).numpy()
+        order = np.argsort(-logits, kind="stable")[:k]
+        return [Prediction(int(i), self.card.class_names[i], float(probs[i]), float(logits[i])) for i in order]
+
+
+def _card_beside(path: Path) -> ModelCard:
+    card = path.with_name(CARD_NAME)
+    if not card.is_file():
+        raise MMCLError(f"{path}: no model card ({card}); predict needs the {CARD_NAME} that "
+                        f"`mmcl export` writes beside the model")
+    return ModelCard.from_json(card.read_text(), str(card))
+
+
+def _onnx_network(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise MMCLError(f"{path}: running an ONNX model needs onnxruntime (pip install onnxruntime); "
+                        f"or pass the TorchScript model.ts") from None
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0])
+
+
+def to_model_layout(joints: np.ndarray, layout: str, card: ModelCard) -> np.ndarray:
+    """Map joints to the model's layout (e.g. Kinect v1 -> NTU-25) and pad absent persons."""
+    if joints.ndim != 4 or joints.shape[-1] != 3 or len(joints) == 0:
+        raise MMCLError(f"expected joints (T > 0, M, V, 3), got shape {joints.shape}")
+    if layout != card.layout:
+        if (layout, card.layout) not in LAYOUT_MAPS:
+            raise MMCLError(f"the model takes {card.layout} skeletons; no mapping from {layout} (known: "
+                            f"{', '.join(f'{a} -> {b}' for a, b in LAYOUT_MAPS)})")
+        joints = LAYOUT_MAPS[(layout, card.layout)](joints)
+    t, m, v, c = joints.shape
+    if m > card.num_person:
+        raise MMCLError(f"the sequence holds {m} persons, the model takes {card.num_person}")
+    out = np.zeros((t, card.num_person, v, c), np.float32)
+    out[:, :m] = joints
+    return out
+
+
+# --------------------------------------------------------------------------- the sequence
+
+
+@dataclass
+class Sequence:
+    joints: np.ndarray  # (T, M, V, 3) camera coordinates, as the readers return them
+    layout: str
+    description: str
+    true_class: str | None = None
+
+
+def raw_dataset(path: Path, dataset: str | None, card: ModelCard) -> str:
+    """The dataset whose reader parses `path`: --dataset, else from the file name (an NTU file
+    is read as the model's own dataset when that is in the NTU format)."""
+    if dataset is not None:
+        return dataset
+    for suffix, name in RAW_SUFFIXES.items():
+        if path.name.endswith(suffix):
+            if suffix == ".skeleton" and get_dataset(card.dataset).skeleton_format == "ntu":
+                return card.dataset
+            return name
+    raise MMCLError(f"{path}: cannot tell the dataset from the file name (known endings: "
+                    f"{', '.join(RAW_SUFFIXES)}); pass --dataset")
+
+
+def read_raw(path: str | Path, dataset: str | None, card: ModelCard) -> Sequence:
+    from shared.readers import read_sample
+
+    path = Path(path)
+    if not path.is_file():
+        raise MMCLError(f"{path}: no such skeleton file")
+    spec = get_dataset(raw_dataset(path, dataset, card))
+    sample = read_sample(spec.name, path)
+    stem = path.name[: -len("_skeleton.mat")] if path.name.endswith("_skeleton.mat") else path.stem
+    meta = spec.parse_name(stem)
+    true = spec.class_names[spec.label_of_action(meta.action)] if meta is not None else None
+    return Sequence(np.asarray(sample.joints, np.float32), spec.layout_name, f"{path} ({spec.title})", true)
+
+
+def read_cached(cache: str | Path, sample: str) -> Sequence:
+    from shared.cache_schema import SkeletonCache, resolve_dataset_dir
+
+    skeletons = SkeletonCache(resolve_dataset_dir(cache))
+    if sample.isdigit():
+        row = int(sample)
+        if row >= len(skeletons):
+            raise MMCLError(f"--sample {row}: {skeletons.path} holds {len(skeletons)} samples "
+                            f"(0..{len(skeletons) - 1})")
+    else:
+        try:
+            row = skeletons.names.index(sample)
+        except ValueError:
+            raise MMCLError(f"--sample {sample!r}: no such sample name in {skeletons.path}") from None
+    joints = skeletons.sample(row)["joints"]
+    skeletons.close()
+    names = get_dataset(skeletons.dataset).class_names
+    return Sequence(np.asarray(joints, np.float32), skeletons.layout,
+                    f"{skeletons.names[row]} ({skeletons.path}, row {row})", names[int(skeletons.labels[row])])
+
+
+# --------------------------------------------------------------------------- command
+
+
+@click.command()
+@click.argument("skeleton_file", required=False, type=click.Path())
+@click.option("--model", "model_path", type=click.Path(),
+              help="Exported model: model.ts (or its folder, or model.onnx).")
+@click.option("--checkpoint", "checkpoint_path", type=click.Path(), help="A training checkpoint instead of an export.")
+@click.option("--cache", type=click.Path(), help="Cache root or dataset directory holding --sample.")
+@click.option("--sample", help="Cached sample: row index or sample name.")
+@click.option("--dataset", help="Dataset of SKELETON_FILE (default: from its name, e.g. .skeleton -> NTU).")
+@click.option("--top-k", "top_k", type=click.IntRange(min=1), default=5, show_default=True)
+def predict(skeleton_file: str | None, model_path: str | None, checkpoint_path: str | None, cache: str | None,
+            sample: str | None, dataset: str | None, top_k: int) -> None:
+    """Top-5 classes of a raw skeleton file or a cached sample (--cache DIR --sample N|NAME)."""
+    if (model_path is None) == (checkpoint_path is None):
+        raise MMCLError("give one of --model (an exported model.ts) or --checkpoint (a training checkpoint)")
+    if (skeleton_file is None) == (sample is None):
+        raise MMCLError("give either a skeleton file or --cache DIR --sample INDEX|NAME")
+    if sample is not None and cache is None:
+        raise MMCLError("--sample needs --cache (the cache root or dataset directory)")
+    predictor = Predictor.from_export(model_path) if model_path else Predictor.from_checkpoint(checkpoint_path)
+    seq = read_raw(skeleton_file, dataset, predictor.card) if skeleton_file else read_cached(cache, sample)
+    card = predictor.card
+    click.echo(f"sample: {seq.description}" + (f"; true class: {seq.true_class}" if seq.true_class else ""))
+    click.echo(f"model:  {predictor.source} ({card.dataset}, {card.stream} stream, {card.num_class} classes)")
+    predictions = predictor.top_k(seq.joints, seq.layout, top_k)
+    width = max(len(p.name) for p in predictions)
+    for rank, p in enumerate(predictions, 1):
+        click.echo(f"  {rank}. {p.name:<{width}}  {100 * p.probability:6.2f} %")

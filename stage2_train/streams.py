@@ -1,0 +1,50 @@
+"""Input streams of a skeleton batch: joint, bone, joint motion, bone motion (CTR-GCN's four).
+
+All functions take batched (N, T, M, V, C) tensors after augmentation, as the reference computes
+bones and motion from the augmented window.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from shared.errors import MMCLError
+from shared.layouts import Layout
+
+STREAMS = ("joint", "bone", "joint-motion", "bone-motion")
+
+
+def canonical_stream(name: str) -> str:
+    """'joint_motion', 'Joint-Motion' and 'joint-motion' are one stream."""
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in STREAMS:
+        raise MMCLError(f"unknown stream {name!r}; choose one of: {', '.join(STREAMS)}")
+    return key
+
+
+def bones(x: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """Each joint minus its parent; the root (paired with itself) becomes zero."""
+    parents = torch.as_tensor(layout.parents, device=x.device)
+    return x - x.index_select(-2, parents)
+
+
+def motion(x: torch.Tensor) -> torch.Tensor:
+    """Forward difference over time (dim 1); the last frame is zero."""
+    out = torch.zeros_like(x)
+    out[:, :-1] = x[:, 1:] - x[:, :-1]
+    return out
+
+
+def make_stream(x: torch.Tensor, stream: str, layout: Layout) -> torch.Tensor:
+    """(N, T, M, V, C) joints -> the same shape in the requested stream."""
+    stream = canonical_stream(stream)
+    if stream.startswith("bone"):
+        x = bones(x, layout)
+    if stream.endswith("motion"):
+        x = motion(x)
+    return x
+
+
+def to_model_input(x: torch.Tensor) -> torch.Tensor:
+    """(N, T, M, V, C) -> CTR-GCN's (N, C, T, V, M)."""
+    return x.permute(0, 4, 1, 3, 2).contiguous()

@@ -1,0 +1,402 @@
+"""The training loop: CTR-GCN with MMCL's FAM and FRM heads, from a skeleton + feature cache.
+
+`train(cfg)` reads top to bottom: set up (accelerator, data, model, optimiser), then per epoch
+train, validate, checkpoint and log, then evaluate the last epoch on the test split. Runs on the
+CPU, one GPU, or several with `accelerate launch` (DDP; the batch size is the global batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, set_seed
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from shared.cache_schema import SkeletonCache
+from shared.errors import MMCLError
+from shared.layouts import Layout, get_layout
+from shared.registry import get_dataset
+
+from .checkpoint import (build_model as model_from_checkpoint, load_checkpoint, model_config_to_dict,
+                         plain_attrs, rng_state, save_checkpoint, set_rng_state)
+from .config import TrainConfig, save_config
+from .ctrgcn import CTRGCNConfig
+from .data import (AugmentConfig, FeatureArrays, InputPipeline, JointSource, SkeletonDataset, Splits,
+                   default_workers, load_features, make_loader, make_splits)
+from .evaluate import predict_scores, summarize, write_report
+from .losses import MMCLLossConfig, mmcl_loss
+from .mmcl_model import MMCLModel, MMCLModelConfig
+
+# --------------------------------------------------------------------------- the loop
+
+
+def train(cfg: TrainConfig, resume: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train (or continue the checkpoint `resume`) and evaluate; returns the test summary."""
+    acc = make_accelerator(cfg)
+    set_seed(cfg.seed)
+    data = build_data(cfg, acc)
+    model = build_model(cfg, data)
+    optimizer, scheduler = build_optimizer(cfg, model)
+    start = restore(resume, model, optimizer, scheduler, acc) if resume else init_weights(cfg, model, acc)
+    model, optimizer, train_loader, *eval_loaders = acc.prepare(
+        model, optimizer, data.train_loader, data.val_loader, data.test_loader)
+    val_loader, test_loader = eval_loaders
+    log = RunLog(Path(cfg.work_dir), acc, start)
+    if acc.is_main_process:
+        save_config(cfg, Path(cfg.work_dir) / "config.yaml")
+    for epoch in range(start, cfg.epochs):
+        metrics = train_one_epoch(cfg, acc, model, optimizer, train_loader, data, epoch)
+        if val_loader is not None:
+            metrics |= prefixed("val", evaluate(model, val_loader, data, acc, "validate"))
+        if cfg.test_every and (epoch + 1) % cfg.test_every == 0:
+            metrics |= prefixed("test", evaluate(model, test_loader, data, acc, "test"))
+        scheduler.step()
+        write_checkpoint(cfg, acc, model, optimizer, scheduler, data, epoch + 1, metrics)
+        log.write(epoch + 1, metrics)
+    return finish(cfg, acc, model, test_loader, data, log)
+
+
+# --------------------------------------------------------------------------- setup
+
+
+@dataclass
+class Data:
+    """What the loop needs from the cache: loaders, input pipelines, classes, provenance."""
+
+    skeletons: SkeletonCache
+    class_names: list[str]
+    layout: Layout
+    splits: Splits
+    features: FeatureArrays | None
+    train_loader: torch.utils.data.DataLoader
+    val_loader: torch.utils.data.DataLoader | None
+    test_loader: torch.utils.data.DataLoader
+    train_input: InputPipeline
+    test_input: InputPipeline
+
+
+def make_accelerator(cfg: TrainConfig) -> Accelerator:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise MMCLError("--device cuda: no CUDA device is available (use --device cpu)")
+    try:
+        acc = Accelerator(cpu=cfg.device == "cpu", mixed_precision=cfg.mixed_precision,
+                          # batch_size is the global batch, split over the processes as
+                          # the reference's DataParallel does.
+                          dataloader_config=DataLoaderConfiguration(split_batches=True))
+    except (ValueError, RuntimeError) as e:
+        raise MMCLError(f"--mixed-precision {cfg.mixed_precision} / --device {cfg.device}: {e}") from None
+    for size in (cfg.batch_size, cfg.eval_batch_size):
+        if size % acc.num_processes:
+            raise MMCLError(f"batch size {size} does not split over {acc.num_processes} processes; "
+                            f"choose a multiple of {acc.num_processes}")
+    return acc
+
+
+def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
+    dataset_dir = Path(cfg.cache)
+    skeletons = SkeletonCache(dataset_dir)
+    spec = get_dataset(skeletons.dataset)
+    splits = make_splits(skeletons, cfg.protocol, cfg.val_split, cfg.seed)
+    features = load_features(dataset_dir, cfg.features, skeletons, cfg.use_fam, cfg.use_frm)
+    joints = JointSource(skeletons, cfg.in_memory)
+    workers = default_workers(joints) if cfg.workers is None else cfg.workers
+    labels = skeletons.labels
+
+    def dataset(rows, repeat=1):
+        return SkeletonDataset(joints, rows, labels, features, repeat)
+
+    layout = get_layout(skeletons.layout)
+    aug = AugmentConfig(window=cfg.window, kind=cfg.augment, center=layout.center, crop=cfg.crop,
+                        test_crop=cfg.test_crop, rotate=cfg.rotate)
+    data = Data(
+        skeletons, spec.class_names, layout, splits, features,
+        train_loader=make_loader(dataset(splits.train, cfg.repeat), cfg.batch_size, True, workers, cfg.seed),
+        val_loader=(make_loader(dataset(splits.val), cfg.eval_batch_size, False, workers)
+                    if len(splits.val) else None),
+        test_loader=make_loader(dataset(splits.test), cfg.eval_batch_size, False, workers),
+        train_input=InputPipeline(aug, True, cfg.stream, layout),
+        test_input=InputPipeline(aug, False, cfg.stream, layout))
+    if len(splits.test) == 0:
+        raise MMCLError(f"{skeletons.path}: protocol {cfg.protocol!r} has no test samples")
+    report_data(cfg, data, acc)
+    return data
+
+
+def report_data(cfg: TrainConfig, data: Data, acc: Accelerator) -> None:
+    s = data.splits
+    acc.print(f"{data.skeletons.dataset} {cfg.protocol} {cfg.stream}: {len(s.train)} train"
+              + (f", {len(s.val)} validation" if len(s.val) else "") + f", {len(s.test)} test samples; "
+              f"{len(data.class_names)} classes; work dir {cfg.work_dir}")
+    f = data.features
+    if f is None:
+        acc.print("features: none (FAM and FRM off): skeleton losses only")
+        return
+    for valid, module in ((f.rgb_valid, "FAM"), (f.text_valid, "FRM")):
+        if valid is not None:
+            missing = int((~valid[s.train]).sum())
+            acc.print(f"features {f.name}: {missing} of {len(s.train)} training samples lack {module} "
+                      f"input and train with the skeleton losses only")
+
+
+def build_model(cfg: TrainConfig, data: Data) -> MMCLModel:
+    sk, f = data.skeletons, data.features
+    backbone = CTRGCNConfig(num_class=len(data.class_names), num_point=sk.num_joints,
+                            num_person=sk.num_person, graph=sk.layout, base_channel=cfg.base_channel,
+                            drop_out=cfg.drop_out)
+    return MMCLModel(MMCLModelConfig(
+        backbone, use_fam=cfg.use_fam, use_frm=cfg.use_frm, frm_vectors=cfg.frm_vectors,
+        rgb_dim=f.rgb_dim if f is not None else None, text_dim=f.text_dim if f is not None else None))
+
+
+def lr_factor(cfg: TrainConfig, epoch: int) -> float:
+    """Linear warm-up over `warmup` epochs, then x lr_decay at each step (CTR-GCN's schedule)."""
+    if epoch < cfg.warmup:
+        return (epoch + 1) / cfg.warmup
+    return cfg.lr_decay ** sum(epoch >= s for s in cfg.steps)
+
+
+def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
+    return optimizer, scheduler
+
+
+def restore(ckpt: dict[str, Any], model, optimizer, scheduler, acc: Accelerator) -> int:
+    """Continue a checkpoint exactly: weights, optimiser, schedule, loss scale and RNG states."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    if acc.scaler is not None and ckpt.get("scaler"):
+        acc.scaler.load_state_dict(ckpt["scaler"])
+    set_rng_state(ckpt["rng"])
+    return int(ckpt["epoch"])
+
+
+def init_weights(cfg: TrainConfig, model: MMCLModel, acc: Accelerator) -> int:
+    """A fresh run; --init-from copies every tensor whose name and shape match (fine-tuning to
+    new classes or layouts leaves the mismatched ones, e.g. the classifier, freshly initialised)."""
+    if last_checkpoint(cfg.work_dir).exists():
+        acc.print(f"warning: {cfg.work_dir} holds an earlier run, which this one overwrites "
+                  f"(--resume continues it instead)")
+    if cfg.init_from is None:
+        return 0
+    source = load_checkpoint(cfg.init_from)["model"]
+    own = model.state_dict()
+    matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(matched, strict=False)
+    skipped = sorted(set(own) - set(matched))
+    fresh = f", {len(skipped)} kept fresh ({', '.join(skipped[:6])}{', ...' * (len(skipped) > 6)})"
+    acc.print(f"--init-from {cfg.init_from}: {len(matched)} tensors loaded" + (fresh if skipped else ""))
+    return 0
+
+
+# --------------------------------------------------------------------------- one epoch
+
+
+def augment_generator(cfg: TrainConfig, acc: Accelerator, epoch: int) -> torch.Generator:
+    """Augmentation randomness from (seed, epoch, process) alone, so a resumed epoch replays it."""
+    seed = (cfg.seed * 1_000 + epoch) * 1_000 + acc.process_index
+    return torch.Generator(device=acc.device).manual_seed(seed)
+
+
+def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader, data: Data,
+                    epoch: int) -> dict[str, float]:
+    model.train()
+    loader.set_epoch(epoch)
+    generator = augment_generator(cfg, acc, epoch)
+    loss_cfg = MMCLLossConfig(lambda_refine=cfg.lambda_refine, lambda_align=cfg.lambda_align, tau=cfg.tau)
+    sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=acc.device))
+    start, seen = time.perf_counter(), 0
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not acc.is_main_process, leave=False)
+    for batch in bar:
+        out = model(data.train_input(batch, generator), rgb=batch.get("rgb"), text=batch.get("text"))
+        parts = mmcl_loss(out["logits"], batch["label"], loss_cfg, refined=out["refined"],
+                          text_valid=batch.get("text_valid"), feature=out["feature"],
+                          rgb_proj=out["rgb_proj"], rgb_valid=batch.get("rgb_valid"))
+        optimizer.zero_grad(set_to_none=True)
+        acc.backward(parts["total"])
+        optimizer.step()
+        n = len(batch["label"])
+        for key in ("total", "ce", "refine", "align"):
+            sums[key] += parts[key].detach().float() * n
+        sums["correct"] += (out["logits"].argmax(1) == batch["label"]).sum()
+        sums["n"] += n
+        sums["frm_samples"] += parts["n_valid_text"]
+        sums["fam_samples"] += parts["n_valid_rgb"]  # already counted over all processes
+        seen += n * acc.num_processes
+        speed = seen / (time.perf_counter() - start)
+        bar.set_postfix(loss=f"{parts['total'].item():.3f}", samples_s=f"{speed:.3g}")
+    totals = {k: float(acc.reduce(v, reduction="mean" if k == "fam_samples" else "sum"))
+              for k, v in sums.items()}
+    n = max(totals["n"], 1)
+    return {"loss": totals["total"] / n, "loss_ce": totals["ce"] / n, "loss_refine": totals["refine"] / n,
+            "loss_align": totals["align"] / n, "train_top1": totals["correct"] / n,
+            # samples that entered FAM's and FRM's terms (the others lack features)
+            "fam_samples": int(totals["fam_samples"]), "frm_samples": int(totals["frm_samples"]),
+            "lr": optimizer.param_groups[0]["lr"], "samples_per_s": seen / (time.perf_counter() - start)}
+
+
+def evaluate(model, loader, data: Data, acc: Accelerator, desc: str) -> dict[str, float]:
+    s = predict_scores(model, loader, data.test_input, acc, data.skeletons.names, desc)
+    summary = summarize(s, data.class_names)
+    return {k: summary[k] for k in ("top1", "top5", "mean_class_accuracy")}
+
+
+def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{k}": v for k, v in metrics.items()}
+
+
+# --------------------------------------------------------------------------- checkpoints and logs
+
+
+def checkpoint_dir(work_dir: str | Path) -> Path:
+    return Path(work_dir) / "checkpoints"
+
+
+def last_checkpoint(work_dir: str | Path) -> Path:
+    return Path(work_dir) / "last.pt"
+
+
+def write_checkpoint(cfg, acc, model, optimizer, scheduler, data: Data, epoch: int, metrics) -> None:
+    """checkpoints/epoch-NNN.pt and <work dir>/last.pt: the full training state plus provenance."""
+    acc.wait_for_everyone()
+    if not acc.is_main_process:
+        return
+    net = acc.unwrap_model(model)
+    f = data.features
+    payload = {
+        "epoch": epoch, "config": cfg.to_dict(), "model_config": model_config_to_dict(net.config),
+        "model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "scaler": acc.scaler.state_dict() if acc.scaler is not None else None,
+        "rng": rng_state(), "metrics": metrics,
+        "dataset": data.skeletons.dataset, "protocol": cfg.protocol, "stream": cfg.stream,
+        "class_names": data.class_names, "layout": data.layout.name,
+        "num_person": data.skeletons.num_person, "num_point": data.skeletons.num_joints, "window": cfg.window,
+        "skeletons_names_hash": data.skeletons.names_hash,
+        "features": None if f is None else {
+            "name": f.name, "path": str(f.path), "attrs": plain_attrs(f.attrs), "questions": f.questions,
+            "rgb_dim": f.rgb_dim, "text_dim": f.text_dim},
+    }
+    save_checkpoint(payload, checkpoint_dir(cfg.work_dir) / f"epoch-{epoch:03d}.pt")
+    save_checkpoint(payload, last_checkpoint(cfg.work_dir))
+
+
+def load_resume_checkpoint(work_dir: str | Path) -> dict[str, Any]:
+    path = last_checkpoint(work_dir)
+    if not path.exists():
+        raise MMCLError(f"--resume: no checkpoint at {path}; train without --resume first")
+    return load_checkpoint(path)
+
+
+class RunLog:
+    """metrics.jsonl (one JSON object per epoch) and TensorBoard scalars, on the main process."""
+
+    def __init__(self, work_dir: Path, acc: Accelerator, start_epoch: int) -> None:
+        self.path, self.main = work_dir / "metrics.jsonl", acc.is_main_process
+        self.rows: list[dict[str, Any]] = []
+        if not self.main:
+            return
+        work_dir.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():  # a resumed run keeps the epochs its checkpoint covers
+            old = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+            self.rows = [r for r in old if r.get("epoch", 0) <= start_epoch]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
+        self.tb = SummaryWriter(str(work_dir / "tensorboard"),
+                                purge_step=start_epoch + 1 if start_epoch else None)
+
+    def write(self, epoch: int, metrics: dict[str, float]) -> None:
+        if not self.main:
+            return
+        row = {"epoch": epoch, **metrics}
+        self.rows.append(row)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        for key, value in metrics.items():
+            self.tb.add_scalar(key, value, epoch)
+        self.tb.flush()
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in SHOWN)
+        tqdm.write(f"epoch {epoch}: {shown}")
+
+    def close(self) -> None:
+        if self.main:
+            self.tb.close()
+
+
+SHOWN = ("loss", "train_top1", "lr", "samples_per_s", "val_top1", "test_top1")
+
+
+# --------------------------------------------------------------------------- the end
+
+
+def finish(cfg: TrainConfig, acc: Accelerator, model, test_loader, data: Data, log: RunLog) -> dict[str, Any]:
+    """Evaluate the last epoch's model on the test split and write the report."""
+    scores = predict_scores(model, test_loader, data.test_input, acc, data.skeletons.names, "test")
+    log.close()
+    if not acc.is_main_process:
+        return {}
+    meta = run_meta(cfg, data, epoch=cfg.epochs, checkpoint=last_checkpoint(cfg.work_dir))
+    meta |= selected_figures(log.rows)
+    summary = write_report(Path(cfg.work_dir) / "eval", scores, data.class_names, meta)
+    print_summary(summary, Path(cfg.work_dir) / "eval")
+    return summary
+
+
+def run_meta(cfg: TrainConfig, data: Data, epoch: int, checkpoint: Path) -> dict[str, Any]:
+    return {"dataset": data.skeletons.dataset, "protocol": cfg.protocol, "stream": cfg.stream,
+            "split": "test", "epoch": epoch, "checkpoint": str(checkpoint),
+            "features": data.features.name if data.features is not None else None,
+            "use_fam": cfg.use_fam, "use_frm": cfg.use_frm}
+
+
+def selected_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Best-epoch figures, each labelled with the split it was selected on."""
+    out: dict[str, Any] = {}
+    for split in ("val", "test"):
+        scored = [r for r in rows if f"{split}_top1" in r and not math.isnan(r[f"{split}_top1"])]
+        if scored:
+            best = max(scored, key=lambda r: r[f"{split}_top1"])
+            out[f"best_{split}_top1 (selected on {split})"] = best[f"{split}_top1"]
+            out[f"best_{split}_epoch (selected on {split})"] = best["epoch"]
+    return out
+
+
+def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
+    pct = {k: 100 * summary[k] for k in ("top1", "top5", "mean_class_accuracy")}
+    print(f"test ({summary['num_samples']} samples, epoch {summary['epoch']}): top-1 {pct['top1']:.2f} %, "
+          f"top-5 {pct['top5']:.2f} %, mean class accuracy {pct['mean_class_accuracy']:.2f} %")
+    for key, value in summary.items():
+        if "selected on" in key and "top1" in key:
+            print(f"{key}: {100 * value:.2f} %")
+    print(f"outputs: {out_dir}")
+
+
+# --------------------------------------------------------------------------- test command
+
+
+def test_checkpoint(ckpt: dict[str, Any], ckpt_path: Path, cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
+    """Evaluate a trained checkpoint on `cfg`'s cache/protocol/stream test split."""
+    acc = make_accelerator(cfg)
+    data = build_data(dataclasses.replace(cfg, use_fam=False, use_frm=False), acc)  # S_M alone
+    if data.class_names != list(ckpt["class_names"]):
+        raise MMCLError(f"{ckpt_path} was trained on other classes ({ckpt['dataset']}) than {cfg.cache} "
+                        f"({data.skeletons.dataset}); use `mmcl zeroshot` for cross-dataset evaluation")
+    model = acc.prepare(model_from_checkpoint(ckpt))
+    test_loader = acc.prepare(data.test_loader)
+    scores = predict_scores(model, test_loader, data.test_input, acc, data.skeletons.names, "test")
+    if not acc.is_main_process:
+        return {}
+    summary = write_report(out_dir, scores, data.class_names,
+                           run_meta(cfg, data, epoch=int(ckpt["epoch"]), checkpoint=ckpt_path))
+    print_summary(summary, out_dir)
+    return summary

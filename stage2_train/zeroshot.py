@@ -1,0 +1,414 @@
+"""Zero-shot evaluation: a trained model, frozen, on another dataset's skeletons (UTD-MHAD, SYSU).
+
+The paper's generalisation rows: an NTU RGB+D 120 model scores UTD-MHAD clips without any
+training, through a class mapping, with or without FRM refining the scores from the clips' own
+MLLM features ("w/ BLIP Refine"). Read top to bottom:
+
+1. the class mapping: each target class carries an NTU action id (shared.registry; None =
+   unmapped), which names the checkpoint's class by the checkpoint's own NTU ids;
+2. the input: target skeletons mapped to the checkpoint's layout (Kinect v1 -> NTU-25), padded
+   with absent persons to its num_person, then the checkpoint's own test-time pipeline
+   (translation to the centre joint, centre crop and resize, stream);
+3. the scores S_M of the backbone over ALL the checkpoint's classes and, with `--refine`, S_R =
+   FRM(S_M, text features) after checking the target features were made like the training ones;
+4. top-1/top-5 over the mapped samples, per target class, saved as JSON and CSV, plus each score
+   set's full report (`evaluate.write_report`: confusion, scores.pkl for `mmcl ensemble`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from shared.cache_schema import SkeletonCache, resolve_dataset_dir
+from shared.errors import MMCLError
+from shared.layouts import get_layout, kinect_v1_to_ntu25
+from shared.registry import ClassInfo, DatasetSpec, get_dataset
+
+from .checkpoint import CheckpointError, build_model, load_checkpoint, plain_attrs
+from .config import TrainConfig
+from .data import AugmentConfig, FeatureArrays, InputPipeline, JointSource, SkeletonDataset, load_features, make_loader
+from .evaluate import SplitScores, summarize, topk_accuracy, write_report
+from .mmcl_model import MMCLModel
+
+UNMAPPED = -1
+
+# (target layout, checkpoint layout) -> joints (..., V_in, 3) -> (..., V_out, 3)
+LAYOUT_MAPS: dict[tuple[str, str], Callable[[np.ndarray], np.ndarray]] = {
+    ("kinect_v1", "ntu25"): kinect_v1_to_ntu25,
+}
+
+# Feature attributes allowed to differ between the training and the target feature sets: which
+# dataset, where a model was loaded from (the revision identifies it), the MLLM backend (both
+# compute the same P(yes), CONTRACT.md), library versions, and the RGB side, which FRM never reads.
+PER_DATASET_ATTRS = frozenset({"dataset", "params", "library_versions", "created", "mllm_spec",
+                               "rgb_encoder_spec", "text_encoder_spec", "mllm_backend"})
+
+
+@dataclass(frozen=True)
+class ZeroShotConfig:
+    checkpoint: Path  # a checkpoint file, or a work dir holding last.pt
+    cache: Path  # the target's cache root or dataset directory
+    features: str | None = None  # target feature set for --refine; None: the only one
+    refine: bool = False
+    out: Path | None = None  # None: <work dir>/zeroshot-<target dataset>
+    protocol: str | None = None  # None: every sample; else that protocol's test split
+    batch_size: int | None = None  # None: the checkpoint's test batch size
+    device: str = "auto"
+    progress: bool = True
+
+
+# --------------------------------------------------------------------------- checkpoint
+
+
+def checkpoint_path(path: Path) -> Path:
+    """`--checkpoint` names a file, or a training work dir whose last.pt is meant."""
+    path = Path(path)
+    return path / "last.pt" if path.is_dir() else path
+
+
+def checkpoint_ntu_ids(ckpt: dict[str, Any], path: Path) -> list[int | None]:
+    """The NTU action id of each of the checkpoint's classes, from the registry entry of the
+    dataset it was trained on (checked against the class names the checkpoint stores)."""
+    try:
+        spec = get_dataset(ckpt["dataset"])
+    except MMCLError as e:
+        raise CheckpointError(f"{path}: trained on {e}") from None
+    names = list(ckpt["class_names"])
+    if names != spec.class_names:
+        raise CheckpointError(f"{path}: its {len(names)} class names are not those of {spec.title} "
+                              f"({spec.num_classes} classes); the checkpoint is from another version")
+    return [c.ntu_id for c in spec.classes]
+
+
+# --------------------------------------------------------------------------- class mapping
+
+
+@dataclass(frozen=True)
+class ClassMapping:
+    """Target class -> checkpoint class, both as indices; UNMAPPED where there is no counterpart."""
+
+    target: tuple[ClassInfo, ...]
+    to_checkpoint: np.ndarray  # (C_target,) int64
+    checkpoint_names: list[str]
+
+    def labels(self, target_labels: np.ndarray) -> np.ndarray:
+        return self.to_checkpoint[target_labels]
+
+
+def class_mapping(target: DatasetSpec, ckpt: dict[str, Any], path: Path, needed: set[int]) -> ClassMapping:
+    """Map every target class through its NTU id; fail when a class that has samples to score
+    (`needed`, target label indices) maps to an NTU id the checkpoint lacks or holds twice."""
+    ids = checkpoint_ntu_ids(ckpt, path)
+    names = list(ckpt["class_names"])
+    out = np.full(target.num_classes, UNMAPPED, np.int64)
+    for t, c in enumerate(target.classes):
+        if c.ntu_id is None:
+            continue
+        found = [k for k, i in enumerate(ids) if i == c.ntu_id]
+        if len(found) == 1:
+            out[t] = found[0]
+        elif t in needed:
+            what = "no class" if not found else f"several classes ({', '.join(names[k] for k in found)})"
+            raise MMCLError(
+                f"{path} ({ckpt['dataset']}, {len(names)} classes) has {what} for NTU action "
+                f"A{c.ntu_id:03d}, which {target.title} class {c.action} '{c.name}' maps to; zero-shot "
+                f"{target.title} needs a model trained on a dataset holding it (e.g. ntu120)")
+    return ClassMapping(target.classes, out, names)
+
+
+# --------------------------------------------------------------------------- input
+
+
+class TargetJoints:
+    """The target cache's frames in the checkpoint's layout, padded with absent (zero) persons."""
+
+    def __init__(self, source: JointSource, convert: Callable[[np.ndarray], np.ndarray], num_person: int):
+        self.source, self.convert, self.num_person = source, convert, num_person
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        joints = self.convert(self.source[row])  # (T, M, V, 3)
+        t, m, v, c = joints.shape
+        out = np.zeros((t, self.num_person, v, c), np.float32)
+        out[:, :m] = joints
+        return out
+
+
+def layout_converter(target: SkeletonCache, ckpt: dict[str, Any], path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    source, dest = target.layout, str(ckpt["layout"])
+    if target.num_person > int(ckpt["num_person"]):
+        raise MMCLError(f"{target.path} holds up to {target.num_person} persons per sample, the model "
+                        f"{path} takes {ckpt['num_person']}")
+    if source == dest:
+        return lambda joints: joints
+    if (source, dest) not in LAYOUT_MAPS:
+        raise MMCLError(f"{path} was trained on the {dest} skeleton layout ({ckpt['num_point']} joints) "
+                        f"and {target.path} holds {source} skeletons ({target.num_joints} joints): no "
+                        f"mapping between them (known: "
+                        f"{', '.join(f'{a} -> {b}' for a, b in LAYOUT_MAPS)})")
+    return LAYOUT_MAPS[(source, dest)]
+
+
+def eval_pipeline(cfg: TrainConfig, ckpt: dict[str, Any]) -> InputPipeline:
+    """The checkpoint's own test-time transform and stream (as stage2_train.train builds it)."""
+    layout = get_layout(str(ckpt["layout"]))
+    aug = AugmentConfig(window=cfg.window, kind=cfg.augment, center=layout.center, crop=cfg.crop,
+                        test_crop=cfg.test_crop, rotate=cfg.rotate)
+    return InputPipeline(aug, False, str(ckpt["stream"]), layout)
+
+
+# --------------------------------------------------------------------------- refinement features
+
+
+def frm_identity(attrs: dict) -> dict[str, Any]:
+    """What makes FRM inputs comparable: models (by revision where known), prompts, images."""
+    out = {k: v for k, v in plain_attrs(attrs).items()
+           if k not in PER_DATASET_ATTRS and not k.startswith("rgb_")}
+    for model in ("mllm", "text_encoder"):
+        revision = out.pop(f"{model}_revision", "")
+        if revision:  # a local directory's id is its path; its revision is copy-stable
+            out[f"{model}_id"] = revision
+    return out
+
+
+def check_refine_features(ckpt: dict[str, Any], path: Path, target: FeatureArrays) -> None:
+    """Refuse target features that FRM would misread: other models, prompts, questions or width."""
+    trained = ckpt.get("features")
+    if trained is None or not ckpt["model_config"].get("use_frm"):
+        raise MMCLError(f"--refine: {path} was trained without FRM, so it has no refinement head; "
+                        f"evaluate without --refine")
+    problems = []
+    if list(trained.get("questions", [])) != list(target.questions):
+        problems.append(f"questions {target.questions!r} here, {list(trained.get('questions', []))!r} in training")
+    if target.text_dim != trained.get("text_dim"):
+        problems.append(f"text feature width {target.text_dim} here, {trained.get('text_dim')} in training")
+    mine, theirs = frm_identity(target.attrs), frm_identity(trained.get("attrs", {}))
+    for key in sorted(set(mine) | set(theirs)):
+        if mine.get(key) != theirs.get(key):
+            problems.append(f"{key}: {mine.get(key)!r} here, {theirs.get(key)!r} in training")
+    if problems:
+        raise MMCLError(
+            f"--refine: {target.path} was not made with the models and prompts of the training features "
+            f"({trained.get('name')}): " + "; ".join(problems) + ". Extract the target features with the "
+            f"same --mllm, --text-encoder and --prompts, or evaluate without --refine")
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@torch.no_grad()
+def score(model: MMCLModel, loader, pipeline: InputPipeline, device: torch.device, names: list[str],
+          refine: bool, progress: bool) -> tuple[SplitScores, SplitScores | None]:
+    """S_M for every sample and, with `refine`, S_R (S_M kept where a sample has no valid text)."""
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("logits", "refined", "label", "index")}
+    for batch in tqdm(loader, desc="zero-shot", leave=False, disable=not progress):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        out = model(pipeline(batch), text=batch["text"] if refine else None)
+        logits = out["logits"].float()
+        if refine:
+            valid = batch["text_valid"][:, None]
+            parts["refined"].append(torch.where(valid, out["refined"].float(), logits).cpu())
+        parts["logits"].append(logits.cpu())
+        parts["label"].append(batch["label"].cpu())
+        parts["index"].append(batch["index"].cpu())
+    cat = {k: torch.cat(v).numpy() for k, v in parts.items() if v}
+    rows = cat["index"].astype(np.int64)
+
+    def scores(key: str) -> SplitScores:
+        return SplitScores(cat[key].astype(np.float32), cat["label"].astype(np.int64), rows,
+                           [names[r] for r in rows])
+
+    return scores("logits"), scores("refined") if refine else None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise MMCLError("--device cuda: no CUDA device is available (use --device cpu)")
+    return torch.device(name)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def per_class(mapping: ClassMapping, target_labels: np.ndarray, sets: dict[str, SplitScores],
+              skipped: np.ndarray) -> list[dict[str, Any]]:
+    """One row per target class: its counterpart, support and top-1/top-5 per score set.
+    `target_labels` are the scored samples' target classes, in the score sets' order; `skipped`
+    counts per target class the samples left out for want of a counterpart."""
+    rows = []
+    for t, c in enumerate(mapping.target):
+        k = int(mapping.to_checkpoint[t])
+        row: dict[str, Any] = {
+            "target_class": t, "action": c.action, "name": c.name,
+            "ntu_id": c.ntu_id,
+            "checkpoint_class": k if k != UNMAPPED else None,
+            "checkpoint_name": mapping.checkpoint_names[k] if k != UNMAPPED else None,
+        }
+        mine = target_labels == t
+        row["support"] = int(mine.sum()) if k != UNMAPPED else 0
+        row["skipped"] = int(skipped[t])
+        for key, s in sets.items():
+            for n in (1, 5):
+                row[f"{key}_top{n}"] = topk_accuracy(s.scores[mine], s.labels[mine], n) if mine.any() else None
+        rows.append(row)
+    return rows
+
+
+def write_per_class_csv(path: Path, rows: list[dict[str, Any]], sets: list[str]) -> None:
+    """Every target class, mapped or not (ntu_id 'unmapped', no figures)."""
+    columns = ["action", "name", "ntu_id", "checkpoint_class", "checkpoint_name", "support", "skipped"]
+    columns += [f"{k}_top{n}" for k in sets for n in (1, 5)]
+
+    def cell(row: dict[str, Any], column: str) -> str:
+        value = row[column]
+        if value is None:
+            return "unmapped" if column == "ntu_id" else ""
+        return f"{value:.6f}" if isinstance(value, float) else str(value)
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        w.writerows([cell(row, c) for c in columns] for row in rows)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run_zeroshot(cfg: ZeroShotConfig) -> dict[str, Any]:
+    """Evaluate; write `zeroshot.json`, `per_class.csv` and one report per score set; return the summary."""
+    path = checkpoint_path(cfg.checkpoint)
+    ckpt = load_checkpoint(path)
+    train_cfg = TrainConfig(**ckpt["config"])
+    dataset_dir = resolve_dataset_dir(cfg.cache)
+    target = SkeletonCache(dataset_dir)
+    spec = get_dataset(target.dataset)
+
+    convert = layout_converter(target, ckpt, path)
+    rows = split_rows(target, spec, cfg.protocol)
+    mapping = class_mapping(spec, ckpt, path, needed=set(target.labels[rows].tolist()))
+    mapped = mapping.labels(target.labels[rows]) != UNMAPPED
+    if not mapped.any():
+        raise MMCLError(f"{target.path}: none of the {len(rows)} samples belongs to a class with a "
+                        f"counterpart in {path} ({ckpt['dataset']})")
+    skipped = np.bincount(target.labels[rows[~mapped]], minlength=spec.num_classes)
+    rows = rows[mapped]
+
+    features = None
+    if cfg.refine:
+        features = load_features(dataset_dir, cfg.features, target, need_rgb=False, need_text=True)
+        check_refine_features(ckpt, path, features)
+
+    device = resolve_device(cfg.device)
+    model = build_model(ckpt).to(device)
+    labels = mapping.labels(target.labels)  # checkpoint class per cache row; only mapped rows are read
+    dataset = SkeletonDataset(TargetJoints(JointSource(target), convert, int(ckpt["num_person"])),
+                              rows, labels, features)
+    loader = make_loader(dataset, cfg.batch_size or train_cfg.eval_batch_size, train=False, workers=0)
+    plain, refined = score(model, loader, eval_pipeline(train_cfg, ckpt), device, target.names,
+                           cfg.refine, cfg.progress)
+    sets = {"skeleton": plain} | ({"refined": refined} if refined is not None else {})
+
+    out = Path(cfg.out) if cfg.out else work_dir_of(path) / f"zeroshot-{spec.name}"
+    summary = summarize_run(cfg, ckpt, path, target, spec, mapping, sets, features,
+                            per_class(mapping, target.labels[plain.rows], sets, skipped))
+    write_outputs(out, summary, sets, mapping)
+    print_summary(summary, out)
+    return summary
+
+
+def split_rows(target: SkeletonCache, spec: DatasetSpec, protocol: str | None) -> np.ndarray:
+    """Every sample (zero-shot: the model saw none), or one protocol's test split (to compare
+    with a model fine-tuned on that protocol's training split)."""
+    if protocol is None:
+        return np.arange(len(target))
+    rows = target.split_indices(spec.protocol(protocol).name, train=False)
+    if len(rows) == 0:
+        raise MMCLError(f"{target.path}: the {protocol} test split holds no samples; drop --protocol "
+                        f"to score every sample")
+    return rows
+
+
+def work_dir_of(path: Path) -> Path:
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def summarize_run(cfg: ZeroShotConfig, ckpt: dict[str, Any], path: Path, target: SkeletonCache,
+                  spec: DatasetSpec, mapping: ClassMapping, sets: dict[str, SplitScores],
+                  features: FeatureArrays | None, classes: list[dict[str, Any]]) -> dict[str, Any]:
+    results = {}
+    for key, s in sets.items():
+        full = summarize(s, mapping.checkpoint_names)
+        results[key] = {k: full[k] for k in ("num_samples", "top1", "top5", "mean_class_accuracy")}
+    if features is not None:
+        valid = features.text_valid[sets["skeleton"].rows]
+        results["refined"] |= {"features": features.name, "refined_samples": int(valid.sum()),
+                               "unrefined_samples (no valid text, S_M kept)": int((~valid).sum())}
+    return {
+        "checkpoint": str(path), "trained_on": ckpt["dataset"], "stream": ckpt["stream"],
+        "epoch": int(ckpt["epoch"]), "target": spec.name, "cache": str(target.path),
+        "split": "all samples" if cfg.protocol is None else f"{spec.protocol(cfg.protocol).name} test split",
+        "scored_over": f"all {len(mapping.checkpoint_names)} classes of the checkpoint",
+        "num_samples": len(sets["skeleton"].labels),
+        "num_skipped_unmapped": int(sum(c["skipped"] for c in classes)),
+        "results": results, "per_class": classes,
+    }
+
+
+def write_outputs(out: Path, summary: dict[str, Any], sets: dict[str, SplitScores], mapping: ClassMapping) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {k: summary[k] for k in ("checkpoint", "trained_on", "stream", "epoch", "target", "split")}
+    for key, s in sets.items():
+        write_report(out / key, s, mapping.checkpoint_names, {**meta, "scores": key})
+    write_per_class_csv(out / "per_class.csv", summary["per_class"], list(sets))
+    (out / "zeroshot.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def print_summary(summary: dict[str, Any], out: Path) -> None:
+    click.echo(f"zero-shot {summary['target']} with {summary['checkpoint']} ({summary['trained_on']}, "
+               f"{summary['stream']}): {summary['num_samples']} samples of mapped classes "
+               f"({summary['split']}; {summary['num_skipped_unmapped']} unmapped skipped), "
+               f"{summary['scored_over']}")
+    labels = {"skeleton": "skeleton (S_M)", "refined": "FRM refined (S_R)"}
+    click.echo(f"  {'':<20} {'top-1':>7} {'top-5':>7}")
+    for key, r in summary["results"].items():
+        click.echo(f"  {labels[key]:<20} {100 * r['top1']:>6.2f}% {100 * r['top5']:>6.2f}%")
+    sets = list(summary["results"])
+    for c in summary["per_class"]:
+        if c["checkpoint_class"] is None:
+            continue
+        figures = "  ".join(f"{k} top-1 {100 * c[f'{k}_top1']:.1f}%" for k in sets if c[f"{k}_top1"] is not None)
+        click.echo(f"  {c['name']} -> A{c['ntu_id']:03d} {c['checkpoint_name']}: {c['support']} samples  {figures}")
+    click.echo(f"outputs: {out}")
+
+
+# --------------------------------------------------------------------------- command
+
+
+@click.command()
+@click.option("--checkpoint", "checkpoint", required=True, type=click.Path(exists=True),
+              help="A training checkpoint, or its work dir (then its last.pt).")
+@click.option("--cache", required=True, type=click.Path(exists=True),
+              help="The target's cache root or dataset directory, e.g. cache/utd-mhad.")
+@click.option("--features", help="Target feature set for --refine (default: the only one).")
+@click.option("--refine", is_flag=True,
+              help="Also refine the scores with the trained FRM and the target's text features.")
+@click.option("--out", type=click.Path(), help="Output folder (default: <work dir>/zeroshot-<dataset>).")
+@click.option("--protocol", help="Score only this protocol's test split (default: every sample).")
+@click.option("--batch-size", type=int)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def zeroshot(checkpoint: str, cache: str, features: str | None, refine: bool, out: str | None,
+             protocol: str | None, batch_size: int | None, device: str) -> None:
+    """Zero-shot evaluation of a trained model on UTD-MHAD or SYSU-3D-HOI through the class mapping."""
+    run_zeroshot(ZeroShotConfig(Path(checkpoint), Path(cache), features, refine,
+                                Path(out) if out else None, protocol, batch_size, device))

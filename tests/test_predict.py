@@ -1,0 +1,177 @@
+"""`mmcl predict`: top-5 classes of a cached sample or a raw skeleton file, prepared exactly as at
+test time, with an exported model or a training checkpoint."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from stage2_cache import write_tiny_cache
+
+from shared.cache_schema import SkeletonCache
+from shared.errors import MMCLError
+from shared.layouts import kinect_v1_to_ntu25, utd_to_kinect_v1
+from shared.ntu_skeleton import write_ntu_skeleton
+from stage2_train import cli
+from stage2_train.export import export_checkpoint
+from stage2_train.predict import Predictor, read_cached
+
+LINE = re.compile(r"^\s+(\d)\. (.+?)\s+(\d+\.\d\d) %$")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[Path, Path]:
+    """(cache dir, work dir): one epoch on the bone stream (so predict must apply the stream)."""
+    root = tmp_path_factory.mktemp("predict")
+    cache = write_tiny_cache(root / "cache", features=False)
+    work = root / "run"
+    cli.train.main(["--cache", str(cache), "--work-dir", str(work), "--stream", "bone", "--no-fam", "--no-frm",
+                    "--recipe", "demo", "--epochs", "1", "--warmup", "0", "--window", "12", "--batch-size", "9",
+                    "--device", "cpu", "--workers", "0"], standalone_mode=False)
+    export_checkpoint(work / "last.pt", work / "export")
+    return cache, work
+
+
+def close(a: np.ndarray, b: np.ndarray, rel: float = 1e-5) -> bool:
+    """Equal up to float32 rounding relative to the logits' scale (other batch compositions)."""
+    return float(np.abs(a - b).max()) <= rel * max(1.0, float(np.abs(b).max()))
+
+
+def predict_cli(*args: str):
+    return CliRunner().invoke(cli.predict, list(args))
+
+
+def ranked(output: str) -> list[tuple[str, float]]:
+    return [(m.group(2), float(m.group(3))) for m in map(LINE.match, output.splitlines()) if m]
+
+
+# --------------------------------------------------------------------------- same as test time
+
+
+def test_cached_samples_score_as_in_the_training_evaluation(run):
+    """predict's logits equal the test-split scores that training wrote (eval/scores.npz), with
+    the export and with the checkpoint: same normalisation, crop, resize and stream."""
+    cache, work = run
+    scores = np.load(work / "eval" / "scores.npz")
+    from_export = Predictor.from_export(work / "export" / "model.ts")
+    from_checkpoint = Predictor.from_checkpoint(work / "last.pt")
+    for name, expected in zip(scores["names"][:4], scores["scores"][:4]):
+        seq = read_cached(cache, str(name))
+        assert close(from_export.logits(seq.joints, seq.layout), expected)
+        assert close(from_checkpoint.logits(seq.joints, seq.layout), expected)
+
+
+def test_command_prints_top5_with_probabilities(run):
+    cache, work = run
+    by_index = predict_cli("--model", str(work / "export" / "model.ts"), "--cache", str(cache.parent), "--sample", "0")
+    assert by_index.exit_code == 0, by_index.output
+    top = ranked(by_index.output)
+    assert len(top) == 5 and [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+    assert 0 < sum(p for _, p in top) <= 100.01
+    name = SkeletonCache(cache).names[0]
+    assert f"sample: {name}" in by_index.output and "true class: drink water" in by_index.output
+    by_name = predict_cli("--checkpoint", str(work / "last.pt"), "--cache", str(cache), "--sample", name)
+    assert by_name.exit_code == 0, by_name.output
+    assert [n for n, _ in ranked(by_name.output)] == [n for n, _ in top]
+
+
+def test_onnx_export_predicts_the_same(run):
+    pytest.importorskip("onnxruntime")
+    cache, work = run
+    seq = read_cached(cache, "3")
+    onnx_logits = Predictor.from_export(work / "export" / "model.onnx").logits(seq.joints, seq.layout)
+    assert close(onnx_logits, Predictor.from_export(work / "export").logits(seq.joints, seq.layout))
+
+
+# --------------------------------------------------------------------------- raw files
+
+
+def test_raw_ntu_file_predicts_like_its_cached_sample(run, tmp_path):
+    """A .skeleton file of a cached one-person sample: read and cleaned by shared.readers, it
+    scores as the cached sample (up to the file's text precision)."""
+    cache, work = run
+    skeletons = SkeletonCache(cache)
+    row = 9  # a one-person class: the second actor is absent
+    name, joints = skeletons.names[row], skeletons.sample(row)["joints"]
+    assert not joints[:, 1].any()
+    path = tmp_path / f"{name}.skeleton"
+    write_ntu_skeleton(path, joints[:, :1], np.zeros((len(joints), 1, 25, 2)), body_ids=[1])
+    predictor = Predictor.from_export(work / "export" / "model.ts")
+    result = predict_cli(str(path), "--model", str(work / "export" / "model.ts"))
+    assert result.exit_code == 0, result.output
+    cached = predictor.logits(joints, "ntu25")
+    names = predictor.card.class_names
+    assert [n for n, _ in ranked(result.output)] == [names[i] for i in np.argsort(-cached)[:5]]
+    assert f"true class: {names[int(skeletons.labels[row])]}" in result.output
+
+
+def test_raw_nw_ucla_file_is_mapped_to_the_models_layout(run, tmp_path):
+    """Kinect v1 joints (20, one person) into an NTU-25 two-person model: mapped and padded."""
+    _, work = run
+    rng = np.random.default_rng(0)
+    joints = (rng.normal(0, 0.2, (30, 1, 20, 3)) + [0, 0, 3]).astype(np.float32)
+    path = tmp_path / "a01_s01_e01_v01.json"
+    path.write_text(json.dumps({"file_name": path.stem, "skeletons": joints[:, 0].tolist()}))
+    result = predict_cli(str(path), "--model", str(work / "export"))
+    assert result.exit_code == 0, result.output
+    assert "Northwestern-UCLA" in result.output and "true class: pick up with one hand" in result.output
+    predictor = Predictor.from_export(work / "export")
+    mapped = np.zeros((30, 2, 25, 3), np.float32)
+    mapped[:, :1] = kinect_v1_to_ntu25(joints)
+    expected = predictor.logits(mapped, "ntu25")
+    names = predictor.card.class_names
+    assert [n for n, _ in ranked(result.output)] == [names[i] for i in np.argsort(-expected)[:5]]
+
+
+def test_raw_utd_mhad_file_is_reordered_and_mapped(run, tmp_path):
+    """UTD-MHAD's own joint order -> Kinect v1 (by the reader) -> NTU-25 (by predict)."""
+    import scipy.io
+
+    _, work = run
+    rng = np.random.default_rng(1)
+    utd = (rng.normal(0, 0.2, (25, 20, 3)) + [0, 0, 3]).astype(np.float32)  # T, V, xyz
+    path = tmp_path / "a27_s1_t1_skeleton.mat"
+    scipy.io.savemat(path, {"d_skel": utd.transpose(1, 2, 0)})  # stored as 20 x 3 x T
+    result = predict_cli(str(path), "--model", str(work / "export" / "model.ts"))
+    assert result.exit_code == 0, result.output
+    assert "true class: squat (two arms stretch out)" in result.output
+    predictor = Predictor.from_export(work / "export")
+    mapped = np.zeros((25, 2, 25, 3), np.float32)
+    mapped[:, 0] = kinect_v1_to_ntu25(utd_to_kinect_v1(utd))
+    expected = predictor.logits(mapped, "ntu25")
+    names = predictor.card.class_names
+    assert [n for n, _ in ranked(result.output)] == [names[i] for i in np.argsort(-expected)[:5]]
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "one of --model"),
+    (["--model", "m.ts", "--checkpoint", "c.pt"], "one of --model"),
+    (["--model", "{export}"], "either a skeleton file or --cache"),
+    (["--model", "{export}", "--sample", "0"], "--sample needs --cache"),
+    (["--model", "{export}", "--cache", "{cache}", "--sample", "999"], "holds 27 samples"),
+    (["--model", "{export}", "--cache", "{cache}", "--sample", "S999"], "no such sample name"),
+    (["--model", "{cache}/skeletons.h5", "--cache", "{cache}", "--sample", "0"], "not a loadable TorchScript"),
+    (["{cache}/skeletons.h5", "--model", "{export}"], "cannot tell the dataset"),
+])
+def test_bad_invocations_fail_clearly(run, args, message):
+    cache, work = run
+    args = [a.format(export=work / "export", cache=cache) for a in args]
+    result = predict_cli(*args)
+    assert isinstance(result.exception, MMCLError), result.output
+    assert message in str(result.exception)
