@@ -54,7 +54,7 @@ if [ "$INSTALL" = 1 ]; then
   "$PY" -m pip install -q -e ".[test]"
   export PATH="$PWD/$VENV/bin:$PATH"
 else
-  PY=python3
+  PY=python
 fi
 
 if [ "$TEST" = 1 ]; then
@@ -62,8 +62,8 @@ if [ "$TEST" = 1 ]; then
   exec "$PY" -m pytest -q
 fi
 
-PROTO_ARGS=()
-[ -n "$PROTOCOL" ] && PROTO_ARGS=(--protocol "$PROTOCOL")
+# the dataset's first protocol unless one is given (NTU: xsub, NW-UCLA: view3)
+[ -n "$PROTOCOL" ] || PROTOCOL=$("$PY" -c "from shared.registry import get_dataset; print(get_dataset('$DATASET').protocols[0].name)")
 ROOT_ARGS=()
 [ -n "$ROOT" ] && ROOT_ARGS=(--root "$ROOT")
 
@@ -89,10 +89,10 @@ mmcl extract --dataset "$DATASET" "${ROOT_ARGS[@]}" --out "$OUT" $EXTRACT_ARGS |
 SCORES=()
 for stream in $STREAMS; do
   step "stage 2: mmcl train --stream $stream"
-  work="$RUNS/$DATASET-${PROTOCOL:-default}-$stream"
+  work="$RUNS/$DATASET-$PROTOCOL-$stream"
   # shellcheck disable=SC2086
-  mmcl train --cache "$OUT/$DATASET" "${PROTO_ARGS[@]}" --stream "$stream" --work-dir "$work" $TRAIN_ARGS
-  SCORES+=("$work/scores.npz")
+  mmcl train --cache "$OUT/$DATASET" --protocol "$PROTOCOL" --stream "$stream" --work-dir "$work" $TRAIN_ARGS
+  SCORES+=("$work/eval/scores.npz")
 done
 
 if [ ${#SCORES[@]} -gt 1 ]; then
@@ -100,7 +100,7 @@ if [ ${#SCORES[@]} -gt 1 ]; then
   mmcl ensemble "${SCORES[@]}" --out "$RUNS/$DATASET-ensemble.json"
 fi
 
-first="$RUNS/$DATASET-${PROTOCOL:-default}-${STREAMS%% *}"
+first="$RUNS/$DATASET-$PROTOCOL-${STREAMS%% *}"
 step "export the skeleton-only network of $first"
 mmcl export --checkpoint "$first/last.pt" --out "$first/export"
 
