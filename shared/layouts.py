@@ -7,6 +7,7 @@ as in CTR-GCN's `bone_pairs.py`, so the bone stream keeps one vector per joint.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,3 +132,40 @@ KINECT_V1_TO_NTU25 = mapping_matrix(KINECT_V1_TO_NTU25_1BASED, 25, 20)
 def kinect_v1_to_ntu25(joints: np.ndarray) -> np.ndarray:
     """Map (..., 20, C) Kinect v1 joints to (..., 25, C) NTU joints (zeros stay zeros)."""
     return np.einsum("oi,...ic->...oc", KINECT_V1_TO_NTU25, joints).astype(joints.dtype)
+
+
+# --------------------------------------------------------------------------- converting layouts
+
+# A function mapping joints (..., V_source, C) of one layout to (..., V_dest, C) of another.
+LayoutMap = Callable[[np.ndarray], np.ndarray]
+
+# Every cross-layout input (zero-shot, predict, fine-tuning on another layout) goes through here.
+LAYOUT_MAPS: dict[tuple[str, str], LayoutMap] = {
+    ("kinect_v1", "ntu25"): kinect_v1_to_ntu25,
+}
+
+
+def same_layout(joints: np.ndarray) -> np.ndarray:
+    """The identity map (a named function, so data sources holding it pickle to worker processes)."""
+    return joints
+
+
+def layout_map(source: str, dest: str) -> LayoutMap | None:
+    """The map from `source` to `dest` joints (the identity when they are equal); None when there
+    is none, for the caller to report with its own context (see `describe_layout_maps`)."""
+    return same_layout if source == dest else LAYOUT_MAPS.get((source, dest))
+
+
+def describe_layout_maps() -> str:
+    return ", ".join(f"{a} -> {b}" for a, b in LAYOUT_MAPS)
+
+
+def pad_persons(joints: np.ndarray, num_person: int) -> np.ndarray:
+    """(T, M, V, C) -> (T, num_person, V, C) float32; the added persons are absent (all zero),
+    as a missing second actor is everywhere else."""
+    t, m, v, c = joints.shape
+    if m > num_person:
+        raise ValueError(f"{m} persons do not fit in {num_person}")
+    out = np.zeros((t, num_person, v, c), np.float32)
+    out[:, :m] = joints
+    return out

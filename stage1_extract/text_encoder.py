@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shared.errors import MMCLError
 from stage1_extract.model_source import ModelSource, loading_error, resolve_model_source, revision_of
 
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

@@ -12,7 +12,10 @@ A checkpoint is a plain dict loadable with `torch.load(weights_only=True)`:
     features          None, or {name, attrs (strings), rgb_dim, text_dim} for provenance
     metrics           the last epoch's metrics
 
-Later commands (test, ensemble, export, predict, zero-shot) rebuild the model with `build_model`.
+`layout`, `num_person` and `num_point` describe the network's input, which may differ from the
+cache's (config `layout`/`persons`: Kinect v1 joints mapped to NTU-25): later commands (test,
+ensemble, export, predict, zero-shot) rebuild the model with `build_model` and prepare their
+input in that layout. `load_matching_weights` starts a fine-tuning run from a checkpoint.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ import json
 import pickle
 import random
 import zipfile
-from dataclasses import asdict, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from shared.cache_io import atomic_path
 from shared.errors import MMCLError
@@ -131,3 +136,69 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
     return ckpt
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+# Heads that load whole or not at all: a projection MLP whose first layer is sized by another
+# feature width would otherwise keep its second layer, trained against a first it never saw.
+WHOLE_HEADS = ("fam.", "frm.mlp.")
+
+
+@dataclass(frozen=True)
+class WeightTransfer:
+    """Which of a model's tensors a checkpoint initialises, which keep their fresh
+    initialisation (and why), and which checkpoint tensors the model has no place for."""
+
+    loaded: list[str]
+    fresh: dict[str, str]
+    unused: list[str]
+
+    def report(self, source: str | Path) -> list[str]:
+        """Lines for the user: counts per module, then each re-initialised tensor and why."""
+        modules = sorted({_module(k) for k in [*self.loaded, *self.fresh]})
+        counts = ", ".join(f"{m} {sum(_module(k) == m for k in self.loaded)}/"
+                           f"{sum(_module(k) == m for k in [*self.loaded, *self.fresh])}" for m in modules)
+        lines = [f"--init-from {source}: {len(self.loaded)} tensors loaded, {len(self.fresh)} re-initialised "
+                 f"(loaded/all per module: {counts})"]
+        lines += [f"  re-initialised {name}: {why}" for name, why in self.fresh.items()]
+        if self.unused:
+            unused = sorted({_module(k) for k in self.unused})
+            lines.append(f"  not used: {len(self.unused)} checkpoint tensors ({', '.join(unused)}) "
+                         f"this model has no place for")
+        return lines
+
+
+def _module(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def plan_transfer(source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]) -> WeightTransfer:
+    """Every target tensor whose name and shape the source has loads, except within a head of
+    WHOLE_HEADS that does not match entirely. The classifier (backbone.fc) and FRM's class-wise
+    vectors load only when the class count is the same, data_bn only with the same joints and
+    persons, the graph adjacencies only with the same joints."""
+    def mismatch(name: str) -> str | None:
+        if name not in source:
+            return "not in the checkpoint"
+        a, b = tuple(source[name].shape), tuple(target[name].shape)
+        return None if a == b else f"shape {a} in the checkpoint, {b} here"
+
+    why = {name: mismatch(name) for name in target}
+    for head in WHOLE_HEADS:
+        members = [k for k in target if k.startswith(head)]
+        broken = next((k for k in members if why[k]), None)
+        for k in members if broken else ():
+            why[k] = why[k] or f"{head[:-1]} loads whole and {broken} differs ({why[broken]})"
+    return WeightTransfer(loaded=[k for k in target if why[k] is None],
+                          fresh={k: w for k, w in why.items() if w is not None},
+                          unused=[k for k in source if k not in target])
+
+
+def load_matching_weights(model: nn.Module, ckpt: dict[str, Any]) -> WeightTransfer:
+    """Initialise `model` from a checkpoint's weights as `plan_transfer` decides; the other
+    tensors keep the initialisation the model was built with (a re-initialised classifier)."""
+    source = ckpt["model"]
+    plan = plan_transfer(source, model.state_dict())
+    model.load_state_dict({k: source[k] for k in plan.loaded}, strict=False)
+    return plan

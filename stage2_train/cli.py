@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from shared.cli import run
+from shared.layouts import LAYOUTS
 
 from .config import RECIPES
 from .streams import STREAMS
@@ -58,9 +59,17 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--resume", is_flag=True, help="Continue the work dir's last.pt exactly.")
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False),
               help="Start from a checkpoint's weights (fine-tuning; mismatched tensors stay fresh).")
+@click.option("--layout", type=click.Choice(sorted(LAYOUTS)),
+              help="Skeleton layout the network takes; another than the cache's maps the joints "
+                   "(default: the cache's, or the --init-from checkpoint's where the cache maps to it).")
+@click.option("--persons", type=click.IntRange(min=1),
+              help="Persons per sample; more than the cache's pads absent ones "
+                   "(default: the --init-from checkpoint's, else the cache's).")
 @click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
 @click.option("--val-split", type=float,
               help="Fraction of the training samples held out (seeded) for validation.")
+@click.option("--val-seed", type=int,
+              help="Seed of the validation draw (default 0, the same for every stream and --seed).")
 @click.option("--test-every", type=int,
               help="Also evaluate on the test split every N epochs (0: only at the end).")
 @click.option("--workers", type=int, help="DataLoader worker processes (default: 0 in memory, else 4).")
@@ -70,7 +79,8 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
     """Train CTR-GCN with MMCL's FAM and FRM on a cache made by `mmcl extract`."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
-    from .config import check_resume_compatible, finalize_config, load_config_file, resolve_config
+    from .config import (check_resume_compatible, finalize_config, load_config_file, resolve_config,
+                         resolve_input_layout)
     from .train import load_resume_checkpoint, train as run_training
 
     flags = {**options, "use_fam": False if no_fam else None, "use_frm": False if no_frm else None}
@@ -80,14 +90,16 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
 
     def resolved(base=None):
         cfg = resolve_config(skeletons.dataset, file_values, flags, base=base)
-        return finalize_config(cfg, dataset_dir, skeletons.protocols)
+        return resolve_input_layout(finalize_config(cfg, dataset_dir, skeletons.protocols), skeletons)
 
-    cfg, ckpt = resolved(), None
+    (cfg, notes), ckpt = resolved(), None
     if resume:  # read (and check) the checkpoint before anything in the work dir is touched
         ckpt = load_resume_checkpoint(cfg.work_dir)
-        cfg = resolved(base=ckpt["config"])
+        cfg, notes = resolved(base=ckpt["config"])
         check_resume_compatible(cfg, ckpt["config"], Path(cfg.work_dir) / "last.pt")
         click.echo(f"resuming {cfg.work_dir} after epoch {ckpt['epoch']}")
+    for line in notes:
+        click.echo(line)
     run_training(cfg, ckpt)
 
 
@@ -102,27 +114,31 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
 @click.option("--protocol", help="Split protocol (default: the training protocol).")
 @click.option("--stream", type=click.Choice(STREAMS + ("joint_motion", "bone_motion")),
               help="Input stream (default: the training stream).")
-@click.option("--out", type=click.Path(), help="Output folder (default: <work dir>/eval).")
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="val: the validation split training held out (--val-split; same fraction and seed, "
+                   "same samples), for `mmcl ensemble --search`.")
+@click.option("--out", type=click.Path(),
+              help="Output folder (default: <work dir>/eval, or <work dir>/eval-val for --split val).")
 @click.option("--batch-size", type=int)
 @click.option("--workers", type=int)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
 def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: str | None,
-         out: str | None, batch_size: int | None, workers: int | None, device: str | None,
+         split: str, out: str | None, batch_size: int | None, workers: int | None, device: str | None,
          mixed_precision: str | None) -> None:
-    """Evaluate a trained checkpoint on a test split and write the report."""
+    """Evaluate a trained checkpoint on the test (or held-out validation) split and write the report."""
     import dataclasses
 
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
     from .checkpoint import load_checkpoint
-    from .config import TrainConfig, finalize_config
+    from .config import checkpoint_config, finalize_config
     from .streams import canonical_stream
-    from .train import test_checkpoint
+    from .train import report_dir, test_checkpoint
 
     path = Path(checkpoint_path)
     ckpt = load_checkpoint(path)
-    saved = TrainConfig(**ckpt["config"])
+    saved = checkpoint_config(ckpt)  # with the input layout the network takes
     dataset_dir = resolve_dataset_dir(cache or saved.cache, dataset=ckpt["dataset"])
     skeletons = SkeletonCache(dataset_dir)
     overrides = dict(stream=stream, workers=workers, device=device, test_batch_size=batch_size,
@@ -138,7 +154,7 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
         click.echo(f"warning: the model was trained on the {ckpt['stream']} stream, "
                    f"evaluating on {cfg.stream}", err=True)
     work_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-    test_checkpoint(ckpt, path, cfg, Path(out) if out else work_dir / "eval")
+    test_checkpoint(ckpt, path, cfg, Path(out) if out else report_dir(work_dir, split), split)
 
 
 # --------------------------------------------------------------------------- later commands

@@ -15,8 +15,9 @@ from typing import Any
 
 import yaml
 
-from shared.cache_schema import resolve_features
+from shared.cache_schema import SkeletonCache, resolve_features
 from shared.errors import MMCLError
+from shared.layouts import LAYOUTS, layout_map
 
 from .streams import canonical_stream
 
@@ -41,8 +42,13 @@ class TrainConfig:
     rotate: float = 0.3  # radians, each axis uniform in [-rotate, rotate]
     repeat: int = 1  # the training set is seen `repeat` times per epoch (NW-UCLA: 5)
     val_split: float = 0.0  # fraction of the training samples held out for validation
+    val_seed: int = 0  # draws the validation split; apart from `seed` so that streams trained
+    # with different seeds hold out the same samples (the ensemble weight search needs that)
     workers: int | None = None  # None: 0 when the frames are in memory, else up to 4
     in_memory: bool | None = None  # None: load the frames when they fit in memory
+    # The network's input; None: the cache's (resolve_input_layout fills them in before training).
+    layout: str | None = None  # skeleton layout (another than the cache's maps the joints)
+    persons: int | None = None  # persons per sample (more than the cache's pads absent ones)
     # --- model
     use_fam: bool = True
     use_frm: bool = True
@@ -84,6 +90,9 @@ class TrainConfig:
             (len(self.crop) == 2 and 0 < self.crop[0] <= self.crop[1] <= 1,
              "crop must be 0 < low <= high <= 1"),
             (0 < self.test_crop <= 1, "test_crop must be in (0, 1]"),
+            (self.layout is None or self.layout in LAYOUTS,
+             f"layout must be one of {', '.join(LAYOUTS)}"),
+            (self.persons is None or self.persons >= 1, "persons must be at least 1"),
             (self.window > 1 and self.epochs >= 0 and self.batch_size > 0 and self.repeat >= 1,
              "window > 1, epochs >= 0, batch_size > 0 and repeat >= 1 are required"),
         ]
@@ -208,7 +217,7 @@ def finalize_config(cfg: TrainConfig, dataset_dir: Path, protocols: list[str]) -
 
 # Settings a resumed run cannot change: they shape the model or the data it was trained on.
 FIXED_ON_RESUME = ("dataset", "protocol", "stream", "use_fam", "use_frm", "frm_vectors", "base_channel",
-                   "window", "augment", "val_split", "seed")
+                   "window", "augment", "val_split", "val_seed", "seed", "layout", "persons")
 
 
 def check_resume_compatible(cfg: TrainConfig, saved: dict[str, Any], checkpoint: Path) -> None:
@@ -217,3 +226,51 @@ def check_resume_compatible(cfg: TrainConfig, saved: dict[str, Any], checkpoint:
         detail = ", ".join(f"{k} {saved[k]!r} -> {getattr(cfg, k)!r}" for k in changed)
         raise MMCLError(f"--resume: {checkpoint} was trained with other settings ({detail}); drop "
                         f"those flags or start a new work dir")
+
+
+# --------------------------------------------------------------------------- input layout
+
+
+def resolve_input_layout(cfg: TrainConfig, skeletons: SkeletonCache) -> tuple[TrainConfig, list[str]]:
+    """Fill in the network's input layout and persons; returns the config and lines telling the
+    user how the input differs from the cache's, and why.
+
+    Defaults: the cache's own. With --init-from, the checkpoint's number of persons (or the
+    cache's, if more) and, when the cache's joints map to it, the checkpoint's layout, so the
+    layout-dependent tensors (data_bn, the graph's adjacency) load too: a Kinect v1 cache (SYSU,
+    NW-UCLA) fine-tuned from an NTU-25 model is read as NTU-25. Checkpoints record the resolved
+    values, so test, export, predict and zero-shot prepare their input the same way.
+    """
+    # Imported here: `mmcl --help` and the config file tests need no torch.
+    from .checkpoint import load_checkpoint
+    from .data import input_layout
+
+    layout, persons, notes = cfg.layout, cfg.persons, []
+    if cfg.init_from is not None and (layout is None or persons is None):
+        init = load_checkpoint(cfg.init_from)
+        init_layout, init_persons = str(init["layout"]), int(init["num_person"])
+        if layout is None and init_layout != skeletons.layout:
+            if layout_map(skeletons.layout, init_layout) is not None:
+                layout = init_layout
+                notes.append(f"mapping the cache's {skeletons.layout} joints to {init_layout}, the layout "
+                             f"--init-from {cfg.init_from} was trained on (--layout {skeletons.layout} "
+                             f"keeps the cache's)")
+            else:
+                notes.append(f"--init-from {cfg.init_from} was trained on {init_layout} skeletons, to which "
+                             f"{skeletons.layout} does not map: its layout-dependent tensors start fresh")
+        if persons is None:
+            persons = max(init_persons, skeletons.num_person)
+    view = input_layout(skeletons, layout, persons)  # checks the mapping and the persons
+    cfg = dataclasses.replace(cfg, layout=view.layout.name, persons=view.num_person)
+    if view.changed:
+        notes.insert(0, f"input: {skeletons.dataset} skeletons {view.describe()}")
+    return cfg, notes
+
+
+def checkpoint_config(ckpt: dict[str, Any]) -> TrainConfig:
+    """The resolved TrainConfig a checkpoint was trained with; its input layout and persons taken
+    from what the checkpoint records beside the config (older configs lack them)."""
+    values = dict(ckpt["config"])
+    values["layout"] = values.get("layout") or ckpt.get("layout")
+    values["persons"] = values.get("persons") or ckpt.get("num_person")
+    return TrainConfig(**values)

@@ -10,13 +10,16 @@ whole batch at once on the training device. This is CTR-GCN's feeder done in bat
   linear interpolation (`F.interpolate(bilinear, align_corners=False)`); train then rotates each
   sample by one random rotation, every axis uniform in [-rotate, rotate] rad.
 - ucla-view (`feeders/feeder_ucla.py`): a random view change (integer degrees in [-60, 60] about
-  x and y, scale U[0.5, 1.5]) at train time, min-max scaling of each axis to [-1, 1], and
-  `window` frames sampled at random (sorted) for training or evenly spaced for testing.
+  x and y, scale U[0.5, 1.5]) at train time, min-max scaling of each axis to [-1, 1] (over the
+  present persons; an absent one stays zero), and `window` frames sampled at random (sorted) for
+  training or evenly spaced for testing.
 
-Both start from the one normalisation every dataset gets (`shared.normalization`): the layout's
-centre joint of actor 1's first frame becomes the origin; an absent second person stays zero.
-crop-rotate applies it to the frames it gathers (equal, and much cheaper than rewriting the
-padded batch); ucla-view to the whole batch.
+A cache in another skeleton layout than the network's (fine-tuning an NTU-25 model on Kinect v1
+data) is first mapped joint by joint and padded with absent persons (`input_layout`), as
+zero-shot and predict map theirs. Both augmentations then start from the one normalisation
+every dataset gets (`shared.normalization`): the layout's centre joint of actor 1's first frame
+becomes the origin; an absent second person stays zero. crop-rotate applies it to the frames it
+gathers (equal, and much cheaper than rewriting the padded batch); ucla-view to the whole batch.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from shared.cache_schema import FeatureFile, SkeletonCache, resolve_features
 from shared.errors import CacheError, MMCLError
-from shared.layouts import Layout
+from shared.layouts import Layout, LayoutMap, describe_layout_maps, get_layout, layout_map, pad_persons
 from shared.normalization import translate_to_origin_torch
 
 from .streams import canonical_stream, make_stream, to_model_input
@@ -76,6 +79,71 @@ def fits_in_memory(nbytes: int, share: float = 0.5) -> bool:
     except (ValueError, OSError):
         return False
     return nbytes < share * available
+
+
+# --------------------------------------------------------------------------- input layout
+
+
+class MappedJoints:
+    """A JointSource seen in another skeleton layout, padded with absent persons: how a network
+    trained on one layout reads another's cache (fine-tuning, zero-shot)."""
+
+    def __init__(self, source: JointSource, convert: LayoutMap, num_person: int) -> None:
+        self.source, self.convert, self.num_person = source, convert, num_person
+
+    @property
+    def in_memory(self) -> bool:
+        return self.source.in_memory
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        return pad_persons(self.convert(self.source[row]), self.num_person)
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """The skeleton layout and number of persons the network takes, and how a cache's joints
+    (`source` layout, `source_persons`) get there."""
+
+    source: str
+    source_persons: int
+    layout: Layout
+    num_person: int
+    convert: LayoutMap
+
+    @property
+    def changed(self) -> bool:
+        return self.source != self.layout.name or self.source_persons != self.num_person
+
+    def joints(self, source: JointSource) -> JointSource | MappedJoints:
+        """`source` as the network reads it (itself when nothing changes)."""
+        return MappedJoints(source, self.convert, self.num_person) if self.changed else source
+
+    def describe(self) -> str:
+        def persons(n: int) -> str:
+            return f"{n} person{'s' * (n != 1)}"
+
+        return (f"{self.source} ({get_layout(self.source).num_joints} joints, {persons(self.source_persons)})"
+                f" -> {self.layout.name} ({self.layout.num_joints} joints, {persons(self.num_person)})")
+
+
+def input_layout(skeletons: SkeletonCache, layout: str | None = None, persons: int | None = None) -> InputLayout:
+    """How the network reads `skeletons`: in `layout` (None: the cache's own; e.g. ntu25 maps
+    Kinect v1 joints) with `persons` persons (None: the cache's; more pads with absent ones)."""
+    name = layout or skeletons.layout
+    try:
+        target = get_layout(name)
+    except KeyError as e:
+        raise MMCLError(f"--layout {name}: {e.args[0]}") from None
+    convert = layout_map(skeletons.layout, name)
+    if convert is None:
+        raise MMCLError(f"{skeletons.path} holds {skeletons.layout} skeletons ({skeletons.num_joints} joints): "
+                        f"no mapping to {name} (known: {describe_layout_maps()}); drop --layout to train "
+                        f"on the cache's own layout")
+    num_person = persons or skeletons.num_person
+    if num_person < skeletons.num_person:
+        raise MMCLError(f"{skeletons.path} holds up to {skeletons.num_person} persons per sample: "
+                        f"--persons {num_person} cannot hold them")
+    return InputLayout(skeletons.layout, skeletons.num_person, target, num_person, convert)
 
 
 # --------------------------------------------------------------------------- features
@@ -143,7 +211,7 @@ def _require(ok: bool, path: Path, group: str, module: str, flag: str) -> None:
 class SkeletonDataset(Dataset):
     """Raw sequences of the given cache rows; `repeat` > 1 visits each row that many times."""
 
-    def __init__(self, joints: JointSource, rows: np.ndarray, labels: np.ndarray,
+    def __init__(self, joints: JointSource | MappedJoints, rows: np.ndarray, labels: np.ndarray,
                  features: FeatureArrays | None = None, repeat: int = 1) -> None:
         self.joints, self.rows, self.labels = joints, np.asarray(rows, np.int64), labels
         self.features, self.repeat = features, repeat
@@ -206,7 +274,7 @@ def make_loader(dataset: SkeletonDataset, batch_size: int, train: bool, workers:
                       persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
 
 
-def default_workers(joints: JointSource) -> int:
+def default_workers(joints: JointSource | MappedJoints) -> int:
     """In memory a batch is a few slices: worker processes cost more than they save."""
     return 0 if joints.in_memory else min(4, os.cpu_count() or 1)
 
@@ -361,14 +429,20 @@ def ucla_view_matrices(agx: torch.Tensor, agy: torch.Tensor, scale: torch.Tensor
 
 
 def minmax_scale(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Scale each axis of each sample to [-1, 1] over its valid frames (padding excluded)."""
-    valid = (torch.arange(x.shape[1], device=x.device)[None] < lengths[:, None])
-    valid = valid.view(*valid.shape, *([1] * (x.dim() - 2)))
-    lo = x.masked_fill(~valid, float("inf")).flatten(1, -2).amin(1)  # (N, 3)
-    hi = x.masked_fill(~valid, float("-inf")).flatten(1, -2).amax(1)
-    shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (3,)
+    """Scale each axis of each (N, T, M, V, 3) sample to [-1, 1] over its real joints: valid
+    frames (padding excluded) of present persons. An absent person (all zero in a frame, e.g. one
+    padded in for a two-person model) stays zero, as everywhere else, and does not stretch the range."""
+    n, t = x.shape[:2]
+    valid = torch.arange(t, device=x.device)[None] < lengths[:, None]  # (N, T)
+    present = x.flatten(3).ne(0).any(-1)  # (N, T, M)
+    real = (valid[:, :, None] & present)[..., None, None]
+    lo = x.masked_fill(~real, float("inf")).flatten(1, -2).amin(1)  # (N, 3)
+    hi = x.masked_fill(~real, float("-inf")).flatten(1, -2).amax(1)
+    empty = ~real.flatten(1).any(1, keepdim=True)  # no real joint at all: leave the sample as it is
+    lo, hi = lo.masked_fill(empty, 0), hi.masked_fill(empty, 0)
+    shape = (n, 1, 1, 1, 3)
     lo, span = lo.view(shape), (hi - lo).clamp(min=1e-6).view(shape)
-    return (x - lo) / span * 2 - 1
+    return ((x - lo) / span * 2 - 1) * present[..., None, None]
 
 
 def ucla_frame_indices(lengths: torch.Tensor, window: int, train: bool,

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from shared.errors import MMCLError
+from shared.layouts import describe_layout_maps, layout_map, pad_persons
 from shared.registry import get_dataset
 
 from .checkpoint import build_model, load_checkpoint
 from .export import CARD_NAME, INPUT_NAME, OUTPUT_NAME, ModelCard, quiet_torchscript
-from .zeroshot import LAYOUT_MAPS
 
 # Raw skeleton files by name ending -> the dataset whose reader parses them (NTU: see below).
 RAW_SUFFIXES = {".skeleton": "ntu120", "_skeleton.mat": "utd-mhad", ".json": "nw-ucla"}
@@ -113,17 +113,13 @@ def to_model_layout(joints: np.ndarray, layout: str, card: ModelCard) -> np.ndar
     """Map joints to the model's layout (e.g. Kinect v1 -> NTU-25) and pad absent persons."""
     if joints.ndim != 4 or joints.shape[-1] != 3 or len(joints) == 0:
         raise MMCLError(f"expected joints (T > 0, M, V, 3), got shape {joints.shape}")
-    if layout != card.layout:
-        if (layout, card.layout) not in LAYOUT_MAPS:
-            raise MMCLError(f"the model takes {card.layout} skeletons; no mapping from {layout} (known: "
-                            f"{', '.join(f'{a} -> {b}' for a, b in LAYOUT_MAPS)})")
-        joints = LAYOUT_MAPS[(layout, card.layout)](joints)
-    t, m, v, c = joints.shape
-    if m > card.num_person:
-        raise MMCLError(f"the sequence holds {m} persons, the model takes {card.num_person}")
-    out = np.zeros((t, card.num_person, v, c), np.float32)
-    out[:, :m] = joints
-    return out
+    convert = layout_map(layout, card.layout)
+    if convert is None:
+        raise MMCLError(f"the model takes {card.layout} skeletons; no mapping from {layout} (known: "
+                        f"{describe_layout_maps()})")
+    if joints.shape[1] > card.num_person:
+        raise MMCLError(f"the sequence holds {joints.shape[1]} persons, the model takes {card.num_person}")
+    return pad_persons(convert(joints), card.num_person)
 
 
 # --------------------------------------------------------------------------- the sequence

@@ -1,8 +1,9 @@
 """The training loop: CTR-GCN with MMCL's FAM and FRM heads, from a skeleton + feature cache.
 
 `train(cfg)` reads top to bottom: set up (accelerator, data, model, optimiser), then per epoch
-train, validate, checkpoint and log, then evaluate the last epoch on the test split. Runs on the
-CPU, one GPU, or several with `accelerate launch` (DDP; the batch size is the global batch).
+train, validate, checkpoint and log, then evaluate the last epoch on the test split (and on the
+validation split, when one is held out). Runs on the CPU, one GPU, or several with
+`accelerate launch` (DDP; the batch size is the global batch).
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ from tqdm import tqdm
 
 from shared.cache_schema import SkeletonCache
 from shared.errors import MMCLError
-from shared.layouts import Layout, get_layout
+from shared.layouts import Layout
 from shared.registry import get_dataset
 
-from .checkpoint import (build_model as model_from_checkpoint, load_checkpoint, model_config_to_dict,
-                         plain_attrs, rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import (build_model as model_from_checkpoint, load_checkpoint, load_matching_weights,
+                         model_config_to_dict, plain_attrs, rng_state, save_checkpoint, set_rng_state)
 from .config import TrainConfig, save_config
 from .ctrgcn import CTRGCNConfig
 from .data import (AugmentConfig, FeatureArrays, InputPipeline, JointSource, SkeletonDataset, Splits,
-                   default_workers, load_features, make_loader, make_splits)
+                   default_workers, input_layout, load_features, make_loader, make_splits)
 from .evaluate import predict_scores, summarize, write_report
 from .losses import MMCLLossConfig, mmcl_loss
 from .mmcl_model import MMCLModel, MMCLModelConfig
@@ -63,7 +64,7 @@ def train(cfg: TrainConfig, resume: dict[str, Any] | None = None) -> dict[str, A
         scheduler.step()
         write_checkpoint(cfg, acc, model, optimizer, scheduler, data, epoch + 1, metrics)
         log.write(epoch + 1, metrics)
-    return finish(cfg, acc, model, test_loader, data, log)
+    return finish(cfg, acc, model, {"val": val_loader, "test": test_loader}, data, log)
 
 
 # --------------------------------------------------------------------------- setup
@@ -75,7 +76,8 @@ class Data:
 
     skeletons: SkeletonCache
     class_names: list[str]
-    layout: Layout
+    layout: Layout  # the network's input layout (cfg.layout: the cache's, or mapped to)
+    num_person: int  # the network's persons (cfg.persons: the cache's, or more)
     splits: Splits
     features: FeatureArrays | None
     train_loader: torch.utils.data.DataLoader
@@ -106,20 +108,21 @@ def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
     dataset_dir = Path(cfg.cache)
     skeletons = SkeletonCache(dataset_dir)
     spec = get_dataset(skeletons.dataset)
-    splits = make_splits(skeletons, cfg.protocol, cfg.val_split, cfg.seed)
+    splits = make_splits(skeletons, cfg.protocol, cfg.val_split, cfg.val_seed)
     features = load_features(dataset_dir, cfg.features, skeletons, cfg.use_fam, cfg.use_frm)
-    joints = JointSource(skeletons, cfg.in_memory)
+    view = input_layout(skeletons, cfg.layout, cfg.persons)
+    joints = view.joints(JointSource(skeletons, cfg.in_memory))
     workers = default_workers(joints) if cfg.workers is None else cfg.workers
     labels = skeletons.labels
 
     def dataset(rows, repeat=1):
         return SkeletonDataset(joints, rows, labels, features, repeat)
 
-    layout = get_layout(skeletons.layout)
+    layout = view.layout
     aug = AugmentConfig(window=cfg.window, kind=cfg.augment, center=layout.center, crop=cfg.crop,
                         test_crop=cfg.test_crop, rotate=cfg.rotate)
     data = Data(
-        skeletons, spec.class_names, layout, splits, features,
+        skeletons, spec.class_names, layout, view.num_person, splits, features,
         train_loader=make_loader(dataset(splits.train, cfg.repeat), cfg.batch_size, True, workers, cfg.seed),
         val_loader=(make_loader(dataset(splits.val), cfg.eval_batch_size, False, workers)
                     if len(splits.val) else None),
@@ -149,9 +152,9 @@ def report_data(cfg: TrainConfig, data: Data, acc: Accelerator) -> None:
 
 
 def build_model(cfg: TrainConfig, data: Data) -> MMCLModel:
-    sk, f = data.skeletons, data.features
-    backbone = CTRGCNConfig(num_class=len(data.class_names), num_point=sk.num_joints,
-                            num_person=sk.num_person, graph=sk.layout, base_channel=cfg.base_channel,
+    f = data.features
+    backbone = CTRGCNConfig(num_class=len(data.class_names), num_point=data.layout.num_joints,
+                            num_person=data.num_person, graph=data.layout.name, base_channel=cfg.base_channel,
                             drop_out=cfg.drop_out)
     return MMCLModel(MMCLModelConfig(
         backbone, use_fam=cfg.use_fam, use_frm=cfg.use_frm, frm_vectors=cfg.frm_vectors,
@@ -185,19 +188,14 @@ def restore(ckpt: dict[str, Any], model, optimizer, scheduler, acc: Accelerator)
 
 def init_weights(cfg: TrainConfig, model: MMCLModel, acc: Accelerator) -> int:
     """A fresh run; --init-from copies every tensor whose name and shape match (fine-tuning to
-    new classes or layouts leaves the mismatched ones, e.g. the classifier, freshly initialised)."""
+    new classes leaves the classifier freshly initialised; see checkpoint.plan_transfer)."""
     if last_checkpoint(cfg.work_dir).exists():
         acc.print(f"warning: {cfg.work_dir} holds an earlier run, which this one overwrites "
                   f"(--resume continues it instead)")
     if cfg.init_from is None:
         return 0
-    source = load_checkpoint(cfg.init_from)["model"]
-    own = model.state_dict()
-    matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
-    model.load_state_dict(matched, strict=False)
-    skipped = sorted(set(own) - set(matched))
-    fresh = f", {len(skipped)} kept fresh ({', '.join(skipped[:6])}{', ...' * (len(skipped) > 6)})"
-    acc.print(f"--init-from {cfg.init_from}: {len(matched)} tensors loaded" + (fresh if skipped else ""))
+    transfer = load_matching_weights(model, load_checkpoint(cfg.init_from))
+    acc.print("\n".join(transfer.report(cfg.init_from)))
     return 0
 
 
@@ -282,7 +280,7 @@ def write_checkpoint(cfg, acc, model, optimizer, scheduler, data: Data, epoch: i
         "rng": rng_state(), "metrics": metrics,
         "dataset": data.skeletons.dataset, "protocol": cfg.protocol, "stream": cfg.stream,
         "class_names": data.class_names, "layout": data.layout.name,
-        "num_person": data.skeletons.num_person, "num_point": data.skeletons.num_joints, "window": cfg.window,
+        "num_person": data.num_person, "num_point": data.layout.num_joints, "window": cfg.window,
         "skeletons_names_hash": data.skeletons.names_hash,
         "features": None if f is None else {
             "name": f.name, "path": str(f.path), "attrs": plain_attrs(f.attrs), "questions": f.questions,
@@ -338,25 +336,43 @@ SHOWN = ("loss", "train_top1", "lr", "samples_per_s", "val_top1", "test_top1")
 
 # --------------------------------------------------------------------------- the end
 
+# A work dir's report folder per split. `mmcl ensemble --search` picks fusion weights on eval-val/
+# and applies them to eval/, so the validation report must never land in eval/.
+REPORT_DIRS = {"test": "eval", "val": "eval-val"}
 
-def finish(cfg: TrainConfig, acc: Accelerator, model, test_loader, data: Data, log: RunLog) -> dict[str, Any]:
-    """Evaluate the last epoch's model on the test split and write the report."""
-    scores = predict_scores(model, test_loader, data.test_input, acc, data.skeletons.names, "test")
+
+def report_dir(work_dir: str | Path, split: str) -> Path:
+    return Path(work_dir) / REPORT_DIRS[split]
+
+
+def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], data: Data,
+           log: RunLog) -> dict[str, Any]:
+    """Evaluate the last epoch's model on each split with a loader (test; val when held out) and
+    write one report per split; returns the test summary."""
+    scores = {split: predict_scores(model, loader, data.test_input, acc, data.skeletons.names, split)
+              for split, loader in loaders.items() if loader is not None}
     log.close()
     if not acc.is_main_process:
         return {}
-    meta = run_meta(cfg, data, epoch=cfg.epochs, checkpoint=last_checkpoint(cfg.work_dir))
-    meta |= selected_figures(log.rows)
-    summary = write_report(Path(cfg.work_dir) / "eval", scores, data.class_names, meta)
-    print_summary(summary, Path(cfg.work_dir) / "eval")
-    return summary
+    summaries = {}
+    for split, s in scores.items():
+        meta = run_meta(cfg, data, split, epoch=cfg.epochs, checkpoint=last_checkpoint(cfg.work_dir))
+        if split == "test":
+            meta |= selected_figures(log.rows)
+        out_dir = report_dir(cfg.work_dir, split)
+        summaries[split] = write_report(out_dir, s, data.class_names, meta)
+        print_summary(summaries[split], out_dir)
+    return summaries["test"]
 
 
-def run_meta(cfg: TrainConfig, data: Data, epoch: int, checkpoint: Path) -> dict[str, Any]:
-    return {"dataset": data.skeletons.dataset, "protocol": cfg.protocol, "stream": cfg.stream,
-            "split": "test", "epoch": epoch, "checkpoint": str(checkpoint),
+def run_meta(cfg: TrainConfig, data: Data, split: str, epoch: int, checkpoint: Path) -> dict[str, Any]:
+    meta = {"dataset": data.skeletons.dataset, "protocol": cfg.protocol, "stream": cfg.stream,
+            "split": split, "epoch": epoch, "checkpoint": str(checkpoint),
             "features": data.features.name if data.features is not None else None,
             "use_fam": cfg.use_fam, "use_frm": cfg.use_frm}
+    if split == "val":  # what recomputes the same held-out samples (`mmcl test --split val`)
+        meta |= {"val_split": cfg.val_split, "val_seed": cfg.val_seed}
+    return meta
 
 
 def selected_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -373,8 +389,9 @@ def selected_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
     pct = {k: 100 * summary[k] for k in ("top1", "top5", "mean_class_accuracy")}
-    print(f"test ({summary['num_samples']} samples, epoch {summary['epoch']}): top-1 {pct['top1']:.2f} %, "
-          f"top-5 {pct['top5']:.2f} %, mean class accuracy {pct['mean_class_accuracy']:.2f} %")
+    print(f"{summary['split']} ({summary['num_samples']} samples, epoch {summary['epoch']}): "
+          f"top-1 {pct['top1']:.2f} %, top-5 {pct['top5']:.2f} %, "
+          f"mean class accuracy {pct['mean_class_accuracy']:.2f} %")
     for key, value in summary.items():
         if "selected on" in key and "top1" in key:
             print(f"{key}: {100 * value:.2f} %")
@@ -383,20 +400,46 @@ def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
 
 # --------------------------------------------------------------------------- test command
 
+SPLITS = tuple(REPORT_DIRS)
 
-def test_checkpoint(ckpt: dict[str, Any], ckpt_path: Path, cfg: TrainConfig, out_dir: Path) -> dict[str, Any]:
-    """Evaluate a trained checkpoint on `cfg`'s cache/protocol/stream test split."""
+
+def test_checkpoint(ckpt: dict[str, Any], ckpt_path: Path, cfg: TrainConfig, out_dir: Path,
+                    split: str = "test") -> dict[str, Any]:
+    """Evaluate a trained checkpoint on `cfg`'s cache/protocol/stream `split`: "test", or "val",
+    the validation split training held out (recomputed from the saved fraction and seed)."""
+    if split not in SPLITS:
+        raise MMCLError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    if split == "val":
+        check_val_recomputable(ckpt, ckpt_path, cfg)
     acc = make_accelerator(cfg)
     data = build_data(dataclasses.replace(cfg, use_fam=False, use_frm=False), acc)  # S_M alone
     if data.class_names != list(ckpt["class_names"]):
         raise MMCLError(f"{ckpt_path} was trained on other classes ({ckpt['dataset']}) than {cfg.cache} "
                         f"({data.skeletons.dataset}); use `mmcl zeroshot` for cross-dataset evaluation")
+    if split == "val" and ckpt.get("skeletons_names_hash") not in (None, data.skeletons.names_hash):
+        raise MMCLError(f"{data.skeletons.path} holds other samples than the cache {ckpt_path} was trained "
+                        f"on, so its validation split would not be the one training held out; evaluate "
+                        f"--split val on the training cache")
     model = acc.prepare(model_from_checkpoint(ckpt))
-    test_loader = acc.prepare(data.test_loader)
-    scores = predict_scores(model, test_loader, data.test_input, acc, data.skeletons.names, "test")
+    loader = acc.prepare(data.val_loader if split == "val" else data.test_loader)
+    scores = predict_scores(model, loader, data.test_input, acc, data.skeletons.names, split)
     if not acc.is_main_process:
         return {}
     summary = write_report(out_dir, scores, data.class_names,
-                           run_meta(cfg, data, epoch=int(ckpt["epoch"]), checkpoint=ckpt_path))
+                           run_meta(cfg, data, split, epoch=int(ckpt["epoch"]), checkpoint=ckpt_path))
     print_summary(summary, out_dir)
     return summary
+
+
+def check_val_recomputable(ckpt: dict[str, Any], ckpt_path: Path, cfg: TrainConfig) -> None:
+    """The validation split is a seeded draw from the training protocol's training samples: only
+    the checkpoint's own fraction, seed and protocol give back the samples it never trained on."""
+    saved = ckpt["config"]
+    if not saved.get("val_split"):
+        raise MMCLError(f"{ckpt_path} was trained without --val-split: it has no validation split "
+                        f"(train with --val-split F, or evaluate --split test)")
+    changed = [k for k in ("val_split", "val_seed", "protocol") if saved.get(k, 0) != getattr(cfg, k)]
+    if changed:
+        detail = ", ".join(f"{k} {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in changed)
+        raise MMCLError(f"--split val on {ckpt_path}: the validation split is defined by the training "
+                        f"settings, which differ here ({detail})")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,21 +30,17 @@ from tqdm import tqdm
 
 from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 from shared.errors import MMCLError
-from shared.layouts import get_layout, kinect_v1_to_ntu25
+from shared.layouts import LayoutMap, describe_layout_maps, get_layout, layout_map
 from shared.registry import ClassInfo, DatasetSpec, get_dataset
 
 from .checkpoint import CheckpointError, build_model, load_checkpoint, plain_attrs
 from .config import TrainConfig
-from .data import AugmentConfig, FeatureArrays, InputPipeline, JointSource, SkeletonDataset, load_features, make_loader
+from .data import (AugmentConfig, FeatureArrays, InputPipeline, JointSource, MappedJoints, SkeletonDataset,
+                   load_features, make_loader)
 from .evaluate import SplitScores, summarize, topk_accuracy, write_report
 from .mmcl_model import MMCLModel
 
 UNMAPPED = -1
-
-# (target layout, checkpoint layout) -> joints (..., V_in, 3) -> (..., V_out, 3)
-LAYOUT_MAPS: dict[tuple[str, str], Callable[[np.ndarray], np.ndarray]] = {
-    ("kinect_v1", "ntu25"): kinect_v1_to_ntu25,
-}
 
 # Feature attributes allowed to differ between the training and the target feature sets: which
 # dataset, where a model was loaded from (the revision identifies it), the MLLM backend (both
@@ -129,33 +124,22 @@ def class_mapping(target: DatasetSpec, ckpt: dict[str, Any], path: Path, needed:
 # --------------------------------------------------------------------------- input
 
 
-class TargetJoints:
-    """The target cache's frames in the checkpoint's layout, padded with absent (zero) persons."""
-
-    def __init__(self, source: JointSource, convert: Callable[[np.ndarray], np.ndarray], num_person: int):
-        self.source, self.convert, self.num_person = source, convert, num_person
-
-    def __getitem__(self, row: int) -> np.ndarray:
-        joints = self.convert(self.source[row])  # (T, M, V, 3)
-        t, m, v, c = joints.shape
-        out = np.zeros((t, self.num_person, v, c), np.float32)
-        out[:, :m] = joints
-        return out
+# The target cache's frames in the checkpoint's layout, padded with absent (zero) persons: the
+# same reader as fine-tuning on another layout (the name stays for zero-shot's callers).
+TargetJoints = MappedJoints
 
 
-def layout_converter(target: SkeletonCache, ckpt: dict[str, Any], path: Path) -> Callable[[np.ndarray], np.ndarray]:
+def layout_converter(target: SkeletonCache, ckpt: dict[str, Any], path: Path) -> LayoutMap:
     source, dest = target.layout, str(ckpt["layout"])
     if target.num_person > int(ckpt["num_person"]):
         raise MMCLError(f"{target.path} holds up to {target.num_person} persons per sample, the model "
                         f"{path} takes {ckpt['num_person']}")
-    if source == dest:
-        return lambda joints: joints
-    if (source, dest) not in LAYOUT_MAPS:
+    convert = layout_map(source, dest)
+    if convert is None:
         raise MMCLError(f"{path} was trained on the {dest} skeleton layout ({ckpt['num_point']} joints) "
                         f"and {target.path} holds {source} skeletons ({target.num_joints} joints): no "
-                        f"mapping between them (known: "
-                        f"{', '.join(f'{a} -> {b}' for a, b in LAYOUT_MAPS)})")
-    return LAYOUT_MAPS[(source, dest)]
+                        f"mapping between them (known: {describe_layout_maps()})")
+    return convert
 
 
 def eval_pipeline(cfg: TrainConfig, ckpt: dict[str, Any]) -> InputPipeline:
@@ -199,7 +183,7 @@ def check_refine_features(ckpt: dict[str, Any], path: Path, target: FeatureArray
         raise MMCLError(
             f"--refine: {target.path} was not made with the models and prompts of the training features "
             f"({trained.get('name')}): " + "; ".join(problems) + ". Extract the target features with the "
-            f"same --mllm, --text-encoder and --prompts, or evaluate without --refine")
+            "same --mllm, --text-encoder and --prompts, or evaluate without --refine")
 
 
 # --------------------------------------------------------------------------- scoring
@@ -312,7 +296,7 @@ def run_zeroshot(cfg: ZeroShotConfig) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     model = build_model(ckpt).to(device)
     labels = mapping.labels(target.labels)  # checkpoint class per cache row; only mapped rows are read
-    dataset = SkeletonDataset(TargetJoints(JointSource(target), convert, int(ckpt["num_person"])),
+    dataset = SkeletonDataset(MappedJoints(JointSource(target), convert, int(ckpt["num_person"])),
                               rows, labels, features)
     loader = make_loader(dataset, cfg.batch_size or train_cfg.eval_batch_size, train=False, workers=0)
     plain, refined = score(model, loader, eval_pipeline(train_cfg, ckpt), device, target.names,

@@ -14,15 +14,6 @@ from stage2_train.ctrgcn import CTRGCN, CTRGCNConfig
 from stage2_train.graph import Graph
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny tensors gain nothing from threads, and on a shared CPU OpenMP spinning costs 10x.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

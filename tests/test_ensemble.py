@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
-from stage2_cache import write_tiny_cache
 
 from shared.errors import MMCLError
 from stage2_train import cli
@@ -34,27 +32,10 @@ from stage2_train.evaluate import SplitScores, topk_accuracy, write_report
 FOUR = ("joint", "bone", "joint-motion", "bone-motion")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
-    """A tiny cache and two real 1-epoch runs (joint, bone) of the training command."""
-    root = tmp_path_factory.mktemp("ens")
-    cache = write_tiny_cache(root / "cache", features=False)
-    work = {}
-    for stream in ("joint", "bone"):
-        work[stream] = root / stream
-        cli.train.main(["--cache", str(cache), "--work-dir", str(work[stream]), "--stream", stream,
-                        "--no-fam", "--no-frm", "--recipe", "demo", "--epochs", "1", "--warmup", "0",
-                        "--window", "12", "--batch-size", "9", "--device", "cpu", "--workers", "0"],
-                       standalone_mode=False)
-    return cache, work
+def runs(skeleton_cache, joint_run, bone_run) -> tuple[Path, dict[str, Path]]:
+    """The shared tiny cache and its two real 1-epoch runs (joint, bone) of the training command."""
+    return skeleton_cache, {"joint": joint_run, "bone": bone_run}
 
 
 def report(folder: Path, names: list[str], labels: np.ndarray, scores: np.ndarray, stream: str,

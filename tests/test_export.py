@@ -15,6 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from stage2_cache import write_tiny_cache
+from stage2_run import ONE_EPOCH, train
 
 from shared.errors import MMCLError
 from stage2_train import cli
@@ -25,24 +26,12 @@ from stage2_train.export import CARD_NAME, ExportConfig, ModelCard, export_check
 ATOL = 1e-5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> tuple[Path, Path]:
     """(cache dir, work dir) of one epoch of MMCL training (FAM + FRM) on a tiny cache."""
     root = tmp_path_factory.mktemp("export")
     cache = write_tiny_cache(root / "cache")
-    work = root / "run"
-    cli.train.main(["--cache", str(cache), "--work-dir", str(work), "--recipe", "demo", "--epochs", "1",
-                    "--warmup", "0", "--window", "12", "--batch-size", "9", "--device", "cpu", "--workers", "0"],
-                   standalone_mode=False)
-    return cache, work
+    return cache, train(cache, root / "run", *ONE_EPOCH)
 
 
 @pytest.fixture(scope="module")

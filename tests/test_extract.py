@@ -2,7 +2,6 @@
 feature file contents and failures, crash-safe resume after SIGKILL, shards and merge, --limit,
 feature sets side by side, locks."""
 
-import contextlib
 import dataclasses
 import os
 import shutil
@@ -16,7 +15,6 @@ import av
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from shared.cache_io import output_lock
 from shared.cache_schema import (
@@ -35,18 +33,12 @@ SHORT = "S001C001P001R001A023"  # video of 3 frames, fewer than K
 BROKEN = {MISSING: "no such video", CORRUPT: "cannot", SHORT: "fewer than the 5"}
 IMAGE = TemporalImageConfig(frames=5, size=(280, 112))  # small: the tiny MLLM runs on 2 CPU cores
 OPTIONS = dict(batch_size=2, chunk_size=2, workers=1)
-# Runs compared within 1e-6 must use the same number of threads (float sums in another order).
+# Runs compared within 1e-6 must use the same number of threads (float sums in another order):
+# one, as conftest's one_torch_thread sets for the in-process runs.
 CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 # --------------------------------------------------------------------------- fixtures (built once)
-
-
-@pytest.fixture(scope="session")
-def demo_models(tmp_path_factory) -> dict:
-    from stage1_extract.demo_models import build_demo_models
-
-    return build_demo_models(tmp_path_factory.mktemp("demo_models"))
 
 
 @pytest.fixture(scope="session")
@@ -114,31 +106,11 @@ def models(demo_models):
     return load_models(specs(demo_models), OPTIONS["batch_size"])
 
 
-@contextlib.contextmanager
-def one_thread():
-    """Like the command-line runs (CLI_ENV): runs compared within 1e-6 must sum floats in the same order."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """In-process runs use one thread, as the command-line runs: comparable, and two runs of
-    OpenMP threads do not fight over a small machine's cores."""
-    with one_thread():
-        yield
-
-
 @pytest.fixture(scope="session")
 def reference(demo_root, demo_models, models, skeleton_file, tmp_path_factory) -> Summary:
     """One uninterrupted run (with --save-images), compared against by the other tests."""
     out = new_cache(tmp_path_factory.mktemp("reference"), skeleton_file)
-    with one_thread():
-        return extract_features(config(out, demo_root, demo_models, save_images=True, workers=1), models)
+    return extract_features(config(out, demo_root, demo_models, save_images=True, workers=1), models)
 
 
 def assert_same_features(a: Path, b: Path, atol: float = 1e-6) -> None:
@@ -236,8 +208,8 @@ def test_killed_run_resumes_to_the_same_cache(reference, demo_root, demo_models,
     final = out / "demo" / "features" / reference.output.name
     assert not final.exists() and 1 <= committed < 3, "killed mid-run: some chunks committed, not all"
 
-    with one_thread():  # the same command again (in this process, to save a start-up)
-        status = extract.main(cli_args(out, demo_root, demo_models), standalone_mode=False)
+    # the same command again (in this process, to save a start-up; one torch thread, as conftest sets)
+    status = extract.main(cli_args(out, demo_root, demo_models), standalone_mode=False)
     report = capsys.readouterr().out
     assert status == 1  # three samples failed, recorded
     assert f"({2 * committed} done before" in report and "3 samples failed" in report

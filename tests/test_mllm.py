@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +15,6 @@ from shared.errors import MMCLError
 from stage1_extract.demo_models import MANIFEST_NAME, MLLM_DIR_NAME, build_demo_models
 from stage1_extract.mllm_backend import MLLMAnswer, PromptTexts, YesNoTokens, build_mllm, choose_backend
 from stage1_extract.prompts import Prompts, load_prompts
-
-
-@pytest.fixture(scope="session")
-def demo_models(tmp_path_factory) -> dict[str, Path]:
-    return build_demo_models(tmp_path_factory.mktemp("demo_models"))
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,6 @@ from stage2_train.mmcl_model import MMCLModel, MMCLModelConfig
 TINY = CTRGCNConfig(num_class=6, num_point=20, num_person=1, graph="kinect_v1", base_channel=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def full_model(seed: int = 0) -> MMCLModel:
     torch.manual_seed(seed)
     return MMCLModel(MMCLModelConfig(TINY, use_fam=True, use_frm=True, rgb_dim=12, text_dim=5))

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
-from stage2_cache import write_tiny_cache
 
 from shared.cache_schema import SkeletonCache
 from shared.errors import MMCLError
@@ -24,25 +23,13 @@ from stage2_train.predict import Predictor, read_cached
 LINE = re.compile(r"^\s+(\d)\. (.+?)\s+(\d+\.\d\d) %$")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> tuple[Path, Path]:
-    """(cache dir, work dir): one epoch on the bone stream (so predict must apply the stream)."""
-    root = tmp_path_factory.mktemp("predict")
-    cache = write_tiny_cache(root / "cache", features=False)
-    work = root / "run"
-    cli.train.main(["--cache", str(cache), "--work-dir", str(work), "--stream", "bone", "--no-fam", "--no-frm",
-                    "--recipe", "demo", "--epochs", "1", "--warmup", "0", "--window", "12", "--batch-size", "9",
-                    "--device", "cpu", "--workers", "0"], standalone_mode=False)
+def run(skeleton_cache, bone_run, tmp_path_factory) -> tuple[Path, Path]:
+    """(cache dir, work dir): the shared one-epoch bone-stream run (so predict must apply the
+    stream), copied so that its export is written into a work dir of this module's own."""
+    work = shutil.copytree(bone_run, tmp_path_factory.mktemp("predict") / "run")
     export_checkpoint(work / "last.pt", work / "export")
-    return cache, work
+    return skeleton_cache, work
 
 
 def close(a: np.ndarray, b: np.ndarray, rel: float = 1e-5) -> bool:

@@ -21,17 +21,9 @@ from stage2_train import cli
 from stage2_train.checkpoint import load_checkpoint
 from stage2_train.config import RECIPES, TrainConfig, load_config_file, resolve_config
 from stage2_cache import write_tiny_cache, write_tiny_features
+from stage2_run import train
 
 TINY = "base_channel: 8\nepochs: 2\nwarmup: 2\nsteps: [5]\nworkers: 0\n"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine: more threads only add contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +37,7 @@ def tiny(tmp_path_factory) -> tuple[Path, Path]:
 
 def run_train(tiny, work: Path, *extra: str) -> Path:
     cache, config = tiny
-    cli.train.main(["--cache", str(cache), "--work-dir", str(work), "--recipe", "demo", "--config", str(config),
-                    "--window", "16", "--batch-size", "9", "--device", "cpu", "--seed", "3", *extra],
-                   standalone_mode=False)
-    return work
+    return train(cache, work, "--config", str(config), "--window", "16", "--seed", "3", *extra)
 
 
 def metrics(work: Path) -> list[dict]:

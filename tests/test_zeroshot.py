@@ -9,10 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from shared.cache_schema import FEATURES_DIR, FeatureFile, SkeletonCache, read_feature_file, write_feature_file
-from shared.cli import mmcl
 from shared.errors import MMCLError
 from shared.layouts import KINECT_V1, NTU25
 from shared.registry import DEMO, NTU60, UTD_MHAD
@@ -22,25 +20,14 @@ from stage2_train.data import JointSource
 from stage2_train.evaluate import topk_accuracy
 from stage2_train.zeroshot import TargetJoints, check_refine_features, class_mapping, layout_converter
 from stage2_cache import write_tiny_cache, write_tiny_features
+from stage2_run import invoke
 
 TINY = {"base_channel": 8, "window": 8}  # a narrow network on short windows: seconds on 2 cores
 
 
-def invoke(args, ok: bool = True):
-    result = CliRunner().invoke(mmcl, [str(a) for a in args])
-    if ok:
-        assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
-    # One intra-op thread: on a busy 2-core machine, spinning OpenMP threads make these tiny
-    # convolutions several times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield tmp_path_factory.mktemp("zeroshot")
-    torch.set_num_threads(threads)
+    return tmp_path_factory.mktemp("zeroshot")
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +36,9 @@ def run_dir(work) -> Path:
     cache = write_tiny_cache(work / "cache")
     config = work / "tiny.yaml"
     config.write_text("".join(f"{k}: {v}\n" for k, v in TINY.items()))
-    invoke(["train", "--cache", cache, "--epochs", 1, "--recipe", "demo", "--batch-size", 9,
+    invoke("train", "--cache", cache, "--epochs", 1, "--recipe", "demo", "--batch-size", 9,
             "--test-batch-size", 32, "--device", "cpu", "--workers", 0, "--config", config,
-            "--work-dir", work / "run"])
+            "--work-dir", work / "run")
     return work / "run"
 
 
@@ -66,8 +53,8 @@ def targets(work) -> dict[str, Path]:
     generate_sysu(sysu, subjects=(1, 21), frames=(20, 28), workers=1, progress=False)
     out = {}
     for name, root in (("utd-mhad", utd), ("sysu", sysu)):
-        invoke(["extract", "--dataset", name, "--root", root, "--out", work / "tcache", "--skeletons-only",
-                "--workers", 1, "--quiet"])
+        invoke("extract", "--dataset", name, "--root", root, "--out", work / "tcache", "--skeletons-only",
+                "--workers", 1, "--quiet")
         out[name] = work / "tcache" / name
         write_tiny_features(out[name])
     return out
@@ -80,7 +67,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_utd_zeroshot_scores_every_checkpoint_class_on_mapped_samples(run_dir, targets, work):
     out = work / "zs-utd"
-    result = invoke(["zeroshot", "--checkpoint", run_dir, "--cache", targets["utd-mhad"], "--out", out])
+    result = invoke("zeroshot", "--checkpoint", run_dir, "--cache", targets["utd-mhad"], "--out", out)
     assert "skeleton (S_M)" in result.output and "FRM refined" not in result.output
     summary = json.loads((out / "zeroshot.json").read_text())
     assert summary["target"] == "utd-mhad" and summary["trained_on"] == "demo"
@@ -105,8 +92,8 @@ def test_utd_zeroshot_scores_every_checkpoint_class_on_mapped_samples(run_dir, t
 
 def test_sysu_zeroshot_with_refine_applies_the_trained_frm(run_dir, targets, work):
     out = work / "zs-sysu"
-    result = invoke(["zeroshot", "--checkpoint", run_dir / "last.pt", "--cache", targets["sysu"],
-                     "--refine", "--out", out])
+    result = invoke("zeroshot", "--checkpoint", run_dir / "last.pt", "--cache", targets["sysu"],
+                     "--refine", "--out", out)
     assert "FRM refined (S_R)" in result.output
     summary = json.loads((out / "zeroshot.json").read_text())
     assert summary["num_samples"] == 6 and summary["results"]["refined"]["refined_samples"] == 6
@@ -126,7 +113,7 @@ def test_sysu_zeroshot_with_refine_applies_the_trained_frm(run_dir, targets, wor
 
 def test_sysu_protocol_restricts_to_its_test_split(run_dir, targets, work):
     out = work / "zs-sysu-xsub"
-    invoke(["zeroshot", "--checkpoint", run_dir, "--cache", targets["sysu"], "--protocol", "xsub", "--out", out])
+    invoke("zeroshot", "--checkpoint", run_dir, "--cache", targets["sysu"], "--protocol", "xsub", "--out", out)
     names = np.load(out / "skeleton" / "scores.npz")["names"].tolist()
     assert names and all(n.startswith("s21_") for n in names)  # subjects 21-40 test
 
@@ -137,13 +124,13 @@ def test_refine_refuses_features_of_other_models_or_prompts(run_dir, targets):
     header.attrs = {**header.attrs, "mllm": "another-mllm"}
     write_feature_file(folder / FEATURES_DIR / "other.h5", header, block, complete=True)
     try:
-        result = invoke(["zeroshot", "--checkpoint", run_dir, "--cache", folder, "--refine",
-                         "--features", "other"], ok=False)
+        result = invoke("zeroshot", "--checkpoint", run_dir, "--cache", folder, "--refine",
+                         "--features", "other", ok=False)
         assert result.exit_code != 0
         assert "other.h5" in str(result.exception) and "mllm: 'another-mllm' here, 'none' in training" in str(
             result.exception)
         # without --refine the features are not read
-        invoke(["zeroshot", "--checkpoint", run_dir, "--cache", folder, "--out", folder.parent / "zs-x"])
+        invoke("zeroshot", "--checkpoint", run_dir, "--cache", folder, "--out", folder.parent / "zs-x")
     finally:
         (folder / FEATURES_DIR / "other.h5").unlink()
 
