@@ -3,7 +3,7 @@
 Generates N realistic files (about 100 frames, one or two actors, sometimes a short-lived or
 lying noise body and a few frames without bodies) into a temporary folder, then times:
 a naive line-by-line parser (float() per value, as the reference scripts read), our parser,
-parser + cleaning, and `read_and_clean_many` with a process pool.
+parser + cleaning, and `shared.readers.read_many` with a process pool.
 
     python bench/bench_parse_clean.py [--files 200] [--workers 2]
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.ntu_cleaning import clean_ntu, read_and_clean_many
+from shared.ntu_cleaning import clean_ntu
+from shared.readers import read_many
 from shared.ntu_skeleton import read_ntu_skeleton, write_ntu_skeleton
 
 
@@ -130,14 +131,13 @@ def main() -> None:
             "parse": files_per_second(paths, lambda ps: [read_ntu_skeleton(p) for p in ps]),
             "parse + clean": files_per_second(
                 paths, lambda ps: [clean_ntu(read_ntu_skeleton(p)) for p in ps]),
-            f"read_and_clean_many, {config.workers} workers": files_per_second(
-                paths, lambda ps: list(read_and_clean_many(
-                    ps, workers=config.workers, progress=False))),
+            f"read_many, {config.workers} workers": files_per_second(
+                paths, lambda ps: list(read_many("ntu60", ps, workers=config.workers, progress=False))),
         }
     baseline = results["naive line-by-line parse"]
     print(f"{'':<36} {'files/s':>8} {'vs naive':>9} {'files/CPU-s':>12} {'vs naive':>9}")
     for name, rate in results.items():
-        pool = name.startswith("read_and_clean_many")  # its work runs in child processes
+        pool = name.startswith("read_many")  # its work runs in child processes
         cpu = "-" if pool else f"{rate.cpu:.1f}"
         cpu_ratio = "-" if pool else f"{rate.cpu / baseline.cpu:.1f}x"
         print(f"{name:<36} {rate.wall:8.1f} {rate.wall / baseline.wall:8.1f}x {cpu:>12} "

@@ -28,17 +28,12 @@ second slot stays zero as in the NTU60 script (the NTU120 script copies actor 1 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from .errors import MMCLError, SkeletonFormatError
+from .errors import SkeletonFormatError
 from .ntu_skeleton import NUM_JOINTS, RawBody, RawSkeleton, read_ntu_skeleton
 
 NUM_ACTORS = 2
@@ -204,41 +199,3 @@ def read_and_clean(path: str | Path, config: CleaningConfig = DEFAULT_CLEANING) 
         return clean_ntu(raw, config)
     except SkeletonFormatError as e:  # clean_ntu knows the sample name, not the path
         raise SkeletonFormatError(path, e.problem) from None
-
-
-def _read_and_clean_safe(
-        args: tuple[str, CleaningConfig]) -> tuple[CleanSkeleton | None, str | None]:
-    path, config = args
-    try:
-        return read_and_clean(path, config), None
-    except MMCLError as e:
-        return None, str(e)
-    except Exception as e:  # noqa: BLE001 - one bad file must not end a 100k-file run
-        return None, f"{path}: unexpected {type(e).__name__}: {e}"
-
-
-def read_and_clean_many(
-        paths: Iterable[str | Path], workers: int | None = None, progress: bool = True,
-        config: CleaningConfig = DEFAULT_CLEANING, chunksize: int | None = None,
-) -> Iterator[tuple[str, CleanSkeleton | None, str | None]]:
-    """Yield (path, CleanSkeleton or None, error or None) per file, in input order.
-
-    Files are parsed in a process pool (`workers` processes, default: all CPUs; 0 or 1 runs
-    in this process). A file that fails yields its error message instead of raising.
-    """
-    paths = [str(p) for p in paths]
-    workers = (os.cpu_count() or 1) if workers is None else workers
-    if chunksize is None:  # a few chunks per worker: balanced, yet cheap to hand out
-        chunksize = max(1, min(64, len(paths) // (max(workers, 1) * 8)))
-    jobs = [(p, config) for p in paths]
-    with ExitStack() as stack:
-        bar = stack.enter_context(
-            tqdm(total=len(paths), desc="NTU skeletons", unit="file", disable=not progress))
-        if workers <= 1 or len(paths) <= 1:
-            results = map(_read_and_clean_safe, jobs)
-        else:
-            pool = stack.enter_context(Pool(min(workers, len(paths))))
-            results = pool.imap(_read_and_clean_safe, jobs, chunksize=chunksize)
-        for path, (clean, error) in zip(paths, results, strict=True):
-            bar.update()
-            yield path, clean, error

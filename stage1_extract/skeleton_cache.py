@@ -8,8 +8,6 @@ sharded feature run can start many processes on one skeleton file.
 from __future__ import annotations
 
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
@@ -17,19 +15,9 @@ from tqdm import tqdm
 from shared.cache_io import output_lock
 from shared.cache_schema import SKELETON_FILE, SkeletonCache, SkeletonCacheWriter
 from shared.ctrgcn_npz import iter_ctrgcn_npz
-from shared.errors import CacheError, MMCLError
-from shared.readers import SkeletonSample, list_samples, read_sample
+from shared.errors import CacheError
+from shared.readers import list_samples, read_many
 from shared.registry import DatasetSpec
-
-
-def _read(args) -> tuple[SkeletonSample | None, str | None]:
-    dataset, path = args
-    try:
-        return read_sample(dataset, path), None
-    except MMCLError as e:
-        return None, str(e)
-    except Exception as e:  # noqa: BLE001 - one broken file must not stop 100k others
-        return None, f"{path}: {type(e).__name__}: {e}"
 
 
 def existing_cache(path: Path, params: dict) -> SkeletonCache | None:
@@ -58,18 +46,13 @@ def build_skeleton_cache(spec: DatasetSpec, root, out_dir, workers: int | None =
         return path
     listing = list_samples(spec, root)
     samples = listing.samples[:limit] if limit else listing.samples
-    workers = workers or min(8, os.cpu_count() or 1)
     with output_lock(path), SkeletonCacheWriter(path, spec, root.resolve(), params) as writer:
-        jobs = [(spec.name, p) for _, p in samples]
-        with ProcessPoolExecutor(workers) as pool:
-            results = pool.map(_read, jobs, chunksize=32)
-            bar = tqdm(results, total=len(jobs), desc=f"{spec.name} skeletons", unit="file",
-                       disable=not progress)
-            for (meta, _), (sample, error) in zip(samples, bar):
-                if error is not None:
-                    writer.add_failure(meta.name, "skeleton", error)
-                else:
-                    writer.append(meta, sample.joints, sample.frame_index, sample.color_xy)
+        results = read_many(spec.name, [p for _, p in samples], workers, progress)
+        for (meta, _), (_, sample, error) in zip(samples, results):
+            if error is not None:
+                writer.add_failure(meta.name, "skeleton", error)
+            else:
+                writer.append(meta, sample.joints, sample.frame_index, sample.color_xy)
         writer.attrs["excluded_missing"] = len(listing.missing)
         failed = len(writer.failures)
     print(f"{path}: {len(samples) - failed} samples, {failed} failed (listed in failures/), "

@@ -12,7 +12,8 @@ import torch
 
 from shared.errors import SkeletonFormatError
 from shared.normalization import translate_to_origin, translate_to_origin_torch
-from shared.ntu_cleaning import clean_ntu, read_and_clean, read_and_clean_many
+from shared.ntu_cleaning import clean_ntu, read_and_clean
+from shared.readers import read_many
 from shared.ntu_skeleton import read_ntu_skeleton, write_ntu_skeleton
 
 CENTER = 1  # NTU joint 2, spine middle
@@ -426,7 +427,7 @@ def test_parallel_read_keeps_order_and_reports_bad_files(tmp_path):
         paths.append(path)
     paths[3].write_text("2\n1\n")  # truncated
     paths.append(tmp_path / "absent.skeleton")
-    results = list(read_and_clean_many(paths, workers=2, progress=False, chunksize=2))
+    results = list(read_many("ntu60", paths, workers=2, progress=False, chunksize=2))
     assert [r[0] for r in results] == [str(p) for p in paths]
     for path, clean, error in results:
         if path.endswith(("f3.skeleton", "absent.skeleton")):
@@ -435,5 +436,5 @@ def test_parallel_read_keeps_order_and_reports_bad_files(tmp_path):
             assert error is None
             np.testing.assert_array_equal(clean.joints, read_and_clean(path).joints)
     assert "ends early" in results[3][2] and "cannot be read" in results[-1][2]
-    inline = list(read_and_clean_many(paths, workers=0, progress=False))
+    inline = list(read_many("ntu60", paths, workers=0, progress=False))
     assert [r[2] for r in inline] == [r[2] for r in results]
