@@ -11,6 +11,7 @@ Shapes: N batch, C channels, T frames, V joints, M persons. Persons are folded i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -101,6 +102,17 @@ class TemporalConv(nn.Module):
         return self.bn(self.conv(x))
 
 
+def shortcut(enabled: bool, in_channels: int, out_channels: int, stride: int,
+             projection: Callable[[], nn.Module]) -> nn.Module | None:
+    """The residual branch as the reference builds it: none, identity when shapes match, else
+    `projection()` (a strided 1x1 conv + BN)."""
+    if not enabled:
+        return None
+    if in_channels == out_channels and stride == 1:
+        return nn.Identity()
+    return projection()
+
+
 class MultiScale_TemporalConv(nn.Module):  # noqa: N801 - reference name, keeps checkpoint keys
     """Parallel branches concatenated on channels: one dilated temporal conv per dilation,
     a 3-frame max-pool and a strided 1x1 conv (each branch opens with a 1x1 bottleneck)."""
@@ -132,13 +144,8 @@ class MultiScale_TemporalConv(nn.Module):  # noqa: N801 - reference name, keeps 
         ))
         self.branches = nn.ModuleList(branches)
 
-        self.residual: nn.Module | None
-        if not residual:
-            self.residual = None
-        elif in_channels == out_channels and stride == 1:
-            self.residual = nn.Identity()
-        else:
-            self.residual = TemporalConv(in_channels, out_channels, residual_kernel_size, stride)
+        self.residual = shortcut(residual, in_channels, out_channels, stride,
+                                 lambda: TemporalConv(in_channels, out_channels, residual_kernel_size, stride))
         tcn_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -242,13 +249,8 @@ class TCN_GCN_unit(nn.Module):  # noqa: N801 - reference name
         self.tcn1 = MultiScale_TemporalConv(out_channels, out_channels, kernel_size=kernel_size,
                                             stride=stride, dilations=dilations, residual=False)
         self.relu = nn.ReLU(inplace=True)
-        self.residual: nn.Module | None
-        if not residual:
-            self.residual = None
-        elif in_channels == out_channels and stride == 1:
-            self.residual = nn.Identity()
-        else:
-            self.residual = unit_tcn(in_channels, out_channels, kernel_size=1, stride=stride)
+        self.residual = shortcut(residual, in_channels, out_channels, stride,
+                                 lambda: unit_tcn(in_channels, out_channels, kernel_size=1, stride=stride))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.tcn1(self.gcn1(x))
