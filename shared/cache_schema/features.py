@@ -1,0 +1,249 @@
+"""`features/<name>.h5`: a feature block (the per-sample arrays), the header that identifies a feature
+set, writing, reading and merging parts of one, and the checked complete file stage 2 reads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..cache_io import atomic_path
+from ..errors import CacheError
+from .common import SCHEMA_VERSION, STR, check_header, now, open_cache, read_failures, strings, write_failures
+from .skeletons import SkeletonCache
+
+
+@dataclass(frozen=True)
+class BlockShape:
+    """Per-row sizes of a feature block's arrays."""
+
+    frames: int  # K
+    rgb_dim: int  # D
+    questions: int  # Q
+    text_dim: int  # D_text
+
+    @classmethod
+    def of(cls, block: "FeatureBlock") -> "BlockShape":
+        _, k, d = block.rgb_frames.shape
+        return cls(frames=k, rgb_dim=d, questions=block.yes_prob.shape[1], text_dim=block.text_embedding.shape[1])
+
+
+@dataclass(frozen=True)
+class BlockField:
+    """One per-sample field of a feature block: its attribute, its dataset in the file, how it is stored."""
+
+    attr: str  # FeatureBlock attribute
+    path: str  # dataset in the feature file
+    dtype: type | None  # stored dtype; None: a list of strings
+    row_shape: tuple[str, ...] = ()  # BlockShape attributes: the shape of one row
+    fill: float = 0  # an invalid row's value
+
+    @property
+    def is_text(self) -> bool:
+        return self.dtype is None
+
+    def shape(self, n: int, sizes: BlockShape) -> tuple[int, ...]:
+        return (n,) + tuple(getattr(sizes, s) for s in self.row_shape)
+
+
+BLOCK_FIELDS = (  # in the order they are written
+    BlockField("name", "samples/name", None),
+    BlockField("index", "samples/index", np.int64),
+    BlockField("rgb_valid", "rgb/valid", bool),
+    BlockField("rgb_pooled", "rgb/pooled", np.float16, ("rgb_dim",)),
+    BlockField("rgb_frames", "rgb/frames", np.float16, ("frames", "rgb_dim")),
+    BlockField("text_valid", "text/valid", bool),
+    BlockField("yes_prob", "text/yes_prob", np.float32, ("questions",), fill=np.nan),  # NaN = undetermined
+    BlockField("description", "text/description", None),
+    BlockField("text_embedding", "text/embedding", np.float16, ("text_dim",)),
+)
+
+
+@dataclass
+class FeatureBlock:
+    """Features of a set of samples (rows of the skeleton file given by `index`); see BLOCK_FIELDS."""
+
+    index: np.ndarray  # (n,) int64
+    name: list[str]
+    rgb_valid: np.ndarray  # (n,) bool
+    rgb_pooled: np.ndarray  # (n, D) float16
+    rgb_frames: np.ndarray  # (n, K, D) float16
+    text_valid: np.ndarray  # (n,) bool
+    yes_prob: np.ndarray  # (n, Q) float32, NaN = undetermined
+    description: list[str]
+    text_embedding: np.ndarray  # (n, D_text) float16
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @classmethod
+    def empty(cls, index: np.ndarray, name: list[str], sizes: BlockShape, float_dtype=None,
+              failures: list[tuple[str, str, str]] | None = None) -> "FeatureBlock":
+        """Rows `index` all invalid: zero features, NaN answers, empty descriptions. Floating arrays
+        in `float_dtype`, else as stored."""
+        n = len(index)
+        values = {}
+        for fld in BLOCK_FIELDS[2:]:
+            if fld.is_text:
+                values[fld.attr] = [""] * n
+            else:
+                floating = np.issubdtype(fld.dtype, np.floating)
+                dtype = float_dtype if floating and float_dtype is not None else fld.dtype
+                values[fld.attr] = np.full(fld.shape(n, sizes), fld.fill, dtype)
+        return cls(index=np.asarray(index, np.int64), name=list(name), failures=list(failures or []), **values)
+
+    @classmethod
+    def concat(cls, blocks: list["FeatureBlock"]) -> "FeatureBlock":
+        blocks = [b for b in blocks if len(b)] or blocks[:1]
+        values = {fld.attr: (sum((getattr(b, fld.attr) for b in blocks), []) if fld.is_text
+                             else np.concatenate([getattr(b, fld.attr) for b in blocks])) for fld in BLOCK_FIELDS}
+        block = cls(**values, failures=sum((b.failures for b in blocks), []))
+        order = np.argsort(block.index, kind="stable")
+        return block.take(order)
+
+    def take(self, rows: np.ndarray) -> "FeatureBlock":
+        """The given rows, with the failures of those rows' samples."""
+        values = {}
+        for fld in BLOCK_FIELDS:
+            seq = getattr(self, fld.attr)
+            values[fld.attr] = [seq[i] for i in rows] if fld.is_text else seq[rows]
+        kept = set(values["name"])
+        return FeatureBlock(**values, failures=[f for f in self.failures if f[0] in kept])
+
+
+@dataclass
+class FeatureHeader:
+    """What identifies a feature set: written as attributes, compared when parts are merged."""
+
+    names_hash: str  # of the skeleton file's sample list
+    num_samples: int  # rows in the skeleton file
+    questions: list[str]
+    class_names: list[str]
+    class_embedding: np.ndarray  # (C, D_text)
+    attrs: dict  # provenance: model ids and revisions, prompts, K, image sizes, versions, params
+
+
+HEADER_ATTRS = ("schema_version", "kind", "names_hash", "num_samples", "complete", "created")  # not provenance
+
+
+def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complete: bool) -> None:
+    """Write a feature file (a whole set when `complete`, else a chunk or shard) atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update(header.attrs)
+        f.attrs.update(schema_version=SCHEMA_VERSION, kind="features", names_hash=header.names_hash,
+                       num_samples=header.num_samples, complete=complete, created=now())
+        for fld in BLOCK_FIELDS:
+            value = getattr(block, fld.attr)
+            if fld.is_text:
+                f.create_dataset(fld.path, data=value, dtype=STR)
+            else:
+                f[fld.path] = value.astype(fld.dtype)
+            if fld.attr == "yes_prob":  # the questions beside their answers: the order files were always written in
+                f.create_dataset("text/questions", data=header.questions, dtype=STR)
+        f.create_dataset("classes/name", data=header.class_names, dtype=STR)
+        f["classes/embedding"] = np.asarray(header.class_embedding, np.float16)
+        write_failures(f, block.failures)
+
+
+def read_feature_file(path, require_complete: bool = True) -> tuple[FeatureHeader, FeatureBlock]:
+    path = Path(path)
+    with open_cache(path) as f:
+        check_header(f, path, "features")
+        if require_complete and not f.attrs.get("complete", False):
+            raise CacheError(f"{path}: a partial feature file (a chunk or shard); merge the shards "
+                             f"with `mmcl extract --merge`")
+        try:
+            header = FeatureHeader(
+                names_hash=str(f.attrs["names_hash"]), num_samples=int(f.attrs["num_samples"]),
+                questions=strings(f["text/questions"]), class_names=strings(f["classes/name"]),
+                class_embedding=f["classes/embedding"][()],
+                attrs={k: v for k, v in f.attrs.items() if k not in HEADER_ATTRS})
+            block = FeatureBlock(**{fld.attr: strings(f[fld.path]) if fld.is_text else f[fld.path][()]
+                                    for fld in BLOCK_FIELDS}, failures=read_failures(f))
+        except KeyError as e:
+            raise CacheError(f"{path}: incomplete feature file, missing {e}; re-run `mmcl extract`") from None
+    n = len(block)
+    if any(len(getattr(block, fld.attr)) != n for fld in BLOCK_FIELDS):
+        raise CacheError(f"{path}: feature arrays disagree in length; rebuild the file")
+    return header, block
+
+
+def same_feature_set(a: FeatureHeader, b: FeatureHeader) -> bool:
+    """Parts of one feature set: same sample list, questions, classes and provenance (not times)."""
+    return (a.names_hash == b.names_hash and a.questions == b.questions
+            and a.class_names == b.class_names and json.dumps(a.attrs, sort_keys=True, default=str)
+            == json.dumps(b.attrs, sort_keys=True, default=str))
+
+
+def merge_feature_parts(parts: list[Path], out: Path, allow_missing: bool = False) -> FeatureBlock:
+    """Join chunk or shard files of one feature set into the complete file `out`.
+
+    Rows not covered by any part are an error unless `allow_missing` (then they are stored
+    invalid, which stage 2 masks), e.g. after `--limit`.
+    """
+    if not parts:
+        raise CacheError(f"{out}: no parts to merge")
+    headers, blocks = zip(*(read_feature_file(p, require_complete=False) for p in parts))
+    for p, h in zip(parts[1:], headers[1:]):
+        if not same_feature_set(headers[0], h):
+            raise CacheError(f"{p}: not part of the same feature set as {parts[0]} "
+                             f"(different samples, prompts or models)")
+    block = FeatureBlock.concat(list(blocks))
+    if len(np.unique(block.index)) != len(block):
+        raise CacheError(f"{out}: the parts overlap (a sample appears twice)")
+    n = headers[0].num_samples
+    if len(block) != n:
+        if not allow_missing:
+            raise CacheError(f"{out}: the parts cover {len(block)} of {n} samples; run the missing "
+                             f"shards first")
+        block = _fill_missing(block, n)
+    write_feature_file(out, headers[0], block, complete=True)
+    return block
+
+
+def _fill_missing(block: FeatureBlock, n: int) -> FeatureBlock:
+    """Grow a block to rows 0..n-1, the absent ones invalid (zero features, NaN answers)."""
+    full = FeatureBlock.empty(np.arange(n), [""] * n, BlockShape.of(block), failures=block.failures)
+    for fld in BLOCK_FIELDS:
+        if fld.attr == "index":
+            continue
+        target, source = getattr(full, fld.attr), getattr(block, fld.attr)
+        if fld.is_text:
+            for row, i in enumerate(block.index):
+                target[i] = source[row]
+        else:
+            target[block.index] = source
+    return full
+
+
+class FeatureFile:
+    """A complete feature set checked against its skeleton cache; arrays in skeleton order."""
+
+    def __init__(self, path, skeletons: SkeletonCache | None = None):
+        self.path = Path(path)
+        self.header, self.block = read_feature_file(self.path, require_complete=True)
+        if skeletons is not None:
+            self.check_matches(skeletons)
+
+    def check_matches(self, skeletons: SkeletonCache) -> None:
+        if self.header.names_hash != skeletons.names_hash or len(self.block) != len(skeletons):
+            raise CacheError(
+                f"{self.path} was extracted for a different sample list than {skeletons.path} "
+                f"(sample-name hash differs); re-run `mmcl extract` for this skeleton cache")
+        if not np.array_equal(self.block.index, np.arange(len(skeletons))):
+            raise CacheError(f"{self.path}: rows are not in skeleton order; rebuild it")
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def text_input(self) -> np.ndarray:
+        """FRM's input: yes-probabilities (NaN -> 0.5, i.e. no information) then the embedding."""
+        yes = np.nan_to_num(self.block.yes_prob, nan=0.5)
+        return np.concatenate([yes, self.block.text_embedding.astype(np.float32)], axis=1)

@@ -1,0 +1,177 @@
+"""`skeletons.h5`: the writer that streams cleaned samples into it, and the validated reader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .. import __version__
+from ..cache_io import atomic_path
+from ..errors import CacheError
+from ..registry import DatasetSpec, SampleMeta
+from .common import (
+    META_FIELDS, SCHEMA_VERSION, SKELETON_FILE, STR, check_header, open_cache, strings, names_hash, now,
+    read_failures, write_failures)
+
+
+class SkeletonCacheWriter:
+    """Streams cleaned samples into a temporary file; `close()` makes it the skeleton cache.
+
+    Usage: `with SkeletonCacheWriter(path, spec, source_root, params) as w: w.append(meta, ...)`.
+    An exception (or a kill) inside the block leaves no file at `path`.
+    """
+
+    def __init__(self, path, spec: DatasetSpec, source_root="", params: dict | None = None):
+        self.path, self.spec = Path(path), spec
+        self.attrs = dict(source_root=str(source_root), params=json.dumps(params or {}, sort_keys=True))
+        self.metas: list[SampleMeta] = []
+        self.frame_counts: list[int] = []
+        self.failures: list[tuple[str, str, str]] = []
+
+    def __enter__(self):
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        self._f = h5py.File(self._tmp, "w")
+        m, v = self.spec.num_person, self.spec.layout.num_joints
+        g = self._f.create_group("skeleton")
+        opts = dict(chunks=True, compression="lzf")
+        self._joints = g.create_dataset("joints", (0, m, v, 3), np.float32, maxshape=(None, m, v, 3), **opts)
+        self._frame_index = g.create_dataset("frame_index", (0,), np.int32, maxshape=(None,), **opts)
+        self._color = None
+        if self.spec.color_resolution is not None:
+            self._color = g.create_dataset("color_xy", (0, m, v, 2), np.float32, maxshape=(None, m, v, 2), **opts)
+            self._color.attrs["resolution"] = self.spec.color_resolution
+        return self
+
+    def append(self, meta: SampleMeta, joints: np.ndarray, frame_index: np.ndarray,
+               color_xy: np.ndarray | None = None) -> None:
+        t = len(joints)
+        m, v = self.spec.num_person, self.spec.layout.num_joints
+        if joints.shape[1:] != (m, v, 3) or t == 0:
+            raise CacheError(f"{meta.name}: joints of shape {joints.shape}, expected (T>0, {m}, {v}, 3)")
+        start = self._joints.shape[0]
+        for ds, arr in ((self._joints, joints), (self._frame_index, frame_index), (self._color, color_xy)):
+            if ds is None:
+                continue
+            if arr is None:  # a dataset with colour coordinates may lack them for one sample
+                arr = np.zeros((t, m, v, 2), np.float32)
+            ds.resize(start + t, axis=0)
+            ds[start:] = arr
+        self.metas.append(meta)
+        self.frame_counts.append(t)
+
+    def add_failure(self, name: str, stage: str, reason: str) -> None:
+        self.failures.append((name, stage, reason))
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self._finish()
+            self._f.close()
+        finally:
+            return self._atomic.__exit__(exc_type, exc, tb)
+
+    def _finish(self) -> None:
+        f, spec = self._f, self.spec
+        if not self.metas:
+            raise CacheError(f"{self.path}: no sample could be read; see the failures above")
+        names = [m.name for m in self.metas]
+        f.attrs.update(
+            schema_version=SCHEMA_VERSION, kind="skeletons", dataset=spec.name,
+            layout=spec.layout_name, num_person=spec.num_person, num_joints=spec.layout.num_joints,
+            names_hash=names_hash(names), tool_version=__version__, created=now(), **self.attrs)
+        f["skeleton/offsets"] = np.concatenate([[0], np.cumsum(self.frame_counts)]).astype(np.int64)
+        s = f.create_group("samples")
+        s.create_dataset("name", data=names, dtype=STR)
+        s["label"] = np.array([spec.label_of_action(m.action) for m in self.metas], np.int64)
+        for key in META_FIELDS:
+            s[key] = np.array([getattr(m, key) for m in self.metas], np.int32)
+        s["frame_count"] = np.array(self.frame_counts, np.int32)
+        for p in spec.protocols:
+            s[f"is_train/{p.name}"] = np.array([p.is_train(m) for m in self.metas], bool)
+        write_failures(f, self.failures)
+
+
+class SkeletonCache:
+    """Read-only view of `skeletons.h5`, validated on open.
+
+    Small tables (names, labels, splits, offsets) are read at once; frames are read per sample,
+    or all at once with `load()` when they fit in memory.
+    """
+
+    def __init__(self, path):
+        path = Path(path)
+        self.path = path / SKELETON_FILE if path.is_dir() else path
+        with open_cache(self.path) as f:
+            check_header(f, self.path, "skeletons")
+            try:
+                self.attrs = dict(f.attrs)
+                self.names = strings(f["samples/name"])
+                self.labels = f["samples/label"][()]
+                self.meta = {k: f[f"samples/{k}"][()] for k in META_FIELDS + ("frame_count",)}
+                self.splits = {k: v[()] for k, v in f["samples/is_train"].items()}
+                self.offsets = f["skeleton/offsets"][()]
+                self.joints_shape = f["skeleton/joints"].shape
+                self.has_color = "color_xy" in f["skeleton"]
+                self.color_resolution = (tuple(int(x) for x in f["skeleton/color_xy"].attrs["resolution"])
+                                         if self.has_color else None)
+                self.failures = read_failures(f)
+            except KeyError as e:
+                raise CacheError(f"{self.path}: incomplete skeleton cache, missing {e}") from None
+        n = len(self.names)
+        if (len(self.labels) != n or len(self.offsets) != n + 1 or self.offsets[-1] != self.joints_shape[0]
+                or self.attrs.get("names_hash") != names_hash(self.names)):
+            raise CacheError(f"{self.path}: inconsistent skeleton cache (sample table vs frames); rebuild it")
+        self.dataset = str(self.attrs["dataset"])
+        self.num_person = int(self.attrs["num_person"])
+        self.num_joints = int(self.attrs["num_joints"])
+        self.layout = str(self.attrs["layout"])
+        self.names_hash = str(self.attrs["names_hash"])
+        self._f: h5py.File | None = None
+        self._mem: dict[str, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def protocols(self) -> list[str]:
+        return list(self.splits)
+
+    def split_indices(self, protocol: str, train: bool) -> np.ndarray:
+        if protocol not in self.splits:
+            raise CacheError(f"{self.path}: dataset {self.dataset!r} has no protocol {protocol!r}; "
+                             f"choose one of: {', '.join(self.splits)}")
+        return np.flatnonzero(self.splits[protocol] == train)
+
+    def load(self) -> "SkeletonCache":
+        """Read all frames into memory (the default when they fit)."""
+        with h5py.File(self.path, "r") as f:
+            self._mem = {k: ds[()] for k, ds in f["skeleton"].items() if k != "offsets"}
+        return self
+
+    def _arrays(self):
+        if self._mem is not None:
+            return self._mem
+        if self._f is None:  # opened lazily so that each worker process gets its own handle
+            self._f = h5py.File(self.path, "r")
+        return self._f["skeleton"]
+
+    def sample(self, i: int) -> dict[str, np.ndarray]:
+        """joints (T, M, V, 3), frame_index (T,), and color_xy (T, M, V, 2) where present."""
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        arrays = self._arrays()
+        keys = ("joints", "frame_index") + (("color_xy",) if self.has_color else ())
+        return {k: arrays[k][a:b] for k in keys}
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def __getstate__(self):  # h5py handles do not cross process boundaries
+        state = self.__dict__.copy()
+        state["_f"] = None
+        return state
