@@ -92,7 +92,9 @@ def prepare_demo(work: Path) -> tuple[Path, dict]:
 
 def bench_pipeline(work: Path, root: Path, models: dict, k: int, workers: int, batch_size: int, limit: int,
                    image_size: tuple[int, int] | None, threads: int) -> None:
-    from stage1_extract.extract import STAGE_LABELS, ExtractConfig, ModelSpecs, extract_features
+    from stage1_extract.extract import ExtractConfig, extract_features
+    from stage1_extract.featurize import ModelSpecs
+    from stage1_extract.summary import STAGE_LABELS
     from stage1_extract.temporal_image import TemporalImageConfig
 
     # the default RGB and text encoders resolve to the packaged weights the demo models point at

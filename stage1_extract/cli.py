@@ -11,9 +11,10 @@ from shared import cli as shared_cli
 from shared.errors import MMCLError
 from shared.registry import DATASETS, default_root, get_dataset
 
-from .extract import (
-    DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, ExtractConfig, ModelSpecs, Shard,
-    default_feature_set_name, ensure_skeletons, extract_features, merge_shards, sanitize)
+from .extract import ExtractConfig, ensure_skeletons, extract_features
+from .featurize import DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, ModelSpecs
+from .provenance import default_feature_set_name, sanitize
+from .shards import Shard, merge_shards
 from .temporal_image import TemporalImageConfig
 
 DEMO_WHICH = ("demo", "utd-mhad", "sysu")

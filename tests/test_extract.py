@@ -21,9 +21,11 @@ from shared.cache_schema import (
     SKELETON_FILE, FeatureFile, SkeletonCache, feature_files, read_feature_file, resolve_features)
 from shared.errors import LockedError, MMCLError
 from shared.registry import DEMO, SYSU
-from stage1_extract.extract import (
-    ExtractConfig, ModelSpecs, Shard, Summary, default_feature_set_name, extract_features, load_models,
-    merge_shards)
+from stage1_extract.extract import ExtractConfig, extract_features
+from stage1_extract.featurize import ModelSpecs, load_models
+from stage1_extract.provenance import default_feature_set_name
+from stage1_extract.shards import Shard, merge_shards
+from stage1_extract.summary import Summary
 from stage1_extract.temporal_image import TemporalImageConfig, temporal_image
 
 SUBJECTS, ACTIONS = (1, 2), (1, 23, 58)  # 6 samples; A058 is a two-person action
@@ -321,7 +323,10 @@ class FailsOnBlack:
 def test_a_model_error_fails_only_its_sample_and_a_broken_model_stops_the_run(models, skeleton_file):
     from PIL import Image
 
-    from stage1_extract.extract import Decoded, FailureStreak, StageTimes, feature_header, request_attrs, run_models
+    from stage1_extract.decode import Decoded
+    from stage1_extract.extract import FailureStreak
+    from stage1_extract.featurize import StageTimes, run_models
+    from stage1_extract.provenance import feature_header, request_attrs
 
     skeletons = SkeletonCache(skeleton_file)
     request = request_attrs(DEMO, ModelSpecs(), IMAGE, models.prompts)

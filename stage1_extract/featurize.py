@@ -1,0 +1,170 @@
+"""The model stage of stage 1: which models (ModelSpecs), loading them, and one decoded batch through
+them (RGB embeddings, MLLM answers, description embeddings) into a feature block, timed per stage."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
+
+import numpy as np
+import torch
+
+from shared.cache_schema import BlockShape, FeatureBlock, FeatureHeader
+
+from .decode import Decoded
+
+if TYPE_CHECKING:  # the model modules import transformers: loaded only when a run needs them
+    from .mllm_backend import MLLMBackend
+    from .prompts import Prompts
+    from .rgb_encoders import RGBEncoder
+    from .text_encoder import TextEncoder
+
+
+DEFAULT_MLLM = "Qwen/Qwen2.5-VL-7B-Instruct"
+DEFAULT_RGB_ENCODER = "efficientnet-lite0"
+DEFAULT_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ModelSpecs:
+    mllm: str = DEFAULT_MLLM  # hub id or local directory
+    backend: str = "auto"  # vllm | transformers | auto
+    rgb_encoder: str = DEFAULT_RGB_ENCODER
+    text_encoder: str = DEFAULT_TEXT_ENCODER
+    prompts: Path | None = None  # None: the built-in prompts
+    device: str = "auto"
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class Models:
+    rgb: RGBEncoder
+    text: TextEncoder
+    mllm: MLLMBackend
+    prompts: Prompts
+
+
+def load_prompts_for(models: ModelSpecs) -> Prompts:
+    from .prompts import load_prompts
+
+    return load_prompts(models.prompts)
+
+
+def load_models(specs: ModelSpecs, batch_size: int) -> Models:
+    """The three models; the MLLM answers a whole batch in one pass."""
+    from .mllm_backend import build_mllm
+    from .rgb_encoders import build_rgb_encoder
+    from .text_encoder import TextEncoder
+
+    device = specs.resolved_device()
+    return Models(rgb=build_rgb_encoder(specs.rgb_encoder, device, batch_size=max(batch_size, 8)),
+                  text=TextEncoder(specs.text_encoder, device),
+                  mllm=build_mllm(specs.mllm, backend=specs.backend, device=device, batch_size=batch_size),
+                  prompts=load_prompts_for(specs))
+
+
+def batch_or_each(fn: Callable[[list[T]], Sequence[R]], items: list[T]) -> list[R | Exception]:
+    """`fn` over the whole batch; if that raises, over each item alone, so one bad sample fails alone."""
+    if not items:
+        return []
+    try:
+        return list(fn(items))
+    except Exception as e:  # noqa: BLE001 - a model error becomes a recorded failure
+        if len(items) == 1:
+            return [e]
+    out: list[R | Exception] = []
+    for item in items:
+        try:
+            out.append(fn([item])[0])
+        except Exception as e:  # noqa: BLE001
+            out.append(e)
+    return out
+
+
+def _reason(e: Exception) -> str:
+    return f"{type(e).__name__}: {e}".splitlines()[0]
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage, summed over samples (decode and compose: CPU time in the workers)."""
+
+    decode: float = 0.0
+    compose: float = 0.0
+    wait: float = 0.0  # the models waiting for decoded batches (after the first)
+    rgb: float = 0.0
+    mllm: float = 0.0
+    text: float = 0.0
+    write: float = 0.0
+
+    def add(self, stage: str, seconds: float) -> None:
+        setattr(self, stage, getattr(self, stage) + seconds)
+
+
+class Timer:
+    def __init__(self, times: StageTimes, stage: str):
+        self.times, self.stage = times, stage
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.times.add(self.stage, time.perf_counter() - self.t0)
+
+
+def run_models(batch: list[Decoded], models: Models, header: FeatureHeader, times: StageTimes) -> FeatureBlock:
+    """RGB embeddings, MLLM answers and description embeddings of one decoded batch."""
+    block = empty_block(batch, header)
+    block.failures = [(d.name, "video", d.error) for d in batch if d.error is not None]
+    ok = [i for i, d in enumerate(batch) if d.image is not None]
+    with Timer(times, "rgb"):
+        rgb = batch_or_each(lambda b: encode_rgb(models.rgb, b), [batch[i] for i in ok])
+    with Timer(times, "mllm"):
+        answers = batch_or_each(lambda b: models.mllm.answer([d.image for d in b], models.prompts),
+                                [batch[i] for i in ok])
+    for i, result in zip(ok, rgb):
+        if isinstance(result, Exception):
+            block.failures.append((batch[i].name, "rgb", _reason(result)))
+        else:
+            block.rgb_valid[i] = True
+            block.rgb_pooled[i], block.rgb_frames[i] = result
+    answered = []
+    for i, answer in zip(ok, answers):
+        error = _reason(answer) if isinstance(answer, Exception) else answer.error
+        if error is not None:
+            block.failures.append((batch[i].name, "mllm", error))
+        else:
+            block.yes_prob[i], block.description[i] = answer.yes_prob, answer.description
+            answered.append(i)
+    with Timer(times, "text"):
+        embeddings = batch_or_each(models.text.encode, [block.description[i] for i in answered])
+    for i, emb in zip(answered, embeddings):
+        if isinstance(emb, Exception):
+            block.failures.append((batch[i].name, "mllm", f"text encoder: {_reason(emb)}"))
+        else:
+            block.text_valid[i], block.text_embedding[i] = True, emb
+    return block
+
+
+def encode_rgb(encoder, batch: list[Decoded]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per sample: the pooled embedding of the stitched image (D,) and of each crop (K, D)."""
+    pooled = encoder.encode([d.image for d in batch])
+    frames = encoder.encode([c for d in batch for c in d.crops]).reshape(len(batch), -1, pooled.shape[-1])
+    return list(zip(pooled, frames))
+
+
+def empty_block(batch: list[Decoded], header: FeatureHeader) -> FeatureBlock:
+    """All rows invalid: zero features, undetermined answers (float32, as the models give them)."""
+    sizes = BlockShape(frames=int(header.attrs["frames"]), rgb_dim=int(header.attrs["rgb_dim"]),
+                       questions=len(header.questions), text_dim=int(header.attrs["text_dim"]))
+    return FeatureBlock.empty(np.array([d.row for d in batch], np.int64), [d.name for d in batch], sizes,
+                              float_dtype=np.float32)

@@ -1,0 +1,87 @@
+"""Sharded extraction: shard I of N, and joining the shards' (or a run's chunks') feature files."""
+
+from __future__ import annotations
+
+import re
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shared.cache_io import output_lock
+from shared.cache_schema import (
+    FEATURES_DIR, FeatureBlock, FeatureHeader, merge_feature_parts, read_feature_file, same_feature_set)
+from shared.errors import CacheError, MMCLError
+
+from .summary import Summary
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard I of N (0-based, as array job ids): every N-th sample of the skeleton file from row I."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if m is None or not 0 <= int(m[1]) < int(m[2]):
+            raise MMCLError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. --shard 0/8 ... --shard 7/8")
+        return cls(int(m[1]), int(m[2]))
+
+    def rows(self, num_samples: int) -> np.ndarray:
+        return np.arange(self.index, num_samples, self.count)
+
+    @property
+    def suffix(self) -> str:
+        return f".shard-{self.index}-of-{self.count}"
+
+
+def join_parts(parts: list[Path]) -> tuple[FeatureHeader, FeatureBlock]:
+    """A shard's committed chunks as one block (checked to be of one feature set)."""
+    headers, blocks = zip(*(read_feature_file(p, require_complete=False) for p in parts))
+    for part, header in zip(parts[1:], headers[1:]):
+        if not same_feature_set(headers[0], header):
+            raise CacheError(f"{part}: not part of the same feature set as {parts[0]}")
+    return headers[0], FeatureBlock.concat(list(blocks))
+
+
+def shard_files(folder: Path, name: str) -> list[tuple[Shard, Path]]:
+    found = []
+    for path in folder.glob(f"{name}.shard-*-of-*.h5"):
+        m = re.fullmatch(re.escape(name) + r"\.shard-(\d+)-of-(\d+)\.h5", path.name)
+        if m:
+            found.append((Shard(int(m[1]), int(m[2])), path))
+    return sorted(found, key=lambda s: (s[0].count, s[0].index))
+
+
+def merge_shards(dataset_dir: Path, name: str) -> Summary:
+    """`features/<name>.shard-I-of-N.h5` for I = 0..N-1 -> `features/<name>.h5`; the shards are removed."""
+    folder = dataset_dir / FEATURES_DIR
+    shards = shard_files(folder, name)
+    if not shards:
+        present = sorted({p.name.split(".shard-")[0] for p in folder.glob("*.shard-*.h5")})
+        hint = f"; shards present for: {', '.join(present)} (choose with --feature-set)" if present else ""
+        raise MMCLError(f"no shard files {folder}/{name}.shard-I-of-N.h5 to merge{hint}")
+    counts = {s.count for s, _ in shards}
+    if len(counts) > 1:
+        raise MMCLError(f"{folder}: shards of {name} from runs split in different ways (N = "
+                        f"{', '.join(map(str, sorted(counts)))}); keep one set")
+    n = counts.pop()
+    missing = sorted(set(range(n)) - {s.index for s, _ in shards})
+    if missing:
+        raise MMCLError(f"{folder}: shard(s) {', '.join(f'{i}/{n}' for i in missing)} of {name} missing; "
+                        f"run them (mmcl extract --shard I/{n}) before --merge")
+    output = folder / f"{name}.h5"
+    t0 = time.perf_counter()
+    with ExitStack() as stack:  # no shard may still be running, and nobody else merges
+        for lock in [output] + [p for _, p in shards]:
+            stack.enter_context(output_lock(lock))
+        block = merge_feature_parts([p for _, p in shards], output, allow_missing=True)
+        for _, path in shards:
+            path.unlink()
+    return Summary(output, len(block), len(block), seconds=time.perf_counter() - t0, block=block,
+                   merged_shards=n)
