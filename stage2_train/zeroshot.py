@@ -35,7 +35,7 @@ from shared.registry import ClassInfo, DatasetSpec, get_dataset
 
 from .checkpoint import CheckpointError, build_model, load_checkpoint, plain_attrs
 from .config import TrainConfig
-from .data import (AugmentConfig, FeatureArrays, InputPipeline, JointSource, MappedJoints, SkeletonDataset,
+from .transforms import (AugmentConfig, FeatureArrays, InputPipeline, JointSource, MappedJoints, SkeletonDataset,
                    load_features, make_loader)
 from .evaluate import SplitScores, summarize, topk_accuracy, write_report
 from .mmcl_model import MMCLModel

@@ -13,7 +13,7 @@ from shared.cache_schema import SkeletonCache
 from shared.errors import MMCLError
 from shared.layouts import KINECT_V1, NTU25
 from shared.registry import NW_UCLA
-from stage2_train.data import (AugmentConfig, BatchAugment, InputPipeline, JointSource, SkeletonDataset,
+from stage2_train.transforms import (AugmentConfig, BatchAugment, InputPipeline, JointSource, SkeletonDataset,
                                center_crops, collate, crop_resize, load_features, make_splits, random_crops,
                                rotate, rotation_matrices, translated_crop_resize, ucla_frame_indices)
 from shared.normalization import translate_to_origin_torch

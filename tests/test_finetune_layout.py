@@ -20,7 +20,7 @@ from stage2_train.checkpoint import (build_model, load_checkpoint, load_matching
                                      plan_transfer)
 from stage2_train.config import TrainConfig, resolve_input_layout
 from stage2_train.ctrgcn import CTRGCNConfig
-from stage2_train.data import AugmentConfig, BatchAugment
+from stage2_train.transforms import AugmentConfig, BatchAugment
 from stage2_train.export import ModelCard
 from stage2_train.mmcl_model import MMCLModel, MMCLModelConfig
 from stage2_train.predict import Predictor
