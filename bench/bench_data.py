@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from shared.layouts import NTU25
 from shared.normalization import translate_to_origin
-from stage2_train.data import AugmentConfig, BatchAugment, collate
+from stage2_train.dataset import collate
+from stage2_train.transforms import AugmentConfig, BatchAugment
 
 WINDOW, BATCH, M, V = 64, 64, 2, 25
 

@@ -31,18 +31,28 @@ def translate_to_origin(joints: np.ndarray, center: int) -> np.ndarray:
     return out
 
 
+def origin_torch(x: torch.Tensor, center: int) -> torch.Tensor:
+    """(N, T, M, V, 3) -> (N, 3): joint `center` of actor 1 in its first real (not all-zero)
+    frame; 0 when actor 1 is zero everywhere. Nearly always frame 0, so only the samples whose
+    frame 0 is empty are searched."""
+    n = x.shape[0]
+    first = torch.zeros(n, dtype=torch.long, device=x.device)
+    late = (~x[:, 0, 0].reshape(n, -1).ne(0).any(1)).nonzero().flatten()
+    if len(late):
+        real = x[late, :, 0].reshape(len(late), x.shape[1], -1).ne(0).any(-1)  # (n_late, T)
+        # argmax over a 0/1 tensor returns the first maximum: the first real frame (0 when
+        # none, and then the origin is zeroed below).
+        first[late] = real.to(torch.uint8).argmax(1)
+    rows = torch.arange(n, device=x.device)
+    has_real = x[rows, first, 0].reshape(n, -1).ne(0).any(1, keepdim=True)
+    return x[rows, first, 0, center] * has_real.to(x.dtype)
+
+
 def translate_to_origin_torch(x: torch.Tensor, center: int) -> torch.Tensor:
     """(N, T, M, V, 3) -> same, each sample translated by its own first real frame."""
     if x.ndim != 5 or x.shape[-1] != 3:
         raise ValueError(f"expected x (N, T, M, V, 3), got shape {tuple(x.shape)}")
     n, t = x.shape[:2]
     absent = x.reshape(n, t, x.shape[2], -1).sum(dim=-1) == 0  # (N, T, M)
-    real = (x[:, :, 0] != 0).reshape(n, t, -1).any(dim=-1)  # (N, T)
-    # argmax over a 0/1 tensor returns the first maximum: the first real frame (0 when none,
-    # and then `has_real` zeroes the origin).
-    first = real.to(torch.uint8).argmax(dim=1)
-    has_real = real.any(dim=1)
-    origin = x[torch.arange(n, device=x.device), first, 0, center]  # (N, 3)
-    origin = origin * has_real.unsqueeze(-1).to(x.dtype)
-    out = x - origin[:, None, None, None, :]
+    out = x - origin_torch(x, center)[:, None, None, None, :]
     return out.masked_fill(absent[..., None, None], 0)

@@ -244,7 +244,7 @@ def resolve_input_layout(cfg: TrainConfig, skeletons: SkeletonCache) -> tuple[Tr
     """
     # Imported here: `mmcl --help` and the config file tests need no torch.
     from .checkpoint import load_checkpoint
-    from .data import input_layout
+    from .input_layout import input_layout
 
     layout, persons, notes = cfg.layout, cfg.persons, []
     if cfg.init_from is not None and (layout is None or persons is None):

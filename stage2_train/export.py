@@ -35,7 +35,7 @@ from shared.registry import DATASETS
 
 from .checkpoint import build_model, load_checkpoint
 from .ctrgcn import CTRGCN
-from .data import AugmentConfig, InputPipeline
+from .transforms import AugmentConfig, InputPipeline
 from .streams import canonical_stream
 
 EXPORT_FORMAT = "mmcl-export-1"

@@ -32,8 +32,10 @@ from .checkpoint import (build_model as model_from_checkpoint, load_checkpoint, 
                          model_config_to_dict, plain_attrs, rng_state, save_checkpoint, set_rng_state)
 from .config import TrainConfig, save_config
 from .ctrgcn import CTRGCNConfig
-from .data import (AugmentConfig, FeatureArrays, InputPipeline, JointSource, SkeletonDataset, Splits,
-                   default_workers, input_layout, load_features, make_loader, make_splits)
+from .dataset import JointSource, SkeletonDataset, Splits, default_workers, make_loader, make_splits
+from .features import FeatureArrays, load_features
+from .input_layout import input_layout
+from .transforms import AugmentConfig, InputPipeline
 from .evaluate import predict_scores, summarize, write_report
 from .losses import MMCLLossConfig, mmcl_loss
 from .mmcl_model import MMCLModel, MMCLModelConfig

@@ -35,8 +35,9 @@ from shared.registry import ClassInfo, DatasetSpec, get_dataset
 
 from .checkpoint import CheckpointError, build_model, load_checkpoint, plain_attrs
 from .config import TrainConfig
-from .data import (AugmentConfig, FeatureArrays, InputPipeline, JointSource, MappedJoints, SkeletonDataset,
-                   load_features, make_loader)
+from .dataset import JointSource, MappedJoints, SkeletonDataset, make_loader
+from .features import FeatureArrays, load_features
+from .transforms import AugmentConfig, InputPipeline
 from .evaluate import SplitScores, summarize, topk_accuracy, write_report
 from .mmcl_model import MMCLModel
 

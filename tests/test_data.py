@@ -13,9 +13,11 @@ from shared.cache_schema import SkeletonCache
 from shared.errors import MMCLError
 from shared.layouts import KINECT_V1, NTU25
 from shared.registry import NW_UCLA
-from stage2_train.data import (AugmentConfig, BatchAugment, InputPipeline, JointSource, SkeletonDataset,
-                               center_crops, collate, crop_resize, load_features, make_splits, random_crops,
-                               rotate, rotation_matrices, translated_crop_resize, ucla_frame_indices)
+from stage2_train.dataset import JointSource, SkeletonDataset, collate, make_splits
+from stage2_train.features import load_features
+from stage2_train.transforms import (AugmentConfig, BatchAugment, InputPipeline, center_crops, crop_resize,
+                                     random_crops, rotate, rotation_matrices, translated_crop_resize,
+                                     ucla_frame_indices)
 from shared.normalization import translate_to_origin_torch
 from stage2_train.streams import STREAMS, canonical_stream, make_stream, to_model_input
 from stage2_cache import write_tiny_cache

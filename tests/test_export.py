@@ -20,7 +20,7 @@ from stage2_run import ONE_EPOCH, train
 from shared.errors import MMCLError
 from stage2_train import cli
 from stage2_train.checkpoint import build_model, load_checkpoint
-from stage2_train.data import collate
+from stage2_train.dataset import collate
 from stage2_train.export import CARD_NAME, ExportConfig, ModelCard, export_checkpoint, quiet_torchscript
 
 ATOL = 1e-5

@@ -20,8 +20,9 @@ from stage2_train.checkpoint import (build_model, load_checkpoint, load_matching
                                      plan_transfer)
 from stage2_train.config import TrainConfig, resolve_input_layout
 from stage2_train.ctrgcn import CTRGCNConfig
-from stage2_train.data import AugmentConfig, BatchAugment
+from stage2_train.transforms import AugmentConfig, BatchAugment
 from stage2_train.export import ModelCard
+from stage2_train.input_layout import NoLayoutMap, TooManyPersons, map_input
 from stage2_train.mmcl_model import MMCLModel, MMCLModelConfig
 from stage2_train.predict import Predictor
 from stage2_cache import motion, write_tiny_cache, write_tiny_features
@@ -241,3 +242,17 @@ def test_ucla_view_keeps_a_padded_person_absent():
         padded = augment(torch.from_numpy(pad_persons(one, 2))[None], lengths, torch.Generator().manual_seed(1))
         torch.testing.assert_close(padded[:, :, :1], alone)
         assert not padded[:, :, 1].any() and alone.abs().max() <= 1 + 1e-6
+
+
+def test_map_input_checks_any_source_against_the_networks_layout_and_persons():
+    plan = map_input("kinect_v1", 1, "ntu25", 2)
+    assert plan.changed and plan.layout is NTU25
+    joints = np.random.default_rng(0).normal(size=(5, 1, 20, 3)).astype(np.float32)
+    assert np.array_equal(plan.sample(joints), pad_persons(kinect_v1_to_ntu25(joints), 2))
+    with pytest.raises(TooManyPersons):
+        plan.sample(np.zeros((5, 3, 20, 3), np.float32))
+    with pytest.raises(TooManyPersons):
+        map_input("ntu25", 2, "ntu25", 1)
+    with pytest.raises(NoLayoutMap):
+        map_input("ntu25", 1, "kinect_v1", 1)
+    assert not map_input("ntu25", 2, "ntu25", 2).changed

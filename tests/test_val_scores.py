@@ -22,7 +22,7 @@ from shared.cli import mmcl
 from shared.errors import MMCLError
 from stage2_train import cli
 from stage2_train.checkpoint import load_checkpoint, save_checkpoint
-from stage2_train.data import make_splits
+from stage2_train.dataset import make_splits
 from stage2_train.ensemble import fuse
 from stage2_train.evaluate import topk_accuracy
 

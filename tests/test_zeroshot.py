@@ -16,7 +16,7 @@ from shared.layouts import KINECT_V1, NTU25
 from shared.registry import DEMO, NTU60, UTD_MHAD
 from stage1_extract.demo_data import generate_sysu, generate_utd
 from stage2_train.checkpoint import build_model, load_checkpoint
-from stage2_train.data import JointSource
+from stage2_train.dataset import JointSource
 from stage2_train.evaluate import topk_accuracy
 from stage2_train.zeroshot import TargetJoints, check_refine_features, class_mapping, layout_converter
 from stage2_cache import write_tiny_cache, write_tiny_features
@@ -138,7 +138,7 @@ def test_refine_refuses_features_of_other_models_or_prompts(run_dir, targets):
 def test_refine_needs_a_checkpoint_with_frm(run_dir, targets):
     ckpt = load_checkpoint(run_dir / "last.pt")
     ckpt["model_config"] = {**ckpt["model_config"], "use_frm": False}
-    from stage2_train.data import load_features
+    from stage2_train.features import load_features
 
     target = SkeletonCache(targets["sysu"])
     features = load_features(targets["sysu"], None, target, need_rgb=False, need_text=True)
