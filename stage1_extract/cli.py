@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from shared import cli as shared_cli
+from shared.command import run
 from shared.errors import MMCLError
 from shared.registry import DATASETS, default_root, get_dataset
 
@@ -165,7 +165,7 @@ def demo_models(out: Path) -> int:
 
 
 def main() -> None:
-    shared_cli.run(extract)
+    run(extract)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from shared.cli import run
+from shared.command import run
 from shared.layouts import LAYOUTS
 
 from .config import RECIPES
