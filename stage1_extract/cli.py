@@ -140,7 +140,7 @@ def _root(dataset: str, root: Path | None) -> Path:
               help="Comma-separated subset of: " + ", ".join(DEMO_WHICH))
 def demo_data(out: Path, which: str) -> int:
     """Generate the demo dataset in the NTU layout, plus UTD-MHAD and SYSU layouts of the same motions."""
-    from . import demo_data as gen
+    from .demo import dataset as gen
 
     chosen = [w.strip() for w in which.split(",") if w.strip()]
     unknown = sorted(set(chosen) - set(DEMO_WHICH))
@@ -157,7 +157,7 @@ def demo_data(out: Path, which: str) -> int:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo_models"), show_default=True)
 def demo_models(out: Path) -> int:
     """Build the offline demo models (tiny MLLM, EfficientNet-Lite0, MiniLM) into a folder."""
-    from .demo_models import build_demo_models
+    from .demo.models import build_demo_models
 
     for role, path in build_demo_models(out).items():
         click.echo(f"{role}: {path}")

@@ -35,7 +35,7 @@ camera 2. Each camera measures the same performance with its own noise (larger o
 side views). A few files carry Kinect's imperfections: a spurious body seen for at most 11 frames
 (NTU's cleaning drops it), and one or two frames with no body at all (the cleaning drops them).
 
-The body model and motions are in demo_motions, cameras and rendering in demo_render.
+The body model and motions are in motions, cameras and rendering in render.
 Everything is deterministic: every sample draws from its own random stream keyed by (seed, what,
 subject, replication, action, camera), so files do not depend on the order or number of workers
 (the .mat files' text header alone differs: MATLAB's format records when it was written).
@@ -61,10 +61,10 @@ from shared.layouts import KINECT_V1_TO_NTU25_1BASED, NTU25, UTD_TO_KINECT_V1_1B
 from shared.ntu_skeleton import write_ntu_skeleton
 from shared.registry import DEMO, SYSU, UTD_MHAD, DatasetSpec
 
-from .demo_motions import (
+from .motions import (
     MOTIONS, Body, J, Motion, Performance, clip_length, heading, perform, performer, random_stream,
 )
-from .demo_render import (
+from .render import (
     KINECT_V1_COLOR, KINECT_V2_COLOR, VIDEO_CODEC, Camera, Intrinsics, Room, kinect_rig, render,
     write_jpegs, write_video,
 )
