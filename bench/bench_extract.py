@@ -80,8 +80,8 @@ def bench_decoding(clips: list[Path], k: int, repeat: int) -> None:
 
 
 def prepare_demo(work: Path) -> tuple[Path, dict]:
-    from stage1_extract.demo_data import generate_demo
-    from stage1_extract.demo_models import build_demo_models
+    from stage1_extract.demo.dataset import generate_demo
+    from stage1_extract.demo.models import build_demo_models
 
     root = work / "data" / "demo"
     if not (root / "nturgb+d_rgb").is_dir():

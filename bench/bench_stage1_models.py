@@ -38,8 +38,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from stage1_extract.demo_models import build_demo_models
-    from stage1_extract.mllm_backend import build_mllm
+    from stage1_extract.demo.models import build_demo_models
+    from stage1_extract.mllm_factory import build_mllm
     from stage1_extract.prompts import load_prompts
     from stage1_extract.rgb_encoders import build_rgb_encoder
     from stage1_extract.text_encoder import TextEncoder

@@ -19,13 +19,7 @@ from tqdm import tqdm
 
 from .errors import MMCLError
 from .registry import DatasetSpec, SampleMeta, find_dir, get_dataset
-
-
-@dataclass
-class SkeletonSample:
-    joints: np.ndarray  # (T, M, V, 3) float32
-    frame_index: np.ndarray  # (T,) int32: the kept frame's index in the original video
-    color_xy: np.ndarray | None = None  # (T, M, V, 2) float32 colour-image pixels, where known
+from .skeleton_sample import SkeletonSample
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import MMCLError, SkeletonFormatError
 from .kinect_v1_mat import clean_kinect_v1, frames_first, load_mat_array
-from .readers import SkeletonSample
+from .skeleton_sample import SkeletonSample
 
 WORLD_FILE, WORLD_VARIABLE = "sklWorld.mat", "SW"
 IMAGE_FILE, IMAGE_VARIABLE = "sklImage.mat", "S"

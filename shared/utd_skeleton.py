@@ -15,7 +15,7 @@ import numpy as np
 
 from .kinect_v1_mat import clean_kinect_v1, frames_first, load_mat_array
 from .layouts import utd_to_kinect_v1
-from .readers import SkeletonSample
+from .skeleton_sample import SkeletonSample
 
 VARIABLE = "d_skel"
 COLOR_RESOLUTION = (640, 480)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from shared import cli as shared_cli
+from shared.command import run
 from shared.errors import MMCLError
 from shared.registry import DATASETS, default_root, get_dataset
 
@@ -141,7 +141,7 @@ def _root(dataset: str, root: Path | None) -> Path:
               help="Comma-separated subset of: " + ", ".join(DEMO_WHICH))
 def demo_data(out: Path, which: str) -> int:
     """Generate the demo dataset in the NTU layout, plus UTD-MHAD and SYSU layouts of the same motions."""
-    from . import demo_data as gen
+    from .demo import dataset as gen
 
     chosen = [w.strip() for w in which.split(",") if w.strip()]
     unknown = sorted(set(chosen) - set(DEMO_WHICH))
@@ -158,7 +158,7 @@ def demo_data(out: Path, which: str) -> int:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("demo_models"), show_default=True)
 def demo_models(out: Path) -> int:
     """Build the offline demo models (tiny MLLM, EfficientNet-Lite0, MiniLM) into a folder."""
-    from .demo_models import build_demo_models
+    from .demo.models import build_demo_models
 
     for role, path in build_demo_models(out).items():
         click.echo(f"{role}: {path}")
@@ -166,7 +166,7 @@ def demo_models(out: Path) -> int:
 
 
 def main() -> None:
-    shared_cli.run(extract)
+    run(extract)
 
 
 if __name__ == "__main__":

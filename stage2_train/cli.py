@@ -2,7 +2,7 @@
 
 The training machinery (accelerate, the model, TensorBoard) is imported inside the commands.
 Later commands of this stage (ensemble, export, predict, zeroshot) belong in this file too: each
-is a click command named as in `shared.cli.SUBCOMMANDS`, which imports them lazily.
+is a click command named as in `mmcl.cli.SUBCOMMANDS`, which imports them lazily.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from shared.cli import run
+from shared.command import run
 from shared.layouts import LAYOUTS
 
 from .config import RECIPES

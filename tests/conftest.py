@@ -31,7 +31,7 @@ def one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def demo_models(tmp_path_factory) -> dict[str, Path]:
     """The offline demo models by role (random tiny Qwen2.5-VL, packaged RGB and text encoders)."""
-    from stage1_extract.demo_models import build_demo_models  # stage 1 only where a test asks for it
+    from stage1_extract.demo.models import build_demo_models  # stage 1 only where a test asks for it
 
     return build_demo_models(tmp_path_factory.mktemp("demo_models"))
 

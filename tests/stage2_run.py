@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from shared.cli import mmcl
+from mmcl.cli import mmcl
 from stage2_train import cli
 
 # Every test run: the demo recipe on the CPU, batches of 9 (the tiny cache's 18 training samples).

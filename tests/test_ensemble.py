@@ -224,7 +224,7 @@ def test_search_refuses_test_samples_and_explicit_weights(tmp_path):
 
 
 def test_the_mmcl_group_exposes_the_command():
-    from shared.cli import mmcl
+    from mmcl.cli import mmcl
 
     result = CliRunner().invoke(mmcl, ["ensemble", "--help"])
     assert result.exit_code == 0 and "--search" in result.output and ensemble.name == "ensemble"

@@ -45,7 +45,7 @@ CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
-    from stage1_extract.demo_data import generate_demo
+    from stage1_extract.demo.dataset import generate_demo
 
     root = tmp_path_factory.mktemp("data") / "demo"
     generate_demo(root, subjects=SUBJECTS, cameras=(1,), replications=(1,), actions=ACTIONS,
@@ -280,7 +280,7 @@ def test_default_root_error_names_where_it_looked(tmp_path, monkeypatch):
 
 def test_frame_folder_dataset_with_its_own_colour_resolution(demo_models, models, tmp_path):
     """SYSU-3D-HOI keeps RGB as JPEG frames in <subject>/video<k>/rgb/, colour pixels at 640x480."""
-    from stage1_extract.demo_data import generate_sysu
+    from stage1_extract.demo.dataset import generate_sysu
     from stage1_extract.video import video_path
 
     root = tmp_path / "data" / "sysu"

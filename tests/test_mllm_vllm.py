@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stage1_extract.demo_models import MLLM_DIR_NAME, build_tiny_qwen
-from stage1_extract.mllm_backend import build_mllm
+from stage1_extract.demo.models import MLLM_DIR_NAME, build_tiny_qwen
+from stage1_extract.mllm_factory import build_mllm
 from stage1_extract.prompts import load_prompts
 
 pytestmark = pytest.mark.vllm

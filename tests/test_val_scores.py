@@ -18,7 +18,7 @@ from stage2_cache import write_tiny_cache
 from stage2_run import ONE_EPOCH, SKELETON_ONLY, train
 
 from shared.cache_schema import SkeletonCache
-from shared.cli import mmcl
+from mmcl.cli import mmcl
 from shared.errors import MMCLError
 from stage2_train import cli
 from stage2_train.checkpoint import load_checkpoint, save_checkpoint

@@ -118,7 +118,7 @@ def test_truncated_real_clip_fails_cleanly(tmp_path):
 
 
 def test_demo_video_decodes_like_pyav(tmp_path):
-    from stage1_extract.demo_data import generate_demo
+    from stage1_extract.demo.dataset import generate_demo
 
     root = tmp_path / "demo"
     generate_demo(root, subjects=(1,), cameras=(1,), replications=(1,), actions=(8,), frames=(30, 30),
@@ -132,7 +132,7 @@ def test_demo_video_decodes_like_pyav(tmp_path):
 
 
 def test_demo_sysu_frame_folder_is_found_and_read_in_order(tmp_path):
-    from stage1_extract.demo_data import generate_sysu
+    from stage1_extract.demo.dataset import generate_sysu
 
     root = tmp_path / "sysu"
     generate_sysu(root, subjects=(2,), activities=(3,), frames=(20, 20), workers=1, progress=False)

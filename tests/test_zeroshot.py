@@ -14,7 +14,7 @@ from shared.cache_schema import FEATURES_DIR, FeatureFile, SkeletonCache, read_f
 from shared.errors import MMCLError
 from shared.layouts import KINECT_V1, NTU25
 from shared.registry import DEMO, NTU60, UTD_MHAD
-from stage1_extract.demo_data import generate_sysu, generate_utd
+from stage1_extract.demo.dataset import generate_sysu, generate_utd
 from stage2_train.checkpoint import build_model, load_checkpoint
 from stage2_train.dataset import JointSource
 from stage2_train.evaluate import topk_accuracy

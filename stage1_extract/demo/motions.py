@@ -3,7 +3,7 @@
 A `Body` (segment lengths, movement style, clothes) is posed by `Pose` (trunk first, then arms and
 legs by two-bone inverse kinematics) into NTU-25 joints; each `Motion` in `MOTIONS` (keyed by NTU
 action id) builds a `Scene` of actors and the props the skeleton lacks, and `perform` places that
-scene in the world. Nothing here knows about cameras or file layouts (see demo_render, demo_data).
+scene in the world. Nothing here knows about cameras or file layouts (see render, dataset).
 
 Person frame: origin on the floor between the feet, x right, y up, z forward, metres. Randomness
 comes from `random_stream(seed, *key)`, one independent stream per key, so a sample never depends

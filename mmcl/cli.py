@@ -4,11 +4,10 @@ so `mmcl train` never imports stage 1 (and `mmcl --help` imports neither)."""
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
-from .errors import MMCLError
+from shared.command import run
 
 SUBCOMMANDS = {
     "extract": ("stage1_extract.cli", "extract", "Stage 1: skeleton cache, RGB and MLLM features."),
@@ -43,27 +42,6 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="mmcl-action")
 def mmcl():
     """MMCL: skeleton action recognition with multi-modality co-learning."""
-
-
-def run(command: click.Command) -> None:
-    """Run a click command; an MMCLError becomes one line on stderr and exit status 2.
-
-    A command may return an int: the exit status (extract returns 1 when samples failed)."""
-    try:
-        status = command.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except MMCLError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("interrupted; finished work is kept, rerun to resume", err=True)
-        sys.exit(130)
-    sys.exit(status if isinstance(status, int) else 0)
 
 
 def main() -> None:
