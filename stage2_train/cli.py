@@ -166,10 +166,15 @@ def main() -> None:
     run(train)
 
 
-from .zeroshot import zeroshot  # noqa: E402,F401
-from .ensemble import ensemble  # noqa: E402,F401
-from .export import export  # noqa: E402,F401
-from .predict import predict  # noqa: E402,F401
+_LAZY_COMMANDS = {"zeroshot": ".zeroshot", "ensemble": ".ensemble", "export": ".export", "predict": ".predict"}
+
+
+def __getattr__(name: str):
+    """The commands defined in torch-importing modules, loaded on first use (keeps `--help` torch-free)."""
+    if name in _LAZY_COMMANDS:
+        import importlib
+        return getattr(importlib.import_module(_LAZY_COMMANDS[name], __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":  # `accelerate launch -m stage2_train.cli ...` (DDP)
