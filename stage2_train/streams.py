@@ -1,15 +1,19 @@
 """Input streams of a skeleton batch: joint, bone, joint motion, bone motion (CTR-GCN's four).
 
 All functions take batched (N, T, M, V, C) tensors after augmentation, as the reference computes
-bones and motion from the augmented window.
+bones and motion from the augmented window. The module needs no torch import (tensor methods only),
+so the stream names serve `mmcl train --help` without loading torch.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from shared.errors import MMCLError
 from shared.layouts import Layout
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 STREAMS = ("joint", "bone", "joint-motion", "bone-motion")
 
@@ -22,20 +26,20 @@ def canonical_stream(name: str) -> str:
     return key
 
 
-def bones(x: torch.Tensor, layout: Layout) -> torch.Tensor:
+def bones(x: Tensor, layout: Layout) -> Tensor:
     """Each joint minus its parent; the root (paired with itself) becomes zero."""
-    parents = torch.as_tensor(layout.parents, device=x.device)
+    parents = x.new_tensor(layout.parents).long()
     return x - x.index_select(-2, parents)
 
 
-def motion(x: torch.Tensor) -> torch.Tensor:
+def motion(x: Tensor) -> Tensor:
     """Forward difference over time (dim 1); the last frame is zero."""
-    out = torch.zeros_like(x)
+    out = x.new_zeros(x.shape)
     out[:, :-1] = x[:, 1:] - x[:, :-1]
     return out
 
 
-def make_stream(x: torch.Tensor, stream: str, layout: Layout) -> torch.Tensor:
+def make_stream(x: Tensor, stream: str, layout: Layout) -> Tensor:
     """(N, T, M, V, C) joints -> the same shape in the requested stream."""
     stream = canonical_stream(stream)
     if stream.startswith("bone"):
@@ -45,6 +49,6 @@ def make_stream(x: torch.Tensor, stream: str, layout: Layout) -> torch.Tensor:
     return x
 
 
-def to_model_input(x: torch.Tensor) -> torch.Tensor:
+def to_model_input(x: Tensor) -> Tensor:
     """(N, T, M, V, C) -> CTR-GCN's (N, C, T, V, M)."""
     return x.permute(0, 4, 1, 3, 2).contiguous()
