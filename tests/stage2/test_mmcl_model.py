@@ -34,14 +34,27 @@ def test_outputs_and_missing_modalities():
     assert bare["rgb_proj"] is None and bare["refined"] is None
 
 
-def test_every_parameter_gets_a_gradient():
-    model = full_model()
+def _backward(model: MMCLModel) -> None:
     x, rgb, text, labels = inputs()
+    model.zero_grad()
     out = model(x, rgb, text)
     mmcl_loss(out["logits"], labels, refined=out["refined"], feature=out["feature"],
               rgb_proj=out["rgb_proj"])["total"].backward()
+
+
+def test_every_parameter_gets_a_gradient():
+    model = full_model()
+    _backward(model)
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    # FRM's class-wise vectors start equal (all ones), so S_R does not depend on the mixing weights
+    # and its MLP gets exactly zero gradient on the first step (the softmax Jacobian sums to zero).
+    assert all((p.grad == 0).all() for p in model.frm.mlp.parameters())
+    # One step makes the vectors differ; from then on every head parameter learns.
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= 0.1 * p.grad
+    _backward(model)
     for head in (model.fam, model.frm):
         assert all(p.grad.abs().sum() > 0 for p in head.parameters())
 
