@@ -27,7 +27,7 @@ from stage1_extract.prompts import Prompts
 
 log = logging.getLogger(__name__)
 
-_WHAT = "MLLM"
+MLLM_LABEL = "MLLM"  # what error messages call the model
 
 
 # --------------------------------------------------------------------------------------------- answers
@@ -69,7 +69,7 @@ class YesNoTokens:
         tokens = cls(np.flatnonzero(words == "yes"), np.flatnonzero(words == "no"))
         if tokens.yes_ids.size == 0 or tokens.no_ids.size == 0:
             raise MMCLError(
-                f"{_WHAT} '{model_id}': its tokenizer has no token that decodes to "
+                f"{MLLM_LABEL} '{model_id}': its tokenizer has no token that decodes to "
                 f"{'yes' if tokens.yes_ids.size == 0 else 'no'}, so P(yes) cannot be read from the first answer token"
             )
         return tokens
@@ -114,7 +114,7 @@ def load_config(source: ModelSource, revision: str | None = None):
     try:
         return AutoConfig.from_pretrained(source.path_or_id, **kwargs)
     except (OSError, ValueError, KeyError) as exc:
-        raise loading_error(_WHAT, source, exc) from exc
+        raise loading_error(MLLM_LABEL, source, exc) from exc
 
 
 def _processor_class(model_type: str) -> type | None:
@@ -148,11 +148,11 @@ def load_processor(source: ModelSource, revision: str | None = None):
                 raise ValueError(f"no processor class is registered for model type '{model_type}'")
             processor = image_only_processor_class(processor_class).from_pretrained(source.path_or_id, **kwargs)
         except (OSError, ValueError, KeyError) as exc:
-            raise loading_error(_WHAT, source, exc) from exc
+            raise loading_error(MLLM_LABEL, source, exc) from exc
     if getattr(processor, "image_processor", None) is None:
-        raise MMCLError(f"{_WHAT}: {source.describe()} has no image processor; is it a vision-language model?")
+        raise MMCLError(f"{MLLM_LABEL}: {source.describe()} has no image processor; is it a vision-language model?")
     if getattr(processor, "chat_template", None) is None:
-        raise MMCLError(f"{_WHAT}: {source.describe()} has no chat template (chat_template.jinja/.json)")
+        raise MMCLError(f"{MLLM_LABEL}: {source.describe()} has no chat template (chat_template.jinja/.json)")
     tokenizer = processor.tokenizer
     tokenizer.padding_side = "left"  # batched decoding continues every row from its last real token
     if tokenizer.pad_token is None:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from shared.errors import MMCLError
-from stage1_extract.mllm_backend import _WHAT, MLLMBackend
+from stage1_extract.mllm_backend import MLLM_LABEL, MLLMBackend
 
 BACKENDS = ("auto", "transformers", "vllm")
 
@@ -23,7 +23,7 @@ def _options(options_class: type, opts: dict[str, Any], backend: str):
     unknown = sorted(set(opts) - names)
     if unknown:
         raise MMCLError(
-            f"{_WHAT} backend '{backend}': unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
+            f"{MLLM_LABEL} backend '{backend}': unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
         )
     return options_class(**opts)
 
@@ -31,7 +31,7 @@ def _options(options_class: type, opts: dict[str, Any], backend: str):
 def choose_backend(backend: str = "auto") -> str:
     """"auto" -> "vllm" where CUDA is available and vllm is installed, else "transformers"."""
     if backend not in BACKENDS:
-        raise MMCLError(f"{_WHAT} backend '{backend}': unknown; choose one of {', '.join(BACKENDS)}")
+        raise MMCLError(f"{MLLM_LABEL} backend '{backend}': unknown; choose one of {', '.join(BACKENDS)}")
     if backend != "auto":
         return backend
     if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None:

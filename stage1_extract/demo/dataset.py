@@ -35,8 +35,9 @@ camera 2. Each camera measures the same performance with its own noise (larger o
 side views). A few files carry Kinect's imperfections: a spurious body seen for at most 11 frames
 (NTU's cleaning drops it), and one or two frames with no body at all (the cleaning drops them).
 
-The body model and motions are in motions, cameras and rendering in render, what a Kinect records in
-kinect, the settings in configs, the per-layout writers in writers; this module runs them.
+The geometry is in kinematics, the people in body, the motions in motions, cameras and rendering in
+render, what a Kinect records in kinect, the settings in configs, the per-layout writers in writers;
+this module runs them.
 Everything is deterministic: every sample draws from its own random stream keyed by (seed, what,
 subject, replication, action, camera), so files do not depend on the order or number of workers
 (the .mat files' text header alone differs: MATLAB's format records when it was written).

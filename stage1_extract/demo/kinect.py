@@ -10,7 +10,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from shared.layouts import KINECT_V1_TO_NTU25_1BASED, NTU25, UTD_TO_KINECT_V1_1BASED
 
-from .motions import J
+from .body import J
 from .render import Intrinsics
 
 # Kinect-like noise (metres): larger on hands and feet, along depth, and in side views.

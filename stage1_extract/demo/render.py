@@ -17,7 +17,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .motions import J, Look, Performance, Prop, heading, random_stream, unit
+from .body import J, Look, Performance, Prop
+from .kinematics import heading, random_stream, unit
 
 __all__ = [
     "KINECT_V1_COLOR", "KINECT_V2_COLOR", "VIDEO_CODEC", "Camera", "Intrinsics", "Painter", "Room",

@@ -17,9 +17,11 @@ import scipy.io
 from shared.ntu_skeleton import write_ntu_skeleton
 from shared.registry import DEMO, SYSU, UTD_MHAD
 
+from .body import Body, Performance, performer
 from .configs import NTU_CAMERA_AZIMUTHS, DemoConfig, SysuConfig, UtdConfig, ntu_id
 from .kinect import kinect_v1_to_utd, measure, ntu25_to_kinect_v1, record
-from .motions import MOTIONS, Body, Motion, Performance, clip_length, heading, perform, performer, random_stream
+from .kinematics import heading, random_stream
+from .motions import MOTIONS, Motion, clip_length, perform
 from .render import KINECT_V1_COLOR, KINECT_V2_COLOR, Camera, Room, kinect_rig, render, write_jpegs, write_video
 
 

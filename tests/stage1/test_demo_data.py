@@ -15,10 +15,10 @@ from shared.ntu_cleaning import read_and_clean
 from shared.ntu_skeleton import read_ntu_skeleton
 from shared.readers import list_samples, read_sample
 from shared.registry import DEMO, SYSU, UTD_MHAD
+from stage1_extract.demo.body import performer
 from stage1_extract.demo.dataset import (
     MOTIONS, Imperfections, demo_sample_names, generate_demo, generate_sysu, generate_utd,
 )
-from stage1_extract.demo.motions import performer
 
 # A reduced demo: 2 subjects (one per setup) x camera 2 x replication 1 x every action, short
 # clips, and faults in half the files so that the cleaning's cases are exercised.
