@@ -15,10 +15,9 @@ import torch
 from PIL import Image
 
 from shared.errors import MMCLError
-from stage1_extract.mllm_backend import MLLMBackend, PromptTexts, YesNoTokens, load_processor
+from stage1_extract.mllm_backend import MLLM_LABEL, MLLMBackend, PromptTexts, YesNoTokens, load_processor
 from stage1_extract.model_source import loading_error, resolve_model_source, revision_of
 
-_WHAT = "MLLM"
 
 
 @dataclass
@@ -33,7 +32,7 @@ class TransformersOptions:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_new_tokens < 1:
-            raise MMCLError(f"{_WHAT}: batch_size and max_new_tokens must be at least 1, got {self}")
+            raise MMCLError(f"{MLLM_LABEL}: batch_size and max_new_tokens must be at least 1, got {self}")
 
 
 def _torch_dtype(name: str, device: torch.device) -> torch.dtype | str:
@@ -41,7 +40,7 @@ def _torch_dtype(name: str, device: torch.device) -> torch.dtype | str:
         return torch.float32 if device.type == "cpu" else "auto"
     dtype = getattr(torch, name, None)
     if not isinstance(dtype, torch.dtype):
-        raise MMCLError(f"{_WHAT}: unknown dtype '{name}'; use auto, float32, bfloat16 or float16")
+        raise MMCLError(f"{MLLM_LABEL}: unknown dtype '{name}'; use auto, float32, bfloat16 or float16")
     return dtype
 
 
@@ -52,7 +51,7 @@ class TransformersBackend(MLLMBackend):
         from transformers import AutoModelForImageTextToText, GenerationConfig
 
         options = options or TransformersOptions()
-        source = resolve_model_source(spec, _WHAT)
+        source = resolve_model_source(spec, MLLM_LABEL)
         self.device = torch.device(device)
         self.batch_size = options.batch_size
         self.processor = load_processor(source, options.revision)
@@ -62,7 +61,7 @@ class TransformersBackend(MLLMBackend):
                 source.path_or_id, dtype=_torch_dtype(options.dtype, self.device), **kwargs
             )
         except (OSError, ValueError, KeyError) as exc:
-            raise loading_error(_WHAT, source, exc) from exc
+            raise loading_error(MLLM_LABEL, source, exc) from exc
         self.model = model.to(self.device).eval()
         self.model_id = source.spec
         self.revision = revision_of(source, getattr(model.config, "_commit_hash", None))

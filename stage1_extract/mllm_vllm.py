@@ -19,10 +19,10 @@ import numpy as np
 from PIL import Image
 
 from shared.errors import MMCLError
-from stage1_extract.mllm_backend import MLLMBackend, PromptTexts, YesNoTokens, load_config, load_processor
+from stage1_extract.mllm_backend import (MLLM_LABEL, MLLMBackend, PromptTexts, YesNoTokens, load_config,
+                                         load_processor)
 from stage1_extract.model_source import loading_error, resolve_model_source, revision_of
 
-_WHAT = "MLLM"
 MIN_LOGPROBS = 20
 
 
@@ -44,9 +44,9 @@ class VLLMOptions:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_new_tokens < 1:
-            raise MMCLError(f"{_WHAT}: batch_size and max_new_tokens must be at least 1, got {self}")
+            raise MMCLError(f"{MLLM_LABEL}: batch_size and max_new_tokens must be at least 1, got {self}")
         if self.logprobs < MIN_LOGPROBS:
-            raise MMCLError(f"{_WHAT}: logprobs must be at least {MIN_LOGPROBS} (P(yes) rule), got {self.logprobs}")
+            raise MMCLError(f"{MLLM_LABEL}: logprobs must be at least {MIN_LOGPROBS} (P(yes) rule), got {self.logprobs}")
 
 
 def _first_token_logprobs(output: Any) -> dict[int, float]:
@@ -65,11 +65,11 @@ class VLLMBackend(MLLMBackend):
             import vllm
         except ImportError as exc:
             raise MMCLError(
-                f"{_WHAT} backend 'vllm': vllm cannot be imported ({exc}); install it (pip install "
+                f"{MLLM_LABEL} backend 'vllm': vllm cannot be imported ({exc}); install it (pip install "
                 "'mmcl-action[gpu]') or use the transformers backend"
             ) from exc
         options = options or VLLMOptions()
-        source = resolve_model_source(spec, _WHAT)
+        source = resolve_model_source(spec, MLLM_LABEL)
         self.batch_size = options.batch_size
         self.processor = load_processor(source, options.revision)
         self.yes_no = YesNoTokens.from_tokenizer(self.processor.tokenizer, spec)
@@ -91,7 +91,7 @@ class VLLMBackend(MLLMBackend):
                 **engine_kwargs,
             )
         except (OSError, ValueError, RuntimeError) as exc:  # engine start: bad model, no device, no memory
-            raise loading_error(f"{_WHAT} (vLLM)", source, exc) from exc
+            raise loading_error(f"{MLLM_LABEL} (vLLM)", source, exc) from exc
         # Greedy both ways; the first-token request only needs the candidates' log-probabilities.
         self._first_token = vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=options.logprobs)
         self._describe = vllm.SamplingParams(max_tokens=options.max_new_tokens, temperature=0.0)
