@@ -1,0 +1,115 @@
+"""A trained model's description, as Hugging Face's config.json is: what the network is, what input
+it takes, which classes it predicts and which features it was trained against.
+
+`ModelSpec` is saved inside every checkpoint (and export card) as a plain dict of builtins
+(`to_dict`), so `torch.load(weights_only=True)` reads it; `from_dict` gives it back typed.
+`spec_from_run` builds it from the resolved TrainConfig and the training data in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from shared.layouts import get_layout
+from shared.registry import DATASETS
+
+from .ctrgcn import CTRGCNConfig
+from .mmcl_model import MMCLModelConfig
+
+FORMAT = "mmcl-model-spec-1"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The network's input: skeleton layout, persons, joints, window, stream and how a raw
+    sequence is cropped, augmented and centred (on `origin_joint`) before it."""
+
+    layout: str
+    num_person: int
+    num_point: int
+    window: int
+    stream: str
+    augment: str
+    test_crop: float
+    origin_joint: int
+
+
+@dataclass(frozen=True)
+class FeatureIdentity:
+    """The cached RGB/text features a model was trained against (models, prompts, questions)."""
+
+    name: str
+    path: str
+    attrs: dict[str, str | int | float | bool]  # the feature file's attributes: models, prompts
+    questions: list[str]
+    rgb_dim: int
+    text_dim: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model: MMCLModelConfig
+    input: InputSpec
+    dataset: str
+    protocol: str | None
+    class_names: list[str]
+    ntu_ids: list[int | None]  # each class's NTU RGB+D 120 action id, where it has one
+    features: FeatureIdentity | None = None
+    format: str = FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelSpec":
+        if d.get("format") != FORMAT:
+            raise ValueError(f"model spec format {d.get('format')!r}, {FORMAT} expected")
+        features = d.get("features")
+        return cls(model=model_config_from_dict(d["model"]), input=InputSpec(**d["input"]),
+                   dataset=d["dataset"], protocol=d.get("protocol"), class_names=list(d["class_names"]),
+                   ntu_ids=list(d["ntu_ids"]),
+                   features=None if features is None else FeatureIdentity(**features))
+
+
+def model_config_from_dict(d: dict[str, Any]) -> MMCLModelConfig:
+    names = {f.name for f in fields(MMCLModelConfig)}
+    d = {k: v for k, v in d.items() if k in names}
+    return MMCLModelConfig(**{**d, "backbone": CTRGCNConfig(**d["backbone"])})
+
+
+def ntu_ids_of(dataset: str, class_names: list[str]) -> list[int | None]:
+    spec = DATASETS.get(dataset)
+    if spec is not None and spec.class_names == list(class_names):
+        return [c.ntu_id for c in spec.classes]
+    return [None] * len(class_names)
+
+
+def plain_attrs(attrs: dict) -> dict[str, str | int | float | bool]:
+    """HDF5 attributes (numpy scalars and arrays) as JSON-safe values for the checkpoint."""
+    def plain(v):
+        if isinstance(v, (np.generic,)):
+            return v.item()
+        if isinstance(v, (str, int, float, bool)):
+            return v
+        return json.dumps(v.tolist() if isinstance(v, np.ndarray) else v, default=str)
+    return {str(k): plain(v) for k, v in attrs.items()}
+
+
+def spec_from_run(cfg, model: MMCLModelConfig, data) -> ModelSpec:
+    """The spec of a model trained with the resolved TrainConfig `cfg` on `data` (train.Data)."""
+    f = data.features
+    return ModelSpec(
+        model=model,
+        input=InputSpec(layout=data.layout.name, num_person=int(data.num_person),
+                        num_point=int(data.layout.num_joints), window=int(cfg.window), stream=cfg.stream,
+                        augment=cfg.augment, test_crop=float(cfg.test_crop),
+                        origin_joint=int(get_layout(data.layout.name).center)),
+        dataset=data.skeletons.dataset, protocol=cfg.protocol, class_names=list(data.class_names),
+        ntu_ids=ntu_ids_of(data.skeletons.dataset, data.class_names),
+        features=None if f is None else FeatureIdentity(
+            name=f.name, path=str(f.path), attrs=plain_attrs(f.attrs), questions=list(f.questions),
+            rgb_dim=int(f.rgb_dim), text_dim=int(f.text_dim)))
