@@ -1,78 +1,156 @@
 """Training checkpoints: what they hold, how they are written (atomically) and read back.
 
-A checkpoint is a plain dict loadable with `torch.load(weights_only=True)`:
+A `Checkpoint` is saved as a plain dict loadable with `torch.load(weights_only=True)`:
 
-    format            CHECKPOINT_FORMAT
-    epoch             epochs completed
-    config            the resolved TrainConfig as a dict
-    model_config      {"backbone": CTRGCNConfig fields, plus MMCLModelConfig's other fields}
-    model             state dict of MMCLModel (backbone + FAM/FRM heads)
+    format                 CHECKPOINT_FORMAT
+    spec                   ModelSpec.to_dict(): model config, input spec, classes, feature identity
+    epoch                  epochs completed
+    config                 the resolved TrainConfig as a flat dict (TrainConfig.to_dict())
+    model                  state dict of MMCLModel (backbone + FAM/FRM heads)
     optimizer, scheduler, scaler (or None), rng {python, numpy, torch, cuda}
-    dataset, protocol, stream, class_names, layout, num_person, num_point, window
-    features          None, or {name, attrs (strings), rgb_dim, text_dim} for provenance
-    metrics           the last epoch's metrics
+    skeletons_names_hash   which samples the training cache held (recomputes the validation split)
+    metrics                the last epoch's metrics
 
-`layout`, `num_person` and `num_point` describe the network's input, which may differ from the
-cache's (config `layout`/`persons`: Kinect v1 joints mapped to NTU-25): later commands (test,
-ensemble, export, predict, zero-shot) rebuild the model with `build_model` and prepare their
-input in that layout. `load_matching_weights` starts a fine-tuning run from a checkpoint.
+The spec's input (layout, persons, joints) describes the network's input, which may differ from
+the cache's (config `layout`/`persons`: Kinect v1 joints mapped to NTU-25): later commands (test,
+export, predict, zero-shot) rebuild the model with `build_model` and prepare their input from the
+spec. Files of the earlier format (CHECKPOINT_FORMAT_V1, a flat dict) load through `_from_v1`,
+the one place that knows that layout; anything else fails with CheckpointError.
 """
 
 from __future__ import annotations
 
-import json
 import pickle
 import random
 import zipfile
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from shared.cache_io import atomic_path
 from shared.errors import MMCLError
+from shared.layouts import get_layout
 
-from .ctrgcn import CTRGCNConfig
-from .mmcl_model import MMCLModel, MMCLModelConfig
+from .mmcl_model import MMCLModel
+from .model_spec import FeatureIdentity, InputSpec, ModelSpec, model_config_from_dict, ntu_ids_of
+from .streams import canonical_stream
 
-CHECKPOINT_FORMAT = "mmcl-checkpoint-1"
-REQUIRED = ("format", "epoch", "config", "model_config", "model", "class_names", "dataset")
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
+CHECKPOINT_FORMAT = "mmcl-checkpoint-2"
+CHECKPOINT_FORMAT_V1 = "mmcl-checkpoint-1"
+REQUIRED = ("format", "spec", "epoch", "config", "model")
+REQUIRED_V1 = ("format", "epoch", "config", "model_config", "model", "class_names", "dataset")
 
 
 class CheckpointError(MMCLError):
     """A checkpoint that is missing, unreadable, truncated or not ours."""
 
 
-def model_config_to_dict(cfg: MMCLModelConfig) -> dict[str, Any]:
-    return asdict(cfg)
+@dataclass
+class Checkpoint:
+    """One training state: the model it describes (spec), its weights and what resumes training."""
+
+    spec: ModelSpec
+    epoch: int
+    config: dict[str, Any]  # the resolved TrainConfig, TrainConfig.to_dict()
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None
+    scaler: dict[str, Any] | None = None
+    rng: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    skeletons_names_hash: str | None = None
+
+    def build_model(self) -> MMCLModel:
+        """The MMCLModel this checkpoint describes, with its weights, in eval mode."""
+        model = MMCLModel(self.spec.model)
+        model.load_state_dict(self.model)
+        return model.eval()
+
+    def train_config(self) -> "TrainConfig":
+        """The resolved TrainConfig the model was trained with, its input layout and persons those
+        of the spec (configs of the first format may lack them)."""
+        from .config import TrainConfig
+
+        cfg = TrainConfig.from_dict(self.config)
+        return cfg.with_input(layout=cfg.layout or self.spec.input.layout,
+                              persons=cfg.persons or self.spec.input.num_person)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "spec": self.spec.to_dict(), "epoch": self.epoch,
+                "config": self.config, "model": self.model, "optimizer": self.optimizer,
+                "scheduler": self.scheduler, "scaler": self.scaler, "rng": self.rng, "metrics": self.metrics,
+                "skeletons_names_hash": self.skeletons_names_hash}
+
+    def save(self, path: str | Path) -> None:
+        """Write under a temporary name, then rename: a kill never leaves a truncated checkpoint."""
+        with atomic_path(Path(path)) as tmp:
+            torch.save(self.to_payload(), tmp)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Checkpoint":
+        path = Path(path)
+        payload = _read(path)
+        fmt = payload.get("format") if isinstance(payload, dict) else None
+        if fmt not in (CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_V1):
+            raise CheckpointError(f"{path}: not an mmcl training checkpoint "
+                                  f"(format {CHECKPOINT_FORMAT} expected)")
+        v1 = fmt == CHECKPOINT_FORMAT_V1
+        missing = [k for k in (REQUIRED_V1 if v1 else REQUIRED) if k not in payload]
+        if missing:
+            raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
+        try:
+            spec = _spec_from_v1(payload) if v1 else ModelSpec.from_dict(payload["spec"])
+        except (TypeError, KeyError, ValueError, AttributeError) as e:
+            raise CheckpointError(f"{path}: unreadable model description ({type(e).__name__}: {e})") from None
+        return cls(spec=spec, epoch=int(payload["epoch"]), config=dict(payload["config"]), model=payload["model"],
+                   optimizer=payload.get("optimizer"), scheduler=payload.get("scheduler"),
+                   scaler=payload.get("scaler"), rng=payload.get("rng"), metrics=payload.get("metrics"),
+                   skeletons_names_hash=payload.get("skeletons_names_hash"))
 
 
-def model_config_from_dict(d: dict[str, Any]) -> MMCLModelConfig:
-    names = {f.name for f in fields(MMCLModelConfig)}
-    d = {k: v for k, v in d.items() if k in names}
-    return MMCLModelConfig(**{**d, "backbone": CTRGCNConfig(**d["backbone"])})
+def _spec_from_v1(payload: dict[str, Any]) -> ModelSpec:
+    """The ModelSpec of a mmcl-checkpoint-1 file, whose description was flat beside the weights."""
+    cfg, model = payload["config"], model_config_from_dict(payload["model_config"])
+    layout = get_layout(payload.get("layout") or model.backbone.graph)
+    names = list(payload["class_names"])
+    f = payload.get("features")
+    return ModelSpec(
+        model=model,
+        input=InputSpec(layout=layout.name, num_person=int(payload.get("num_person", model.backbone.num_person)),
+                        num_point=int(payload.get("num_point", model.backbone.num_point)),
+                        channels=int(model.backbone.in_channels),
+                        window=int(payload.get("window", cfg["window"])),
+                        stream=canonical_stream(payload.get("stream", cfg["stream"])), augment=cfg["augment"],
+                        test_crop=float(cfg["test_crop"]), origin_joint=layout.center),
+        dataset=payload["dataset"], protocol=payload.get("protocol"), class_names=names,
+        ntu_ids=ntu_ids_of(payload["dataset"], names),
+        features=None if f is None else FeatureIdentity(
+            name=f["name"], path=str(f.get("path", "")), attrs=dict(f.get("attrs", {})),
+            questions=list(f.get("questions", [])), rgb_dim=f["rgb_dim"], text_dim=f["text_dim"]))
 
 
-def build_model(ckpt: dict[str, Any]) -> MMCLModel:
-    """The MMCLModel a checkpoint describes, with its weights, in eval mode."""
-    model = MMCLModel(model_config_from_dict(ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    return model.eval()
+def _read(path: Path) -> Any:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refuses anything but tensors and plain data
+        raise CheckpointError(f"{path}: not an mmcl checkpoint (not a plain PyTorch state file)") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+        text = str(e).strip()
+        first = text.splitlines()[0].split(". ")[0] if text else type(e).__name__
+        raise CheckpointError(f"{path}: unreadable or corrupted checkpoint ({first}); use another "
+                              f"checkpoint (checkpoints/epoch-NNN.pt) or start afresh") from None
 
 
-def plain_attrs(attrs: dict) -> dict[str, str | int | float | bool]:
-    """HDF5 attributes (numpy scalars and arrays) as JSON-safe values for the checkpoint."""
-    def plain(v):
-        if isinstance(v, (np.generic,)):
-            return v.item()
-        if isinstance(v, (str, int, float, bool)):
-            return v
-        return json.dumps(v.tolist() if isinstance(v, np.ndarray) else v, default=str)
-    return {str(k): plain(v) for k, v in attrs.items()}
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    return Checkpoint.load(path)
 
 
 # --------------------------------------------------------------------------- RNG state
@@ -105,100 +183,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def _tuples(x):
     """random.setstate wants the nested tuples that a round trip may have turned into lists."""
     return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
-
-
-# --------------------------------------------------------------------------- files
-
-
-def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
-    """Write under a temporary name, then rename: a kill never leaves a truncated checkpoint."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # weights_only refuses anything but tensors and plain data
-        raise CheckpointError(f"{path}: not an mmcl checkpoint (not a plain PyTorch state file)") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
-        text = str(e).strip()
-        first = text.splitlines()[0].split(". ")[0] if text else type(e).__name__
-        raise CheckpointError(f"{path}: unreadable or corrupted checkpoint ({first}); use another "
-                              f"checkpoint (checkpoints/epoch-NNN.pt) or start afresh") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an mmcl training checkpoint "
-                              f"(format {CHECKPOINT_FORMAT} expected)")
-    missing = [k for k in REQUIRED if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
-    return ckpt
-
-
-# --------------------------------------------------------------------------- fine-tuning
-
-# Heads that load whole or not at all: a projection MLP whose first layer is sized by another
-# feature width would otherwise keep its second layer, trained against a first it never saw.
-WHOLE_HEADS = ("fam.", "frm.mlp.")
-
-
-@dataclass(frozen=True)
-class WeightTransfer:
-    """Which of a model's tensors a checkpoint initialises, which keep their fresh
-    initialisation (and why), and which checkpoint tensors the model has no place for."""
-
-    loaded: list[str]
-    fresh: dict[str, str]
-    unused: list[str]
-
-    def report(self, source: str | Path) -> list[str]:
-        """Lines for the user: counts per module, then each re-initialised tensor and why."""
-        modules = sorted({_module(k) for k in [*self.loaded, *self.fresh]})
-        counts = ", ".join(f"{m} {sum(_module(k) == m for k in self.loaded)}/"
-                           f"{sum(_module(k) == m for k in [*self.loaded, *self.fresh])}" for m in modules)
-        lines = [f"--init-from {source}: {len(self.loaded)} tensors loaded, {len(self.fresh)} re-initialised "
-                 f"(loaded/all per module: {counts})"]
-        lines += [f"  re-initialised {name}: {why}" for name, why in self.fresh.items()]
-        if self.unused:
-            unused = sorted({_module(k) for k in self.unused})
-            lines.append(f"  not used: {len(self.unused)} checkpoint tensors ({', '.join(unused)}) "
-                         f"this model has no place for")
-        return lines
-
-
-def _module(name: str) -> str:
-    return name.split(".", 1)[0]
-
-
-def plan_transfer(source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]) -> WeightTransfer:
-    """Every target tensor whose name and shape the source has loads, except within a head of
-    WHOLE_HEADS that does not match entirely. The classifier (backbone.fc) and FRM's class-wise
-    vectors load only when the class count is the same, data_bn only with the same joints and
-    persons, the graph adjacencies only with the same joints."""
-    def mismatch(name: str) -> str | None:
-        if name not in source:
-            return "not in the checkpoint"
-        a, b = tuple(source[name].shape), tuple(target[name].shape)
-        return None if a == b else f"shape {a} in the checkpoint, {b} here"
-
-    why = {name: mismatch(name) for name in target}
-    for head in WHOLE_HEADS:
-        members = [k for k in target if k.startswith(head)]
-        broken = next((k for k in members if why[k]), None)
-        for k in members if broken else ():
-            why[k] = why[k] or f"{head[:-1]} loads whole and {broken} differs ({why[broken]})"
-    return WeightTransfer(loaded=[k for k in target if why[k] is None],
-                          fresh={k: w for k, w in why.items() if w is not None},
-                          unused=[k for k in source if k not in target])
-
-
-def load_matching_weights(model: nn.Module, ckpt: dict[str, Any]) -> WeightTransfer:
-    """Initialise `model` from a checkpoint's weights as `plan_transfer` decides; the other
-    tensors keep the initialisation the model was built with (a re-initialised classifier)."""
-    source = ckpt["model"]
-    plan = plan_transfer(source, model.state_dict())
-    model.load_state_dict({k: source[k] for k in plan.loaded}, strict=False)
-    return plan

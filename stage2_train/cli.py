@@ -81,6 +81,7 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
 
     from .config import (check_resume_compatible, finalize_config, load_config_file, resolve_config,
                          resolve_input_layout)
+    from .checkpoint import load_checkpoint
     from .train import load_resume_checkpoint, train as run_training
 
     flags = {**options, "use_fam": False if no_fam else None, "use_frm": False if no_frm else None}
@@ -89,15 +90,17 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
     skeletons = SkeletonCache(dataset_dir)
 
     def resolved(base=None):
-        cfg = resolve_config(skeletons.dataset, file_values, flags, base=base)
-        return resolve_input_layout(finalize_config(cfg, dataset_dir, skeletons.protocols), skeletons)
+        cfg = finalize_config(resolve_config(skeletons.dataset, file_values, flags, base=base), dataset_dir,
+                              skeletons.protocols)
+        init = load_checkpoint(cfg.init_from).spec.input if cfg.init_from else None
+        return resolve_input_layout(cfg, skeletons, init)
 
     (cfg, notes), ckpt = resolved(), None
     if resume:  # read (and check) the checkpoint before anything in the work dir is touched
         ckpt = load_resume_checkpoint(cfg.work_dir)
-        cfg, notes = resolved(base=ckpt["config"])
-        check_resume_compatible(cfg, ckpt["config"], Path(cfg.work_dir) / "last.pt")
-        click.echo(f"resuming {cfg.work_dir} after epoch {ckpt['epoch']}")
+        cfg, notes = resolved(base=ckpt.config)
+        check_resume_compatible(cfg, ckpt.train_config(), Path(cfg.work_dir) / "last.pt")
+        click.echo(f"resuming {cfg.work_dir} after epoch {ckpt.epoch}")
     for line in notes:
         click.echo(line)
     run_training(cfg, ckpt)
@@ -132,14 +135,13 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
     from .checkpoint import load_checkpoint
-    from .config import checkpoint_config, finalize_config
-    from .streams import canonical_stream
+    from .config import finalize_config
     from .train import report_dir, test_checkpoint
 
     path = Path(checkpoint_path)
     ckpt = load_checkpoint(path)
-    saved = checkpoint_config(ckpt)  # with the input layout the network takes
-    dataset_dir = resolve_dataset_dir(cache or saved.cache, dataset=ckpt["dataset"])
+    saved = ckpt.train_config()  # with the input layout the network takes
+    dataset_dir = resolve_dataset_dir(cache or saved.cache, dataset=ckpt.spec.dataset)
     skeletons = SkeletonCache(dataset_dir)
     overrides = dict(stream=stream, workers=workers, device=device, test_batch_size=batch_size,
                      mixed_precision=mixed_precision)
@@ -150,8 +152,8 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
         # another cache of the same dataset keeps the protocol; else its first one
         protocol=protocol or (saved.protocol if saved.protocol in skeletons.protocols else None))
     cfg = finalize_config(cfg, dataset_dir, skeletons.protocols)
-    if canonical_stream(cfg.stream) != ckpt["stream"]:
-        click.echo(f"warning: the model was trained on the {ckpt['stream']} stream, "
+    if cfg.stream != ckpt.spec.input.stream:
+        click.echo(f"warning: the model was trained on the {ckpt.spec.input.stream} stream, "
                    f"evaluating on {cfg.stream}", err=True)
     work_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     test_checkpoint(ckpt, path, cfg, Path(out) if out else report_dir(work_dir, split), split)

@@ -11,7 +11,7 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -20,6 +20,9 @@ from shared.errors import MMCLError
 from shared.layouts import LAYOUTS, layout_map
 
 from .streams import canonical_stream
+
+if TYPE_CHECKING:
+    from .model_spec import InputSpec
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 AUGMENTS = ("crop-rotate", "ucla-view")  # CTR-GCN's NTU feeder, CTR-GCN's NW-UCLA feeder
@@ -108,6 +111,15 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["crop"] = list(self.crop)
         return d
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """A saved config (`to_dict`, config.yaml, a checkpoint's) back as a TrainConfig."""
+        return cls(**_normalise_keys(values, "saved config"))
+
+    def with_input(self, layout: str | None, persons: int | None) -> "TrainConfig":
+        """This config with the network's input layout and persons resolved."""
+        return dataclasses.replace(self, layout=layout, persons=persons)
 
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -221,10 +233,10 @@ FIXED_ON_RESUME = ("dataset", "protocol", "stream", "use_fam", "use_frm", "frm_v
                    "window", "augment", "val_split", "val_seed", "seed", "layout", "persons")
 
 
-def check_resume_compatible(cfg: TrainConfig, saved: dict[str, Any], checkpoint: Path) -> None:
-    changed = [k for k in FIXED_ON_RESUME if k in saved and saved[k] != getattr(cfg, k)]
+def check_resume_compatible(cfg: TrainConfig, saved: TrainConfig, checkpoint: Path) -> None:
+    changed = [k for k in FIXED_ON_RESUME if getattr(saved, k) != getattr(cfg, k)]
     if changed:
-        detail = ", ".join(f"{k} {saved[k]!r} -> {getattr(cfg, k)!r}" for k in changed)
+        detail = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(cfg, k)!r}" for k in changed)
         raise MMCLError(f"--resume: {checkpoint} was trained with other settings ({detail}); drop "
                         f"those flags or start a new work dir")
 
@@ -232,24 +244,24 @@ def check_resume_compatible(cfg: TrainConfig, saved: dict[str, Any], checkpoint:
 # --------------------------------------------------------------------------- input layout
 
 
-def resolve_input_layout(cfg: TrainConfig, skeletons: SkeletonCache) -> tuple[TrainConfig, list[str]]:
+def resolve_input_layout(cfg: TrainConfig, skeletons: SkeletonCache,
+                         init: InputSpec | None = None) -> tuple[TrainConfig, list[str]]:
     """Fill in the network's input layout and persons; returns the config and lines telling the
     user how the input differs from the cache's, and why.
 
-    Defaults: the cache's own. With --init-from, the checkpoint's number of persons (or the
+    Defaults: the cache's own. With --init-from (`init`: the input spec of the checkpoint it
+    names), the checkpoint's number of persons (or the
     cache's, if more) and, when the cache's joints map to it, the checkpoint's layout, so the
     layout-dependent tensors (data_bn, the graph's adjacency) load too: a Kinect v1 cache (SYSU,
     NW-UCLA) fine-tuned from an NTU-25 model is read as NTU-25. Checkpoints record the resolved
     values, so test, export, predict and zero-shot prepare their input the same way.
     """
     # Imported here: `mmcl --help` and the config file tests need no torch.
-    from .checkpoint import load_checkpoint
     from .input_layout import input_layout
 
     layout, persons, notes = cfg.layout, cfg.persons, []
-    if cfg.init_from is not None and (layout is None or persons is None):
-        init = load_checkpoint(cfg.init_from)
-        init_layout, init_persons = str(init["layout"]), int(init["num_person"])
+    if init is not None and (layout is None or persons is None):
+        init_layout, init_persons = init.layout, init.num_person
         if layout is None and init_layout != skeletons.layout:
             if layout_map(skeletons.layout, init_layout) is not None:
                 layout = init_layout
@@ -262,16 +274,7 @@ def resolve_input_layout(cfg: TrainConfig, skeletons: SkeletonCache) -> tuple[Tr
         if persons is None:
             persons = max(init_persons, skeletons.num_person)
     view = input_layout(skeletons, layout, persons)  # checks the mapping and the persons
-    cfg = dataclasses.replace(cfg, layout=view.layout.name, persons=view.num_person)
+    cfg = cfg.with_input(layout=view.layout.name, persons=view.num_person)
     if view.changed:
         notes.insert(0, f"input: {skeletons.dataset} skeletons {view.describe()}")
     return cfg, notes
-
-
-def checkpoint_config(ckpt: dict[str, Any]) -> TrainConfig:
-    """The resolved TrainConfig a checkpoint was trained with; its input layout and persons taken
-    from what the checkpoint records beside the config (older configs lack them)."""
-    values = dict(ckpt["config"])
-    values["layout"] = values.get("layout") or ckpt.get("layout")
-    values["persons"] = values.get("persons") or ckpt.get("num_person")
-    return TrainConfig(**values)

@@ -5,7 +5,8 @@ model card `predict` needs to prepare a raw sequence exactly as at test time.
     model.ts    TorchScript (traced), input "skeleton" (N, C, window, V, M) float32 in the
                 card's stream, output "logits" (N, num_class); the card is embedded as an extra file
     model.onnx  the same graph, dynamic batch axis
-    model.json  classes, layout, persons, window, stream, test-time preprocessing, provenance
+    model.json  the model card: the trained model's spec (model_spec.ModelSpec: classes, layout,
+                persons, window, stream, test-time preparation, features), input/output, provenance
 
 Every export is verified before it is reported: the TorchScript and ONNX outputs are compared
 with the eager model on a batch of another size than the traced one, and the ONNX file passes
@@ -20,7 +21,7 @@ import hashlib
 import json
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +31,15 @@ import torch
 
 from shared.cache_io import atomic_path
 from shared.errors import MMCLError
-from shared.layouts import get_layout
-from shared.registry import DATASETS
 
-from .checkpoint import build_model, load_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint
 from .ctrgcn import CTRGCN
-from .transforms import AugmentConfig, InputPipeline
+from .model_spec import InputSpec, ModelSpec
 from .streams import canonical_stream
+from .transforms import InputPipeline
 
-EXPORT_FORMAT = "mmcl-export-1"
+EXPORT_FORMAT = "mmcl-export-2"
+EXPORT_FORMAT_V1 = "mmcl-export-1"
 TORCHSCRIPT_NAME, ONNX_NAME, CARD_NAME = "model.ts", "model.onnx", "model.json"
 INPUT_NAME, OUTPUT_NAME = "skeleton", "logits"
 FORMATS = ("torchscript", "onnx")
@@ -49,89 +50,86 @@ ONNX_EXPORTERS = ("torchscript", "dynamo")
 
 
 @dataclass(frozen=True)
-class Preprocess:
-    """Test-time input preparation (stage 2's `data.InputPipeline` with train=False)."""
-
-    normalisation: str  # "translate_to_origin": shared.normalization, origin = centre joint
-    center_joint: int  # 0-based joint of actor 1's first real frame that becomes the origin
-    augment: str  # feeder variant: "crop-rotate" (centre crop + resize) or "ucla-view"
-    test_crop: float  # centre-crop ratio of the valid frames (crop-rotate)
-    window: int  # frames after resizing / sampling
-
-
-@dataclass(frozen=True)
 class ModelCard:
-    """What a user of the exported network needs besides the weights."""
+    """What a user of the exported network needs besides the weights: the trained model's spec
+    (classes, input layout and test-time preparation, provenance) and where the export came from."""
 
-    dataset: str
-    protocol: str | None
-    stream: str
-    class_names: list[str]
-    ntu_ids: list[int | None]  # each class's NTU RGB+D 120 action id, where it has one
-    layout: str
-    num_person: int
-    num_point: int
-    in_channels: int
-    preprocess: Preprocess
+    spec: ModelSpec
     source: dict[str, Any]  # checkpoint path, epoch, torch version, creation time
     files: dict[str, dict[str, str]] = field(default_factory=dict)  # format -> {name, sha256}
     format: str = EXPORT_FORMAT
 
+    @classmethod
+    def of(cls, ckpt: Checkpoint, path: Path) -> "ModelCard":
+        return cls(spec=ckpt.spec, source={"checkpoint": str(path), "epoch": ckpt.epoch, "torch": torch.__version__,
+                                           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+    @property
+    def dataset(self) -> str:
+        return self.spec.dataset
+
+    @property
+    def stream(self) -> str:
+        return self.spec.input.stream
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.spec.class_names
+
     @property
     def num_class(self) -> int:
-        return len(self.class_names)
+        return self.spec.num_class
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
         """(C, T, V, M) of one sample."""
-        return self.in_channels, self.preprocess.window, self.num_point, self.num_person
-
-    def augment_config(self) -> AugmentConfig:
-        p = self.preprocess
-        return AugmentConfig(window=p.window, kind=p.augment, center=p.center_joint, test_crop=p.test_crop)
+        i = self.spec.input
+        return i.channels, i.window, i.num_point, i.num_person
 
     def input_pipeline(self) -> InputPipeline:
         """Padded raw batch -> the network's input, exactly as `mmcl test` prepares it."""
-        return InputPipeline(self.augment_config(), train=False, stream=self.stream, layout=get_layout(self.layout))
+        return self.spec.input.pipeline()
 
     def to_json(self) -> str:
-        d = asdict(self)
         c, t, v, m = self.input_shape
-        d["input"] = {"name": INPUT_NAME, "shape": ["batch", c, t, v, m], "axes": "N, C, T, V, M",
-                      "dtype": "float32"}
-        d["output"] = {"name": OUTPUT_NAME, "shape": ["batch", self.num_class],
-                       "meaning": "classifier logits S_M; softmax gives class probabilities"}
+        d = {"format": self.format, "spec": self.spec.to_dict(),
+             "input": {"name": INPUT_NAME, "shape": ["batch", c, t, v, m], "axes": "N, C, T, V, M",
+                       "dtype": "float32", "preparation": PREPARATION},
+             "output": {"name": OUTPUT_NAME, "shape": ["batch", self.num_class],
+                        "meaning": "classifier logits S_M; softmax gives class probabilities"},
+             "source": self.source, "files": self.files}
         return json.dumps(d, indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str, where: str) -> "ModelCard":
         try:
             d = json.loads(text)
+            if d.get("format") == EXPORT_FORMAT_V1:
+                return _card_from_v1(d)
             if d.get("format") != EXPORT_FORMAT:
                 raise MMCLError(f"{where}: not an mmcl export card (format {EXPORT_FORMAT} expected)")
-            d.pop("input", None)
-            d.pop("output", None)
-            return cls(**{**d, "preprocess": Preprocess(**d["preprocess"])})
-        except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as e:
+            return cls(spec=ModelSpec.from_dict(d["spec"]), source=d["source"], files=d.get("files", {}))
+        except (json.JSONDecodeError, TypeError, KeyError, AttributeError, ValueError) as e:
             raise MMCLError(f"{where}: unreadable export card ({type(e).__name__}: {e})") from None
 
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], path: Path) -> "ModelCard":
-        cfg, backbone = ckpt["config"], ckpt["model_config"]["backbone"]
-        layout = get_layout(ckpt.get("layout", backbone["graph"]))
-        spec = DATASETS.get(ckpt["dataset"])
-        ntu_ids = ([c.ntu_id for c in spec.classes] if spec is not None and spec.class_names == ckpt["class_names"]
-                   else [None] * len(ckpt["class_names"]))
-        return cls(
-            dataset=ckpt["dataset"], protocol=ckpt.get("protocol"), stream=canonical_stream(ckpt["stream"]),
-            class_names=list(ckpt["class_names"]), ntu_ids=ntu_ids, layout=layout.name,
-            num_person=int(backbone["num_person"]), num_point=int(backbone["num_point"]),
-            in_channels=int(backbone["in_channels"]),
-            preprocess=Preprocess(normalisation="translate_to_origin", center_joint=layout.center,
-                                  augment=cfg["augment"], test_crop=float(cfg["test_crop"]),
-                                  window=int(ckpt.get("window", cfg["window"]))),
-            source={"checkpoint": str(path), "epoch": int(ckpt["epoch"]), "torch": torch.__version__,
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+# How the card's input is prepared from raw joints (spec.input holds the numbers).
+PREPARATION = ("map the joints to spec.input.layout and pad to num_person; translate every frame so that "
+               "origin_joint of actor 1's first real frame is the origin; centre-crop test_crop of the valid "
+               "frames and resize to window (crop-rotate) or sample window frames (ucla-view); stream")
+
+
+def _card_from_v1(d: dict[str, Any]) -> ModelCard:
+    """A mmcl-export-1 card (a flat description, without the model config) as a ModelCard."""
+    p = d["preprocess"]
+    spec = ModelSpec(
+        model=None,
+        input=InputSpec(layout=d["layout"], num_person=int(d["num_person"]), num_point=int(d["num_point"]),
+                        channels=int(d["in_channels"]), window=int(p["window"]), stream=canonical_stream(d["stream"]), augment=p["augment"],
+                        test_crop=float(p["test_crop"]), origin_joint=int(p["center_joint"])),
+        dataset=d["dataset"], protocol=d.get("protocol"), class_names=list(d["class_names"]),
+        ntu_ids=list(d["ntu_ids"]))
+    return ModelCard(spec=spec, source=d["source"], files=d.get("files", {}), format=EXPORT_FORMAT)
 
 
 # --------------------------------------------------------------------------- export
@@ -172,8 +170,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, cfg: ExportCo
     """Export the skeleton network of a training checkpoint (FAM/FRM heads are left out)."""
     checkpoint = Path(checkpoint)
     ckpt = load_checkpoint(checkpoint)
-    model = build_model(ckpt).skeleton_model()
-    return export_model(model, ModelCard.from_checkpoint(ckpt, checkpoint), Path(out_dir), cfg)
+    return export_model(ckpt.build_model().skeleton_model(), ModelCard.of(ckpt, checkpoint), Path(out_dir), cfg)
 
 
 def export_model(model: CTRGCN, card: ModelCard, out_dir: Path, cfg: ExportConfig = ExportConfig()) -> ExportResult:

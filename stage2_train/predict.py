@@ -19,11 +19,12 @@ import numpy as np
 import torch
 
 from shared.errors import MMCLError
-from shared.layouts import describe_layout_maps, layout_map, pad_persons
+from shared.layouts import describe_layout_maps
 from shared.registry import get_dataset
 
-from .checkpoint import build_model, load_checkpoint
+from .checkpoint import load_checkpoint
 from .export import CARD_NAME, INPUT_NAME, OUTPUT_NAME, ModelCard, quiet_torchscript
+from .input_layout import NoLayoutMap, TooManyPersons
 
 # Raw skeleton files by name ending -> the dataset whose reader parses them (NTU: see below).
 RAW_SUFFIXES = {".skeleton": "ntu120", "_skeleton.mat": "utd-mhad", ".json": "nw-ucla"}
@@ -72,7 +73,7 @@ class Predictor:
     def from_checkpoint(cls, path: str | Path) -> "Predictor":
         path = Path(path)
         ckpt = load_checkpoint(path)
-        return cls(build_model(ckpt).skeleton_model(), ModelCard.from_checkpoint(ckpt, path), path)
+        return cls(ckpt.build_model().skeleton_model(), ModelCard.of(ckpt, path), path)
 
     def prepare(self, joints: np.ndarray, layout: str) -> torch.Tensor:
         """(T, M, V, 3) joints in `layout` -> the network's (1, C, window, V, M) input."""
@@ -113,13 +114,14 @@ def to_model_layout(joints: np.ndarray, layout: str, card: ModelCard) -> np.ndar
     """Map joints to the model's layout (e.g. Kinect v1 -> NTU-25) and pad absent persons."""
     if joints.ndim != 4 or joints.shape[-1] != 3 or len(joints) == 0:
         raise MMCLError(f"expected joints (T > 0, M, V, 3), got shape {joints.shape}")
-    convert = layout_map(layout, card.layout)
-    if convert is None:
-        raise MMCLError(f"the model takes {card.layout} skeletons; no mapping from {layout} (known: "
-                        f"{describe_layout_maps()})")
-    if joints.shape[1] > card.num_person:
-        raise MMCLError(f"the sequence holds {joints.shape[1]} persons, the model takes {card.num_person}")
-    return pad_persons(convert(joints), card.num_person)
+    model = card.spec.input
+    try:
+        return model.mapping_from(layout, joints.shape[1]).sample(joints)
+    except NoLayoutMap:
+        raise MMCLError(f"the model takes {model.layout} skeletons; no mapping from {layout} (known: "
+                        f"{describe_layout_maps()})") from None
+    except TooManyPersons:
+        raise MMCLError(f"the sequence holds {joints.shape[1]} persons, the model takes {model.num_person}") from None
 
 
 # --------------------------------------------------------------------------- the sequence

@@ -28,8 +28,7 @@ from shared.errors import MMCLError
 from shared.layouts import Layout
 from shared.registry import get_dataset
 
-from .checkpoint import (build_model as model_from_checkpoint, load_checkpoint, load_matching_weights,
-                         model_config_to_dict, plain_attrs, rng_state, save_checkpoint, set_rng_state)
+from .checkpoint import Checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, save_config
 from .ctrgcn import CTRGCNConfig
 from .dataset import JointSource, SkeletonDataset, Splits, default_workers, make_loader, make_splits
@@ -39,11 +38,13 @@ from .transforms import AugmentConfig, InputPipeline
 from .evaluate import predict_scores, summarize, write_report
 from .losses import MMCLLossConfig, mmcl_loss
 from .mmcl_model import MMCLModel, MMCLModelConfig
+from .model_spec import spec_from_run
+from .weight_transfer import load_matching_weights
 
 # --------------------------------------------------------------------------- the loop
 
 
-def train(cfg: TrainConfig, resume: dict[str, Any] | None = None) -> dict[str, Any]:
+def train(cfg: TrainConfig, resume: Checkpoint | None = None) -> dict[str, Any]:
     """Train (or continue the checkpoint `resume`) and evaluate; returns the test summary."""
     acc = make_accelerator(cfg)
     set_seed(cfg.seed)
@@ -177,26 +178,26 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
     return optimizer, scheduler
 
 
-def restore(ckpt: dict[str, Any], model, optimizer, scheduler, acc: Accelerator) -> int:
+def restore(ckpt: Checkpoint, model, optimizer, scheduler, acc: Accelerator) -> int:
     """Continue a checkpoint exactly: weights, optimiser, schedule, loss scale and RNG states."""
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
-    if acc.scaler is not None and ckpt.get("scaler"):
-        acc.scaler.load_state_dict(ckpt["scaler"])
-    set_rng_state(ckpt["rng"])
-    return int(ckpt["epoch"])
+    model.load_state_dict(ckpt.model)
+    optimizer.load_state_dict(ckpt.optimizer)
+    scheduler.load_state_dict(ckpt.scheduler)
+    if acc.scaler is not None and ckpt.scaler:
+        acc.scaler.load_state_dict(ckpt.scaler)
+    set_rng_state(ckpt.rng)
+    return ckpt.epoch
 
 
 def init_weights(cfg: TrainConfig, model: MMCLModel, acc: Accelerator) -> int:
     """A fresh run; --init-from copies every tensor whose name and shape match (fine-tuning to
-    new classes leaves the classifier freshly initialised; see checkpoint.plan_transfer)."""
+    new classes leaves the classifier freshly initialised; see weight_transfer.plan_transfer)."""
     if last_checkpoint(cfg.work_dir).exists():
         acc.print(f"warning: {cfg.work_dir} holds an earlier run, which this one overwrites "
                   f"(--resume continues it instead)")
     if cfg.init_from is None:
         return 0
-    transfer = load_matching_weights(model, load_checkpoint(cfg.init_from))
+    transfer = load_matching_weights(model, load_checkpoint(cfg.init_from).model)
     acc.print("\n".join(transfer.report(cfg.init_from)))
     return 0
 
@@ -274,25 +275,15 @@ def write_checkpoint(cfg, acc, model, optimizer, scheduler, data: Data, epoch: i
     if not acc.is_main_process:
         return
     net = acc.unwrap_model(model)
-    f = data.features
-    payload = {
-        "epoch": epoch, "config": cfg.to_dict(), "model_config": model_config_to_dict(net.config),
-        "model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "scaler": acc.scaler.state_dict() if acc.scaler is not None else None,
-        "rng": rng_state(), "metrics": metrics,
-        "dataset": data.skeletons.dataset, "protocol": cfg.protocol, "stream": cfg.stream,
-        "class_names": data.class_names, "layout": data.layout.name,
-        "num_person": data.num_person, "num_point": data.layout.num_joints, "window": cfg.window,
-        "skeletons_names_hash": data.skeletons.names_hash,
-        "features": None if f is None else {
-            "name": f.name, "path": str(f.path), "attrs": plain_attrs(f.attrs), "questions": f.questions,
-            "rgb_dim": f.rgb_dim, "text_dim": f.text_dim},
-    }
-    save_checkpoint(payload, checkpoint_dir(cfg.work_dir) / f"epoch-{epoch:03d}.pt")
-    save_checkpoint(payload, last_checkpoint(cfg.work_dir))
+    ckpt = Checkpoint(spec=spec_from_run(cfg, net.config, data), epoch=epoch, config=cfg.to_dict(),
+                      model=net.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                      scaler=acc.scaler.state_dict() if acc.scaler is not None else None, rng=rng_state(),
+                      metrics=metrics, skeletons_names_hash=data.skeletons.names_hash)
+    ckpt.save(checkpoint_dir(cfg.work_dir) / f"epoch-{epoch:03d}.pt")
+    ckpt.save(last_checkpoint(cfg.work_dir))
 
 
-def load_resume_checkpoint(work_dir: str | Path) -> dict[str, Any]:
+def load_resume_checkpoint(work_dir: str | Path) -> Checkpoint:
     path = last_checkpoint(work_dir)
     if not path.exists():
         raise MMCLError(f"--resume: no checkpoint at {path}; train without --resume first")
@@ -405,7 +396,7 @@ def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
 SPLITS = tuple(REPORT_DIRS)
 
 
-def test_checkpoint(ckpt: dict[str, Any], ckpt_path: Path, cfg: TrainConfig, out_dir: Path,
+def test_checkpoint(ckpt: Checkpoint, ckpt_path: Path, cfg: TrainConfig, out_dir: Path,
                     split: str = "test") -> dict[str, Any]:
     """Evaluate a trained checkpoint on `cfg`'s cache/protocol/stream `split`: "test", or "val",
     the validation split training held out (recomputed from the saved fraction and seed)."""
@@ -415,33 +406,33 @@ def test_checkpoint(ckpt: dict[str, Any], ckpt_path: Path, cfg: TrainConfig, out
         check_val_recomputable(ckpt, ckpt_path, cfg)
     acc = make_accelerator(cfg)
     data = build_data(dataclasses.replace(cfg, use_fam=False, use_frm=False), acc)  # S_M alone
-    if data.class_names != list(ckpt["class_names"]):
-        raise MMCLError(f"{ckpt_path} was trained on other classes ({ckpt['dataset']}) than {cfg.cache} "
+    if data.class_names != ckpt.spec.class_names:
+        raise MMCLError(f"{ckpt_path} was trained on other classes ({ckpt.spec.dataset}) than {cfg.cache} "
                         f"({data.skeletons.dataset}); use `mmcl zeroshot` for cross-dataset evaluation")
-    if split == "val" and ckpt.get("skeletons_names_hash") not in (None, data.skeletons.names_hash):
+    if split == "val" and ckpt.skeletons_names_hash not in (None, data.skeletons.names_hash):
         raise MMCLError(f"{data.skeletons.path} holds other samples than the cache {ckpt_path} was trained "
                         f"on, so its validation split would not be the one training held out; evaluate "
                         f"--split val on the training cache")
-    model = acc.prepare(model_from_checkpoint(ckpt))
+    model = acc.prepare(ckpt.build_model())
     loader = acc.prepare(data.val_loader if split == "val" else data.test_loader)
     scores = predict_scores(model, loader, data.test_input, acc, data.skeletons.names, split)
     if not acc.is_main_process:
         return {}
     summary = write_report(out_dir, scores, data.class_names,
-                           run_meta(cfg, data, split, epoch=int(ckpt["epoch"]), checkpoint=ckpt_path))
+                           run_meta(cfg, data, split, epoch=ckpt.epoch, checkpoint=ckpt_path))
     print_summary(summary, out_dir)
     return summary
 
 
-def check_val_recomputable(ckpt: dict[str, Any], ckpt_path: Path, cfg: TrainConfig) -> None:
+def check_val_recomputable(ckpt: Checkpoint, ckpt_path: Path, cfg: TrainConfig) -> None:
     """The validation split is a seeded draw from the training protocol's training samples: only
     the checkpoint's own fraction, seed and protocol give back the samples it never trained on."""
-    saved = ckpt["config"]
-    if not saved.get("val_split"):
+    saved = ckpt.train_config()
+    if not saved.val_split:
         raise MMCLError(f"{ckpt_path} was trained without --val-split: it has no validation split "
                         f"(train with --val-split F, or evaluate --split test)")
-    changed = [k for k in ("val_split", "val_seed", "protocol") if saved.get(k, 0) != getattr(cfg, k)]
+    changed = [k for k in ("val_split", "val_seed", "protocol") if getattr(saved, k) != getattr(cfg, k)]
     if changed:
-        detail = ", ".join(f"{k} {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in changed)
+        detail = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(cfg, k)!r}" for k in changed)
         raise MMCLError(f"--split val on {ckpt_path}: the validation split is defined by the training "
                         f"settings, which differ here ({detail})")

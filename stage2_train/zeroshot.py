@@ -30,16 +30,17 @@ from tqdm import tqdm
 
 from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 from shared.errors import MMCLError
-from shared.layouts import LayoutMap, describe_layout_maps, get_layout, layout_map
+from shared.layouts import describe_layout_maps
 from shared.registry import ClassInfo, DatasetSpec, get_dataset
 
-from .checkpoint import CheckpointError, build_model, load_checkpoint, plain_attrs
-from .config import TrainConfig
-from .dataset import JointSource, MappedJoints, SkeletonDataset, make_loader
-from .features import FeatureArrays, load_features
-from .transforms import AugmentConfig, InputPipeline
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .dataset import JointSource, SkeletonDataset, make_loader
 from .evaluate import SplitScores, summarize, topk_accuracy, write_report
+from .features import FeatureArrays, load_features
+from .input_layout import InputLayout, NoLayoutMap, TooManyPersons
 from .mmcl_model import MMCLModel
+from .model_spec import InputSpec, ModelSpec, plain_attrs
+from .transforms import InputPipeline
 
 UNMAPPED = -1
 
@@ -72,18 +73,18 @@ def checkpoint_path(path: Path) -> Path:
     return path / "last.pt" if path.is_dir() else path
 
 
-def checkpoint_ntu_ids(ckpt: dict[str, Any], path: Path) -> list[int | None]:
-    """The NTU action id of each of the checkpoint's classes, from the registry entry of the
-    dataset it was trained on (checked against the class names the checkpoint stores)."""
+def checkpoint_ntu_ids(model: ModelSpec, path: Path) -> list[int | None]:
+    """The NTU action id of each of the model's classes, as its spec records them (checked
+    against the registry entry of the dataset it was trained on)."""
     try:
-        spec = get_dataset(ckpt["dataset"])
+        spec = get_dataset(model.dataset)
     except MMCLError as e:
         raise CheckpointError(f"{path}: trained on {e}") from None
-    names = list(ckpt["class_names"])
+    names = model.class_names
     if names != spec.class_names:
         raise CheckpointError(f"{path}: its {len(names)} class names are not those of {spec.title} "
                               f"({spec.num_classes} classes); the checkpoint is from another version")
-    return [c.ntu_id for c in spec.classes]
+    return model.ntu_ids
 
 
 # --------------------------------------------------------------------------- class mapping
@@ -101,11 +102,11 @@ class ClassMapping:
         return self.to_checkpoint[target_labels]
 
 
-def class_mapping(target: DatasetSpec, ckpt: dict[str, Any], path: Path, needed: set[int]) -> ClassMapping:
+def class_mapping(target: DatasetSpec, model: ModelSpec, path: Path, needed: set[int]) -> ClassMapping:
     """Map every target class through its NTU id; fail when a class that has samples to score
     (`needed`, target label indices) maps to an NTU id the checkpoint lacks or holds twice."""
-    ids = checkpoint_ntu_ids(ckpt, path)
-    names = list(ckpt["class_names"])
+    ids = checkpoint_ntu_ids(model, path)
+    names = model.class_names
     out = np.full(target.num_classes, UNMAPPED, np.int64)
     for t, c in enumerate(target.classes):
         if c.ntu_id is None:
@@ -116,7 +117,7 @@ def class_mapping(target: DatasetSpec, ckpt: dict[str, Any], path: Path, needed:
         elif t in needed:
             what = "no class" if not found else f"several classes ({', '.join(names[k] for k in found)})"
             raise MMCLError(
-                f"{path} ({ckpt['dataset']}, {len(names)} classes) has {what} for NTU action "
+                f"{path} ({model.dataset}, {len(names)} classes) has {what} for NTU action "
                 f"A{c.ntu_id:03d}, which {target.title} class {c.action} '{c.name}' maps to; zero-shot "
                 f"{target.title} needs a model trained on a dataset holding it (e.g. ntu120)")
     return ClassMapping(target.classes, out, names)
@@ -125,30 +126,18 @@ def class_mapping(target: DatasetSpec, ckpt: dict[str, Any], path: Path, needed:
 # --------------------------------------------------------------------------- input
 
 
-# The target cache's frames in the checkpoint's layout, padded with absent (zero) persons: the
-# same reader as fine-tuning on another layout (the name stays for zero-shot's callers).
-TargetJoints = MappedJoints
-
-
-def layout_converter(target: SkeletonCache, ckpt: dict[str, Any], path: Path) -> LayoutMap:
-    source, dest = target.layout, str(ckpt["layout"])
-    if target.num_person > int(ckpt["num_person"]):
+def target_input(target: SkeletonCache, model: InputSpec, path: Path) -> InputLayout:
+    """How the network `path` takes `model` input reads the target cache: its joints mapped to the
+    network's layout, padded with absent (zero) persons (as fine-tuning on another layout)."""
+    try:
+        return model.mapping_from(target.layout, target.num_person)
+    except TooManyPersons:
         raise MMCLError(f"{target.path} holds up to {target.num_person} persons per sample, the model "
-                        f"{path} takes {ckpt['num_person']}")
-    convert = layout_map(source, dest)
-    if convert is None:
-        raise MMCLError(f"{path} was trained on the {dest} skeleton layout ({ckpt['num_point']} joints) "
-                        f"and {target.path} holds {source} skeletons ({target.num_joints} joints): no "
-                        f"mapping between them (known: {describe_layout_maps()})")
-    return convert
-
-
-def eval_pipeline(cfg: TrainConfig, ckpt: dict[str, Any]) -> InputPipeline:
-    """The checkpoint's own test-time transform and stream (as stage2_train.train builds it)."""
-    layout = get_layout(str(ckpt["layout"]))
-    aug = AugmentConfig(window=cfg.window, kind=cfg.augment, center=layout.center, crop=cfg.crop,
-                        test_crop=cfg.test_crop, rotate=cfg.rotate)
-    return InputPipeline(aug, False, str(ckpt["stream"]), layout)
+                        f"{path} takes {model.num_person}") from None
+    except NoLayoutMap:
+        raise MMCLError(f"{path} was trained on the {model.layout} skeleton layout ({model.num_point} joints) "
+                        f"and {target.path} holds {target.layout} skeletons ({target.num_joints} joints): no "
+                        f"mapping between them (known: {describe_layout_maps()})") from None
 
 
 # --------------------------------------------------------------------------- refinement features
@@ -165,25 +154,25 @@ def frm_identity(attrs: dict) -> dict[str, Any]:
     return out
 
 
-def check_refine_features(ckpt: dict[str, Any], path: Path, target: FeatureArrays) -> None:
+def check_refine_features(model: ModelSpec, path: Path, target: FeatureArrays) -> None:
     """Refuse target features that FRM would misread: other models, prompts, questions or width."""
-    trained = ckpt.get("features")
-    if trained is None or not ckpt["model_config"].get("use_frm"):
+    trained = model.features
+    if trained is None or not model.model.use_frm:
         raise MMCLError(f"--refine: {path} was trained without FRM, so it has no refinement head; "
                         f"evaluate without --refine")
     problems = []
-    if list(trained.get("questions", [])) != list(target.questions):
-        problems.append(f"questions {target.questions!r} here, {list(trained.get('questions', []))!r} in training")
-    if target.text_dim != trained.get("text_dim"):
-        problems.append(f"text feature width {target.text_dim} here, {trained.get('text_dim')} in training")
-    mine, theirs = frm_identity(target.attrs), frm_identity(trained.get("attrs", {}))
+    if trained.questions != list(target.questions):
+        problems.append(f"questions {target.questions!r} here, {trained.questions!r} in training")
+    if target.text_dim != trained.text_dim:
+        problems.append(f"text feature width {target.text_dim} here, {trained.text_dim} in training")
+    mine, theirs = frm_identity(target.attrs), frm_identity(trained.attrs)
     for key in sorted(set(mine) | set(theirs)):
         if mine.get(key) != theirs.get(key):
             problems.append(f"{key}: {mine.get(key)!r} here, {theirs.get(key)!r} in training")
     if problems:
         raise MMCLError(
             f"--refine: {target.path} was not made with the models and prompts of the training features "
-            f"({trained.get('name')}): " + "; ".join(problems) + ". Extract the target features with the "
+            f"({trained.name}): " + "; ".join(problems) + ". Extract the target features with the "
             "same --mllm, --text-encoder and --prompts, or evaluate without --refine")
 
 
@@ -274,33 +263,32 @@ def run_zeroshot(cfg: ZeroShotConfig) -> dict[str, Any]:
     """Evaluate; write `zeroshot.json`, `per_class.csv` and one report per score set; return the summary."""
     path = checkpoint_path(cfg.checkpoint)
     ckpt = load_checkpoint(path)
-    train_cfg = TrainConfig(**ckpt["config"])
     dataset_dir = resolve_dataset_dir(cfg.cache)
     target = SkeletonCache(dataset_dir)
     spec = get_dataset(target.dataset)
 
-    convert = layout_converter(target, ckpt, path)
+    view = target_input(target, ckpt.spec.input, path)
     rows = split_rows(target, spec, cfg.protocol)
-    mapping = class_mapping(spec, ckpt, path, needed=set(target.labels[rows].tolist()))
+    mapping = class_mapping(spec, ckpt.spec, path, needed=set(target.labels[rows].tolist()))
     mapped = mapping.labels(target.labels[rows]) != UNMAPPED
     if not mapped.any():
         raise MMCLError(f"{target.path}: none of the {len(rows)} samples belongs to a class with a "
-                        f"counterpart in {path} ({ckpt['dataset']})")
+                        f"counterpart in {path} ({ckpt.spec.dataset})")
     skipped = np.bincount(target.labels[rows[~mapped]], minlength=spec.num_classes)
     rows = rows[mapped]
 
     features = None
     if cfg.refine:
         features = load_features(dataset_dir, cfg.features, target, need_rgb=False, need_text=True)
-        check_refine_features(ckpt, path, features)
+        check_refine_features(ckpt.spec, path, features)
 
     device = resolve_device(cfg.device)
-    model = build_model(ckpt).to(device)
+    model = ckpt.build_model().to(device)
     labels = mapping.labels(target.labels)  # checkpoint class per cache row; only mapped rows are read
-    dataset = SkeletonDataset(MappedJoints(JointSource(target), convert, int(ckpt["num_person"])),
-                              rows, labels, features)
-    loader = make_loader(dataset, cfg.batch_size or train_cfg.eval_batch_size, train=False, workers=0)
-    plain, refined = score(model, loader, eval_pipeline(train_cfg, ckpt), device, target.names,
+    dataset = SkeletonDataset(view.joints(JointSource(target)), rows, labels, features)
+    batch_size = cfg.batch_size or ckpt.train_config().eval_batch_size
+    loader = make_loader(dataset, batch_size, train=False, workers=0)
+    plain, refined = score(model, loader, ckpt.spec.input.pipeline(), device, target.names,
                            cfg.refine, cfg.progress)
     sets = {"skeleton": plain} | ({"refined": refined} if refined is not None else {})
 
@@ -328,7 +316,7 @@ def work_dir_of(path: Path) -> Path:
     return path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
-def summarize_run(cfg: ZeroShotConfig, ckpt: dict[str, Any], path: Path, target: SkeletonCache,
+def summarize_run(cfg: ZeroShotConfig, ckpt: Checkpoint, path: Path, target: SkeletonCache,
                   spec: DatasetSpec, mapping: ClassMapping, sets: dict[str, SplitScores],
                   features: FeatureArrays | None, classes: list[dict[str, Any]]) -> dict[str, Any]:
     results = {}
@@ -340,8 +328,8 @@ def summarize_run(cfg: ZeroShotConfig, ckpt: dict[str, Any], path: Path, target:
         results["refined"] |= {"features": features.name, "refined_samples": int(valid.sum()),
                                "unrefined_samples (no valid text, S_M kept)": int((~valid).sum())}
     return {
-        "checkpoint": str(path), "trained_on": ckpt["dataset"], "stream": ckpt["stream"],
-        "epoch": int(ckpt["epoch"]), "target": spec.name, "cache": str(target.path),
+        "checkpoint": str(path), "trained_on": ckpt.spec.dataset, "stream": ckpt.spec.input.stream,
+        "epoch": ckpt.epoch, "target": spec.name, "cache": str(target.path),
         "split": "all samples" if cfg.protocol is None else f"{spec.protocol(cfg.protocol).name} test split",
         "scored_over": f"all {len(mapping.checkpoint_names)} classes of the checkpoint",
         "num_samples": len(sets["skeleton"].labels),

@@ -18,8 +18,9 @@ from stage2_cache import write_tiny_cache
 from stage2_run import ONE_EPOCH, train
 
 from shared.errors import MMCLError
+from shared.registry import DEMO
 from stage2_train import cli
-from stage2_train.checkpoint import build_model, load_checkpoint
+from stage2_train.checkpoint import load_checkpoint
 from stage2_train.dataset import collate
 from stage2_train.export import CARD_NAME, ExportConfig, ModelCard, export_checkpoint, quiet_torchscript
 
@@ -47,7 +48,7 @@ def exported(run) -> Path:
 def trained(run):
     """The trained MMCLModel (heads included) and its checkpoint."""
     ckpt = load_checkpoint(run[1] / "last.pt")
-    return build_model(ckpt), ckpt
+    return ckpt.build_model(), ckpt
 
 
 def s_m(model, x: torch.Tensor) -> np.ndarray:
@@ -121,7 +122,7 @@ def test_any_batch_size_runs(exported, trained):
 
 def test_training_heads_are_not_exported(exported, trained):
     model, ckpt = trained
-    assert any(k.startswith(("fam.", "frm.")) for k in ckpt["model"])  # they were trained
+    assert any(k.startswith(("fam.", "frm.")) for k in ckpt.model)  # they were trained
     ts, _ = load_ts(exported / "model.ts")
     assert set(ts.state_dict()) == set(model.backbone.state_dict())
     graph = onnx.load(str(exported / "model.onnx")).graph
@@ -131,10 +132,12 @@ def test_training_heads_are_not_exported(exported, trained):
 def test_card_describes_the_input(exported, trained):
     _, ckpt = trained
     card_json = json.loads((exported / "model.json").read_text())
-    assert card_json["class_names"] == ckpt["class_names"]
-    assert (card_json["layout"], card_json["num_person"], card_json["stream"]) == ("ntu25", 2, "joint")
-    assert card_json["preprocess"] == {"normalisation": "translate_to_origin", "center_joint": 1,
-                                       "augment": "crop-rotate", "test_crop": 0.95, "window": 12}
+    assert card_json["format"] == "mmcl-export-2" and card_json["spec"] == ckpt.spec.to_dict()
+    spec = card_json["spec"]
+    assert spec["class_names"] == DEMO.class_names and spec["ntu_ids"] == [c.ntu_id for c in DEMO.classes]
+    assert spec["input"] == {"layout": "ntu25", "num_person": 2, "num_point": 25, "channels": 3, "window": 12,
+                             "stream": "joint", "augment": "crop-rotate", "test_crop": 0.95, "origin_joint": 1}
+    assert spec["model"]["backbone"]["num_class"] == 9 and spec["model"]["use_frm"]  # the trained model
     assert card_json["input"]["shape"] == ["batch", 3, 12, 25, 2]
     assert set(card_json["files"]) == {"torchscript", "onnx"}
     _, embedded = load_ts(exported / "model.ts")

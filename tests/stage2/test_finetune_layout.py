@@ -16,8 +16,8 @@ from shared.cache_schema import SKELETON_FILE, SkeletonCache, SkeletonCacheWrite
 from shared.errors import MMCLError
 from shared.layouts import NTU25, kinect_v1_to_ntu25, pad_persons
 from shared.registry import DEMO, SYSU
-from stage2_train.checkpoint import (build_model, load_checkpoint, load_matching_weights, model_config_from_dict,
-                                     plan_transfer)
+from stage2_train.checkpoint import load_checkpoint
+from stage2_train.weight_transfer import load_matching_weights, plan_transfer
 from stage2_train.config import TrainConfig, resolve_input_layout
 from stage2_train.ctrgcn import CTRGCNConfig
 from stage2_train.transforms import AugmentConfig, BatchAugment
@@ -88,12 +88,12 @@ def test_kinect_cache_is_mapped_to_the_checkpoints_layout_by_default(finetuned):
     assert "mapping the cache's kinect_v1 joints to ntu25" in output
     assert "input: sysu skeletons kinect_v1 (20 joints, 1 person) -> ntu25 (25 joints, 2 persons)" in output
     ckpt = load_checkpoint(run / "last.pt")
-    assert (ckpt["layout"], ckpt["num_person"], ckpt["num_point"]) == ("ntu25", 2, 25)
-    assert (ckpt["config"]["layout"], ckpt["config"]["persons"]) == ("ntu25", 2)
-    backbone = ckpt["model_config"]["backbone"]
-    assert (backbone["graph"], backbone["num_point"], backbone["num_person"], backbone["num_class"]) == \
-        ("ntu25", 25, 2, 12)
-    assert ckpt["class_names"] == SYSU.class_names
+    model = ckpt.spec.input
+    assert (model.layout, model.num_person, model.num_point) == ("ntu25", 2, 25)
+    assert (ckpt.train_config().layout, ckpt.train_config().persons) == ("ntu25", 2)
+    backbone = ckpt.spec.model.backbone
+    assert (backbone.graph, backbone.num_point, backbone.num_person, backbone.num_class) == ("ntu25", 25, 2, 12)
+    assert ckpt.spec.class_names == SYSU.class_names
 
 
 def test_init_report_names_loaded_and_reinitialised_tensors(finetuned):
@@ -113,17 +113,17 @@ def test_training_starts_from_the_source_weights(finetuned, source):
     every backbone tensor but the classifier equals the source checkpoint's, data_bn and the
     NTU-25 adjacencies included; the classifier is a fresh 12-class one."""
     run, _ = finetuned
-    src = load_checkpoint(source)
-    model = MMCLModel(model_config_from_dict(load_checkpoint(run / "last.pt")["model_config"]))
+    src = load_checkpoint(source).model
+    model = MMCLModel(load_checkpoint(run / "last.pt").spec.model)
     transfer = load_matching_weights(model, src)
     state = model.state_dict()
     assert set(transfer.fresh) == {"backbone.fc.weight", "backbone.fc.bias", "frm.vectors"}
     for name, tensor in state.items():
         if name not in transfer.fresh:
-            torch.testing.assert_close(tensor, src["model"][name], rtol=0, atol=0, msg=name)
+            torch.testing.assert_close(tensor, src[name], rtol=0, atol=0, msg=name)
     assert state["backbone.data_bn.weight"].shape == (2 * 25 * 3,)
     assert state["backbone.l1.gcn1.PA"].shape[-2:] == (25, 25)
-    assert state["backbone.fc.weight"].shape[0] == 12 and src["model"]["backbone.fc.weight"].shape[0] == 9
+    assert state["backbone.fc.weight"].shape[0] == 12 and src["backbone.fc.weight"].shape[0] == 9
     torch.testing.assert_close(state["frm.vectors"], torch.ones(2, 12))  # FRM's initial M_r
 
 
@@ -133,8 +133,8 @@ def test_a_zero_learning_rate_run_keeps_the_source_parameters(work, source, sysu
     buffers that the forward pass updates, are left out)."""
     invoke("train", "--cache", sysu, "--work-dir", work / "lr0", "--init-from", source, "--lr", 0,
            "--no-fam", "--no-frm", "--config", work / "tiny.yaml", *TINY)
-    src, got = load_checkpoint(source)["model"], load_checkpoint(work / "lr0" / "last.pt")["model"]
-    params = {n for n, _ in build_model(load_checkpoint(work / "lr0" / "last.pt")).named_parameters()}
+    src, got = load_checkpoint(source).model, load_checkpoint(work / "lr0" / "last.pt").model
+    params = {n for n, _ in load_checkpoint(work / "lr0" / "last.pt").build_model().named_parameters()}
     compared = [n for n in params if n.startswith("backbone.") and not n.startswith("backbone.fc.")]
     assert len(compared) > 100
     for name in compared:
@@ -158,8 +158,8 @@ def test_export_and_predict_map_the_kinect_sequence_as_training_did(finetuned, s
     """The export card takes the fine-tuned layout; predict, given a cached SYSU sample in its own
     Kinect v1 layout, maps and pads it and scores it as the run's test report did."""
     run, _ = finetuned
-    card = ModelCard.from_checkpoint(load_checkpoint(run / "last.pt"), run / "last.pt")
-    assert (card.layout, card.num_point, card.num_person) == ("ntu25", 25, 2)
+    model = ModelCard.of(load_checkpoint(run / "last.pt"), run / "last.pt").spec.input
+    assert (model.layout, model.num_point, model.num_person) == ("ntu25", 25, 2)
     report = scores(run / "eval")
     skeletons = SkeletonCache(sysu)
     predictor = Predictor.from_checkpoint(run / "last.pt")
@@ -198,7 +198,8 @@ def test_layout_and_persons_resolution(source, sysu, work):
     skeletons = SkeletonCache(sysu)
 
     def resolve(**kw):
-        return resolve_input_layout(TrainConfig(dataset="sysu", **kw), skeletons)
+        init = load_checkpoint(kw["init_from"]).spec.input if "init_from" in kw else None
+        return resolve_input_layout(TrainConfig(dataset="sysu", **kw), skeletons, init)
 
     cfg, notes = resolve()  # no checkpoint: the cache's own layout, nothing to say
     assert (cfg.layout, cfg.persons, notes) == ("kinect_v1", 1, [])

@@ -48,7 +48,7 @@ def metrics(work: Path) -> list[dict]:
 
 
 def assert_same_weights(a: Path, b: Path) -> None:
-    wa, wb = load_checkpoint(a)["model"], load_checkpoint(b)["model"]
+    wa, wb = load_checkpoint(a).model, load_checkpoint(b).model
     assert wa.keys() == wb.keys()
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0, msg=k)
@@ -84,9 +84,9 @@ def test_outputs_of_a_run(straight):
     for name in ("confusion.csv", "confusion.png", "scores.pkl"):
         assert (straight / "eval" / name).stat().st_size > 0
     ckpt = load_checkpoint(straight / "last.pt")
-    assert ckpt["epoch"] == 2 and ckpt["layout"] == "ntu25" and ckpt["num_person"] == 2
-    assert ckpt["features"]["name"] == "tiny" and ckpt["features"]["attrs"]["rgb_model"] == "tiny-test"
-    assert any(k.startswith("fam.") for k in ckpt["model"]) and any(k.startswith("frm.") for k in ckpt["model"])
+    assert ckpt.epoch == 2 and ckpt.spec.input.layout == "ntu25" and ckpt.spec.input.num_person == 2
+    assert ckpt.spec.features.name == "tiny" and ckpt.spec.features.attrs["rgb_model"] == "tiny-test"
+    assert any(k.startswith("fam.") for k in ckpt.model) and any(k.startswith("frm.") for k in ckpt.model)
     saved = load_config_file(straight / "config.yaml")
     assert saved["base_channel"] == 8 and saved["recipe"] == "demo" and saved["features"] == "tiny"
 
@@ -99,7 +99,7 @@ def test_same_seed_same_run(tiny, straight, tmp_path):
 
 def test_resume_continues_exactly(tiny, straight, tmp_path):
     work = run_train(tiny, tmp_path / "resumed", "--epochs", "1")
-    assert load_checkpoint(work / "last.pt")["epoch"] == 1
+    assert load_checkpoint(work / "last.pt").epoch == 1
     run_train(tiny, work, "--resume", "--epochs", "2")
     assert metrics(work) == metrics(straight)
     assert_same_weights(work / "last.pt", straight / "last.pt")
@@ -128,7 +128,7 @@ def test_validation_split_labelled_best_epoch_and_init_from(tiny, straight, tmp_
     assert "best_val_top1 (selected on val)" in summary and "best_test_top1 (selected on test)" in summary
     out = capsys.readouterr().out
     assert "9 train, 9 validation, 9 test samples" in out and "lack FAM input" in out
-    n_backbone_and_fam = sum(1 for k in load_checkpoint(work / "last.pt")["model"] if not k.startswith("frm."))
+    n_backbone_and_fam = sum(1 for k in load_checkpoint(work / "last.pt").model if not k.startswith("frm."))
     assert f"{n_backbone_and_fam} tensors loaded" in out  # all but FRM's, which this model lacks
 
 
@@ -148,9 +148,9 @@ def test_nw_ucla_trains_with_its_own_feeder_and_one_person(tmp_path):
     work = run_train((cache, config), tmp_path / "ucla", "--no-fam", "--no-frm", "--recipe", "ctrgcn",
                      "--batch-size", "10")
     ckpt = load_checkpoint(work / "last.pt")
-    assert (ckpt["config"]["augment"], ckpt["config"]["repeat"], ckpt["config"]["weight_decay"]) == (
-        "ucla-view", 2, 1e-4)
-    assert (ckpt["protocol"], ckpt["layout"], ckpt["num_person"], ckpt["num_point"]) == ("view3", "kinect_v1", 1, 20)
+    cfg, model = ckpt.train_config(), ckpt.spec.input
+    assert (cfg.augment, cfg.repeat, cfg.weight_decay) == ("ucla-view", 2, 1e-4)
+    assert (ckpt.spec.protocol, model.layout, model.num_person, model.num_point) == ("view3", "kinect_v1", 1, 20)
     assert json.loads((work / "eval" / "summary.json").read_text())["num_samples"] == 10
 
 

@@ -21,7 +21,7 @@ from shared.cache_schema import SkeletonCache
 from mmcl.cli import mmcl
 from shared.errors import MMCLError
 from stage2_train import cli
-from stage2_train.checkpoint import load_checkpoint, save_checkpoint
+from stage2_train.checkpoint import load_checkpoint
 from stage2_train.dataset import make_splits
 from stage2_train.ensemble import fuse
 from stage2_train.evaluate import topk_accuracy
@@ -118,8 +118,8 @@ def test_val_is_refused_where_it_would_not_be_the_held_out_split(runs, tmp_path)
     other = write_tiny_cache(tmp_path / "other", features=False, per_cell=2)  # more samples, same classes
     with pytest.raises(MMCLError, match="holds other samples"):
         run_test(work["joint"] / "last.pt", "--split", "val", "--cache", str(other), "--out", str(tmp_path / "y"))
-    ckpt["config"]["val_split"] = 0.0  # as a run trained without --val-split saves it
-    save_checkpoint({k: v for k, v in ckpt.items() if k != "format"}, tmp_path / "no-val.pt")
+    ckpt.config["val_split"] = 0.0  # as a run trained without --val-split saves it
+    ckpt.save(tmp_path / "no-val.pt")
     with pytest.raises(MMCLError, match="trained without --val-split"):
         run_test(tmp_path / "no-val.pt", "--split", "val", "--out", str(tmp_path / "z"))
     assert not any((tmp_path / d).exists() for d in ("x", "y", "z"))

@@ -2,6 +2,7 @@
 UTD-MHAD and SYSU-3D-HOI data, extracted by `mmcl extract`, with and without FRM refinement."""
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -15,10 +16,11 @@ from shared.errors import MMCLError
 from shared.layouts import KINECT_V1, NTU25
 from shared.registry import DEMO, NTU60, UTD_MHAD
 from stage1_extract.demo.dataset import generate_sysu, generate_utd
-from stage2_train.checkpoint import build_model, load_checkpoint
+from stage2_train.checkpoint import load_checkpoint
 from stage2_train.dataset import JointSource
 from stage2_train.evaluate import topk_accuracy
-from stage2_train.zeroshot import TargetJoints, check_refine_features, class_mapping, layout_converter
+from stage2_train.model_spec import InputSpec, ModelSpec, ntu_ids_of
+from stage2_train.zeroshot import check_refine_features, class_mapping, target_input
 from stage2_cache import write_tiny_cache, write_tiny_features
 from stage2_run import invoke
 
@@ -100,7 +102,7 @@ def test_sysu_zeroshot_with_refine_applies_the_trained_frm(run_dir, targets, wor
 
     plain, refined = (np.load(out / key / "scores.npz") for key in ("skeleton", "refined"))
     assert plain["names"].tolist() == refined["names"].tolist()
-    model = build_model(load_checkpoint(run_dir / "last.pt"))
+    model = load_checkpoint(run_dir / "last.pt").build_model()
     text = FeatureFile(targets["sysu"] / FEATURES_DIR / "tiny.h5").text_input[plain["rows"]]
     with torch.no_grad():
         expected = model.refine(torch.from_numpy(plain["scores"]), torch.from_numpy(text).float())
@@ -136,42 +138,50 @@ def test_refine_refuses_features_of_other_models_or_prompts(run_dir, targets):
 
 
 def test_refine_needs_a_checkpoint_with_frm(run_dir, targets):
-    ckpt = load_checkpoint(run_dir / "last.pt")
-    ckpt["model_config"] = {**ckpt["model_config"], "use_frm": False}
+    spec = load_checkpoint(run_dir / "last.pt").spec
+    spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, use_frm=False))
     from stage2_train.features import load_features
 
     target = SkeletonCache(targets["sysu"])
     features = load_features(targets["sysu"], None, target, need_rgb=False, need_text=True)
     with pytest.raises(MMCLError, match="trained without FRM"):
-        check_refine_features(ckpt, run_dir / "last.pt", features)
+        check_refine_features(spec, run_dir / "last.pt", features)
+
+
+def model_input(layout: str, num_person: int, num_point: int) -> InputSpec:
+    return InputSpec(layout, num_person, num_point, 3, 12, "joint", "crop-rotate", 0.95, 1)
+
+
+def ntu60_spec(class_names: list[str]) -> ModelSpec:
+    """The description of a model trained on NTU RGB+D 60 (the weights play no part in the mapping)."""
+    return ModelSpec(model=None, input=model_input("ntu25", 2, 25), dataset="ntu60", protocol="xsub",
+                     class_names=class_names, ntu_ids=ntu_ids_of("ntu60", class_names))
 
 
 def test_checkpoint_without_a_mapped_class_fails_clearly(run_dir):
-    ckpt = {"dataset": "ntu60", "class_names": NTU60.class_names}  # NTU60 lacks A063, A080, A096
+    ckpt = ntu60_spec(NTU60.class_names)  # NTU60 lacks A063, A080, A096
     needed = {UTD_MHAD.label_of_action(a) for a in (3, 7)}
     with pytest.raises(MMCLError, match=r"no class for NTU action A063, which UTD-MHAD class 7 'basketball shoot'"):
         class_mapping(UTD_MHAD, ckpt, Path("ntu60.pt"), needed)
     mapping = class_mapping(UTD_MHAD, ckpt, Path("ntu60.pt"), {UTD_MHAD.label_of_action(3)})
     assert mapping.to_checkpoint[UTD_MHAD.label_of_action(3)] == 22  # A023 hand waving
     with pytest.raises(MMCLError, match="class names are not those of NTU RGB"):
-        class_mapping(UTD_MHAD, {"dataset": "ntu60", "class_names": NTU60.class_names[:50]},
-                      Path("x.pt"), needed)
+        class_mapping(UTD_MHAD, ntu60_spec(NTU60.class_names[:50]), Path("x.pt"), needed)
 
 
 def test_layouts_without_a_mapping_fail_clearly(work, targets):
     demo_cache = SkeletonCache(work / "cache" / "demo")  # NTU-25 skeletons
-    ucla_like = {"layout": "kinect_v1", "num_person": 2, "num_point": 20}
     with pytest.raises(MMCLError, match="kinect_v1 skeleton layout .* holds ntu25 skeletons .* no mapping"):
-        layout_converter(demo_cache, ucla_like, Path("ucla.pt"))
+        target_input(demo_cache, model_input("kinect_v1", 2, 20), Path("ucla.pt"))
     with pytest.raises(MMCLError, match="up to 2 persons"):
-        layout_converter(demo_cache, {"layout": "ntu25", "num_person": 1, "num_point": 25}, Path("x.pt"))
+        target_input(demo_cache, model_input("ntu25", 1, 25), Path("x.pt"))
 
 
 def test_target_joints_are_mapped_to_ntu25_and_padded(targets):
     cache = SkeletonCache(targets["utd-mhad"])
-    convert = layout_converter(cache, {"layout": "ntu25", "num_person": 2, "num_point": 25}, Path("x.pt"))
+    view = target_input(cache, model_input("ntu25", 2, 25), Path("x.pt"))
     raw = JointSource(cache)[0]
-    mapped = TargetJoints(JointSource(cache), convert, num_person=2)[0]
+    mapped = view.joints(JointSource(cache))[0]
     assert mapped.shape == (len(raw), 2, 25, 3) and not mapped[:, 1].any()
     np.testing.assert_array_equal(mapped[:, 0, NTU25.joint_names.index("SpineMid")],
                                   raw[:, 0, KINECT_V1.joint_names.index("Spine")])
