@@ -103,7 +103,7 @@ def main() -> None:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     rng = np.random.default_rng(0)
     batches = [make_samples(BATCH, rng) for _ in range(args.batches)]
-    augment = BatchAugment(AugmentConfig(window=WINDOW, center=NTU25.center), train=True)
+    augment = BatchAugment(AugmentConfig(window=WINDOW), train=True, center=NTU25.center)
     generator = torch.Generator(device).manual_seed(0)
 
     def collated(samples):

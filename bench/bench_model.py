@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import torch
 
-from stage2_train.ctrgcn import CTRGCNConfig
+from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
 from stage2_train.losses import mmcl_loss
-from stage2_train.mmcl_model import MMCLModel, MMCLModelConfig
+from stage2_train.mmcl_model import MMCLModel
 
 NTU = dict(num_class=120, num_point=25, num_person=2, graph="ntu25")
 FRAMES = 64

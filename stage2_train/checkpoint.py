@@ -78,8 +78,8 @@ class Checkpoint:
         from .config import TrainConfig
 
         cfg = TrainConfig.from_dict(self.config)
-        return cfg.with_input(layout=cfg.layout or self.spec.input.layout,
-                              persons=cfg.persons or self.spec.input.num_person)
+        return cfg.with_input(layout=cfg.data.layout or self.spec.input.layout,
+                              persons=cfg.data.persons or self.spec.input.num_person)
 
     def to_payload(self) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "spec": self.spec.to_dict(), "epoch": self.epoch,

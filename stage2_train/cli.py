@@ -130,8 +130,6 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
          split: str, out: str | None, batch_size: int | None, workers: int | None, device: str | None,
          mixed_precision: str | None) -> None:
     """Evaluate a trained checkpoint on the test (or held-out validation) split and write the report."""
-    import dataclasses
-
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
     from .checkpoint import load_checkpoint
@@ -141,20 +139,20 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
     path = Path(checkpoint_path)
     ckpt = load_checkpoint(path)
     saved = ckpt.train_config()  # with the input layout the network takes
-    dataset_dir = resolve_dataset_dir(cache or saved.cache, dataset=ckpt.spec.dataset)
+    dataset_dir = resolve_dataset_dir(cache or saved.data.cache, dataset=ckpt.spec.dataset)
     skeletons = SkeletonCache(dataset_dir)
     overrides = dict(stream=stream, workers=workers, device=device, test_batch_size=batch_size,
                      mixed_precision=mixed_precision)
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    cfg = dataclasses.replace(
+    cfg = saved.replace(
         # test time runs the skeleton classifier alone: no features are read
-        saved, dataset=skeletons.dataset, use_fam=False, use_frm=False, **overrides,
+        dataset=skeletons.dataset, use_fam=False, use_frm=False, **overrides,
         # another cache of the same dataset keeps the protocol; else its first one
-        protocol=protocol or (saved.protocol if saved.protocol in skeletons.protocols else None))
+        protocol=protocol or (saved.data.protocol if saved.data.protocol in skeletons.protocols else None))
     cfg = finalize_config(cfg, dataset_dir, skeletons.protocols)
-    if cfg.stream != ckpt.spec.input.stream:
+    if cfg.data.stream != ckpt.spec.input.stream:
         click.echo(f"warning: the model was trained on the {ckpt.spec.input.stream} stream, "
-                   f"evaluating on {cfg.stream}", err=True)
+                   f"evaluating on {cfg.data.stream}", err=True)
     work_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     test_checkpoint(ckpt, path, cfg, Path(out) if out else report_dir(work_dir, split), split)
 

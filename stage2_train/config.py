@@ -1,4 +1,4 @@
-"""Training configuration: one dataclass, named recipes, and how flags, files and recipes combine.
+"""Training configuration: the nested TrainConfig, named recipes, and how flags, files and recipes combine.
 
 Precedence, lowest first: the dataclass defaults < the recipe (and its dataset variant) < the
 config file (YAML or TOML) < command-line flags. On `--resume` the checkpoint's resolved config
@@ -17,63 +17,34 @@ import yaml
 
 from shared.cache_schema import SkeletonCache, resolve_features
 from shared.errors import MMCLError
-from shared.layouts import LAYOUTS, layout_map
+from shared.layouts import layout_map
 
-from .streams import canonical_stream
+from .augment_config import AugmentConfig
+from .data_config import DataConfig
+from .loss_config import MMCLLossConfig
+from .model_config import ArchitectureConfig
+from .optim_config import OptimConfig
 
 if TYPE_CHECKING:
     from .model_spec import InputSpec
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
-AUGMENTS = ("crop-rotate", "ucla-view")  # CTR-GCN's NTU feeder, CTR-GCN's NW-UCLA feeder
 DEVICES = ("auto", "cpu", "cuda")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    # --- data
-    cache: str = "cache"  # cache root or one dataset's directory
-    dataset: str = ""  # filled in from the cache
-    protocol: str | None = None  # None: the dataset's first protocol
-    stream: str = "joint"
-    features: str | None = None  # feature set name; None: the only one present
-    work_dir: str | None = None  # None: runs/<dataset>-<protocol>-<stream>
-    window: int = 64  # frames per sample after crop + resize
-    augment: str = "crop-rotate"
-    crop: tuple[float, float] = (0.5, 1.0)  # training crop ratio of the valid frames
-    test_crop: float = 0.95
-    rotate: float = 0.3  # radians, each axis uniform in [-rotate, rotate]
-    repeat: int = 1  # the training set is seen `repeat` times per epoch (NW-UCLA: 5)
-    val_split: float = 0.0  # fraction of the training samples held out for validation
-    val_seed: int = 0  # draws the validation split; apart from `seed` so that streams trained
-    # with different seeds hold out the same samples (the ensemble weight search needs that)
-    workers: int | None = None  # None: 0 when the frames are in memory, else up to 4
-    in_memory: bool | None = None  # None: load the frames when they fit in memory
-    # The network's input; None: the cache's (resolve_input_layout fills them in before training).
-    layout: str | None = None  # skeleton layout (another than the cache's maps the joints)
-    persons: int | None = None  # persons per sample (more than the cache's pads absent ones)
-    # --- model
-    use_fam: bool = True
-    use_frm: bool = True
-    frm_vectors: int = 2
-    base_channel: int = 64  # CTR-GCN width (64 in the reference)
-    drop_out: float = 0.0
-    # --- loss
-    lambda_align: float = 0.1
-    lambda_refine: float = 0.2
-    tau: float = 0.4
-    # --- optimisation
+    """A training run: the configs it uses, nested, plus the run's own settings. Each section's
+    defaults are written once, in its own module; `to_dict`/`from_dict` speak the flat keys of
+    flags, config files, recipes and the saved config.yaml (`FLAT_KEYS`)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ArchitectureConfig = field(default_factory=ArchitectureConfig)
+    loss: MMCLLossConfig = field(default_factory=MMCLLossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
     recipe: str | None = None
-    epochs: int = 110
-    batch_size: int = 200
-    test_batch_size: int | None = None  # None: batch_size
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 4e-4
-    warmup: int = 5  # epochs of linear warm-up
-    steps: list[int] = field(default_factory=lambda: [90, 100])  # epochs where lr *= lr_decay
-    lr_decay: float = 0.1
+    work_dir: str | None = None  # None: runs/<dataset>-<protocol>-<stream>
     seed: int = 1
     mixed_precision: str = "no"
     device: str = "auto"
@@ -81,60 +52,79 @@ class TrainConfig:
     init_from: str | None = None  # checkpoint whose weights start the run (fine-tuning)
 
     def __post_init__(self) -> None:
-        self.crop = tuple(float(x) for x in self.crop)  # YAML gives lists
-        self.steps = sorted(int(s) for s in self.steps)
-        self.stream = canonical_stream(self.stream)
         checks = [
             (self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}"),
-            (self.augment in AUGMENTS, f"augment must be one of {AUGMENTS}"),
-            (self.device in DEVICES,
-             f"device must be one of {DEVICES} (choose a GPU with CUDA_VISIBLE_DEVICES)"),
-            (0.0 <= self.val_split < 1.0, "val_split must be in [0, 1)"),
-            (len(self.crop) == 2 and 0 < self.crop[0] <= self.crop[1] <= 1,
-             "crop must be 0 < low <= high <= 1"),
-            (0 < self.test_crop <= 1, "test_crop must be in (0, 1]"),
-            (self.layout is None or self.layout in LAYOUTS,
-             f"layout must be one of {', '.join(LAYOUTS)}"),
-            (self.persons is None or self.persons >= 1, "persons must be at least 1"),
-            (self.window > 1 and self.epochs >= 0 and self.batch_size > 0 and self.repeat >= 1,
-             "window > 1, epochs >= 0, batch_size > 0 and repeat >= 1 are required"),
+            (self.device in DEVICES, f"device must be one of {DEVICES} (choose a GPU with CUDA_VISIBLE_DEVICES)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise MMCLError(f"training config: {message}")
 
-    @property
-    def eval_batch_size(self) -> int:
-        return self.test_batch_size or self.batch_size
+    def get(self, key: str) -> Any:
+        """The value of a flat key (`lr`, `augment`, `window`, ...)."""
+        section, name = FLAT_KEYS[key]
+        return getattr(getattr(self, section) if section else self, name)
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["crop"] = list(self.crop)
-        return d
+        """Flat keys -> plain values (lists, not tuples: YAML and JSON safe)."""
+        return {key: list(v) if isinstance(v := self.get(key), tuple) else v for key in FLAT_KEYS}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        """A saved config (`to_dict`, config.yaml, a checkpoint's) back as a TrainConfig."""
-        return cls(**_normalise_keys(values, "saved config"))
+        """Flat keys (`to_dict`, config.yaml, a checkpoint's config) -> a TrainConfig; absent keys
+        take their defaults. Unknown keys raise MMCLError."""
+        values = _normalise_keys(values, "saved config")
+        sections: dict[str | None, dict[str, Any]] = {}
+        for key, value in values.items():
+            section, name = FLAT_KEYS[key]
+            sections.setdefault(section, {})[name] = value
+        nested = {s: SECTIONS[s](**sections[s]) for s in SECTIONS if s in sections}
+        return cls(**nested, **sections.get(None, {}))
+
+    def replace(self, **values: Any) -> "TrainConfig":
+        """This config with some flat keys changed."""
+        return TrainConfig.from_dict({**self.to_dict(), **values})
 
     def with_input(self, layout: str | None, persons: int | None) -> "TrainConfig":
         """This config with the network's input layout and persons resolved."""
-        return dataclasses.replace(self, layout=layout, persons=persons)
+        return self.replace(layout=layout, persons=persons)
 
 
-FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ArchitectureConfig, "loss": MMCLLossConfig,
+                             "augment": AugmentConfig, "optim": OptimConfig}
+# Flat keys whose name differs from their field's (the rest are the field names themselves).
+RENAMED = {("augment", "kind"): "augment"}
+
+
+def _flat_keys() -> dict[str, tuple[str | None, str]]:
+    keys: dict[str, tuple[str | None, str]] = {}
+    for section, kind in SECTIONS.items():
+        for f in dataclasses.fields(kind):
+            keys[RENAMED.get((section, f.name), f.name)] = (section, f.name)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in SECTIONS:
+            keys[f.name] = (None, f.name)
+    assert len(keys) == sum(len(dataclasses.fields(k)) for k in SECTIONS.values()) + len(dataclasses.fields(
+        TrainConfig)) - len(SECTIONS), "two sections share a field name"
+    return keys
+
+
+# flat key -> (section, field); None: TrainConfig's own field
+FLAT_KEYS: dict[str, tuple[str | None, str]] = _flat_keys()
+
 
 # --------------------------------------------------------------------------- recipes
 
+# Each recipe lists what it changes from the defaults.
 RECIPES: dict[str, dict[str, Any]] = {
-    # MMCL's NTU recipe (the reference's configs).
-    "mmcl": dict(epochs=110, batch_size=200, lr=0.1, weight_decay=4e-4, warmup=5, steps=[90, 100]),
+    # MMCL's NTU recipe (the reference's configs) is the defaults themselves (OptimConfig:
+    # 110 epochs, batch 200, lr 0.1, weight decay 4e-4, 5 warm-up epochs, steps 90 and 100).
+    "mmcl": {},
     # CTR-GCN's own NTU recipe.
-    "ctrgcn": dict(epochs=65, batch_size=64, lr=0.1, weight_decay=4e-4, warmup=5, steps=[35, 55]),
+    "ctrgcn": dict(epochs=65, batch_size=64, steps=[35, 55]),
     # Sized for `./pipeline.sh` on 2 CPU cores: a narrow network on short windows, a few epochs.
     # Batches of 8 give the motion streams enough steps (16: near chance after 4 epochs).
-    "demo": dict(epochs=4, batch_size=8, lr=0.1, weight_decay=4e-4, warmup=1, steps=[3],
-                 window=32, base_channel=16),
+    "demo": dict(epochs=4, batch_size=8, warmup=1, steps=[3], window=32, base_channel=16),
 }
 
 # CTR-GCN's NW-UCLA recipe; MMCL publishes none, so its MMCL runs use the same schedule.
@@ -162,11 +152,25 @@ def recipe_values(name: str, dataset: str) -> dict[str, Any]:
 
 
 def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
-    out = {str(k).replace("-", "_"): v for k, v in values.items()}
-    unknown = sorted(set(out) - FIELDS)
+    """Flat keys with `-` read as `_`; a section given as a mapping (`optim: {lr: 0.05}`) is
+    flattened into its keys."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        k = str(k).replace("-", "_")
+        if k in SECTIONS and isinstance(v, dict):
+            inner = {str(n).replace("-", "_"): x for n, x in v.items()}
+            names = {f.name for f in dataclasses.fields(SECTIONS[k])}
+            unknown = sorted(set(inner) - names)
+            if unknown:
+                raise MMCLError(f"{source}: unknown setting(s) {', '.join(f'{k}.{n}' for n in unknown)}; "
+                                f"known in {k}: {', '.join(sorted(names))}")
+            out |= {RENAMED.get((k, n), n): x for n, x in inner.items()}
+        else:
+            out[k] = v
+    unknown = sorted(set(out) - set(FLAT_KEYS))
     if unknown:
         raise MMCLError(f"{source}: unknown setting(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(sorted(FIELDS))}")
+                        f"known: {', '.join(sorted(FLAT_KEYS))}")
     return out
 
 
@@ -210,22 +214,22 @@ def resolve_config(dataset: str, file_values: dict[str, Any], flags: dict[str, A
         use_fam, use_frm = user.get("use_fam", True), user.get("use_frm", True)
         name = user.get("recipe") or default_recipe(dataset, use_fam, use_frm)
         base = recipe_values(name, dataset)
-    values = {**_normalise_keys(base, "saved config"), **user, "dataset": dataset}
-    return TrainConfig(**values)
+    return TrainConfig.from_dict({**_normalise_keys(base, "saved config"), **user, "dataset": dataset})
 
 
 def finalize_config(cfg: TrainConfig, dataset_dir: Path, protocols: list[str]) -> TrainConfig:
     """Fill in what depends on the cache: its dataset directory, protocol and work dir."""
-    protocol = cfg.protocol or protocols[0]
+    data = cfg.data
+    protocol = data.protocol or protocols[0]
     if protocol not in protocols:
-        raise MMCLError(f"dataset {cfg.dataset!r} ({dataset_dir}) has no protocol {protocol!r}; "
+        raise MMCLError(f"dataset {data.dataset!r} ({dataset_dir}) has no protocol {protocol!r}; "
                         f"choose one of: {', '.join(protocols)}")
-    work_dir = cfg.work_dir or str(Path("runs") / f"{cfg.dataset}-{protocol}-{cfg.stream}")
-    features = cfg.features
-    if cfg.use_fam or cfg.use_frm:  # fail before anything is written when the features are missing
-        features = resolve_features(dataset_dir, cfg.features).stem
-    return dataclasses.replace(cfg, cache=str(Path(dataset_dir).resolve()), protocol=protocol,
-                               work_dir=work_dir, features=features)
+    work_dir = cfg.work_dir or str(Path("runs") / f"{data.dataset}-{protocol}-{data.stream}")
+    features = data.features
+    if cfg.model.use_fam or cfg.model.use_frm:  # fail before anything is written when the features are missing
+        features = resolve_features(dataset_dir, data.features).stem
+    return cfg.replace(cache=str(Path(dataset_dir).resolve()), protocol=protocol, work_dir=work_dir,
+                       features=features)
 
 
 # Settings a resumed run cannot change: they shape the model or the data it was trained on.
@@ -234,9 +238,9 @@ FIXED_ON_RESUME = ("dataset", "protocol", "stream", "use_fam", "use_frm", "frm_v
 
 
 def check_resume_compatible(cfg: TrainConfig, saved: TrainConfig, checkpoint: Path) -> None:
-    changed = [k for k in FIXED_ON_RESUME if getattr(saved, k) != getattr(cfg, k)]
+    changed = [k for k in FIXED_ON_RESUME if saved.get(k) != cfg.get(k)]
     if changed:
-        detail = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(cfg, k)!r}" for k in changed)
+        detail = ", ".join(f"{k} {saved.get(k)!r} -> {cfg.get(k)!r}" for k in changed)
         raise MMCLError(f"--resume: {checkpoint} was trained with other settings ({detail}); drop "
                         f"those flags or start a new work dir")
 
@@ -259,7 +263,7 @@ def resolve_input_layout(cfg: TrainConfig, skeletons: SkeletonCache,
     # Imported here: `mmcl --help` and the config file tests need no torch.
     from .input_layout import input_layout
 
-    layout, persons, notes = cfg.layout, cfg.persons, []
+    layout, persons, notes = cfg.data.layout, cfg.data.persons, []
     if init is not None and (layout is None or persons is None):
         init_layout, init_persons = init.layout, init.num_person
         if layout is None and init_layout != skeletons.layout:

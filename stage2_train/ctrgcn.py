@@ -12,55 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from shared.errors import MMCLError
-from shared.layouts import get_layout
 
 from .graph import Graph
-
-# Reference layout: 10 units as (out = base_channel * multiplier, temporal stride).
-UNIT_PLAN: tuple[tuple[int, int], ...] = (
-    (1, 1), (1, 1), (1, 1), (1, 1),
-    (2, 2), (2, 1), (2, 1),
-    (4, 2), (4, 1), (4, 1),
-)
-
-
-@dataclass(frozen=True)
-class CTRGCNConfig:
-    num_class: int
-    num_point: int
-    num_person: int
-    graph: str  # layout name in shared.layouts ("ntu25", "kinect_v1")
-    in_channels: int = 3
-    drop_out: float = 0.0
-    adaptive: bool = True  # learn the shared topology PA (reference default) or keep A fixed
-    graph_mode: str = "spatial"
-    base_channel: int = 64  # 64 in the reference; smaller only for fast tests
-
-    def __post_init__(self) -> None:
-        try:
-            layout = get_layout(self.graph)
-        except KeyError as err:
-            raise MMCLError(f"CTR-GCN config: {err.args[0]}") from None
-        if layout.num_joints != self.num_point:
-            raise MMCLError(
-                f"CTR-GCN config: num_point={self.num_point} but layout {self.graph!r} "
-                f"has {layout.num_joints} joints"
-            )
-        if self.base_channel % 4:
-            # The multi-scale TCN splits channels over 4 branches.
-            raise MMCLError(f"CTR-GCN config: base_channel={self.base_channel} must be a multiple of 4")
-
-    @property
-    def feature_dim(self) -> int:
-        """Width of the pooled last-layer feature (256 in the reference)."""
-        return self.base_channel * UNIT_PLAN[-1][0]
-
+from .model_config import UNIT_PLAN, CTRGCNConfig
 
 # --- initialisation (as the reference) -------------------------------------------------------
 

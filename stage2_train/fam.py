@@ -14,19 +14,13 @@ negatives. L = mean_i (l(g_i, c_i) + l(c_i, g_i)) / 2.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
-
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass(frozen=True)
-class FAMConfig:
-    in_dim: int  # cached RGB embedding width
-    hidden_dim: int = 256
-    out_dim: int = 256  # must equal the skeleton feature width
+from .loss_config import MMCLLossConfig
+from .model_config import FAMConfig
 
 
 class FAM(nn.Module):
@@ -54,7 +48,7 @@ def _one_side(u: torch.Tensor, v: torch.Tensor, tau: float) -> torch.Tensor:
     return torch.logsumexp(torch.cat([cross, intra], dim=1), dim=1) - cross.diagonal()
 
 
-def grace_infonce(g: torch.Tensor, c: torch.Tensor, tau: float = 0.4,
+def grace_infonce(g: torch.Tensor, c: torch.Tensor, tau: float = MMCLLossConfig.tau,
                   mask: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric GRACE InfoNCE between paired rows of g and c (B, D).
 

@@ -7,18 +7,10 @@ S_R = (sum_r w_r M_r) * S_M. Since the weights sum to one, S_R = S_M at initiali
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class FRMConfig:
-    text_dim: int
-    num_class: int
-    num_vectors: int = 2  # R
-    hidden_dim: int = 64
+from .model_config import FRMConfig
 
 
 class FRM(nn.Module):

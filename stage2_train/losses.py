@@ -7,19 +7,11 @@ under multi-process training, so its negatives come from every rank.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
 from .fam import gather_with_grad, grace_infonce
-
-
-@dataclass(frozen=True)
-class MMCLLossConfig:
-    lambda_refine: float = 0.2
-    lambda_align: float = 0.1
-    tau: float = 0.4
+from .loss_config import MMCLLossConfig
 
 
 def _all_valid(labels: torch.Tensor) -> torch.Tensor:

@@ -6,48 +6,15 @@ FRM can additionally refine scores zero-shot when text features exist for the te
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from shared.errors import MMCLError
 
-from .ctrgcn import CTRGCN, CTRGCNConfig
-from .fam import FAM, FAMConfig
-from .frm import FRM, FRMConfig
-
-
-@dataclass(frozen=True)
-class MMCLModelConfig:
-    backbone: CTRGCNConfig
-    use_fam: bool = False
-    use_frm: bool = False
-    rgb_dim: int | None = None  # width of the cached RGB embedding (needed with FAM)
-    text_dim: int | None = None  # width of the cached text feature (needed with FRM)
-    fam_hidden: int = 256
-    frm_hidden: int = 64
-    frm_vectors: int = 2  # R
-
-    def __post_init__(self) -> None:
-        if self.use_fam and not self.rgb_dim:
-            raise MMCLError("model config: use_fam needs rgb_dim (the cached RGB embedding width)")
-        if self.use_frm and not self.text_dim:
-            raise MMCLError("model config: use_frm needs text_dim (the cached text feature width)")
-
-    @property
-    def fam(self) -> FAMConfig | None:
-        if not self.use_fam:
-            return None
-        # FAM's output is compared with the backbone feature, so their widths must agree.
-        return FAMConfig(in_dim=self.rgb_dim, hidden_dim=self.fam_hidden, out_dim=self.backbone.feature_dim)
-
-    @property
-    def frm(self) -> FRMConfig | None:
-        if not self.use_frm:
-            return None
-        return FRMConfig(text_dim=self.text_dim, num_class=self.backbone.num_class,
-                         num_vectors=self.frm_vectors, hidden_dim=self.frm_hidden)
+from .ctrgcn import CTRGCN
+from .fam import FAM
+from .frm import FRM
+from .model_config import MMCLModelConfig
 
 
 class MMCLModel(nn.Module):

@@ -20,10 +20,10 @@ import numpy as np
 from shared.layouts import get_layout
 from shared.registry import DATASETS
 
-from .ctrgcn import CTRGCNConfig
+from .model_config import CTRGCNConfig, MMCLModelConfig
 from .input_layout import InputLayout, map_input
-from .mmcl_model import MMCLModelConfig
-from .transforms import AugmentConfig, InputPipeline
+from .augment_config import AugmentConfig
+from .transforms import InputPipeline
 
 FORMAT = "mmcl-model-spec-1"
 
@@ -41,11 +41,11 @@ class InputSpec:
     stream: str
     augment: str  # feeder variant: "crop-rotate" (centre crop + resize at test) or "ucla-view"
     test_crop: float  # centre-crop ratio of the valid frames (crop-rotate)
-    origin_joint: int  # 0-based joint of actor 1's first real frame that becomes the origin
+    origin_joint: int  # 0-based joint of actor 1's first real frame that becomes the origin (the layout's centre)
 
     def pipeline(self) -> InputPipeline:
         """Padded raw batch (in this layout) -> the network's input, exactly as `mmcl test` prepares it."""
-        aug = AugmentConfig(window=self.window, kind=self.augment, center=self.origin_joint, test_crop=self.test_crop)
+        aug = AugmentConfig(window=self.window, kind=self.augment, test_crop=self.test_crop)
         return InputPipeline(aug, train=False, stream=self.stream, layout=get_layout(self.layout))
 
     def mapping_from(self, source: str, source_persons: int) -> InputLayout:
@@ -126,10 +126,11 @@ def spec_from_run(cfg, model: MMCLModelConfig, data) -> ModelSpec:
     f = data.features
     return ModelSpec(
         model=model,
-        input=InputSpec(layout=data.layout.name, num_person=int(data.num_person),
-                        num_point=int(data.layout.num_joints), channels=int(model.backbone.in_channels), window=int(cfg.window), stream=cfg.stream,
-                        augment=cfg.augment, test_crop=float(cfg.test_crop), origin_joint=int(data.layout.center)),
-        dataset=data.skeletons.dataset, protocol=cfg.protocol, class_names=list(data.class_names),
+        input=InputSpec(layout=data.layout.name, num_person=int(data.num_person), num_point=int(data.layout.num_joints),
+                        channels=int(model.backbone.in_channels), window=int(cfg.augment.window),
+                        stream=cfg.data.stream, augment=cfg.augment.kind, test_crop=float(cfg.augment.test_crop),
+                        origin_joint=int(data.layout.center)),
+        dataset=data.skeletons.dataset, protocol=cfg.data.protocol, class_names=list(data.class_names),
         ntu_ids=ntu_ids_of(data.skeletons.dataset, data.class_names),
         features=None if f is None else FeatureIdentity(
             name=f.name, path=str(f.path), attrs=plain_attrs(f.attrs), questions=list(f.questions),

@@ -8,7 +8,6 @@ validation split, when one is held out). Runs on the CPU, one GPU, or several wi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -30,14 +29,13 @@ from shared.registry import get_dataset
 
 from .checkpoint import Checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, save_config
-from .ctrgcn import CTRGCNConfig
 from .dataset import JointSource, SkeletonDataset, Splits, default_workers, make_loader, make_splits
 from .features import FeatureArrays, load_features
 from .input_layout import input_layout
-from .transforms import AugmentConfig, InputPipeline
+from .transforms import InputPipeline
 from .evaluate import predict_scores, summarize, write_report
-from .losses import MMCLLossConfig, mmcl_loss
-from .mmcl_model import MMCLModel, MMCLModelConfig
+from .losses import mmcl_loss
+from .mmcl_model import MMCLModel
 from .model_spec import spec_from_run
 from .weight_transfer import load_matching_weights
 
@@ -58,7 +56,7 @@ def train(cfg: TrainConfig, resume: Checkpoint | None = None) -> dict[str, Any]:
     log = RunLog(Path(cfg.work_dir), acc, start)
     if acc.is_main_process:
         save_config(cfg, Path(cfg.work_dir) / "config.yaml")
-    for epoch in range(start, cfg.epochs):
+    for epoch in range(start, cfg.optim.epochs):
         metrics = train_one_epoch(cfg, acc, model, optimizer, train_loader, data, epoch)
         if val_loader is not None:
             metrics |= prefixed("val", evaluate(model, val_loader, data, acc, "validate"))
@@ -79,8 +77,8 @@ class Data:
 
     skeletons: SkeletonCache
     class_names: list[str]
-    layout: Layout  # the network's input layout (cfg.layout: the cache's, or mapped to)
-    num_person: int  # the network's persons (cfg.persons: the cache's, or more)
+    layout: Layout  # the network's input layout (cfg.data.layout: the cache's, or mapped to)
+    num_person: int  # the network's persons (cfg.data.persons: the cache's, or more)
     splits: Splits
     features: FeatureArrays | None
     train_loader: torch.utils.data.DataLoader
@@ -100,7 +98,7 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
                           dataloader_config=DataLoaderConfiguration(split_batches=True))
     except (ValueError, RuntimeError) as e:
         raise MMCLError(f"--mixed-precision {cfg.mixed_precision} / --device {cfg.device}: {e}") from None
-    for size in (cfg.batch_size, cfg.eval_batch_size):
+    for size in (cfg.optim.batch_size, cfg.optim.eval_batch_size):
         if size % acc.num_processes:
             raise MMCLError(f"batch size {size} does not split over {acc.num_processes} processes; "
                             f"choose a multiple of {acc.num_processes}")
@@ -108,39 +106,38 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
 
 
 def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
-    dataset_dir = Path(cfg.cache)
+    dataset_dir = Path(cfg.data.cache)
     skeletons = SkeletonCache(dataset_dir)
     spec = get_dataset(skeletons.dataset)
-    splits = make_splits(skeletons, cfg.protocol, cfg.val_split, cfg.val_seed)
-    features = load_features(dataset_dir, cfg.features, skeletons, cfg.use_fam, cfg.use_frm)
-    view = input_layout(skeletons, cfg.layout, cfg.persons)
-    joints = view.joints(JointSource(skeletons, cfg.in_memory))
-    workers = default_workers(joints) if cfg.workers is None else cfg.workers
+    splits = make_splits(skeletons, cfg.data.protocol, cfg.data.val_split, cfg.data.val_seed)
+    features = load_features(dataset_dir, cfg.data.features, skeletons, cfg.model.use_fam, cfg.model.use_frm)
+    view = input_layout(skeletons, cfg.data.layout, cfg.data.persons)
+    joints = view.joints(JointSource(skeletons, cfg.data.in_memory))
+    workers = default_workers(joints) if cfg.data.workers is None else cfg.data.workers
     labels = skeletons.labels
 
     def dataset(rows, repeat=1):
         return SkeletonDataset(joints, rows, labels, features, repeat)
 
     layout = view.layout
-    aug = AugmentConfig(window=cfg.window, kind=cfg.augment, center=layout.center, crop=cfg.crop,
-                        test_crop=cfg.test_crop, rotate=cfg.rotate)
     data = Data(
         skeletons, spec.class_names, layout, view.num_person, splits, features,
-        train_loader=make_loader(dataset(splits.train, cfg.repeat), cfg.batch_size, True, workers, cfg.seed),
-        val_loader=(make_loader(dataset(splits.val), cfg.eval_batch_size, False, workers)
+        train_loader=make_loader(dataset(splits.train, cfg.data.repeat), cfg.optim.batch_size, True, workers,
+                                 cfg.seed),
+        val_loader=(make_loader(dataset(splits.val), cfg.optim.eval_batch_size, False, workers)
                     if len(splits.val) else None),
-        test_loader=make_loader(dataset(splits.test), cfg.eval_batch_size, False, workers),
-        train_input=InputPipeline(aug, True, cfg.stream, layout),
-        test_input=InputPipeline(aug, False, cfg.stream, layout))
+        test_loader=make_loader(dataset(splits.test), cfg.optim.eval_batch_size, False, workers),
+        train_input=InputPipeline(cfg.augment, True, cfg.data.stream, layout),
+        test_input=InputPipeline(cfg.augment, False, cfg.data.stream, layout))
     if len(splits.test) == 0:
-        raise MMCLError(f"{skeletons.path}: protocol {cfg.protocol!r} has no test samples")
+        raise MMCLError(f"{skeletons.path}: protocol {cfg.data.protocol!r} has no test samples")
     report_data(cfg, data, acc)
     return data
 
 
 def report_data(cfg: TrainConfig, data: Data, acc: Accelerator) -> None:
     s = data.splits
-    acc.print(f"{data.skeletons.dataset} {cfg.protocol} {cfg.stream}: {len(s.train)} train"
+    acc.print(f"{data.skeletons.dataset} {cfg.data.protocol} {cfg.data.stream}: {len(s.train)} train"
               + (f", {len(s.val)} validation" if len(s.val) else "") + f", {len(s.test)} test samples; "
               f"{len(data.class_names)} classes; work dir {cfg.work_dir}")
     f = data.features
@@ -156,25 +153,18 @@ def report_data(cfg: TrainConfig, data: Data, acc: Accelerator) -> None:
 
 def build_model(cfg: TrainConfig, data: Data) -> MMCLModel:
     f = data.features
-    backbone = CTRGCNConfig(num_class=len(data.class_names), num_point=data.layout.num_joints,
-                            num_person=data.num_person, graph=data.layout.name, base_channel=cfg.base_channel,
-                            drop_out=cfg.drop_out)
-    return MMCLModel(MMCLModelConfig(
-        backbone, use_fam=cfg.use_fam, use_frm=cfg.use_frm, frm_vectors=cfg.frm_vectors,
-        rgb_dim=f.rgb_dim if f is not None else None, text_dim=f.text_dim if f is not None else None))
-
-
-def lr_factor(cfg: TrainConfig, epoch: int) -> float:
-    """Linear warm-up over `warmup` epochs, then x lr_decay at each step (CTR-GCN's schedule)."""
-    if epoch < cfg.warmup:
-        return (epoch + 1) / cfg.warmup
-    return cfg.lr_decay ** sum(epoch >= s for s in cfg.steps)
+    return MMCLModel(cfg.model.model_config(
+        num_class=len(data.class_names), layout=data.layout.name, num_point=data.layout.num_joints,
+        num_person=data.num_person, rgb_dim=f.rgb_dim if f is not None else None,
+        text_dim=f.text_dim if f is not None else None))
 
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
+    o = cfg.optim
+    optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
+                                weight_decay=o.weight_decay)
+    # a lambda, not the bound method: LambdaLR's state then holds no schedule of its own
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: o.lr_factor(epoch))
     return optimizer, scheduler
 
 
@@ -216,13 +206,12 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader
     model.train()
     loader.set_epoch(epoch)
     generator = augment_generator(cfg, acc, epoch)
-    loss_cfg = MMCLLossConfig(lambda_refine=cfg.lambda_refine, lambda_align=cfg.lambda_align, tau=cfg.tau)
     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=acc.device))
     start, seen = time.perf_counter(), 0
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not acc.is_main_process, leave=False)
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process, leave=False)
     for batch in bar:
         out = model(data.train_input(batch, generator), rgb=batch.get("rgb"), text=batch.get("text"))
-        parts = mmcl_loss(out["logits"], batch["label"], loss_cfg, refined=out["refined"],
+        parts = mmcl_loss(out["logits"], batch["label"], cfg.loss, refined=out["refined"],
                           text_valid=batch.get("text_valid"), feature=out["feature"],
                           rgb_proj=out["rgb_proj"], rgb_valid=batch.get("rgb_valid"))
         optimizer.zero_grad(set_to_none=True)
@@ -349,7 +338,7 @@ def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], d
         return {}
     summaries = {}
     for split, s in scores.items():
-        meta = run_meta(cfg, data, split, epoch=cfg.epochs, checkpoint=last_checkpoint(cfg.work_dir))
+        meta = run_meta(cfg, data, split, epoch=cfg.optim.epochs, checkpoint=last_checkpoint(cfg.work_dir))
         if split == "test":
             meta |= selected_figures(log.rows)
         out_dir = report_dir(cfg.work_dir, split)
@@ -359,12 +348,12 @@ def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], d
 
 
 def run_meta(cfg: TrainConfig, data: Data, split: str, epoch: int, checkpoint: Path) -> dict[str, Any]:
-    meta = {"dataset": data.skeletons.dataset, "protocol": cfg.protocol, "stream": cfg.stream,
+    meta = {"dataset": data.skeletons.dataset, "protocol": cfg.data.protocol, "stream": cfg.data.stream,
             "split": split, "epoch": epoch, "checkpoint": str(checkpoint),
             "features": data.features.name if data.features is not None else None,
-            "use_fam": cfg.use_fam, "use_frm": cfg.use_frm}
+            "use_fam": cfg.model.use_fam, "use_frm": cfg.model.use_frm}
     if split == "val":  # what recomputes the same held-out samples (`mmcl test --split val`)
-        meta |= {"val_split": cfg.val_split, "val_seed": cfg.val_seed}
+        meta |= {"val_split": cfg.data.val_split, "val_seed": cfg.data.val_seed}
     return meta
 
 
@@ -405,9 +394,9 @@ def test_checkpoint(ckpt: Checkpoint, ckpt_path: Path, cfg: TrainConfig, out_dir
     if split == "val":
         check_val_recomputable(ckpt, ckpt_path, cfg)
     acc = make_accelerator(cfg)
-    data = build_data(dataclasses.replace(cfg, use_fam=False, use_frm=False), acc)  # S_M alone
+    data = build_data(cfg.replace(use_fam=False, use_frm=False), acc)  # S_M alone
     if data.class_names != ckpt.spec.class_names:
-        raise MMCLError(f"{ckpt_path} was trained on other classes ({ckpt.spec.dataset}) than {cfg.cache} "
+        raise MMCLError(f"{ckpt_path} was trained on other classes ({ckpt.spec.dataset}) than {cfg.data.cache} "
                         f"({data.skeletons.dataset}); use `mmcl zeroshot` for cross-dataset evaluation")
     if split == "val" and ckpt.skeletons_names_hash not in (None, data.skeletons.names_hash):
         raise MMCLError(f"{data.skeletons.path} holds other samples than the cache {ckpt_path} was trained "
@@ -428,11 +417,11 @@ def check_val_recomputable(ckpt: Checkpoint, ckpt_path: Path, cfg: TrainConfig) 
     """The validation split is a seeded draw from the training protocol's training samples: only
     the checkpoint's own fraction, seed and protocol give back the samples it never trained on."""
     saved = ckpt.train_config()
-    if not saved.val_split:
+    if not saved.data.val_split:
         raise MMCLError(f"{ckpt_path} was trained without --val-split: it has no validation split "
                         f"(train with --val-split F, or evaluate --split test)")
-    changed = [k for k in ("val_split", "val_seed", "protocol") if getattr(saved, k) != getattr(cfg, k)]
+    changed = [k for k in ("val_split", "val_seed", "protocol") if saved.get(k) != cfg.get(k)]
     if changed:
-        detail = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(cfg, k)!r}" for k in changed)
+        detail = ", ".join(f"{k} {saved.get(k)!r} -> {cfg.get(k)!r}" for k in changed)
         raise MMCLError(f"--split val on {ckpt_path}: the validation split is defined by the training "
                         f"settings, which differ here ({detail})")

@@ -24,29 +24,15 @@ gathers (equal, and much cheaper than rewriting the padded batch); ucla-view to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from shared.errors import MMCLError
 from shared.layouts import Layout
 from shared.normalization import origin_torch, translate_to_origin_torch
 
+from .augment_config import AugmentConfig
 from .streams import canonical_stream, make_stream, to_model_input
 
 # --------------------------------------------------------------------------- batched augmentation
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    window: int = 64
-    kind: str = "crop-rotate"  # or "ucla-view"
-    center: int = 1  # the layout's centre joint (0-based), the origin of every sequence
-    crop: tuple[float, float] = (0.5, 1.0)
-    test_crop: float = 0.95
-    rotate: float = 0.3  # radians
-    view_degrees: int = 60  # ucla-view: rotation about x and y, integer degrees
-    scale: tuple[float, float] = (0.5, 1.5)  # ucla-view
 
 
 def random_crops(lengths: torch.Tensor, low: float, high: float, min_frames: int,
@@ -173,16 +159,14 @@ def ucla_frame_indices(lengths: torch.Tensor, window: int, train: bool,
 class BatchAugment:
     """Padded raw batch (N, T_max, M, V, 3) + lengths -> (N, window, M, V, 3) on its device."""
 
-    def __init__(self, cfg: AugmentConfig, train: bool) -> None:
-        if cfg.kind not in ("crop-rotate", "ucla-view"):
-            raise MMCLError(f"unknown augmentation {cfg.kind!r}")
-        self.cfg, self.train = cfg, train
+    def __init__(self, cfg: AugmentConfig, train: bool, center: int) -> None:
+        self.cfg, self.train, self.center = cfg, train, center  # center: the layout's centre joint, the origin
 
     def __call__(self, joints: torch.Tensor, lengths: torch.Tensor,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         x, lengths = joints.float(), lengths.to(joints.device)
         if self.cfg.kind == "ucla-view":
-            return self._ucla(translate_to_origin_torch(x, self.cfg.center), lengths, generator)
+            return self._ucla(translate_to_origin_torch(x, self.center), lengths, generator)
         return self._crop_rotate(x, lengths, generator)
 
     def _crop_rotate(self, x, lengths, generator):
@@ -191,7 +175,7 @@ class BatchAugment:
             start, size = random_crops(lengths, *cfg.crop, min_frames=cfg.window, generator=generator)
         else:
             start, size = center_crops(lengths, cfg.test_crop)
-        x = translated_crop_resize(x, cfg.center, start, size, cfg.window)
+        x = translated_crop_resize(x, self.center, start, size, cfg.window)
         if self.train and cfg.rotate > 0:
             u = torch.rand((len(x), 3), generator=generator, device=x.device)
             angles = (2 * u - 1) * cfg.rotate
@@ -219,7 +203,8 @@ class InputPipeline:
     """A collated batch -> the network's (N, C, window, V, M) input in the chosen stream."""
 
     def __init__(self, cfg: AugmentConfig, train: bool, stream: str, layout: Layout) -> None:
-        self.augment, self.stream, self.layout = BatchAugment(cfg, train), canonical_stream(stream), layout
+        self.augment = BatchAugment(cfg, train, layout.center)
+        self.stream, self.layout = canonical_stream(stream), layout
 
     def __call__(self, batch: dict[str, torch.Tensor],
                  generator: torch.Generator | None = None) -> torch.Tensor:

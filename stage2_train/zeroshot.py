@@ -286,7 +286,7 @@ def run_zeroshot(cfg: ZeroShotConfig) -> dict[str, Any]:
     model = ckpt.build_model().to(device)
     labels = mapping.labels(target.labels)  # checkpoint class per cache row; only mapped rows are read
     dataset = SkeletonDataset(view.joints(JointSource(target)), rows, labels, features)
-    batch_size = cfg.batch_size or ckpt.train_config().eval_batch_size
+    batch_size = cfg.batch_size or ckpt.train_config().optim.eval_batch_size
     loader = make_loader(dataset, batch_size, train=False, workers=0)
     plain, refined = score(model, loader, ckpt.spec.input.pipeline(), device, target.names,
                            cfg.refine, cfg.progress)

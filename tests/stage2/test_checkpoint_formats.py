@@ -42,7 +42,7 @@ def test_first_format_checkpoint_loads_as_a_typed_spec():
             spec.input.stream, spec.input.origin_joint) == ("ntu25", 2, 25, 12, "joint", 1)
     assert spec.model.backbone.base_channel == 8 and spec.model.use_fam and spec.model.use_frm
     assert spec.features.name == "tiny" and spec.features.questions and spec.features.text_dim == 10
-    assert ckpt.epoch == 1 and ckpt.train_config().base_channel == 8
+    assert ckpt.epoch == 1 and ckpt.train_config().model.base_channel == 8
     assert ckpt.build_model().backbone.config == spec.model.backbone
 
 

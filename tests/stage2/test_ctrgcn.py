@@ -10,7 +10,8 @@ import torch
 
 from shared.errors import MMCLError
 from shared.layouts import Layout
-from stage2_train.ctrgcn import CTRGCN, CTRGCNConfig
+from stage2_train.ctrgcn import CTRGCN
+from stage2_train.model_config import CTRGCNConfig
 from stage2_train.graph import Graph
 
 

@@ -131,9 +131,9 @@ def test_rotation_matches_reference_and_preserves_bone_lengths():
 
 def test_train_augmentation_equals_reference_on_one_sample():
     """BatchAugment draws crop, then angles; the same draws through the reference agree."""
-    cfg = AugmentConfig(window=32, center=NTU25.center)
+    cfg = AugmentConfig(window=32)
     x, lens = padded_batch([90, 40, 75], seed=3)
-    out = BatchAugment(cfg, train=True)(x, lens, torch.Generator().manual_seed(7))
+    out = BatchAugment(cfg, train=True, center=NTU25.center)(x, lens, torch.Generator().manual_seed(7))
     g = torch.Generator().manual_seed(7)
     start, size = random_crops(lens, *cfg.crop, min_frames=cfg.window, generator=g)
     angles = (2 * torch.rand((3, 3), generator=g) - 1) * cfg.rotate
@@ -146,14 +146,14 @@ def test_train_augmentation_equals_reference_on_one_sample():
 
 
 def test_test_time_is_deterministic_and_independent_of_the_batch():
-    cfg = AugmentConfig(window=16, center=NTU25.center)
+    cfg = AugmentConfig(window=16)
     x, lens = padded_batch([50, 20, 33])
-    aug = BatchAugment(cfg, train=False)
+    aug = BatchAugment(cfg, train=False, center=NTU25.center)
     a, b = aug(x, lens), aug(x, lens)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     alone = aug(x[1:2, :20], lens[1:2])  # no padding, batch of one
     torch.testing.assert_close(alone[0], a[1], rtol=0, atol=1e-6)
-    train = BatchAugment(cfg, train=True)
+    train = BatchAugment(cfg, train=True, center=NTU25.center)
     assert not torch.allclose(train(x, lens, torch.Generator().manual_seed(0)),
                               train(x, lens, torch.Generator().manual_seed(1)))
 
@@ -161,18 +161,18 @@ def test_test_time_is_deterministic_and_independent_of_the_batch():
 def test_absent_second_person_stays_zero_and_one_person_layout_stays_m1():
     x, lens = padded_batch([30, 30])
     x[:, :, 1] = 0
-    out = BatchAugment(AugmentConfig(window=16, center=1), train=True)(x, lens, torch.Generator().manual_seed(0))
+    out = BatchAugment(AugmentConfig(window=16), train=True, center=1)(x, lens, torch.Generator().manual_seed(0))
     assert (out[:, :, 1] == 0).all() and (out[:, :, 0] != 0).any()
     y, lens1 = padded_batch([30, 12], m=1, v=20)
-    out1 = InputPipeline(AugmentConfig(window=16, center=KINECT_V1.center), False, "bone", KINECT_V1)(
+    out1 = InputPipeline(AugmentConfig(window=16), False, "bone", KINECT_V1)(
         {"joints": y, "length": lens1})
     assert out1.shape == (2, 3, 16, 20, 1)
 
 
 def test_ucla_view_path():
-    cfg = AugmentConfig(window=52, kind="ucla-view", center=KINECT_V1.center)
+    cfg = AugmentConfig(window=52, kind="ucla-view")
     x, lens = padded_batch([30, 80, 7], m=1, v=20)
-    test = BatchAugment(cfg, train=False)(x, lens)
+    test = BatchAugment(cfg, train=False, center=KINECT_V1.center)(x, lens)
     assert test.shape == (3, 52, 1, 20, 3)
     assert test.min() >= -1 - 1e-6 and test.max() <= 1 + 1e-6
     # test frames: np.linspace(0, L - 1, 52).astype(int), as the reference
@@ -182,10 +182,10 @@ def test_ucla_view_path():
     train_idx = ucla_frame_indices(lens, 52, train=True, generator=torch.Generator().manual_seed(0))
     assert (train_idx.diff(dim=1) >= 0).all() and (train_idx < lens[:, None]).all() and (train_idx >= 0).all()
     g = torch.Generator().manual_seed(0)
-    train = BatchAugment(cfg, train=True)(x, lens, g)
+    train = BatchAugment(cfg, train=True, center=KINECT_V1.center)(x, lens, g)
     assert train.shape == (3, 52, 1, 20, 3) and not torch.allclose(train, test)
     # min-max per axis over the whole (valid) sequence: each sample spans exactly [-1, 1] at test
-    full = BatchAugment(AugmentConfig(window=200, kind="ucla-view", center=1), train=False)(x[:1, :30], lens[:1])
+    full = BatchAugment(AugmentConfig(window=200, kind="ucla-view"), train=False, center=1)(x[:1, :30], lens[:1])
     torch.testing.assert_close(full.flatten(0, -2).amin(0), -torch.ones(3), atol=1e-5, rtol=0)
 
 

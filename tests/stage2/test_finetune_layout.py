@@ -19,11 +19,11 @@ from shared.registry import DEMO, SYSU
 from stage2_train.checkpoint import load_checkpoint
 from stage2_train.weight_transfer import load_matching_weights, plan_transfer
 from stage2_train.config import TrainConfig, resolve_input_layout
-from stage2_train.ctrgcn import CTRGCNConfig
+from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
 from stage2_train.transforms import AugmentConfig, BatchAugment
 from stage2_train.export import ModelCard
 from stage2_train.input_layout import NoLayoutMap, TooManyPersons, map_input
-from stage2_train.mmcl_model import MMCLModel, MMCLModelConfig
+from stage2_train.mmcl_model import MMCLModel
 from stage2_train.predict import Predictor
 from stage2_cache import motion, write_tiny_cache, write_tiny_features
 from stage2_run import COMMON, ONE_EPOCH, invoke
@@ -90,7 +90,7 @@ def test_kinect_cache_is_mapped_to_the_checkpoints_layout_by_default(finetuned):
     ckpt = load_checkpoint(run / "last.pt")
     model = ckpt.spec.input
     assert (model.layout, model.num_person, model.num_point) == ("ntu25", 2, 25)
-    assert (ckpt.train_config().layout, ckpt.train_config().persons) == ("ntu25", 2)
+    assert (ckpt.train_config().data.layout, ckpt.train_config().data.persons) == ("ntu25", 2)
     backbone = ckpt.spec.model.backbone
     assert (backbone.graph, backbone.num_point, backbone.num_person, backbone.num_class) == ("ntu25", 25, 2, 12)
     assert ckpt.spec.class_names == SYSU.class_names
@@ -199,20 +199,20 @@ def test_layout_and_persons_resolution(source, sysu, work):
 
     def resolve(**kw):
         init = load_checkpoint(kw["init_from"]).spec.input if "init_from" in kw else None
-        return resolve_input_layout(TrainConfig(dataset="sysu", **kw), skeletons, init)
+        return resolve_input_layout(TrainConfig.from_dict({"dataset": "sysu", **kw}), skeletons, init)
 
     cfg, notes = resolve()  # no checkpoint: the cache's own layout, nothing to say
-    assert (cfg.layout, cfg.persons, notes) == ("kinect_v1", 1, [])
+    assert (cfg.data.layout, cfg.data.persons, notes) == ("kinect_v1", 1, [])
     cfg, notes = resolve(init_from=str(source), layout="kinect_v1")  # kept, padded to the checkpoint's 2
-    assert (cfg.layout, cfg.persons) == ("kinect_v1", 2) and "mapping" not in " ".join(notes)
+    assert (cfg.data.layout, cfg.data.persons) == ("kinect_v1", 2) and "mapping" not in " ".join(notes)
     cfg, _ = resolve(layout="ntu25", persons=3)  # explicit, no checkpoint
-    assert (cfg.layout, cfg.persons) == ("ntu25", 3)
+    assert (cfg.data.layout, cfg.data.persons) == ("ntu25", 3)
     with pytest.raises(MMCLError, match="no mapping to kinect_v1"):
-        resolve_input_layout(TrainConfig(dataset="demo", layout="kinect_v1"), SkeletonCache(work / "cache" / DEMO.name))
+        resolve_input_layout(TrainConfig.from_dict({"dataset": "demo", "layout": "kinect_v1"}), SkeletonCache(work / "cache" / DEMO.name))
     with pytest.raises(MMCLError, match="up to 2 persons"):
-        resolve_input_layout(TrainConfig(dataset="demo", persons=1), SkeletonCache(work / "cache" / DEMO.name))
+        resolve_input_layout(TrainConfig.from_dict({"dataset": "demo", "persons": 1}), SkeletonCache(work / "cache" / DEMO.name))
     with pytest.raises(MMCLError, match="layout must be one of"):
-        TrainConfig(layout="openpose18")
+        TrainConfig.from_dict({"layout": "openpose18"})
 
 
 def test_a_head_loads_whole_or_not_at_all():
@@ -238,7 +238,7 @@ def test_ucla_view_keeps_a_padded_person_absent():
     one = kinect_v1_to_ntu25(motion(3, 30, rng, 1, 20) + np.float32([1.0, 0.5, 0.0]))  # (T, 1, 25, 3)
     lengths = torch.tensor([30])
     for train in (False, True):
-        augment = BatchAugment(AugmentConfig(window=16, kind="ucla-view", center=NTU25.center), train=train)
+        augment = BatchAugment(AugmentConfig(window=16, kind="ucla-view"), train=train, center=NTU25.center)
         alone = augment(torch.from_numpy(one)[None], lengths, torch.Generator().manual_seed(1))
         padded = augment(torch.from_numpy(pad_persons(one, 2))[None], lengths, torch.Generator().manual_seed(1))
         torch.testing.assert_close(padded[:, :, :1], alone)

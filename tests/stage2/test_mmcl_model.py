@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from shared.errors import MMCLError
-from stage2_train.ctrgcn import CTRGCN, CTRGCNConfig
+from stage2_train.ctrgcn import CTRGCN
+from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
 from stage2_train.losses import mmcl_loss
-from stage2_train.mmcl_model import MMCLModel, MMCLModelConfig
+from stage2_train.mmcl_model import MMCLModel
 
 TINY = CTRGCNConfig(num_class=6, num_point=20, num_person=1, graph="kinect_v1", base_channel=8)
 

@@ -5,8 +5,7 @@ import io
 import pytest
 import torch
 
-from stage2_train.ctrgcn import CTRGCNConfig
-from stage2_train.mmcl_model import MMCLModelConfig
+from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
 from stage2_train.model_spec import FORMAT, FeatureIdentity, InputSpec, ModelSpec
 
 

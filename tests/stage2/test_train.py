@@ -20,6 +20,7 @@ from shared.registry import NW_UCLA
 from stage2_train import cli
 from stage2_train.checkpoint import load_checkpoint
 from stage2_train.config import RECIPES, TrainConfig, load_config_file, resolve_config
+from stage2_train.loss_config import MMCLLossConfig
 from stage2_cache import write_tiny_cache, write_tiny_features
 from stage2_run import train
 
@@ -149,7 +150,7 @@ def test_nw_ucla_trains_with_its_own_feeder_and_one_person(tmp_path):
                      "--batch-size", "10")
     ckpt = load_checkpoint(work / "last.pt")
     cfg, model = ckpt.train_config(), ckpt.spec.input
-    assert (cfg.augment, cfg.repeat, cfg.weight_decay) == ("ucla-view", 2, 1e-4)
+    assert (cfg.augment.kind, cfg.data.repeat, cfg.optim.weight_decay) == ("ucla-view", 2, 1e-4)
     assert (ckpt.spec.protocol, model.layout, model.num_person, model.num_point) == ("view3", "kinect_v1", 1, 20)
     assert json.loads((work / "eval" / "summary.json").read_text())["num_samples"] == 10
 
@@ -179,19 +180,39 @@ def test_corrupted_checkpoint_on_resume(tiny, tmp_path):
     assert {p: p.read_bytes() for p in work.rglob("*") if p.is_file()} == before
 
 
+def test_training_weighs_its_loss_terms_with_the_papers_values(straight):
+    """Every recipe (and dataset variant) resolves to MMCL's weights, and the loop combines the
+    terms with them: each epoch's mean total is CE + 0.2 refine + 0.1 align (means are linear)."""
+    for name in RECIPES:
+        for dataset in ("ntu60", "ntu120", "nw-ucla", "demo"):
+            loss = resolve_config(dataset, {}, {"recipe": name}).loss
+            assert (loss.lambda_refine, loss.lambda_align, loss.tau) == (0.2, 0.1, 0.4), (name, dataset)
+    assert load_checkpoint(straight / "last.pt").train_config().loss == MMCLLossConfig(0.2, 0.1, 0.4)
+    for r in metrics(straight):
+        assert r["loss"] == pytest.approx(r["loss_ce"] + 0.2 * r["loss_refine"] + 0.1 * r["loss_align"], rel=1e-5)
+
+
 def test_config_precedence_and_recipes(tmp_path):
     f = tmp_path / "c.toml"
     f.write_text('epochs = 3\nbatch-size = 8\n')
     file_values = load_config_file(f)
     cfg = resolve_config("demo", file_values, {"epochs": 2, "lr": None})
-    assert (cfg.recipe, cfg.epochs, cfg.batch_size, cfg.window) == ("demo", 2, 8, RECIPES["demo"]["window"])
+    assert (cfg.recipe, cfg.optim.epochs, cfg.optim.batch_size, cfg.augment.window) == (
+        "demo", 2, 8, RECIPES["demo"]["window"])
     assert resolve_config("ntu60", {}, {}).recipe == "mmcl"
     plain = resolve_config("ntu60", {}, {"use_fam": False, "use_frm": False})
-    assert (plain.recipe, plain.epochs, plain.batch_size, plain.steps) == ("ctrgcn", 65, 64, [35, 55])
+    assert (plain.recipe, plain.optim.epochs, plain.optim.batch_size, plain.optim.steps) == ("ctrgcn", 65, 64, (35, 55))
     ucla = resolve_config("nw-ucla", {}, {"use_fam": False, "use_frm": False})
-    assert (ucla.batch_size, ucla.weight_decay, ucla.steps, ucla.window, ucla.repeat, ucla.augment) == (
-        16, 1e-4, [50], 52, 5, "ucla-view")
-    assert resolve_config("ntu60", {}, {}, base={**TrainConfig().to_dict(), "epochs": 7}).epochs == 7
+    assert (ucla.get("batch_size"), ucla.get("weight_decay"), ucla.get("steps"), ucla.get("window"),
+            ucla.get("repeat"), ucla.get("augment")) == (16, 1e-4, (50,), 52, 5, "ucla-view")
+    assert resolve_config("ntu60", {}, {}, base={**TrainConfig().to_dict(), "epochs": 7}).optim.epochs == 7
+    nested = tmp_path / "nested.yaml"  # a section may also be given as a mapping
+    nested.write_text("optim: {lr: 0.05, epochs: 3}\naugment: ucla-view\n")
+    cfg = resolve_config("demo", load_config_file(nested), {})
+    assert (cfg.optim.lr, cfg.optim.epochs, cfg.augment.kind) == (0.05, 3, "ucla-view")
+    nested.write_text("optim: {lrr: 0.05}\n")
+    with pytest.raises(MMCLError, match="optim.lrr"):
+        load_config_file(nested)
     f.write_text("epochz = 1\n")
     with pytest.raises(MMCLError, match="unknown setting"):
         load_config_file(f)
