@@ -134,7 +134,8 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
 
     from .checkpoint import load_checkpoint
     from .config import finalize_config
-    from .train import report_dir, test_checkpoint
+    from .checkpoint_eval import test_checkpoint
+    from .run_report import report_dir
 
     path = Path(checkpoint_path)
     ckpt = load_checkpoint(path)

@@ -8,8 +8,6 @@ validation split, when one is held out). Runs on the CPU, one GPU, or several wi
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,7 +17,6 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from shared.cache_schema import SkeletonCache
@@ -37,6 +34,8 @@ from .evaluate import predict_scores, summarize, write_report
 from .losses import mmcl_loss
 from .mmcl_model import MMCLModel
 from .model_spec import spec_from_run
+from .run_log import RunLog
+from .run_report import print_summary, report_dir, run_meta, selected_figures
 from .weight_transfer import load_matching_weights
 
 # --------------------------------------------------------------------------- the loop
@@ -279,53 +278,7 @@ def load_resume_checkpoint(work_dir: str | Path) -> Checkpoint:
     return load_checkpoint(path)
 
 
-class RunLog:
-    """metrics.jsonl (one JSON object per epoch) and TensorBoard scalars, on the main process."""
-
-    def __init__(self, work_dir: Path, acc: Accelerator, start_epoch: int) -> None:
-        self.path, self.main = work_dir / "metrics.jsonl", acc.is_main_process
-        self.rows: list[dict[str, Any]] = []
-        if not self.main:
-            return
-        work_dir.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():  # a resumed run keeps the epochs its checkpoint covers
-            old = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-            self.rows = [r for r in old if r.get("epoch", 0) <= start_epoch]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
-        self.tb = SummaryWriter(str(work_dir / "tensorboard"),
-                                purge_step=start_epoch + 1 if start_epoch else None)
-
-    def write(self, epoch: int, metrics: dict[str, float]) -> None:
-        if not self.main:
-            return
-        row = {"epoch": epoch, **metrics}
-        self.rows.append(row)
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-        for key, value in metrics.items():
-            self.tb.add_scalar(key, value, epoch)
-        self.tb.flush()
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in SHOWN)
-        tqdm.write(f"epoch {epoch}: {shown}")
-
-    def close(self) -> None:
-        if self.main:
-            self.tb.close()
-
-
-SHOWN = ("loss", "train_top1", "lr", "samples_per_s", "val_top1", "test_top1")
-
-
 # --------------------------------------------------------------------------- the end
-
-# A work dir's report folder per split. `mmcl ensemble --search` picks fusion weights on eval-val/
-# and applies them to eval/, so the validation report must never land in eval/.
-REPORT_DIRS = {"test": "eval", "val": "eval-val"}
-
-
-def report_dir(work_dir: str | Path, split: str) -> Path:
-    return Path(work_dir) / REPORT_DIRS[split]
-
 
 def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], data: Data,
            log: RunLog) -> dict[str, Any]:
@@ -338,90 +291,12 @@ def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], d
         return {}
     summaries = {}
     for split, s in scores.items():
-        meta = run_meta(cfg, data, split, epoch=cfg.optim.epochs, checkpoint=last_checkpoint(cfg.work_dir))
+        features = data.features.name if data.features is not None else None
+        meta = run_meta(cfg, data.skeletons.dataset, features, split, epoch=cfg.optim.epochs,
+                        checkpoint=last_checkpoint(cfg.work_dir))
         if split == "test":
             meta |= selected_figures(log.rows)
         out_dir = report_dir(cfg.work_dir, split)
         summaries[split] = write_report(out_dir, s, data.class_names, meta)
         print_summary(summaries[split], out_dir)
     return summaries["test"]
-
-
-def run_meta(cfg: TrainConfig, data: Data, split: str, epoch: int, checkpoint: Path) -> dict[str, Any]:
-    meta = {"dataset": data.skeletons.dataset, "protocol": cfg.data.protocol, "stream": cfg.data.stream,
-            "split": split, "epoch": epoch, "checkpoint": str(checkpoint),
-            "features": data.features.name if data.features is not None else None,
-            "use_fam": cfg.model.use_fam, "use_frm": cfg.model.use_frm}
-    if split == "val":  # what recomputes the same held-out samples (`mmcl test --split val`)
-        meta |= {"val_split": cfg.data.val_split, "val_seed": cfg.data.val_seed}
-    return meta
-
-
-def selected_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Best-epoch figures, each labelled with the split it was selected on."""
-    out: dict[str, Any] = {}
-    for split in ("val", "test"):
-        scored = [r for r in rows if f"{split}_top1" in r and not math.isnan(r[f"{split}_top1"])]
-        if scored:
-            best = max(scored, key=lambda r: r[f"{split}_top1"])
-            out[f"best_{split}_top1 (selected on {split})"] = best[f"{split}_top1"]
-            out[f"best_{split}_epoch (selected on {split})"] = best["epoch"]
-    return out
-
-
-def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
-    pct = {k: 100 * summary[k] for k in ("top1", "top5", "mean_class_accuracy")}
-    print(f"{summary['split']} ({summary['num_samples']} samples, epoch {summary['epoch']}): "
-          f"top-1 {pct['top1']:.2f} %, top-5 {pct['top5']:.2f} %, "
-          f"mean class accuracy {pct['mean_class_accuracy']:.2f} %")
-    for key, value in summary.items():
-        if "selected on" in key and "top1" in key:
-            print(f"{key}: {100 * value:.2f} %")
-    print(f"outputs: {out_dir}")
-
-
-# --------------------------------------------------------------------------- test command
-
-SPLITS = tuple(REPORT_DIRS)
-
-
-def test_checkpoint(ckpt: Checkpoint, ckpt_path: Path, cfg: TrainConfig, out_dir: Path,
-                    split: str = "test") -> dict[str, Any]:
-    """Evaluate a trained checkpoint on `cfg`'s cache/protocol/stream `split`: "test", or "val",
-    the validation split training held out (recomputed from the saved fraction and seed)."""
-    if split not in SPLITS:
-        raise MMCLError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
-    if split == "val":
-        check_val_recomputable(ckpt, ckpt_path, cfg)
-    acc = make_accelerator(cfg)
-    data = build_data(cfg.replace(use_fam=False, use_frm=False), acc)  # S_M alone
-    if data.class_names != ckpt.spec.class_names:
-        raise MMCLError(f"{ckpt_path} was trained on other classes ({ckpt.spec.dataset}) than {cfg.data.cache} "
-                        f"({data.skeletons.dataset}); use `mmcl zeroshot` for cross-dataset evaluation")
-    if split == "val" and ckpt.skeletons_names_hash not in (None, data.skeletons.names_hash):
-        raise MMCLError(f"{data.skeletons.path} holds other samples than the cache {ckpt_path} was trained "
-                        f"on, so its validation split would not be the one training held out; evaluate "
-                        f"--split val on the training cache")
-    model = acc.prepare(ckpt.build_model())
-    loader = acc.prepare(data.val_loader if split == "val" else data.test_loader)
-    scores = predict_scores(model, loader, data.test_input, acc, data.skeletons.names, split)
-    if not acc.is_main_process:
-        return {}
-    summary = write_report(out_dir, scores, data.class_names,
-                           run_meta(cfg, data, split, epoch=ckpt.epoch, checkpoint=ckpt_path))
-    print_summary(summary, out_dir)
-    return summary
-
-
-def check_val_recomputable(ckpt: Checkpoint, ckpt_path: Path, cfg: TrainConfig) -> None:
-    """The validation split is a seeded draw from the training protocol's training samples: only
-    the checkpoint's own fraction, seed and protocol give back the samples it never trained on."""
-    saved = ckpt.train_config()
-    if not saved.data.val_split:
-        raise MMCLError(f"{ckpt_path} was trained without --val-split: it has no validation split "
-                        f"(train with --val-split F, or evaluate --split test)")
-    changed = [k for k in ("val_split", "val_seed", "protocol") if saved.get(k) != cfg.get(k)]
-    if changed:
-        detail = ", ".join(f"{k} {saved.get(k)!r} -> {cfg.get(k)!r}" for k in changed)
-        raise MMCLError(f"--split val on {ckpt_path}: the validation split is defined by the training "
-                        f"settings, which differ here ({detail})")
