@@ -6,21 +6,23 @@ every sequence is translated to is the input layout's centre joint, not a settin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.errors import MMCLError
+
+from .settings import NON_NEGATIVE, bound
 
 AUGMENTS = ("crop-rotate", "ucla-view")  # CTR-GCN's NTU feeder, CTR-GCN's NW-UCLA feeder
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    window: int = 64  # frames per sample after crop + resize
+    window: int = field(default=64, metadata=bound(lambda v: v > 1, "> 1"))  # frames per sample after crop + resize
     kind: str = "crop-rotate"  # or "ucla-view"
     crop: tuple[float, float] = (0.5, 1.0)  # training crop ratio of the valid frames
-    test_crop: float = 0.95
-    rotate: float = 0.3  # radians, each axis uniform in [-rotate, rotate]
-    view_degrees: int = 60  # ucla-view: rotation about x and y, integer degrees
+    test_crop: float = field(default=0.95, metadata=bound(lambda v: 0 < v <= 1, "in (0, 1]"))
+    rotate: float = field(default=0.3, metadata=NON_NEGATIVE)  # radians, each axis uniform in [-rotate, rotate]
+    view_degrees: int = field(default=60, metadata=NON_NEGATIVE)  # ucla-view: rotation about x and y, integer degrees
     scale: tuple[float, float] = (0.5, 1.5)  # ucla-view
 
     def __post_init__(self) -> None:

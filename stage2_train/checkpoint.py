@@ -10,6 +10,7 @@ A `Checkpoint` is saved as a plain dict loadable with `torch.load(weights_only=T
     optimizer, scheduler, scaler (or None), rng {python, numpy, torch, cuda}
     skeletons_names_hash   which samples the training cache held (recomputes the validation split)
     metrics                the last epoch's metrics
+    checksum               sha256 of everything above (`checksum`), verified on load
 
 The spec's input (layout, persons, joints) describes the network's input, which may differ from
 the cache's (config `layout`/`persons`: Kinect v1 joints mapped to NTU-25): later commands (test,
@@ -20,6 +21,7 @@ the one place that knows that layout; anything else fails with CheckpointError.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import random
 import zipfile
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
 CHECKPOINT_FORMAT = "mmcl-checkpoint-2"
 CHECKPOINT_FORMAT_V1 = "mmcl-checkpoint-1"
-REQUIRED = ("format", "spec", "epoch", "config", "model")
+REQUIRED = ("format", "spec", "epoch", "config", "model", "checksum")
 REQUIRED_V1 = ("format", "epoch", "config", "model_config", "model", "class_names", "dataset")
 
 
@@ -88,9 +90,11 @@ class Checkpoint:
                 "skeletons_names_hash": self.skeletons_names_hash}
 
     def save(self, path: str | Path) -> None:
-        """Write under a temporary name, then rename: a kill never leaves a truncated checkpoint."""
+        """Write under a temporary name, then rename: a kill never leaves a truncated checkpoint.
+        The payload's checksum lets `load` refuse a file damaged since (bit rot, a bad copy)."""
+        payload = self.to_payload()
         with atomic_path(Path(path)) as tmp:
-            torch.save(self.to_payload(), tmp)
+            torch.save({**payload, "checksum": checksum(payload)}, tmp)
 
     @classmethod
     def load(cls, path: str | Path) -> "Checkpoint":
@@ -104,6 +108,9 @@ class Checkpoint:
         missing = [k for k in (REQUIRED_V1 if v1 else REQUIRED) if k not in payload]
         if missing:
             raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
+        if not v1 and checksum({k: v for k, v in payload.items() if k != "checksum"}) != payload["checksum"]:
+            raise CheckpointError(f"{path}: corrupted checkpoint (its contents do not match the checksum written "
+                                  f"with it); use another checkpoint (checkpoints/epoch-NNN.pt) or start afresh")
         try:
             spec = _spec_from_v1(payload) if v1 else ModelSpec.from_dict(payload["spec"])
         except (TypeError, KeyError, ValueError, AttributeError) as e:
@@ -112,6 +119,32 @@ class Checkpoint:
                    optimizer=payload.get("optimizer"), scheduler=payload.get("scheduler"),
                    scaler=payload.get("scaler"), rng=payload.get("rng"), metrics=payload.get("metrics"),
                    skeletons_names_hash=payload.get("skeletons_names_hash"))
+
+
+def checksum(payload: Any) -> str:
+    """sha256 over every value of a payload (tensors by dtype, shape and bytes), in a fixed order,
+    so that it is recomputed equal from what `torch.load` gives back."""
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous().reshape(-1)
+            h.update(f"tensor {t.dtype} {tuple(x.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes())
+        elif isinstance(x, dict):
+            h.update(f"dict {len(x)}".encode())
+            for k in sorted(x, key=str):
+                feed(str(k))
+                feed(x[k])
+        elif isinstance(x, (list, tuple)):
+            h.update(f"{type(x).__name__} {len(x)}".encode())
+            for v in x:
+                feed(v)
+        else:
+            h.update(f"{type(x).__name__} {x!r};".encode())
+
+    feed(payload)
+    return "sha256:" + h.hexdigest()
 
 
 def _spec_from_v1(payload: dict[str, Any]) -> ModelSpec:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from .data_config import DataConfig
 from .loss_config import MMCLLossConfig
 from .model_config import ArchitectureConfig
 from .optim_config import OptimConfig
+from .settings import NON_NEGATIVE, bound, checked
 
 if TYPE_CHECKING:
     from .model_spec import InputSpec
@@ -45,10 +47,10 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     recipe: str | None = None
     work_dir: str | None = None  # None: runs/<dataset>-<protocol>-<stream>
-    seed: int = 1
+    seed: int = field(default=1, metadata=bound(lambda v: 0 <= v < 2**32, "in [0, 2**32)"))  # numpy's seed range
     mixed_precision: str = "no"
     device: str = "auto"
-    test_every: int = 0  # evaluate on the test split every N epochs (0: only at the end)
+    test_every: int = field(default=0, metadata=NON_NEGATIVE)  # evaluate on the test split every N epochs (0: only at the end)
     init_from: str | None = None  # checkpoint whose weights start the run (fine-tuning)
 
     def __post_init__(self) -> None:
@@ -113,6 +115,18 @@ def _flat_keys() -> dict[str, tuple[str | None, str]]:
 FLAT_KEYS: dict[str, tuple[str | None, str]] = _flat_keys()
 
 
+def _field_types() -> dict[str, tuple[dataclasses.Field, Any]]:
+    """flat key -> (its dataclass field, its resolved type)."""
+    out = {}
+    for key, (section, name) in FLAT_KEYS.items():
+        kind = SECTIONS[section] if section else TrainConfig
+        out[key] = ({f.name: f for f in dataclasses.fields(kind)}[name], typing.get_type_hints(kind)[name])
+    return out
+
+
+FIELD_TYPES = _field_types()
+
+
 # --------------------------------------------------------------------------- recipes
 
 # Each recipe lists what it changes from the defaults.
@@ -171,7 +185,14 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
     if unknown:
         raise MMCLError(f"{source}: unknown setting(s) {', '.join(unknown)}; "
                         f"known: {', '.join(sorted(FLAT_KEYS))}")
-    return out
+
+    def name(key: str) -> str:  # as the user wrote it
+        return f"--{key.replace('_', '-')}" if source == COMMAND_LINE else key
+
+    return {k: checked(v, *FIELD_TYPES[k], name(k), source) for k, v in out.items()}
+
+
+COMMAND_LINE = "command line"
 
 
 def load_config_file(path: str | Path | None) -> dict[str, Any]:
@@ -208,7 +229,7 @@ def resolve_config(dataset: str, file_values: dict[str, Any], flags: dict[str, A
 
     `base` replaces the recipe layer (a resumed run's saved config).
     """
-    flags = _normalise_keys({k: v for k, v in flags.items() if v is not None}, "command line")
+    flags = _normalise_keys({k: v for k, v in flags.items() if v is not None}, COMMAND_LINE)
     user = {**file_values, **flags}
     if base is None:
         use_fam, use_frm = user.get("use_fam", True), user.get("use_frm", True)

@@ -7,10 +7,12 @@ Each default is written here once: the training config and the model specs refer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.errors import MMCLError
 from shared.layouts import get_layout
+
+from .settings import AT_LEAST_ONE, FRACTION, bound
 
 # Reference layout: 10 units as (out = base_channel * multiplier, temporal stride).
 UNIT_PLAN: tuple[tuple[int, int], ...] = (
@@ -106,9 +108,11 @@ class ArchitectureConfig:
 
     use_fam: bool = True
     use_frm: bool = True
-    frm_vectors: int = MMCLModelConfig.frm_vectors
-    base_channel: int = CTRGCNConfig.base_channel
-    drop_out: float = CTRGCNConfig.drop_out
+    frm_vectors: int = field(default=MMCLModelConfig.frm_vectors, metadata=AT_LEAST_ONE)
+    # the multi-scale TCN splits channels over 4 branches
+    base_channel: int = field(default=CTRGCNConfig.base_channel,
+                              metadata=bound(lambda v: v >= 4 and v % 4 == 0, "a positive multiple of 4"))
+    drop_out: float = field(default=CTRGCNConfig.drop_out, metadata=FRACTION)
 
     def model_config(self, num_class: int, layout: str, num_point: int, num_person: int,
                      rgb_dim: int | None, text_dim: int | None) -> MMCLModelConfig:

@@ -7,19 +7,22 @@ from dataclasses import dataclass, field
 
 from shared.errors import MMCLError
 
+from .settings import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, bound
+
 
 @dataclass(frozen=True)
 class OptimConfig:
-    epochs: int = 110
-    batch_size: int = 200  # the global batch, split over the processes
-    test_batch_size: int | None = None  # None: batch_size
-    lr: float = 0.1
-    momentum: float = 0.9
+    epochs: int = field(default=110, metadata=NON_NEGATIVE)
+    batch_size: int = field(default=200, metadata=AT_LEAST_ONE)  # the global batch, split over the processes
+    test_batch_size: int | None = field(default=None, metadata=AT_LEAST_ONE)  # None: batch_size
+    lr: float = field(default=0.1, metadata=NON_NEGATIVE)
+    momentum: float = field(default=0.9, metadata=FRACTION)
     nesterov: bool = True
-    weight_decay: float = 4e-4
-    warmup: int = 5  # epochs of linear warm-up
-    steps: tuple[int, ...] = field(default=(90, 100))  # epochs where lr *= lr_decay
-    lr_decay: float = 0.1
+    weight_decay: float = field(default=4e-4, metadata=NON_NEGATIVE)
+    warmup: int = field(default=5, metadata=NON_NEGATIVE)  # epochs of linear warm-up
+    steps: tuple[int, ...] = field(default=(90, 100),  # epochs where lr *= lr_decay
+                                   metadata=bound(lambda v: min(v, default=0) >= 0, "epochs >= 0"))
+    lr_decay: float = field(default=0.1, metadata=POSITIVE)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(sorted(int(s) for s in self.steps)))

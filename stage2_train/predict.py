@@ -114,6 +114,10 @@ def to_model_layout(joints: np.ndarray, layout: str, card: ModelCard) -> np.ndar
     """Map joints to the model's layout (e.g. Kinect v1 -> NTU-25) and pad absent persons."""
     if joints.ndim != 4 or joints.shape[-1] != 3 or len(joints) == 0:
         raise MMCLError(f"expected joints (T > 0, M, V, 3), got shape {joints.shape}")
+    if not np.isfinite(joints).all():  # scores of such a sequence would be NaN, or a confident nonsense
+        t, m, v, _ = np.argwhere(~np.isfinite(joints))[0]
+        raise MMCLError(f"the sequence has a non-finite coordinate ({joints[t, m, v].tolist()} at frame {t}, "
+                        f"person {m}, joint {v}); predict needs finite joints")
     model = card.spec.input
     try:
         return model.mapping_from(layout, joints.shape[1]).sample(joints)

@@ -8,6 +8,8 @@ validation split, when one is held out). Runs on the CPU, one GPU, or several wi
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,7 +22,8 @@ from accelerate.utils import DataLoaderConfiguration, set_seed
 from tqdm import tqdm
 
 from shared.cache_schema import SkeletonCache
-from shared.errors import MMCLError
+from shared.cache_io import output_lock
+from shared.errors import LockedError, MMCLError
 from shared.layouts import Layout
 from shared.registry import get_dataset
 
@@ -44,6 +47,11 @@ from .weight_transfer import load_matching_weights
 def train(cfg: TrainConfig, resume: Checkpoint | None = None) -> dict[str, Any]:
     """Train (or continue the checkpoint `resume`) and evaluate; returns the test summary."""
     acc = make_accelerator(cfg)
+    with work_dir_lock(Path(cfg.work_dir), acc):
+        return run(cfg, acc, resume)
+
+
+def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[str, Any]:
     set_seed(cfg.seed)
     data = build_data(cfg, acc)
     model = build_model(cfg, data)
@@ -61,9 +69,12 @@ def train(cfg: TrainConfig, resume: Checkpoint | None = None) -> dict[str, Any]:
             metrics |= prefixed("val", evaluate(model, val_loader, data, acc, "validate"))
         if cfg.test_every and (epoch + 1) % cfg.test_every == 0:
             metrics |= prefixed("test", evaluate(model, test_loader, data, acc, "test"))
+        check_finite(acc.unwrap_model(model), metrics, epoch + 1, cfg)
         scheduler.step()
-        write_checkpoint(cfg, acc, model, optimizer, scheduler, data, epoch + 1, metrics)
+        # The row first: a kill before the checkpoint is in place redoes the epoch on --resume
+        # (RunLog drops rows past the checkpoint), so no epoch ever lacks its row.
         log.write(epoch + 1, metrics)
+        write_checkpoint(cfg, acc, model, optimizer, scheduler, data, epoch + 1, metrics)
     return finish(cfg, acc, model, {"val": val_loader, "test": test_loader}, data, log)
 
 
@@ -244,6 +255,33 @@ def evaluate(model, loader, data: Data, acc: Accelerator, desc: str) -> dict[str
 
 def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}_{k}": v for k, v in metrics.items()}
+
+
+class Diverged(MMCLError):
+    """Training produced a non-finite loss or non-finite weights."""
+
+
+def check_finite(model: torch.nn.Module, metrics: dict[str, float], epoch: int, cfg: TrainConfig) -> None:
+    """Stop before a diverged epoch is saved: a NaN model must never be checkpointed or reported."""
+    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if math.isfinite(metrics["loss"]) and not bad:
+        return
+    raise Diverged(
+        f"training diverged in epoch {epoch}: loss {metrics['loss']:.4g}, {len(bad)} weight tensors non-finite"
+        + (f" ({bad[0]}, ...)" if bad else "") + f"; nothing of epoch {epoch} is saved ({cfg.work_dir}/last.pt "
+        f"holds epoch {epoch - 1}). Lower --lr (now {cfg.optim.lr:g}) or check the input data")
+
+
+@contextlib.contextmanager
+def work_dir_lock(work_dir: Path, acc: Accelerator):
+    """One `mmcl train` per work dir: the main process holds `<work dir>/train.lock`."""
+    with contextlib.ExitStack() as held:
+        if acc.is_main_process:
+            try:
+                held.enter_context(output_lock(work_dir / "train"))
+            except LockedError as e:
+                raise LockedError(f"{work_dir} is in use by another `mmcl train` ({e})") from None
+        yield
 
 
 # --------------------------------------------------------------------------- checkpoints and logs

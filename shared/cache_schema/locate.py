@@ -25,8 +25,9 @@ def resolve_dataset_dir(cache: str | Path, dataset: str | None = None) -> Path:
     if not found:
         raise CacheError(f"no skeleton cache under {cache} (looked for {cache / SKELETON_FILE} and "
                          f"{cache}/*/{SKELETON_FILE}); run `mmcl extract --dataset NAME --out {cache}` first")
-    raise CacheError(f"{cache} holds several datasets ({', '.join(p.name for p in found)}); choose one "
-                     f"with --cache {found[0]} (or --dataset {found[0].name})")
+    # every command that reads a cache takes --cache; not all of them take --dataset
+    choices = " or ".join(f"--cache {p}" for p in found)
+    raise CacheError(f"{cache} holds several datasets ({', '.join(p.name for p in found)}); choose one: {choices}")
 
 
 def feature_files(dataset_dir: Path) -> list[Path]:

@@ -20,7 +20,7 @@ from stage2_run import invoke
 
 from shared.errors import MMCLError
 from shared.registry import DEMO
-from stage2_train.checkpoint import CHECKPOINT_FORMAT, Checkpoint, CheckpointError, load_checkpoint
+from stage2_train.checkpoint import CHECKPOINT_FORMAT, Checkpoint, CheckpointError, checksum, load_checkpoint
 from stage2_train.export import EXPORT_FORMAT, ModelCard
 from stage2_train.predict import Predictor, read_cached
 
@@ -83,6 +83,7 @@ def test_files_that_are_not_checkpoints_fail_naming_the_file(tmp_path):
              "bare.pt": {"format": CHECKPOINT_FORMAT, "epoch": 1},
              "spec.pt": {"format": CHECKPOINT_FORMAT, "spec": {"format": "junk"}, "epoch": 1, "config": {},
                          "model": {}}}
+    cases["spec.pt"]["checksum"] = checksum(cases["spec.pt"])
     for name, payload in cases.items():
         path = tmp_path / name
         if payload is None:
@@ -91,7 +92,7 @@ def test_files_that_are_not_checkpoints_fail_naming_the_file(tmp_path):
             torch.save(payload, path)
         with pytest.raises(CheckpointError, match=name):
             Checkpoint.load(path)
-    with pytest.raises(CheckpointError, match="missing spec, config, model"):
+    with pytest.raises(CheckpointError, match="missing spec, config, model, checksum"):
         Checkpoint.load(tmp_path / "bare.pt")
     with pytest.raises(CheckpointError, match="unreadable model description"):
         Checkpoint.load(tmp_path / "spec.pt")
@@ -108,3 +109,26 @@ def test_first_format_export_card_loads():
     assert again == card
     with pytest.raises(MMCLError, match="junk.json: not an mmcl export card"):
         ModelCard.from_json('{"format": "junk"}', "junk.json")
+
+
+def test_a_flipped_bit_in_the_weights_is_refused(tmp_path):
+    """Each of a few single-bit flips inside the stored tensors (found through the zip's entries)
+    is refused with CheckpointError, where the file without the flip loads."""
+    import zipfile
+
+    load_checkpoint(V1).save(tmp_path / "good.pt")
+    load_checkpoint(tmp_path / "good.pt")  # the checksum written is the one recomputed
+    raw = (tmp_path / "good.pt").read_bytes()
+    with zipfile.ZipFile(tmp_path / "good.pt") as z:
+        entries = sorted((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: -i.file_size)[:3]
+    for i, entry in enumerate(entries):
+        # a stored (uncompressed) entry's data follows its 30-byte local header, name and extra field
+        h = entry.header_offset
+        name_len, extra_len = int.from_bytes(raw[h + 26:h + 28], "little"), int.from_bytes(raw[h + 28:h + 30], "little")
+        start = h + 30 + name_len + extra_len
+        flipped = bytearray(raw)
+        flipped[start + entry.file_size // 2] ^= 0x10
+        path = tmp_path / f"flipped-{i}.pt"
+        path.write_bytes(bytes(flipped))
+        with pytest.raises(CheckpointError, match=f"flipped-{i}.pt: corrupted checkpoint"):
+            load_checkpoint(path)

@@ -162,3 +162,14 @@ def test_bad_invocations_fail_clearly(run, args, message):
     result = predict_cli(*args)
     assert isinstance(result.exception, MMCLError), result.output
     assert message in str(result.exception)
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_non_finite_joints_are_refused(run, bad):
+    """Such a sequence once gave "nan %" for every class (or 100 % for one) with exit 0."""
+    cache, work = run
+    seq = read_cached(cache, "0")
+    joints = seq.joints.copy()
+    joints[3, 0, 7, 1] = bad
+    with pytest.raises(MMCLError, match="non-finite coordinate .* frame 3, person 0, joint 7"):
+        Predictor.from_checkpoint(work / "last.pt").logits(joints, seq.layout)

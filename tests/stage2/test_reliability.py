@@ -1,0 +1,120 @@
+"""Stage 2 never ends in a traceback or a silent wrong result: bad settings name the file, key and
+value; a diverging run stops before saving a NaN model; a kill right after a checkpoint keeps the
+epoch's metrics row; two runs never share a work dir."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from stage2_cache import write_tiny_cache
+from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, train
+
+from shared.errors import LockedError, MMCLError
+from stage2_train import checkpoint as checkpoint_module
+from stage2_train.checkpoint import load_checkpoint
+from stage2_train.config import load_config_file, resolve_config
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return write_tiny_cache(tmp_path_factory.mktemp("rel") / "cache", features=False)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize("text, message", [
+    ('epochs: "ten"', "epochs = 'ten': expected an integer"),
+    ('lr: "x"', "lr = 'x': expected a finite number"),
+    ("steps: 5", "steps = 5: expected a list of integers"),
+    ("crop: x", "crop = 'x': expected a list of 2 finite numbers"),
+    ("batch_size: [1]", "batch_size = [1]: expected an integer"),
+    ("epochs: 2.5", "epochs = 2.5: expected an integer"),
+    ('nesterov: "false"', "nesterov = 'false': expected true or false"),
+    ("lr: .nan", "lr = nan: expected a finite number"),
+    ("tau: 0", "tau = 0: expected > 0"),
+    ("base_channel: 6", "base_channel = 6: expected a positive multiple of 4"),
+    ("optim: {warmup: -1}", "warmup = -1: expected >= 0"),
+])
+def test_wrong_values_in_a_config_file_name_the_file_key_and_value(tmp_path, text, message):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text + "\n")
+    with pytest.raises(MMCLError) as e:
+        load_config_file(f)
+    assert str(e.value).startswith(f"{f}: {message}")
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("lr", -0.1, "--lr = -0.1: expected >= 0"), ("workers", -1, "--workers = -1: expected >= 0"),
+    ("seed", -1, "--seed = -1: expected in [0, 2**32)"),
+    ("test_batch_size", -4, "--test-batch-size = -4: expected >= 1"),
+])
+def test_out_of_range_flags_are_one_clear_line(cache, tmp_path, flag, value, message):
+    with pytest.raises(MMCLError, match="command line: " + message.replace("[", r"\[").replace("*", r"\*")
+                       .replace("(", r"\(").replace(")", r"\)")):
+        resolve_config("demo", {}, {flag: value})
+    result = subprocess.run([sys.executable, "-m", "stage2_train.cli", "--cache", str(cache), "--work-dir",
+                             str(tmp_path / "w"), f"--{flag.replace('_', '-')}", str(value)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert message in result.stderr and not (tmp_path / "w").exists()
+
+
+# --------------------------------------------------------------------------- divergence
+
+
+def test_a_diverging_run_stops_before_saving_a_nan_model(cache, tmp_path):
+    work = tmp_path / "nan"
+    with pytest.raises(MMCLError, match="training diverged in epoch 1: loss .*nothing of epoch 1 is saved"):
+        train(cache, work, *ONE_EPOCH, *SKELETON_ONLY, "--lr", "1e30")
+    assert not (work / "last.pt").exists() and not (work / "eval").exists()
+    assert not (work / "metrics.jsonl").read_text().strip()  # no row for the diverged epoch
+
+
+# --------------------------------------------------------------------------- metrics and checkpoint
+
+
+def test_a_kill_right_after_the_checkpoint_keeps_the_epochs_metrics_row(cache, tmp_path, monkeypatch):
+    """The kill point the old order lost a row at: epoch 2's last.pt in place, nothing after it."""
+    work = tmp_path / "kill"
+    flags = (*SKELETON_ONLY, "--epochs", "2", "--warmup", "0", "--window", "12", "--workers", "0")
+    save = checkpoint_module.Checkpoint.save
+
+    def save_then_die(self, path):
+        save(self, path)
+        if Path(path).name == "last.pt" and self.epoch == 2:
+            raise SystemExit("killed")
+
+    monkeypatch.setattr(checkpoint_module.Checkpoint, "save", save_then_die)
+    with pytest.raises(SystemExit):
+        train(cache, work, *flags)
+    monkeypatch.undo()
+    assert load_checkpoint(work / "last.pt").epoch == 2
+    train(cache, work, *flags, "--resume")
+    rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+
+
+# --------------------------------------------------------------------------- one run per work dir
+
+
+def test_a_second_run_in_the_same_work_dir_is_refused(cache, tmp_path):
+    work = tmp_path / "busy"
+    args = [sys.executable, "-m", "stage2_train.cli", "--cache", str(cache), "--work-dir", str(work), *COMMON,
+            *SKELETON_ONLY, "--epochs", "200", "--window", "12", "--workers", "0"]
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (work / "config.yaml").exists():  # written once the run holds the lock
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.2)
+        with pytest.raises(LockedError, match=f"{work} is in use by another `mmcl train` .*pid {first.pid}"):
+            train(cache, work, *ONE_EPOCH, *SKELETON_ONLY)
+    finally:
+        first.kill()
+        first.wait(timeout=30)
