@@ -110,6 +110,12 @@ class Extraction:
         rows = shard.rows(n) if shard else np.arange(n)
         return rows[:limit] if limit else rows
 
+    @property
+    def skeleton_failures(self) -> list[tuple[str, str, str]]:
+        """Samples the skeleton cache left out: they fail a whole-dataset run; a shard leaves them to
+        `--merge`, else every shard of an array job would report the same samples."""
+        return [] if self.config.shard is not None else self.skeletons.failures
+
     def run(self, models: Models | None = None) -> Summary:
         """Extract the pending chunks (loading the models unless given), then write the output."""
         config, paths, wanted = self.config, self.paths, self.wanted
@@ -122,9 +128,11 @@ class Extraction:
             if progress.finished is not None:
                 shutil.rmtree(paths.parts, ignore_errors=True)  # left by a run killed after its merge
                 return Summary(progress.finished, len(wanted), len(wanted),
-                               block=read_feature_file(progress.finished, require_complete=False)[1])
+                               block=read_feature_file(progress.finished, require_complete=False)[1],
+                               skeleton_failures=self.skeleton_failures)
             chunks = plan_chunks(wanted, progress.done, config.chunk_size, config.batch_size)
-            summary = Summary(paths.output, len(wanted), len(wanted) - sum(map(len, chunks)))
+            summary = Summary(paths.output, len(wanted), len(wanted) - sum(map(len, chunks)),
+                              skeleton_failures=self.skeleton_failures)
             if chunks:
                 # Workers start before the models load: their start-up overlaps the loading.
                 decoded = self.prefetch(chunks)

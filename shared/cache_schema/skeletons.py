@@ -70,14 +70,18 @@ class SkeletonCacheWriter:
         try:
             if exc_type is None:
                 self._finish()
+        except BaseException as error:  # e.g. no sample: the temporary file goes, the error propagates
             self._f.close()
-        finally:
-            return self._atomic.__exit__(exc_type, exc, tb)
+            self._atomic.__exit__(type(error), error, error.__traceback__)
+            raise
+        self._f.close()
+        return self._atomic.__exit__(exc_type, exc, tb)
 
     def _finish(self) -> None:
         f, spec = self._f, self.spec
         if not self.metas:
-            raise CacheError(f"{self.path}: no sample could be read; see the failures above")
+            raise CacheError(f"{self.path}: no sample could be read ({no_sample_reasons(self.failures)}); "
+                             f"nothing written")
         names = [m.name for m in self.metas]
         f.attrs.update(
             schema_version=SCHEMA_VERSION, kind="skeletons", dataset=spec.name,
@@ -93,6 +97,15 @@ class SkeletonCacheWriter:
         for p in spec.protocols:
             s[f"is_train/{p.name}"] = np.array([p.is_train(m) for m in self.metas], bool)
         write_failures(f, self.failures)
+
+
+def no_sample_reasons(failures: list[tuple[str, str, str]], shown: int = 3) -> str:
+    """The failures of a run that read no sample, for its error message (the table is not written)."""
+    if not failures:
+        return "no sample listed"
+    reasons = "; ".join(f"{name}: {reason}" for name, _, reason in failures[:shown])
+    more = f" and {len(failures) - shown} more" if len(failures) > shown else ""
+    return f"{len(failures)} failed: {reasons}{more}"
 
 
 class SkeletonCache:
