@@ -35,7 +35,8 @@ from shared.errors import MMCLError
 from shared.registry import DatasetSpec, find_dir, get_dataset
 
 from .decode import Decoded, TemporalImages, prefetch
-from .featurize import Models, ModelSpecs, Timer, load_models, load_prompts_for, run_models
+from .featurize import (
+    Models, ModelSpecs, Timer, check_model_sources, load_models, load_prompts_for, run_models)
 from .provenance import default_feature_set_name, feature_header, request_attrs, sanitize
 from .resume import FeaturePaths, batches_of, check_parts_header, commit_chunk, finish, plan_chunks, read_progress
 from .shards import Shard
@@ -96,10 +97,12 @@ class Extraction:
     @classmethod
     def prepare(cls, config: ExtractConfig) -> "Extraction":
         spec = get_dataset(config.dataset)
-        skeletons = ensure_skeletons(spec, config)
+        # Everything that can be wrong with the command is reported before the skeleton cache is built.
+        check_model_sources(config.models)
         video_dir = find_dir(config.root, spec.video_dirs, "video", spec)
         name = sanitize(config.feature_set or default_feature_set_name(config.models, config.image))
         request = request_attrs(spec, config.models, config.image, load_prompts_for(config.models))
+        skeletons = ensure_skeletons(spec, config)
         return cls(config, spec, skeletons, video_dir, FeaturePaths.of(config.out / spec.name, name, config.shard),
                    request)
 

@@ -4,6 +4,7 @@ and corrupted videos. Each is recorded with its reason and the run exits 1; none
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from shared.cache_schema import SKELETON_FILE, SkeletonCache
-from shared.errors import CacheError
+from shared.errors import CacheError, MMCLError
 from shared.registry import DEMO
 from stage1_extract.extract import ExtractConfig, extract_features
 from stage1_extract.featurize import ModelSpecs
@@ -97,3 +98,14 @@ def test_cut_and_corrupted_videos_are_marked_invalid_with_the_reason(hostile_roo
     assert "decode error" in reasons[roles["garbled"]][1]
     assert summary.exit_code == 1  # the skeletons left out of the cache fail the run as well
     assert "2 samples left out of the skeleton cache" in summary.report()
+
+
+@pytest.mark.parametrize("models, words", [
+    (ModelSpecs(mllm="./models/Qwen2.5-VL-7B-Instrct"), "MLLM './models/Qwen2.5-VL-7B-Instrct': no such directory"),
+    (ModelSpecs(rgb_encoder="lite0-weights.pth"), "RGB encoder 'lite0-weights.pth': no such file"),
+    (ModelSpecs(text_encoder="/opt/models/minilm/"), "Text encoder '/opt/models/minilm/': no such directory")])
+def test_a_missing_model_path_is_reported_before_the_skeleton_cache_is_built(hostile_root, tmp_path, models, words):
+    root, _ = hostile_root
+    with pytest.raises(MMCLError, match=re.escape(words)):
+        extract_features(ExtractConfig(dataset="demo", root=root, out=tmp_path, models=models, progress=False))
+    assert not (tmp_path / "demo" / SKELETON_FILE).exists()
