@@ -182,3 +182,14 @@ def test_cut_or_corrupted_video_fails_the_integrity_check(tmp_path):
         cut_source.check_integrity()
     with pytest.raises(VideoError, match=r"garbled_rgb.avi: damaged or cut video: .*decode error"):
         open_frames(garbled).check_integrity()
+
+
+def test_video_much_shorter_than_its_skeleton_is_an_error(tmp_path):
+    from stage1_extract.video import check_covers_skeleton
+
+    frames = np.zeros((20, 64, 64, 3), np.uint8)
+    source = open_frames(write_video(tmp_path / "short_rgb.avi", frames))
+    source.check_integrity()  # a well-formed file: only its skeleton tells it was cut
+    check_covers_skeleton(source, 21)  # a frame or two apart is normal
+    with pytest.raises(VideoError, match="short_rgb.avi: 20 frames, but its skeleton spans 63"):
+        check_covers_skeleton(source, 63)
