@@ -20,3 +20,7 @@ class CacheError(MMCLError):
 
 class LockedError(MMCLError):
     """Another process is writing the same output."""
+
+
+class CoordinateError(SkeletonFormatError):
+    """A skeleton coordinate that is not finite or not a physical position (names the file, frame, joint)."""

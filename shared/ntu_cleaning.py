@@ -123,7 +123,8 @@ def _track(body: RawBody, kept_frames: np.ndarray) -> _Track:
 
 def _motion(joints: np.ndarray) -> np.float32:
     """Sum over x, y, z of the variance over all frames and joints, in float32 as the reference."""
-    return np.var(joints.reshape(-1, 3), axis=0).sum()
+    with np.errstate(over="ignore", invalid="ignore"):  # an infinite coordinate: rejected after cleaning
+        return np.var(joints.reshape(-1, 3), axis=0).sum()
 
 
 def _noisy_frames(joints: np.ndarray, ratio: float) -> np.ndarray:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from .errors import MMCLError
 from .registry import DatasetSpec, SampleMeta, find_dir, get_dataset
-from .skeleton_sample import SkeletonSample
+from .skeleton_sample import SkeletonSample, check_coordinates
 
 
 @dataclass
@@ -64,7 +64,14 @@ def list_samples(spec: DatasetSpec, root) -> SampleListing:
 
 
 def read_sample(dataset: str, path) -> SkeletonSample:
-    """Read and clean one raw sample; raises SkeletonFormatError naming the file and problem."""
+    """Read and clean one raw sample; raises SkeletonFormatError naming the file and problem
+    (CoordinateError when a kept coordinate is NaN, infinite or absurd: see check_coordinates)."""
+    sample = _read_cleaned(dataset, path)
+    check_coordinates(sample.joints, path, sample.frame_index)
+    return sample
+
+
+def _read_cleaned(dataset: str, path) -> SkeletonSample:
     spec = get_dataset(dataset)
     fmt = spec.skeleton_format
     if fmt == "ntu":

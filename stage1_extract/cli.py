@@ -96,8 +96,8 @@ def extract(dataset, root, out, mllm, backend, rgb_encoder, text_encoder, k, ima
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
         workers=workers, progress=not quiet)
     if skeletons_only:
-        ensure_skeletons(get_dataset(dataset), config)
-        return 0
+        skeletons = ensure_skeletons(get_dataset(dataset), config)
+        return 1 if skeletons.failures else 0  # broken raw files: listed in its failures/ table
     if models.resolved_device() == "cpu" and workers:
         _leave_cores_to_workers(workers)
     summary = extract_features(config)

@@ -18,7 +18,7 @@ from shared.errors import MMCLError
 from shared.registry import DatasetSpec
 
 from .temporal_image import TemporalImageConfig, from_frames
-from .video import open_frames, video_path
+from .video import VideoFile, check_covers_skeleton, open_frames, video_path
 
 
 @dataclass
@@ -50,10 +50,14 @@ class TemporalImages(Dataset):
         item = Decoded(row, self.skeletons.names[row])
         try:
             t0 = time.perf_counter()
-            frames, indices = open_frames(video_path(self.spec, self.video_dir, item.name)).sample(self.config.frames)
+            skeleton = self.skeletons.sample(row)
+            source = open_frames(video_path(self.spec, self.video_dir, item.name))
+            if isinstance(source, VideoFile):
+                source.check_integrity()
+            frames, indices = source.sample(self.config.frames)
+            check_covers_skeleton(source, int(skeleton["frame_index"][-1]) + 1)
             t1 = time.perf_counter()
-            result = from_frames(frames, indices, self.skeletons.sample(row), self.skeletons.color_resolution,
-                                 self.config)
+            result = from_frames(frames, indices, skeleton, self.skeletons.color_resolution, self.config)
             item.image, item.crops = result.image, result.crops
             item.decode_s, item.compose_s = t1 - t0, time.perf_counter() - t1
         except MMCLError as e:  # VideoError, or no folder for the sample

@@ -35,7 +35,8 @@ from shared.errors import MMCLError
 from shared.registry import DatasetSpec, find_dir, get_dataset
 
 from .decode import Decoded, TemporalImages, prefetch
-from .featurize import Models, ModelSpecs, Timer, load_models, load_prompts_for, run_models
+from .featurize import (
+    Models, ModelSpecs, Timer, check_model_sources, load_models, load_prompts_for, run_models)
 from .provenance import default_feature_set_name, feature_header, request_attrs, sanitize
 from .resume import FeaturePaths, batches_of, check_parts_header, commit_chunk, finish, plan_chunks, read_progress
 from .shards import Shard
@@ -96,10 +97,12 @@ class Extraction:
     @classmethod
     def prepare(cls, config: ExtractConfig) -> "Extraction":
         spec = get_dataset(config.dataset)
-        skeletons = ensure_skeletons(spec, config)
+        # Everything that can be wrong with the command is reported before the skeleton cache is built.
+        check_model_sources(config.models)
         video_dir = find_dir(config.root, spec.video_dirs, "video", spec)
         name = sanitize(config.feature_set or default_feature_set_name(config.models, config.image))
         request = request_attrs(spec, config.models, config.image, load_prompts_for(config.models))
+        skeletons = ensure_skeletons(spec, config)
         return cls(config, spec, skeletons, video_dir, FeaturePaths.of(config.out / spec.name, name, config.shard),
                    request)
 
@@ -109,6 +112,12 @@ class Extraction:
         n, shard, limit = len(self.skeletons), self.config.shard, self.config.limit
         rows = shard.rows(n) if shard else np.arange(n)
         return rows[:limit] if limit else rows
+
+    @property
+    def skeleton_failures(self) -> list[tuple[str, str, str]]:
+        """Samples the skeleton cache left out: they fail a whole-dataset run; a shard leaves them to
+        `--merge`, else every shard of an array job would report the same samples."""
+        return [] if self.config.shard is not None else self.skeletons.failures
 
     def run(self, models: Models | None = None) -> Summary:
         """Extract the pending chunks (loading the models unless given), then write the output."""
@@ -122,9 +131,11 @@ class Extraction:
             if progress.finished is not None:
                 shutil.rmtree(paths.parts, ignore_errors=True)  # left by a run killed after its merge
                 return Summary(progress.finished, len(wanted), len(wanted),
-                               block=read_feature_file(progress.finished, require_complete=False)[1])
+                               block=read_feature_file(progress.finished, require_complete=False)[1],
+                               skeleton_failures=self.skeleton_failures)
             chunks = plan_chunks(wanted, progress.done, config.chunk_size, config.batch_size)
-            summary = Summary(paths.output, len(wanted), len(wanted) - sum(map(len, chunks)))
+            summary = Summary(paths.output, len(wanted), len(wanted) - sum(map(len, chunks)),
+                              skeleton_failures=self.skeleton_failures)
             if chunks:
                 # Workers start before the models load: their start-up overlaps the loading.
                 decoded = self.prefetch(chunks)

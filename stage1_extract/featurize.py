@@ -72,6 +72,19 @@ def load_models(specs: ModelSpecs, batch_size: int) -> Models:
                   prompts=load_prompts_for(specs))
 
 
+def check_model_sources(specs: ModelSpecs) -> None:
+    """Raise MMCLError for a model path that does not exist, loading nothing: called before the
+    skeleton cache is built (minutes for NTU120), not after. Hub ids are checked when loaded."""
+    from .mllm_backend import MLLM_LABEL
+    from .model_source import resolve_model_source
+    from .rgb_encoders import rgb_encoder_source
+    from .text_encoder import resolve_text_model
+
+    resolve_model_source(specs.mllm, MLLM_LABEL)
+    rgb_encoder_source(specs.rgb_encoder)
+    resolve_text_model(specs.text_encoder)
+
+
 def batch_or_each(fn: Callable[[list[T]], Sequence[R]], items: list[T]) -> list[R | Exception]:
     """`fn` over the whole batch; if that raises, over each item alone, so one bad sample fails alone."""
     if not items:

@@ -176,9 +176,22 @@ def build_rgb_encoder(
 ) -> RGBEncoder:
     """`spec`: "efficientnet-lite0", a path to an EfficientNet-Lite0 .pth state dict, or a Hugging
     Face vision model id or local directory. `revision` pins a hub commit (hub ids only)."""
-    if spec == EFFICIENTNET_SPEC:
+    source = rgb_encoder_source(spec)
+    if source is None:
         return EfficientNetLite0Encoder(None, device, batch_size)
+    if isinstance(source, Path):
+        return EfficientNetLite0Encoder(source, device, batch_size)
+    return HFVisionEncoder(source, device, batch_size, revision)
+
+
+def rgb_encoder_source(spec: str) -> Path | ModelSource | None:
+    """What `spec` names, loading nothing: None for the packaged EfficientNet-Lite0, the path of a
+    state dict, or a model source; a .pth/.pt or directory path that does not exist is an MMCLError."""
+    if spec == EFFICIENTNET_SPEC:
+        return None
     path = Path(spec).expanduser()
-    if path.suffix in (".pth", ".pt") and path.is_file():
-        return EfficientNetLite0Encoder(path, device, batch_size)
-    return HFVisionEncoder(resolve_model_source(spec, _WHAT), device, batch_size, revision)
+    if path.suffix in (".pth", ".pt"):
+        if not path.is_file():
+            raise MMCLError(f"{_WHAT} '{spec}': no such file")
+        return path
+    return resolve_model_source(spec, _WHAT)

@@ -15,7 +15,7 @@ from shared.cache_schema import (
     FEATURES_DIR, FeatureBlock, FeatureHeader, merge_feature_parts, read_feature_file, same_feature_set)
 from shared.errors import CacheError, MMCLError
 
-from .summary import Summary
+from .summary import Summary, skeleton_failures
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,50 @@ def shard_files(folder: Path, name: str) -> list[tuple[Shard, Path]]:
 
 
 def merge_shards(dataset_dir: Path, name: str) -> Summary:
-    """`features/<name>.shard-I-of-N.h5` for I = 0..N-1 -> `features/<name>.h5`; the shards are removed."""
+    """`features/<name>.shard-I-of-N.h5` for I = 0..N-1 -> `features/<name>.h5`; the shards are removed.
+
+    Idempotent: the output is installed (atomically) before any shard is deleted, so a merge killed
+    while deleting, or run again once finished, finds the complete output and only removes the shard
+    files left of the same feature set."""
     folder = dataset_dir / FEATURES_DIR
+    output = folder / f"{name}.h5"
     shards = shard_files(folder, name)
+    t0 = time.perf_counter()
+    with ExitStack() as stack:  # no shard may still be running, and nobody else merges
+        for lock in [output] + [p for _, p in shards]:
+            stack.enter_context(output_lock(lock))
+        merged = _merged(output)
+        if merged is not None:
+            _remove_merged_shards(merged[0], shards, output)
+            block, n = merged[1], 0  # merged before: the report says so, not "merged from 0"
+        else:
+            n = _complete_shard_count(folder, name, shards)
+            block = merge_feature_parts([p for _, p in shards], output, allow_missing=True)
+            for _, path in shards:
+                path.unlink()
+    return Summary(output, len(block), len(block), seconds=time.perf_counter() - t0, block=block,
+                   merged_shards=n, skeleton_failures=skeleton_failures(dataset_dir))
+
+
+def _merged(output: Path) -> tuple[FeatureHeader, FeatureBlock] | None:
+    """The complete feature file at `output` (header, rows), or None when there is none yet."""
+    if not output.exists():
+        return None
+    return read_feature_file(output)  # a partial or foreign file there is an error naming it
+
+
+def _remove_merged_shards(header: FeatureHeader, shards: list[tuple[Shard, Path]], output: Path) -> None:
+    for _, path in shards:
+        shard_header, _ = read_feature_file(path, require_complete=False)
+        if not same_feature_set(header, shard_header):
+            raise CacheError(f"{path}: not of the feature set already merged into {output}; move it away "
+                             f"or delete {output} to merge again")
+    for _, path in shards:
+        path.unlink()
+
+
+def _complete_shard_count(folder: Path, name: str, shards: list[tuple[Shard, Path]]) -> int:
+    """N, once shard files 0..N-1 of one split are all present; else a clear error."""
     if not shards:
         present = sorted({p.name.split(".shard-")[0] for p in folder.glob("*.shard-*.h5")})
         hint = f"; shards present for: {', '.join(present)} (choose with --feature-set)" if present else ""
@@ -75,13 +116,4 @@ def merge_shards(dataset_dir: Path, name: str) -> Summary:
     if missing:
         raise MMCLError(f"{folder}: shard(s) {', '.join(f'{i}/{n}' for i in missing)} of {name} missing; "
                         f"run them (mmcl extract --shard I/{n}) before --merge")
-    output = folder / f"{name}.h5"
-    t0 = time.perf_counter()
-    with ExitStack() as stack:  # no shard may still be running, and nobody else merges
-        for lock in [output] + [p for _, p in shards]:
-            stack.enter_context(output_lock(lock))
-        block = merge_feature_parts([p for _, p in shards], output, allow_missing=True)
-        for _, path in shards:
-            path.unlink()
-    return Summary(output, len(block), len(block), seconds=time.perf_counter() - t0, block=block,
-                   merged_shards=n)
+    return n

@@ -15,9 +15,10 @@ from tqdm import tqdm
 from shared.cache_io import output_lock
 from shared.cache_schema import SKELETON_FILE, SkeletonCache, SkeletonCacheWriter
 from shared.ctrgcn_npz import iter_ctrgcn_npz
-from shared.errors import CacheError
+from shared.errors import CacheError, CoordinateError
 from shared.readers import list_samples, read_many
 from shared.registry import DatasetSpec
+from shared.skeleton_sample import check_coordinates
 
 
 def existing_cache(path: Path, params: dict) -> SkeletonCache | None:
@@ -74,6 +75,11 @@ def import_ctrgcn_npz(spec: DatasetSpec, npz_path, names_path, protocol: str, ou
                                  disable=not progress):
             if len(joints) == 0:
                 writer.add_failure(meta.name, "skeleton", f"{npz_path}: all-zero sequence")
+                continue
+            try:
+                check_coordinates(joints, f"{npz_path}, sample {meta.name}")
+            except CoordinateError as e:
+                writer.add_failure(meta.name, "skeleton", str(e))
                 continue
             writer.append(meta, joints, np.arange(len(joints), dtype=np.int32))
         imported = len(writer.metas)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.cache_schema import FeatureBlock
+from shared.cache_schema import SKELETON_FILE, FeatureBlock, SkeletonCache
 
 from .featurize import StageTimes
 
@@ -33,6 +33,7 @@ class Summary:
     failed_now: int = 0  # samples that failed in this run
     undetermined: int = 0  # yes/no answers with neither token among the candidates
     answers: int = 0
+    skeleton_failures: list[tuple[str, str, str]] = field(default_factory=list)  # of skeletons.h5
 
     @property
     def failures(self) -> list[tuple[str, str, str]]:
@@ -40,7 +41,7 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failures else 0
+        return 1 if self.failures or self.skeleton_failures else 0
 
     def report(self) -> str:
         rate = f", {self.processed / self.seconds:.2f} samples/s" if self.processed and self.seconds else ""
@@ -58,6 +59,10 @@ class Summary:
             name, _, reason = self.failures[0]
             lines.append(f"  {len(names)} samples failed ({', '.join(f'{s}: {c}' for s, c in stages.items())}), "
                          f"listed in the file's failures/ table; first: {name}: {reason}")
+        if self.skeleton_failures:
+            name, _, reason = self.skeleton_failures[0]
+            lines.append(f"  {len(self.skeleton_failures)} samples left out of the skeleton cache (its failures/ "
+                         f"table); first: {name}: {reason}")
         if self.answers:
             lines.append(f"  yes/no answers undetermined (NaN): {self.undetermined} of {self.answers}")
         if self.processed:
@@ -66,3 +71,9 @@ class Summary:
             lines.append(f"  start-up: models {self.load_s:.1f} s, then the first decoded batch "
                          f"{self.first_batch_s:.1f} s")
         return "\n".join(lines)
+
+
+def skeleton_failures(dataset_dir: Path) -> list[tuple[str, str, str]]:
+    """The samples the skeleton cache of `dataset_dir` left out (unreadable raw files): they fail the run too."""
+    path = Path(dataset_dir) / SKELETON_FILE
+    return SkeletonCache(path).failures if path.exists() else []

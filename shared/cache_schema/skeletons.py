@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -37,7 +38,8 @@ class SkeletonCacheWriter:
         self._f = h5py.File(self._tmp, "w")
         m, v = self.spec.num_person, self.spec.layout.num_joints
         g = self._f.create_group("skeleton")
-        opts = dict(chunks=True, compression="lzf")
+        # fletcher32: a checksum per chunk, so a damaged chunk is an error on read, not wrong frames
+        opts = dict(chunks=True, compression="lzf", fletcher32=True)
         self._joints = g.create_dataset("joints", (0, m, v, 3), np.float32, maxshape=(None, m, v, 3), **opts)
         self._frame_index = g.create_dataset("frame_index", (0,), np.int32, maxshape=(None,), **opts)
         self._color = None
@@ -70,14 +72,18 @@ class SkeletonCacheWriter:
         try:
             if exc_type is None:
                 self._finish()
+        except BaseException as error:  # e.g. no sample: the temporary file goes, the error propagates
             self._f.close()
-        finally:
-            return self._atomic.__exit__(exc_type, exc, tb)
+            self._atomic.__exit__(type(error), error, error.__traceback__)
+            raise
+        self._f.close()
+        return self._atomic.__exit__(exc_type, exc, tb)
 
     def _finish(self) -> None:
         f, spec = self._f, self.spec
         if not self.metas:
-            raise CacheError(f"{self.path}: no sample could be read; see the failures above")
+            raise CacheError(f"{self.path}: no sample could be read ({no_sample_reasons(self.failures)}); "
+                             f"nothing written")
         names = [m.name for m in self.metas]
         f.attrs.update(
             schema_version=SCHEMA_VERSION, kind="skeletons", dataset=spec.name,
@@ -93,6 +99,15 @@ class SkeletonCacheWriter:
         for p in spec.protocols:
             s[f"is_train/{p.name}"] = np.array([p.is_train(m) for m in self.metas], bool)
         write_failures(f, self.failures)
+
+
+def no_sample_reasons(failures: list[tuple[str, str, str]], shown: int = 3) -> str:
+    """The failures of a run that read no sample, for its error message (the table is not written)."""
+    if not failures:
+        return "no sample listed"
+    reasons = "; ".join(f"{name}: {reason}" for name, _, reason in failures[:shown])
+    more = f" and {len(failures) - shown} more" if len(failures) > shown else ""
+    return f"{len(failures)} failed: {reasons}{more}"
 
 
 class SkeletonCache:
@@ -121,6 +136,9 @@ class SkeletonCache:
                 self.failures = read_failures(f)
             except KeyError as e:
                 raise CacheError(f"{self.path}: incomplete skeleton cache, missing {e}") from None
+            except OSError as e:
+                raise CacheError(f"{self.path}: damaged, its sample table cannot be read ({_first_line(e)}); "
+                                 f"rebuild it") from None
         n = len(self.names)
         if (len(self.labels) != n or len(self.offsets) != n + 1 or self.offsets[-1] != self.joints_shape[0]
                 or self.attrs.get("names_hash") != names_hash(self.names)):
@@ -148,9 +166,18 @@ class SkeletonCache:
 
     def load(self) -> "SkeletonCache":
         """Read all frames into memory (the default when they fit)."""
-        with h5py.File(self.path, "r") as f:
+        with self._reading(), h5py.File(self.path, "r") as f:
             self._mem = {k: ds[()] for k, ds in f["skeleton"].items() if k != "offsets"}
         return self
+
+    @contextlib.contextmanager
+    def _reading(self):
+        """HDF5 reports a damaged chunk (checksum or decompression failure) as a bare OSError."""
+        try:
+            yield
+        except OSError as e:
+            raise CacheError(f"{self.path}: damaged, its frames cannot be read ({_first_line(e)}); rebuild it "
+                             f"(delete it and rerun `mmcl extract --skeletons-only`)") from None
 
     def _arrays(self):
         if self._mem is not None:
@@ -164,7 +191,8 @@ class SkeletonCache:
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
         arrays = self._arrays()
         keys = ("joints", "frame_index") + (("color_xy",) if self.has_color else ())
-        return {k: arrays[k][a:b] for k in keys}
+        with self._reading():
+            return {k: arrays[k][a:b] for k in keys}
 
     def close(self) -> None:
         if self._f is not None:
@@ -175,3 +203,8 @@ class SkeletonCache:
         state = self.__dict__.copy()
         state["_f"] = None
         return state
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

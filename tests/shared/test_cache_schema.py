@@ -213,3 +213,24 @@ def test_resolving_cache_and_feature_paths(tmp_path):
     assert resolve_features(tmp_path / "demo", "b").name == "b.h5"
     with pytest.raises(CacheError, match="no feature set 'c'"):
         resolve_features(tmp_path / "demo", "c")
+
+
+def flip_a_bit_in_chunk(path, dataset: str, chunk: int = 0) -> None:
+    with h5py.File(path, "r") as f:
+        info = f[dataset].id.get_chunk_info(chunk)
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset + info.size // 2)
+        byte = fh.read(1)[0]
+        fh.seek(-1, os.SEEK_CUR)
+        fh.write(bytes([byte ^ 0x10]))
+
+
+def test_a_bit_flipped_frame_chunk_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "demo" / "skeletons.h5"
+    write_cache(path)
+    flip_a_bit_in_chunk(path, "skeleton/joints")
+    cache = SkeletonCache(path)  # the sample table is intact
+    with pytest.raises(CacheError, match=r"skeletons.h5: damaged, its frames cannot be read .*rebuild it"):
+        cache.sample(0)
+    with pytest.raises(CacheError, match=r"skeletons.h5: damaged, its frames cannot be read"):
+        SkeletonCache(path).load()

@@ -153,3 +153,43 @@ def test_nw_ucla_sample_as_frame_folder_or_video_named_after_it(tmp_path):
     (tmp_path / f"{other}.avi").write_bytes(b"")
     assert video_path(NW_UCLA, tmp_path, other) == tmp_path / f"{other}.avi"
     assert video_path(NW_UCLA, tmp_path, "a03_s01_e00_v01") == tmp_path / "a03_s01_e00_v01"  # missing: as named
+
+
+def damaged_copies(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A demo clip, the same cut to 40 % of its bytes, and one with ~6 KB in the middle corrupted."""
+    from stage1_extract.demo.dataset import generate_demo
+
+    generate_demo(tmp_path / "demo", subjects=(1,), cameras=(1,), replications=(1,), actions=(23,),
+                  frames=(60, 66), workers=1, progress=False)
+    clean = video_path(DEMO, tmp_path / "demo" / "nturgb+d_rgb", "S001C001P001R001A023")
+    data = clean.read_bytes()
+    cut = tmp_path / "cut_rgb.avi"
+    cut.write_bytes(data[: int(0.4 * len(data))])
+    middle = np.frombuffer(data, np.uint8).copy()
+    span = slice(len(data) // 2 - 3000, len(data) // 2 + 3000)
+    middle[span][::64] ^= 0xFF  # flipped bytes: the file still opens and yields frames
+    garbled = tmp_path / "garbled_rgb.avi"
+    garbled.write_bytes(middle.tobytes())
+    return clean, cut, garbled
+
+
+def test_cut_or_corrupted_video_fails_the_integrity_check(tmp_path):
+    clean, cut, garbled = damaged_copies(tmp_path)
+    open_frames(clean).check_integrity()
+    cut_source = open_frames(cut)
+    cut_source.sample(5)  # decord alone reads the first fifth of the action without complaint
+    with pytest.raises(VideoError, match=r"cut_rgb.avi: damaged or cut video: decodes \d+ of the \d+ frames"):
+        cut_source.check_integrity()
+    with pytest.raises(VideoError, match=r"garbled_rgb.avi: damaged or cut video: .*decode error"):
+        open_frames(garbled).check_integrity()
+
+
+def test_video_much_shorter_than_its_skeleton_is_an_error(tmp_path):
+    from stage1_extract.video import check_covers_skeleton
+
+    frames = np.zeros((20, 64, 64, 3), np.uint8)
+    source = open_frames(write_video(tmp_path / "short_rgb.avi", frames))
+    source.check_integrity()  # a well-formed file: only its skeleton tells it was cut
+    check_covers_skeleton(source, 21)  # a frame or two apart is normal
+    with pytest.raises(VideoError, match="short_rgb.avi: 20 frames, but its skeleton spans 63"):
+        check_covers_skeleton(source, 63)
