@@ -21,6 +21,7 @@ import torch
 from shared.errors import MMCLError
 from shared.layouts import describe_layout_maps
 from shared.registry import get_dataset
+from shared.skeleton_sample import check_coordinates
 
 from .checkpoint import load_checkpoint
 from .export import CARD_NAME, INPUT_NAME, OUTPUT_NAME, ModelCard, quiet_torchscript
@@ -114,10 +115,7 @@ def to_model_layout(joints: np.ndarray, layout: str, card: ModelCard) -> np.ndar
     """Map joints to the model's layout (e.g. Kinect v1 -> NTU-25) and pad absent persons."""
     if joints.ndim != 4 or joints.shape[-1] != 3 or len(joints) == 0:
         raise MMCLError(f"expected joints (T > 0, M, V, 3), got shape {joints.shape}")
-    if not np.isfinite(joints).all():  # scores of such a sequence would be NaN, or a confident nonsense
-        t, m, v, _ = np.argwhere(~np.isfinite(joints))[0]
-        raise MMCLError(f"the sequence has a non-finite coordinate ({joints[t, m, v].tolist()} at frame {t}, "
-                        f"person {m}, joint {v}); predict needs finite joints")
+    check_coordinates(joints, "the sequence")  # else the scores are NaN, or a confident nonsense
     model = card.spec.input
     try:
         return model.mapping_from(layout, joints.shape[1]).sample(joints)
