@@ -15,9 +15,9 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from .errors import MMCLError
+from .progress import progress_bar
 from .registry import DatasetSpec, SampleMeta, find_dir, get_dataset
 from .skeleton_sample import SkeletonSample, check_coordinates
 
@@ -114,7 +114,7 @@ def read_many(dataset: str, paths: Iterable, workers: int | None = None, progres
         chunksize = max(1, min(64, len(paths) // (max(workers, 1) * 8)))
     read = partial(read_sample_safe, dataset)
     with ExitStack() as stack:
-        bar = stack.enter_context(tqdm(total=len(paths), desc=f"{dataset} skeletons", unit="file",
+        bar = stack.enter_context(progress_bar(total=len(paths), desc=f"{dataset} skeletons", unit="file",
                                        disable=not progress))
         if workers <= 1 or len(paths) <= 1:
             results = map(read, paths)

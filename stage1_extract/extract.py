@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from tqdm import tqdm
 
+from shared.progress import progress_bar
 from shared.cache_io import output_lock
 from shared.cache_schema import SKELETON_FILE, FeatureBlock, FeatureHeader, SkeletonCache, read_feature_file
 from shared.errors import MMCLError
@@ -160,7 +160,7 @@ class Extraction:
     def run_chunks(self, chunks: list[np.ndarray], decoded: Iterator[list[Decoded]], models: Models,
                    header: FeatureHeader, summary: Summary) -> None:
         """The main loop: decoded batches through the models; each finished chunk committed."""
-        bar = tqdm(total=summary.total, initial=summary.skipped, unit="sample", dynamic_ncols=True,
+        bar = progress_bar(total=summary.total, initial=summary.skipped, unit="sample", dynamic_ncols=True,
                    desc=f"{self.spec.name} features", disable=not self.config.progress)
         failing = FailureStreak(self.config.abort_after)
         batches = timed(decoded, summary)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tqdm import tqdm
 
+from shared.progress import progress_bar
 from shared.cache_io import output_lock
 from shared.cache_schema import SKELETON_FILE, SkeletonCache, SkeletonCacheWriter
 from shared.ctrgcn_npz import iter_ctrgcn_npz
@@ -71,7 +71,7 @@ def import_ctrgcn_npz(spec: DatasetSpec, npz_path, names_path, protocol: str, ou
     params = {"dataset": spec.name, "npz": str(Path(npz_path).resolve()), "protocol": protocol}
     rows = iter_ctrgcn_npz(npz_path, names_path, spec, spec.protocol(protocol))
     with output_lock(path), SkeletonCacheWriter(path, spec, Path(npz_path).resolve(), params) as writer:
-        for meta, joints in tqdm(rows, desc=f"import {Path(npz_path).name}", unit="sample",
+        for meta, joints in progress_bar(rows, desc=f"import {Path(npz_path).name}", unit="sample",
                                  disable=not progress):
             if len(joints) == 0:
                 writer.add_failure(meta.name, "skeleton", f"{npz_path}: all-zero sequence")

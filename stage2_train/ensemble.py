@@ -19,8 +19,8 @@ from typing import Any
 
 import click
 import numpy as np
-from tqdm import tqdm
 
+from shared.progress import progress_bar
 from shared.cache_io import atomic_path
 from shared.errors import MMCLError
 
@@ -122,7 +122,7 @@ def search_weights(val: Aligned, start: Weights, cfg: SearchConfig = SearchConfi
     per_chunk = max(1, cfg.chunk_bytes // (n * c * 4))
     top1 = np.empty(len(candidates))
     top5 = np.empty(len(candidates))
-    for a in tqdm(range(0, len(candidates), per_chunk), desc="weight search", leave=False,
+    for a in progress_bar(range(0, len(candidates), per_chunk), desc="weight search", leave=False,
                   disable=len(candidates) <= per_chunk):
         fused = (candidates[a:a + per_chunk].astype(np.float32) @ flat).reshape(-1, n, c)
         for j, f in enumerate(fused):

@@ -6,7 +6,7 @@ across processes when distributed. `write_report` writes into one folder:
     summary.json     top-1, top-5, mean class accuracy, most-confused pairs, provenance
     per_class.csv    class, name, support, correct, accuracy
     confusion.csv    counts, rows = true class, columns = predicted class (with names)
-    confusion.png    the row-normalised confusion matrix
+    confusion.png    the row-normalised confusion matrix, % per cell (plots.confusion_figure)
     scores.npz       names, rows, labels, scores (N, C), class_names
     scores.pkl       {sample name: score vector}, the score file CTR-GCN's ensemble reads
 """
@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from shared.progress import progress_bar
 from shared.cache_io import atomic_path
+
+from .plots import confusion_figure, confusion_title, save
 
 
 @dataclass
@@ -41,7 +43,7 @@ def predict_scores(model, loader, pipeline, accelerator, sample_names: list[str]
     """Logits of every sample in `loader` (test-time input pipeline), in loader order."""
     model.eval()
     outs: list[tuple[torch.Tensor, ...]] = []
-    bar = tqdm(loader, desc=desc, leave=False, disable=not accelerator.is_main_process)
+    bar = progress_bar(loader, desc=desc, leave=False, disable=not accelerator.is_main_process)
     for batch in bar:
         logits = model(pipeline(batch))["logits"].float()
         outs.append(accelerator.gather_for_metrics((logits, batch["label"], batch["index"])))
@@ -106,7 +108,8 @@ def write_report(out_dir: Path, s: SplitScores, class_names: list[str],
     confusion, per_class = result.pop("_confusion"), result.pop("_per_class")
     _write_per_class(out_dir / "per_class.csv", confusion, per_class, class_names)
     _write_confusion_csv(out_dir / "confusion.csv", confusion, class_names)
-    plot_confusion(confusion, class_names, out_dir / "confusion.png")
+    title = confusion_title(meta, result["top1"], result["num_samples"])
+    save(confusion_figure(confusion, class_names, title), out_dir / "confusion.png")
     with atomic_path(out_dir / "scores.npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, names=np.array(s.names), rows=s.rows, labels=s.labels, scores=s.scores,
@@ -135,25 +138,3 @@ def _write_confusion_csv(path: Path, confusion: np.ndarray, class_names: list[st
         w.writerow(["true \\ predicted", *class_names])
         for name, row in zip(class_names, confusion):
             w.writerow([name, *row.tolist()])
-
-
-def plot_confusion(confusion: np.ndarray, class_names: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    c = len(class_names)
-    rate = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    size = min(4 + 0.25 * c, 40)
-    fig, ax = plt.subplots(figsize=(size, size))
-    im = ax.imshow(rate, cmap="Blues", vmin=0, vmax=1)
-    labels = class_names if c <= 60 else [str(i) for i in range(c)]  # names stop being legible
-    ax.set_xticks(range(c), labels, rotation=90, fontsize=7)
-    ax.set_yticks(range(c), labels, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -1,5 +1,6 @@
-"""A run's log: metrics.jsonl (one JSON object per epoch) and TensorBoard scalars, written by the
-main process; a resumed run keeps the rows its checkpoint covers."""
+"""A run's log: metrics.jsonl (one JSON object per epoch), TensorBoard scalars and curves.png
+(plots.curves_figure), written by the main process; a resumed run keeps the rows its checkpoint
+covers."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from accelerate import Accelerator
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from .plots import curves_figure, save
+
 
 class RunLog:
     """metrics.jsonl (one JSON object per epoch) and TensorBoard scalars, on the main process."""
 
-    def __init__(self, work_dir: Path, acc: Accelerator, start_epoch: int) -> None:
+    def __init__(self, work_dir: Path, acc: Accelerator, start_epoch: int, title: str = "") -> None:
         self.path, self.main = work_dir / "metrics.jsonl", acc.is_main_process
+        self.curves, self.title = work_dir / "curves.png", title
         self.rows: list[dict[str, Any]] = []
         if not self.main:
             return
@@ -38,6 +42,7 @@ class RunLog:
         for key, value in metrics.items():
             self.tb.add_scalar(key, value, epoch)
         self.tb.flush()
+        save(curves_figure(self.rows, self.title), self.curves)
         shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in SHOWN)
         tqdm.write(f"epoch {epoch}: {shown}")
 

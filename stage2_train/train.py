@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
-from tqdm import tqdm
 
+from shared.progress import progress_bar
 from shared.cache_schema import SkeletonCache
 from shared.cache_io import output_lock
 from shared.errors import LockedError, MMCLError
@@ -60,7 +60,8 @@ def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[s
     model, optimizer, train_loader, *eval_loaders = acc.prepare(
         model, optimizer, data.train_loader, data.val_loader, data.test_loader)
     val_loader, test_loader = eval_loaders
-    log = RunLog(Path(cfg.work_dir), acc, start)
+    log = RunLog(Path(cfg.work_dir), acc, start,
+                 title=f"{cfg.data.dataset} {cfg.data.protocol} {cfg.data.stream} ({cfg.work_dir})")
     if acc.is_main_process:
         save_config(cfg, Path(cfg.work_dir) / "config.yaml")
     for epoch in range(start, cfg.optim.epochs):
@@ -218,7 +219,7 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader
     generator = augment_generator(cfg, acc, epoch)
     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=acc.device))
     start, seen = time.perf_counter(), 0
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process, leave=False)
+    bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process, leave=False)
     for batch in bar:
         out = model(data.train_input(batch, generator), rgb=batch.get("rgb"), text=batch.get("text"))
         parts = mmcl_loss(out["logits"], batch["label"], cfg.loss, refined=out["refined"],

@@ -26,8 +26,8 @@ from typing import Any
 import click
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from shared.progress import progress_bar
 from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 from shared.errors import MMCLError
 from shared.layouts import describe_layout_maps
@@ -184,7 +184,7 @@ def score(model: MMCLModel, loader, pipeline: InputPipeline, device: torch.devic
           refine: bool, progress: bool) -> tuple[SplitScores, SplitScores | None]:
     """S_M for every sample and, with `refine`, S_R (S_M kept where a sample has no valid text)."""
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("logits", "refined", "label", "index")}
-    for batch in tqdm(loader, desc="zero-shot", leave=False, disable=not progress):
+    for batch in progress_bar(loader, desc="zero-shot", leave=False, disable=not progress):
         batch = {k: v.to(device) for k, v in batch.items()}
         out = model(pipeline(batch), text=batch["text"] if refine else None)
         logits = out["logits"].float()

@@ -52,7 +52,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tqdm import tqdm
+from shared.progress import progress_bar
 
 from .configs import DemoConfig, SysuConfig, UtdConfig
 from .kinect import Imperfections
@@ -75,7 +75,7 @@ def _run_tasks(fn: Callable[..., list[dict]], tasks: list[tuple], workers: int |
                progress: bool, desc: str) -> list[dict]:
     """Run fn(*task) for every task, in a process pool when workers > 1; results in task order."""
     workers = min(workers or os.cpu_count() or 1, len(tasks)) or 1
-    bar = tqdm(total=len(tasks), desc=desc, unit="take", disable=not progress)
+    bar = progress_bar(total=len(tasks), desc=desc, unit="take", disable=not progress)
     results: list[list[dict]] = [[] for _ in tasks]
     try:
         if workers == 1:

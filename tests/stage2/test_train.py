@@ -67,7 +67,7 @@ def straight(tiny, tmp_path_factory) -> Path:
 def test_outputs_of_a_run(straight):
     assert (straight / "config.yaml").exists() and (straight / "last.pt").exists()
     assert sorted(p.name for p in (straight / "checkpoints").iterdir()) == ["epoch-001.pt", "epoch-002.pt"]
-    assert list((straight / "tensorboard").glob("events.*"))
+    assert list((straight / "tensorboard").glob("events.*")) and (straight / "curves.png").stat().st_size > 0
     rows = metrics(straight)
     assert [r["epoch"] for r in rows] == [1, 2]
     assert [r["lr"] for r in rows] == pytest.approx([0.05, 0.1])  # warm-up over 2 epochs
