@@ -150,7 +150,8 @@ def report_data(cfg: TrainConfig, data: Data, acc: Accelerator) -> None:
     s = data.splits
     acc.print(f"{data.skeletons.dataset} {cfg.data.protocol} {cfg.data.stream}: {len(s.train)} train"
               + (f", {len(s.val)} validation" if len(s.val) else "") + f", {len(s.test)} test samples; "
-              f"{len(data.class_names)} classes; work dir {cfg.work_dir}")
+              f"{len(data.class_names)} classes; work dir {cfg.work_dir}"
+              + (f"; {acc.num_processes} processes" if acc.num_processes > 1 else ""))
     f = data.features
     if f is None:
         acc.print("features: none (FAM and FRM off): skeleton losses only")
