@@ -269,6 +269,19 @@ def write_checkpoint(cfg, acc, model, optimizer, scheduler, data: Data, epoch: i
                       metrics=metrics, skeletons_names_hash=data.skeletons.names_hash)
     ckpt.save(checkpoint_dir(cfg.work_dir) / f"epoch-{epoch:03d}.pt")
     ckpt.save(last_checkpoint(cfg.work_dir))
+    prune_checkpoints(cfg.work_dir, epoch, cfg.keep_checkpoints)
+
+
+def prune_checkpoints(work_dir: str | Path, epoch: int, keep: int) -> list[Path]:
+    """Delete checkpoints/epoch-NNN.pt older than the last `keep` epochs (0 keeps all); last.pt,
+    which --resume reads, is never touched. Returns the files deleted."""
+    if keep == 0:
+        return []
+    old = [p for p in checkpoint_dir(work_dir).glob("epoch-*.pt")
+           if p.stem[len("epoch-"):].isdigit() and int(p.stem[len("epoch-"):]) <= epoch - keep]
+    for p in old:
+        p.unlink(missing_ok=True)
+    return old
 
 
 def load_resume_checkpoint(work_dir: str | Path) -> Checkpoint:
