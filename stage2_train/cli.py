@@ -86,7 +86,7 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
 
     from .config import (check_resume_compatible, finalize_config, load_config_file, resolve_config,
                          resolve_input_layout)
-    from .checkpoint import load_checkpoint
+    from .published_weights import init_input
     from .train import load_resume_checkpoint, train as run_training
 
     flags = {**options, "use_fam": False if no_fam else None, "use_frm": False if no_frm else None}
@@ -97,7 +97,7 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
     def resolved(base=None):
         cfg = finalize_config(resolve_config(skeletons.dataset, file_values, flags, base=base), dataset_dir,
                               skeletons.protocols)
-        init = load_checkpoint(cfg.init_from).spec.input if cfg.init_from else None
+        init = init_input(cfg.init_from) if cfg.init_from else None
         return resolve_input_layout(cfg, skeletons, init)
 
     (cfg, notes), ckpt = resolved(), None
@@ -116,7 +116,8 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
 
 @click.command()
 @click.option("--checkpoint", "checkpoint_path", required=True, type=click.Path(),
-              help="A training checkpoint (<work dir>/last.pt or checkpoints/epoch-NNN.pt).")
+              help="A training checkpoint (<work dir>/last.pt or checkpoints/epoch-NNN.pt), or a published "
+                   "CTR-GCN (.pt) or pyskl (.pth) one with --cache (its dataset).")
 @click.option("--cache", type=click.Path(),
               help="Cache root or dataset directory (default: the training cache).")
 @click.option("--protocol", help="Split protocol (default: the training protocol).")
@@ -136,14 +137,22 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
          mixed_precision: str | None) -> None:
     """Evaluate a trained checkpoint on the test (or held-out validation) split and write the report."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
+    from shared.errors import MMCLError
 
-    from .checkpoint import load_checkpoint
     from .config import finalize_config
+    from .published_weights import PublishedWeights, load_weights
     from .checkpoint_eval import test_checkpoint
     from .run_report import report_dir
 
     path = Path(checkpoint_path)
-    ckpt = load_checkpoint(path)
+    ckpt = load_weights(path)
+    if isinstance(ckpt, PublishedWeights):  # names no dataset: the cache says which
+        if cache is None:
+            raise MMCLError(f"{path} is a published {ckpt.source} checkpoint, which does not record its "
+                            f"dataset: pass --cache (the dataset it was trained on)")
+        for line in ckpt.notes():
+            click.echo(line)
+        ckpt = ckpt.as_checkpoint(resolve_dataset_dir(cache), stream)
     saved = ckpt.train_config()  # with the input layout the network takes
     dataset_dir = resolve_dataset_dir(cache or saved.data.cache, dataset=ckpt.spec.dataset)
     skeletons = SkeletonCache(dataset_dir)

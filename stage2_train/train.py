@@ -34,6 +34,7 @@ from .evaluate import predict_scores, summarize, write_report
 from .losses import mmcl_loss
 from .mmcl_model import MMCLModel
 from .model_spec import spec_from_run
+from .published_weights import PublishedWeights, load_weights
 from .run_log import RunLog
 from .run_report import print_summary, report_dir, run_meta, selected_figures
 from .weight_transfer import load_matching_weights
@@ -186,8 +187,10 @@ def init_weights(cfg: TrainConfig, model: MMCLModel, acc: Accelerator) -> int:
                   f"(--resume continues it instead)")
     if cfg.init_from is None:
         return 0
-    transfer = load_matching_weights(model, load_checkpoint(cfg.init_from).model)
-    acc.print("\n".join(transfer.report(cfg.init_from)))
+    source = load_weights(cfg.init_from)  # ours, or a published CTR-GCN / pyskl checkpoint
+    transfer = load_matching_weights(model, source.model)
+    notes = source.notes() if isinstance(source, PublishedWeights) else []
+    acc.print("\n".join([*notes, *transfer.report(cfg.init_from)]))
     return 0
 
 
