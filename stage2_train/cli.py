@@ -127,7 +127,8 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
               help="val: the validation split training held out (--val-split; same fraction and seed, "
                    "same samples), for `mmcl ensemble --search`.")
 @click.option("--out", type=click.Path(),
-              help="Output folder (default: <work dir>/eval, or <work dir>/eval-val for --split val).")
+              help="Output folder (default: a new <work dir>/eval-<split>-<YYYYmmdd-HHMMSS>; never the "
+                   "training report eval/ or eval-val/, which `mmcl ensemble` reads).")
 @click.option("--batch-size", type=int)
 @click.option("--workers", type=int)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
@@ -142,7 +143,7 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
     from .config import finalize_config
     from .published_weights import PublishedWeights, load_weights
     from .checkpoint_eval import test_checkpoint
-    from .run_report import report_dir
+    from .run_report import check_not_training_report, evaluation_dir
 
     path = Path(checkpoint_path)
     ckpt = load_weights(path)
@@ -169,7 +170,9 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
         click.echo(f"warning: the model was trained on the {ckpt.spec.input.stream} stream, "
                    f"evaluating on {cfg.data.stream}", err=True)
     work_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-    test_checkpoint(ckpt, path, cfg, Path(out) if out else report_dir(work_dir, split), split)
+    if out:
+        check_not_training_report(Path(out), work_dir)
+    test_checkpoint(ckpt, path, cfg, Path(out) if out else evaluation_dir(work_dir, split), split)
 
 
 # --------------------------------------------------------------------------- later commands
