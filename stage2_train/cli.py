@@ -129,13 +129,14 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
 @click.option("--out", type=click.Path(),
               help="Output folder (default: a new <work dir>/eval-<split>-<YYYYmmdd-HHMMSS>; never the "
                    "training report eval/ or eval-val/, which `mmcl ensemble` reads).")
-@click.option("--batch-size", type=int)
+@click.option("--test-batch-size", type=int, help="Evaluation batch size (default: the training run's).")
+@click.option("--batch-size", "batch_size_alias", type=int, hidden=True)  # the former name, kept as an alias
 @click.option("--workers", type=int)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
 def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: str | None,
-         split: str, out: str | None, batch_size: int | None, workers: int | None, device: str | None,
-         mixed_precision: str | None) -> None:
+         split: str, out: str | None, test_batch_size: int | None, batch_size_alias: int | None,
+         workers: int | None, device: str | None, mixed_precision: str | None) -> None:
     """Evaluate a trained checkpoint on the test (or held-out validation) split and write the report."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
     from shared.errors import MMCLError
@@ -157,8 +158,8 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
     saved = ckpt.train_config()  # with the input layout the network takes
     dataset_dir = resolve_dataset_dir(cache or saved.data.cache, dataset=ckpt.spec.dataset)
     skeletons = SkeletonCache(dataset_dir)
-    overrides = dict(stream=stream, workers=workers, device=device, test_batch_size=batch_size,
-                     mixed_precision=mixed_precision)
+    overrides = dict(stream=stream, workers=workers, device=device, mixed_precision=mixed_precision,
+                     test_batch_size=test_batch_size or batch_size_alias)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     cfg = saved.replace(
         # test time runs the skeleton classifier alone: no features are read

@@ -35,6 +35,7 @@ from shared.registry import ClassInfo, DatasetSpec, get_dataset
 
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .dataset import JointSource, SkeletonDataset, make_loader
+from .device import resolve_device
 from .evaluate import SplitScores, summarize, topk_accuracy, write_report
 from .features import FeatureArrays, load_features
 from .input_layout import InputLayout, NoLayoutMap, TooManyPersons
@@ -203,14 +204,6 @@ def score(model: MMCLModel, loader, pipeline: InputPipeline, device: torch.devic
                            [names[r] for r in rows])
 
     return scores("logits"), scores("refined") if refine else None
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise MMCLError("--device cuda: no CUDA device is available (use --device cpu)")
-    return torch.device(name)
 
 
 # --------------------------------------------------------------------------- metrics
