@@ -158,7 +158,7 @@ def read_published(payload: object, path: Path) -> PublishedWeights | None:
     if isinstance(payload.get("state_dict"), Mapping):
         state = _tensors(payload["state_dict"])
         if _PROBE[PYSKL] in state:
-            model, dropped = _from_pyskl(state)
+            model, dropped = from_pyskl(state)
             return _published(path, PYSKL, model, dropped)
         backbone = sorted({k.split(".")[1] for k in state if k.startswith("backbone.")})
         if backbone:
@@ -179,7 +179,8 @@ _BLOCK = re.compile(r"backbone\.net\.(\d+)\.(.*)")
 _EMBED = re.compile(r"(gcn1\.convs\.\d+\.)conv([12])\.(weight|bias)")
 
 
-def _from_pyskl(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], tuple[str, ...]]:
+def from_pyskl(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], tuple[str, ...]]:
+    """pyskl's CTR-GCN state dict -> (ours, the keys with no counterpart); see the module doc."""
     out, dropped = {}, []
     for key, value in state.items():
         block = _BLOCK.fullmatch(key)

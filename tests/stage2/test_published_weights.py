@@ -21,7 +21,7 @@ from torch import nn
 from shared.errors import MMCLError
 from stage2_train.checkpoint import load_checkpoint
 from stage2_train.ctrgcn import CTRGC
-from stage2_train.published_weights import CTRGCN, PYSKL, PublishedWeights, load_weights
+from stage2_train.published_weights import CTRGCN, PYSKL, PublishedWeights, from_pyskl, load_weights
 
 
 def official(model: dict[str, torch.Tensor], prefix: str = "") -> OrderedDict:
@@ -51,8 +51,8 @@ def pyskl(model: dict[str, torch.Tensor]) -> dict:
             value = -value
         state[f"backbone.net.{int(block[1]) - 1}.{rest}"] = value
     state["backbone.A"] = torch.rand(3, 25, 25)  # pyskl's fixed graph buffer
-    return {"meta": {"epoch": 16, "iter": 1000, "mmcv_version": "1.5.0", "config": "model = dict(type='RecognizerGCN')"},
-            "state_dict": state, "optimizer": {"state": {}, "param_groups": []}}
+    meta = {"epoch": 16, "iter": 1000, "mmcv_version": "1.5.0", "config": "model = dict(type='RecognizerGCN')"}
+    return {"meta": meta, "state_dict": state, "optimizer": {"state": {}, "param_groups": []}}
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +98,7 @@ def test_pyskl_topology_maps_onto_ours_exactly():
     ours = CTRGC(c_in, c_out)
     state = {f"backbone.net.0.gcn1.convs.0.{k}": t for k, t in theirs.state_dict().items()}
     state |= {"backbone.net.0.gcn1.A": a[None], "backbone.net.0.gcn1.convs.0.conv3.weight": theirs["conv3"].weight}
-    from stage2_train.published_weights import _from_pyskl
-    mapped, _ = _from_pyskl(state)
+    mapped, _ = from_pyskl(state)
     prefix = "backbone.l1.gcn1.convs.0."
     ours.load_state_dict({k.removeprefix(prefix): t for k, t in mapped.items() if k.startswith(prefix)})
     got = ours(x, mapped["backbone.l1.gcn1.PA"][0], alpha)
