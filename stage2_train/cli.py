@@ -14,7 +14,7 @@ import click
 from shared.command import run
 from shared.layouts import LAYOUTS
 
-from .config import RECIPES
+from .config import RECIPES, TrainConfig
 from .streams import STREAMS
 
 
@@ -57,6 +57,11 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--no-fam", "no_fam", is_flag=True, help="Train without the feature alignment module.")
 @click.option("--no-frm", "no_frm", is_flag=True, help="Train without the feature refinement module.")
 @click.option("--resume", is_flag=True, help="Continue the work dir's last.pt exactly.")
+@click.option("--keep-checkpoints", type=click.IntRange(min=0),
+              help=f"Epoch checkpoints kept: the last N checkpoints/epoch-NNN.pt (default "
+                   f"{TrainConfig.keep_checkpoints}; 0 keeps every epoch), plus last.pt. Each holds the full "
+                   f"training state: about 15 MB at full width (base channel 64, FAM and FRM: 6 MB of "
+                   f"weights, the rest optimiser state).")
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False),
               help="Start from a checkpoint's weights (fine-tuning; mismatched tensors stay fresh).")
 @click.option("--layout", type=click.Choice(sorted(LAYOUTS)),
@@ -81,7 +86,7 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
 
     from .config import (check_resume_compatible, finalize_config, load_config_file, resolve_config,
                          resolve_input_layout)
-    from .checkpoint import load_checkpoint
+    from .published_weights import init_input
     from .train import load_resume_checkpoint, train as run_training
 
     flags = {**options, "use_fam": False if no_fam else None, "use_frm": False if no_frm else None}
@@ -92,7 +97,7 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
     def resolved(base=None):
         cfg = finalize_config(resolve_config(skeletons.dataset, file_values, flags, base=base), dataset_dir,
                               skeletons.protocols)
-        init = load_checkpoint(cfg.init_from).spec.input if cfg.init_from else None
+        init = init_input(cfg.init_from) if cfg.init_from else None
         return resolve_input_layout(cfg, skeletons, init)
 
     (cfg, notes), ckpt = resolved(), None
@@ -111,7 +116,8 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
 
 @click.command()
 @click.option("--checkpoint", "checkpoint_path", required=True, type=click.Path(),
-              help="A training checkpoint (<work dir>/last.pt or checkpoints/epoch-NNN.pt).")
+              help="A training checkpoint (<work dir>/last.pt or checkpoints/epoch-NNN.pt), or a published "
+                   "CTR-GCN (.pt) or pyskl (.pth) one with --cache (its dataset).")
 @click.option("--cache", type=click.Path(),
               help="Cache root or dataset directory (default: the training cache).")
 @click.option("--protocol", help="Split protocol (default: the training protocol).")
@@ -121,29 +127,39 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
               help="val: the validation split training held out (--val-split; same fraction and seed, "
                    "same samples), for `mmcl ensemble --search`.")
 @click.option("--out", type=click.Path(),
-              help="Output folder (default: <work dir>/eval, or <work dir>/eval-val for --split val).")
-@click.option("--batch-size", type=int)
+              help="Output folder (default: a new <work dir>/eval-<split>-<YYYYmmdd-HHMMSS>; never the "
+                   "training report eval/ or eval-val/, which `mmcl ensemble` reads).")
+@click.option("--test-batch-size", type=int, help="Evaluation batch size (default: the training run's).")
+@click.option("--batch-size", "batch_size_alias", type=int, hidden=True)  # the former name, kept as an alias
 @click.option("--workers", type=int)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
 def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: str | None,
-         split: str, out: str | None, batch_size: int | None, workers: int | None, device: str | None,
-         mixed_precision: str | None) -> None:
+         split: str, out: str | None, test_batch_size: int | None, batch_size_alias: int | None,
+         workers: int | None, device: str | None, mixed_precision: str | None) -> None:
     """Evaluate a trained checkpoint on the test (or held-out validation) split and write the report."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
+    from shared.errors import MMCLError
 
-    from .checkpoint import load_checkpoint
     from .config import finalize_config
+    from .published_weights import PublishedWeights, load_weights
     from .checkpoint_eval import test_checkpoint
-    from .run_report import report_dir
+    from .run_report import check_not_training_report, evaluation_dir
 
     path = Path(checkpoint_path)
-    ckpt = load_checkpoint(path)
+    ckpt = load_weights(path)
+    if isinstance(ckpt, PublishedWeights):  # names no dataset: the cache says which
+        if cache is None:
+            raise MMCLError(f"{path} is a published {ckpt.source} checkpoint, which does not record its "
+                            f"dataset: pass --cache (the dataset it was trained on)")
+        for line in ckpt.notes():
+            click.echo(line)
+        ckpt = ckpt.as_checkpoint(resolve_dataset_dir(cache), stream)
     saved = ckpt.train_config()  # with the input layout the network takes
     dataset_dir = resolve_dataset_dir(cache or saved.data.cache, dataset=ckpt.spec.dataset)
     skeletons = SkeletonCache(dataset_dir)
-    overrides = dict(stream=stream, workers=workers, device=device, test_batch_size=batch_size,
-                     mixed_precision=mixed_precision)
+    overrides = dict(stream=stream, workers=workers, device=device, mixed_precision=mixed_precision,
+                     test_batch_size=test_batch_size or batch_size_alias)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     cfg = saved.replace(
         # test time runs the skeleton classifier alone: no features are read
@@ -155,7 +171,9 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
         click.echo(f"warning: the model was trained on the {ckpt.spec.input.stream} stream, "
                    f"evaluating on {cfg.data.stream}", err=True)
     work_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-    test_checkpoint(ckpt, path, cfg, Path(out) if out else report_dir(work_dir, split), split)
+    if out:
+        check_not_training_report(Path(out), work_dir)
+    test_checkpoint(ckpt, path, cfg, Path(out) if out else evaluation_dir(work_dir, split), split)
 
 
 # --------------------------------------------------------------------------- later commands

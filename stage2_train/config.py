@@ -52,11 +52,13 @@ class TrainConfig:
     device: str = "auto"
     test_every: int = field(default=0, metadata=NON_NEGATIVE)  # evaluate on the test split every N epochs (0: only at the end)
     init_from: str | None = None  # checkpoint whose weights start the run (fine-tuning)
+    keep_checkpoints: int = 3  # epoch-NNN.pt files kept (the last N; 0: all); last.pt always
 
     def __post_init__(self) -> None:
         checks = [
             (self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}"),
             (self.device in DEVICES, f"device must be one of {DEVICES} (choose a GPU with CUDA_VISIBLE_DEVICES)"),
+            (self.keep_checkpoints >= 0, "keep_checkpoints must be at least 0 (0 keeps every epoch)"),
         ]
         for ok, message in checks:
             if not ok:

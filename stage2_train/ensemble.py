@@ -1,8 +1,10 @@
 """Multi-stream ensemble: a weighted sum of the score files of several streams.
 
-A score file is what `mmcl train` / `mmcl test` write into `<work dir>/eval/`: `scores.npz`
-(names, labels, scores, class_names; the stream comes from the `summary.json` beside it), or
-CTR-GCN's `scores.pkl` ({sample name: score vector}); `score_files` reads and aligns them.
+A score file is what `mmcl train` writes into `<work dir>/eval/` (and, with --val-split, the
+validation split's into `eval-val/`; `mmcl test` into a folder of its own): `scores.npz` (names,
+labels, scores, class_names; the stream comes from the `summary.json` beside it), or CTR-GCN's
+`scores.pkl` ({sample name: score vector}); `score_files` reads and aligns them. A work dir given
+for the test files means its eval/, given to --search its eval-val/.
 
 Weights: J:B:JM:BM = 2:2:1:1 when the four streams are given (CTR-GCN's ensemble), otherwise
 equal; `--weights` overrides; `--search` picks them by top-1 on validation score files and applies
@@ -171,7 +173,7 @@ def run_ensemble(paths: list[str | Path], weights: str | None = None, search: li
     chosen = parse_weights(weights, len(paths)) if weights is not None else default_weights(test.streams)
     search_result = None
     if search:
-        val_sets, pairing = pair_validation(test.sets, [load_score_file(p) for p in search])
+        val_sets, pairing = pair_validation(test.sets, [load_score_file(p, "val") for p in search])
         val = align(val_sets, labels_by_name, cache_desc)
         overlap = set(val.names) & set(test.names)
         if overlap:
@@ -230,8 +232,8 @@ def format_summary(summary: dict[str, Any]) -> str:
 @click.option("--weights", help="One weight per score file, e.g. 2,2,1,1 (default: 2:2:1:1 for "
                                 "J:B:JM:BM when the four streams are given, else equal).")
 @click.option("--search", "search", multiple=True, type=click.Path(),
-              help="A validation-split score file per test file (repeat): choose the weights by "
-                   "validation top-1 on a small grid, then apply them to the test files.")
+              help="A validation-split score file (or work dir: its eval-val/) per test file (repeat): "
+                   "choose the weights by validation top-1 on a small grid, then apply them to the test files.")
 @click.option("--grid", default="0,0.5,1,1.5,2", show_default=True, help="Weight values tried by --search.")
 @click.option("--cache", type=click.Path(), help="Cache the scores were computed on (labels for .pkl files).")
 @click.option("--out", type=click.Path(), help="JSON summary (default: ensemble.json in the current folder).")

@@ -24,6 +24,7 @@ from shared.registry import get_dataset
 from shared.skeleton_sample import check_coordinates
 
 from .checkpoint import load_checkpoint
+from .device import DEVICE_CHOICES, resolve_device
 from .export import CARD_NAME, INPUT_NAME, OUTPUT_NAME, ModelCard, quiet_torchscript
 from .input_layout import NoLayoutMap, TooManyPersons
 
@@ -45,12 +46,13 @@ class Prediction:
 class Predictor:
     """A skeleton classifier with its card: raw joints (T, M, V, 3) in -> class scores out."""
 
-    def __init__(self, network: Callable[[torch.Tensor], torch.Tensor], card: ModelCard, source: Path) -> None:
-        self.network, self.card, self.source = network, card, source
+    def __init__(self, network: Callable[[torch.Tensor], torch.Tensor], card: ModelCard, source: Path,
+                 device: torch.device = torch.device("cpu")) -> None:
+        self.network, self.card, self.source, self.device = network, card, source, device
         self.pipeline = card.input_pipeline()
 
     @classmethod
-    def from_export(cls, path: str | Path) -> "Predictor":
+    def from_export(cls, path: str | Path, device: str = "cpu") -> "Predictor":
         """`model.ts` (or the export folder holding it), or `model.onnx` with its `model.json`."""
         path = Path(path)
         if path.is_dir():
@@ -58,23 +60,26 @@ class Predictor:
         if not path.is_file():
             raise MMCLError(f"{path}: no such exported model (make one with `mmcl export --checkpoint ...`)")
         if path.suffix == ".onnx":
+            if device == "cuda":
+                raise MMCLError(f"{path}: ONNX models run on the CPU here; pass model.ts for --device cuda")
             return cls(_onnx_network(path), _card_beside(path), path)
+        target = resolve_device(device)
         extra = {CARD_NAME: ""}
         try:
             with quiet_torchscript():
-                network = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+                network = torch.jit.load(str(path), map_location=target, _extra_files=extra)
         except (RuntimeError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise MMCLError(f"{path}: not a loadable TorchScript model ({first})") from None
         card = (ModelCard.from_json(extra[CARD_NAME], f"{path} (embedded {CARD_NAME})") if extra[CARD_NAME]
                 else _card_beside(path))
-        return cls(network.eval(), card, path)
+        return cls(network.eval(), card, path, target)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path) -> "Predictor":
-        path = Path(path)
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> "Predictor":
+        path, target = Path(path), resolve_device(device)
         ckpt = load_checkpoint(path)
-        return cls(ckpt.build_model().skeleton_model(), ModelCard.of(ckpt, path), path)
+        return cls(ckpt.build_model().skeleton_model().to(target), ModelCard.of(ckpt, path), path, target)
 
     def prepare(self, joints: np.ndarray, layout: str) -> torch.Tensor:
         """(T, M, V, 3) joints in `layout` -> the network's (1, C, window, V, M) input."""
@@ -84,7 +89,7 @@ class Predictor:
 
     @torch.no_grad()
     def logits(self, joints: np.ndarray, layout: str) -> np.ndarray:
-        return self.network(self.prepare(joints, layout))[0].float().numpy()
+        return self.network(self.prepare(joints, layout).to(self.device))[0].float().cpu().numpy()
 
     def top_k(self, joints: np.ndarray, layout: str, k: int = 5) -> list[Prediction]:
         logits = self.logits(joints, layout)
@@ -198,8 +203,10 @@ def read_cached(cache: str | Path, sample: str) -> Sequence:
 @click.option("--sample", help="Cached sample: row index or sample name.")
 @click.option("--dataset", help="Dataset of SKELETON_FILE (default: from its name, e.g. .skeleton -> NTU).")
 @click.option("--top-k", "top_k", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
+              help="Where the network runs (an ONNX model: the CPU).")
 def predict(skeleton_file: str | None, model_path: str | None, checkpoint_path: str | None, cache: str | None,
-            sample: str | None, dataset: str | None, top_k: int) -> None:
+            sample: str | None, dataset: str | None, top_k: int, device: str) -> None:
     """Top-5 classes of a raw skeleton file or a cached sample (--cache DIR --sample N|NAME)."""
     if (model_path is None) == (checkpoint_path is None):
         raise MMCLError("give one of --model (an exported model.ts) or --checkpoint (a training checkpoint)")
@@ -207,7 +214,8 @@ def predict(skeleton_file: str | None, model_path: str | None, checkpoint_path: 
         raise MMCLError("give either a skeleton file or --cache DIR --sample INDEX|NAME")
     if sample is not None and cache is None:
         raise MMCLError("--sample needs --cache (the cache root or dataset directory)")
-    predictor = Predictor.from_export(model_path) if model_path else Predictor.from_checkpoint(checkpoint_path)
+    predictor = (Predictor.from_export(model_path, device) if model_path
+                 else Predictor.from_checkpoint(checkpoint_path, device))
     seq = read_raw(skeleton_file, dataset, predictor.card) if skeleton_file else read_cached(cache, sample)
     card = predictor.card
     click.echo(f"sample: {seq.description}" + (f"; true class: {seq.true_class}" if seq.true_class else ""))

@@ -4,8 +4,11 @@ printed at the end (`train.finish` and `mmcl test` write them with `evaluate.wri
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
+
+from shared.errors import MMCLError
 
 from .config import TrainConfig
 
@@ -19,6 +22,25 @@ def report_dir(work_dir: str | Path, split: str) -> Path:
 
 
 SPLITS = tuple(REPORT_DIRS)
+
+
+def evaluation_dir(work_dir: str | Path, split: str, when: float | None = None) -> Path:
+    """Where `mmcl test` writes without --out: `eval-<split>-<YYYYmmdd-HHMMSS>` (local time), a
+    folder of its own per evaluation, never the training report of REPORT_DIRS."""
+    base = Path(work_dir) / f"eval-{split}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(when))}"
+    path, n = base, 1
+    while path.exists():  # two evaluations in the same second
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def check_not_training_report(out: Path, work_dir: Path) -> None:
+    """`mmcl test --out` may not overwrite the report training wrote (`mmcl ensemble` reads it)."""
+    for split in SPLITS:
+        if out.resolve() == report_dir(work_dir, split).resolve():
+            raise MMCLError(f"--out {out}: that is the training report of {work_dir} ({split} split), which "
+                            f"`mmcl ensemble` reads; choose another folder (default: {work_dir}/eval-{split}-<time>)")
 
 
 def run_meta(cfg: TrainConfig, dataset: str, features: str | None, split: str, epoch: int,

@@ -16,9 +16,10 @@ import numpy as np
 
 from shared.errors import MMCLError
 
+from .run_report import REPORT_DIRS
 from .streams import STREAMS, canonical_stream
 
-SCORE_NAMES = ("scores.npz", "scores.pkl")  # looked for in a work dir's eval/ (then the dir itself)
+SCORE_NAMES = ("scores.npz", "scores.pkl")  # looked for in a work dir's eval/ or eval-val/ (then the dir itself)
 SUMMARY_NAME = "summary.json"  # beside a score file: carries its stream
 
 # --------------------------------------------------------------------------- score files
@@ -40,27 +41,32 @@ class ScoreSet:
         return self.scores.shape[1]
 
 
-def locate_score_file(path: str | Path) -> Path:
-    """A score file, or a work dir / eval dir holding one (scores.npz preferred)."""
+def locate_score_file(path: str | Path, split: str = "test") -> Path:
+    """A score file, or a folder holding one: a work dir (its training report of `split`, eval/ or
+    eval-val/) or a report folder itself (eval/, eval-test-<time>/ ...); scores.npz preferred."""
     path = Path(path)
     if path.is_file():
         return path
+    report = path / REPORT_DIRS[split]
     if path.is_dir():
-        for folder in (path / "eval", path):
+        for folder in (report, path):
             for name in SCORE_NAMES:
                 if (folder / name).is_file():
                     return folder / name
+        how = ("train it to the end" if split == "test" else
+               "train it with --val-split F, or write it with `mmcl test --split val --out DIR` and give DIR")
         raise MMCLError(f"{path}: no score file inside (looked for {' or '.join(SCORE_NAMES)} in "
-                        f"{path / 'eval'} and {path}); run `mmcl test --checkpoint {path / 'last.pt'}`")
-    hint = ""
-    if path.name in SCORE_NAMES and (path.parent / "eval" / path.name).is_file():
-        hint = f" (did you mean {path.parent / 'eval' / path.name}?)"
+                        f"{report} and {path}); {how}")
+    hint, beside = "", path.parent / REPORT_DIRS[split] / path.name
+    if path.name in SCORE_NAMES and beside.is_file():
+        hint = f" (did you mean {beside}?)"
     raise MMCLError(f"{path}: no such score file{hint}")
 
 
-def load_score_file(path: str | Path) -> ScoreSet:
-    """Read our `.npz` or a CTR-GCN `.pkl` score file (see the module doc)."""
-    path = locate_score_file(path)
+def load_score_file(path: str | Path, split: str = "test") -> ScoreSet:
+    """Read our `.npz` or a CTR-GCN `.pkl` score file (see the module doc); a work dir gives its
+    training report of `split`."""
+    path = locate_score_file(path, split)
     if path.suffix == ".npz":
         s = _load_npz(path)
     elif path.suffix in (".pkl", ".pickle"):

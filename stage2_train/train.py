@@ -37,6 +37,7 @@ from .evaluate import predict_scores, summarize, write_report
 from .losses import mmcl_loss
 from .mmcl_model import MMCLModel
 from .model_spec import spec_from_run
+from .published_weights import PublishedWeights, load_weights
 from .run_log import RunLog
 from .run_report import print_summary, report_dir, run_meta, selected_figures
 from .weight_transfer import load_matching_weights
@@ -199,8 +200,10 @@ def init_weights(cfg: TrainConfig, model: MMCLModel, acc: Accelerator) -> int:
                   f"(--resume continues it instead)")
     if cfg.init_from is None:
         return 0
-    transfer = load_matching_weights(model, load_checkpoint(cfg.init_from).model)
-    acc.print("\n".join(transfer.report(cfg.init_from)))
+    source = load_weights(cfg.init_from)  # ours, or a published CTR-GCN / pyskl checkpoint
+    transfer = load_matching_weights(model, source.model)
+    notes = source.notes() if isinstance(source, PublishedWeights) else []
+    acc.print("\n".join([*notes, *transfer.report(cfg.init_from)]))
     return 0
 
 
@@ -309,6 +312,19 @@ def write_checkpoint(cfg, acc, model, optimizer, scheduler, data: Data, epoch: i
                       metrics=metrics, skeletons_names_hash=data.skeletons.names_hash)
     ckpt.save(checkpoint_dir(cfg.work_dir) / f"epoch-{epoch:03d}.pt")
     ckpt.save(last_checkpoint(cfg.work_dir))
+    prune_checkpoints(cfg.work_dir, epoch, cfg.keep_checkpoints)
+
+
+def prune_checkpoints(work_dir: str | Path, epoch: int, keep: int) -> list[Path]:
+    """Delete checkpoints/epoch-NNN.pt older than the last `keep` epochs (0 keeps all); last.pt,
+    which --resume reads, is never touched. Returns the files deleted."""
+    if keep == 0:
+        return []
+    old = [p for p in checkpoint_dir(work_dir).glob("epoch-*.pt")
+           if p.stem[len("epoch-"):].isdigit() and int(p.stem[len("epoch-"):]) <= epoch - keep]
+    for p in old:
+        p.unlink(missing_ok=True)
+    return old
 
 
 def load_resume_checkpoint(work_dir: str | Path) -> Checkpoint:

@@ -35,6 +35,7 @@ from shared.registry import ClassInfo, DatasetSpec, get_dataset
 
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .dataset import JointSource, SkeletonDataset, make_loader
+from .device import resolve_device
 from .evaluate import SplitScores, summarize, topk_accuracy, write_report
 from .features import FeatureArrays, load_features
 from .input_layout import InputLayout, NoLayoutMap, TooManyPersons
@@ -62,6 +63,7 @@ class ZeroShotConfig:
     batch_size: int | None = None  # None: the checkpoint's test batch size
     device: str = "auto"
     progress: bool = True
+    force: bool = False  # score the checkpoint's own training samples all the same
 
 
 # --------------------------------------------------------------------------- checkpoint
@@ -204,14 +206,6 @@ def score(model: MMCLModel, loader, pipeline: InputPipeline, device: torch.devic
     return scores("logits"), scores("refined") if refine else None
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise MMCLError("--device cuda: no CUDA device is available (use --device cpu)")
-    return torch.device(name)
-
-
 # --------------------------------------------------------------------------- metrics
 
 
@@ -269,6 +263,7 @@ def run_zeroshot(cfg: ZeroShotConfig) -> dict[str, Any]:
 
     view = target_input(target, ckpt.spec.input, path)
     rows = split_rows(target, spec, cfg.protocol)
+    warnings = check_not_trained_on(ckpt, path, target, rows, cfg.force)
     mapping = class_mapping(spec, ckpt.spec, path, needed=set(target.labels[rows].tolist()))
     mapped = mapping.labels(target.labels[rows]) != UNMAPPED
     if not mapped.any():
@@ -295,6 +290,7 @@ def run_zeroshot(cfg: ZeroShotConfig) -> dict[str, Any]:
     out = Path(cfg.out) if cfg.out else work_dir_of(path) / f"zeroshot-{spec.name}"
     summary = summarize_run(cfg, ckpt, path, target, spec, mapping, sets, features,
                             per_class(mapping, target.labels[plain.rows], sets, skipped))
+    summary["warnings"] = warnings
     write_outputs(out, summary, sets, mapping)
     print_summary(summary, out)
     return summary
@@ -310,6 +306,35 @@ def split_rows(target: SkeletonCache, spec: DatasetSpec, protocol: str | None) -
         raise MMCLError(f"{target.path}: the {protocol} test split holds no samples; drop --protocol "
                         f"to score every sample")
     return rows
+
+
+def check_not_trained_on(ckpt: Checkpoint, path: Path, target: SkeletonCache, rows: np.ndarray,
+                         force: bool) -> list[str]:
+    """Refuse (unless `force`: warn) to score samples the checkpoint trained on: its own cache (same
+    dataset and sample list) in its protocol's training split. Returns the warnings given."""
+    if target.dataset != ckpt.spec.dataset:
+        return []
+    if ckpt.skeletons_names_hash is None:  # first-format checkpoints may not record their samples
+        message = (f"warning: {path} was trained on {target.dataset} and does not record which samples; "
+                   f"{target.path} may be its own training data")
+    elif ckpt.skeletons_names_hash != target.names_hash:
+        return []
+    else:
+        protocol = ckpt.spec.protocol or ckpt.train_config().data.protocol
+        trained = (target.split_indices(get_dataset(target.dataset).protocol(protocol).name, train=True)
+                   if protocol else np.arange(len(target)))
+        seen = np.intersect1d(rows, trained)
+        if len(seen) == 0:  # e.g. --protocol of the checkpoint: its test split
+            return []
+        message = (f"{target.path} is the cache {path} was trained on: {len(seen)} of the {len(rows)} samples "
+                   f"to score are in its {protocol} training split, so the figures would measure what it "
+                   f"memorised, not how it transfers")
+        if not force:
+            raise MMCLError(f"{message}. Score its test split (--protocol {protocol}) or another dataset, "
+                            f"or pass --force")
+        message = f"warning (--force): {message}"
+    click.echo(message, err=True)
+    return [message]
 
 
 def work_dir_of(path: Path) -> Path:
@@ -378,10 +403,15 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
               help="Also refine the scores with the trained FRM and the target's text features.")
 @click.option("--out", type=click.Path(), help="Output folder (default: <work dir>/zeroshot-<dataset>).")
 @click.option("--protocol", help="Score only this protocol's test split (default: every sample).")
-@click.option("--batch-size", type=int)
+@click.option("--test-batch-size", type=int, help="Evaluation batch size (default: the checkpoint's).")
+@click.option("--batch-size", "batch_size_alias", type=int, hidden=True)  # the former name, kept as an alias
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--force", is_flag=True,
+              help="Score the checkpoint's own training samples all the same (refused otherwise).")
 def zeroshot(checkpoint: str, cache: str, features: str | None, refine: bool, out: str | None,
-             protocol: str | None, batch_size: int | None, device: str) -> None:
+             protocol: str | None, test_batch_size: int | None, batch_size_alias: int | None, device: str,
+             force: bool) -> None:
     """Zero-shot evaluation of a trained model on UTD-MHAD or SYSU-3D-HOI through the class mapping."""
     run_zeroshot(ZeroShotConfig(Path(checkpoint), Path(cache), features, refine,
-                                Path(out) if out else None, protocol, batch_size, device))
+                                Path(out) if out else None, protocol, test_batch_size or batch_size_alias, device,
+                                force=force))

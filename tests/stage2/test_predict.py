@@ -155,6 +155,8 @@ def test_raw_utd_mhad_file_is_reordered_and_mapped(run, tmp_path):
     (["--model", "{export}", "--cache", "{cache}", "--sample", "S999"], "no such sample name"),
     (["--model", "{cache}/skeletons.h5", "--cache", "{cache}", "--sample", "0"], "not a loadable TorchScript"),
     (["{cache}/skeletons.h5", "--model", "{export}"], "cannot tell the dataset"),
+    (["--model", "{export}/model.onnx", "--cache", "{cache}", "--sample", "0", "--device", "cuda"],
+     "ONNX models run on the CPU"),
 ])
 def test_bad_invocations_fail_clearly(run, args, message):
     cache, work = run

@@ -8,6 +8,7 @@ so --val-split 0.3 holds out one sample of each of the 9 classes.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -101,13 +102,29 @@ def test_test_command_recomputes_the_same_validation_split(runs, tmp_path):
     np.testing.assert_allclose(again["scores"], trained["scores"], atol=1e-5)
     assert json.loads((tmp_path / "val" / "summary.json").read_text())["split"] == "val"
 
-    # without --out the report lands in the work dir's eval-val/ (here a copy of the run)
-    copy = tmp_path / "copy"
-    (copy / "checkpoints").mkdir(parents=True)
-    shutil.copy(run / "checkpoints" / "epoch-001.pt", copy / "checkpoints")
-    run_test(copy / "checkpoints" / "epoch-001.pt", "--split", "val")
-    assert names(copy / "eval-val" / "scores.npz") == trained["names"].tolist()
-    assert not (copy / "eval").exists()
+
+
+def test_test_command_never_writes_over_the_training_report(runs, tmp_path):
+    """Without --out each evaluation gets a folder of its own, eval-<split>-<time>; --out naming
+    the training report (eval/, eval-val/, which `mmcl ensemble` reads) is refused."""
+    _, work = runs
+    copy = tmp_path / "copy"  # a copy of the run: its training report and a checkpoint
+    shutil.copytree(work["joint"] / "eval", copy / "eval")
+    shutil.copytree(work["joint"] / "eval-val", copy / "eval-val")
+    (copy / "checkpoints").mkdir()
+    shutil.copy(work["joint"] / "checkpoints" / "epoch-001.pt", copy / "checkpoints")
+    before = {p: p.read_bytes() for p in copy.glob("eval*/*")}
+    for split in ("val", "test", "test"):
+        run_test(copy / "checkpoints" / "epoch-001.pt", "--split", split)
+    made = sorted(p.name for p in copy.iterdir() if p.name not in ("eval", "eval-val", "checkpoints"))
+    assert len(made) == 3 and all(re.fullmatch(r"eval-(test|val)-\d{8}-\d{6}(-2)?", m) for m in made), made
+    val_dir = next(copy / m for m in made if m.startswith("eval-val-"))
+    assert names(val_dir / "scores.npz") == names(copy / "eval-val" / "scores.npz")
+    for report in ("eval", "eval-val"):
+        with pytest.raises(MMCLError, match="training report"):
+            run_test(copy / "checkpoints" / "epoch-001.pt", "--out", str(copy / report))
+    assert {p: p.read_bytes() for p in copy.glob("eval/*")} | {p: p.read_bytes() for p in copy.glob("eval-val/*")} \
+        == before
 
 
 def test_val_is_refused_where_it_would_not_be_the_held_out_split(runs, tmp_path):
@@ -148,3 +165,9 @@ def test_ensemble_searches_weights_on_the_validation_reports(runs, tmp_path):
     fused_test = fuse(np.stack([t["scores"] for t in test]), summary["weights"])
     assert summary["fused"]["top1"] == pytest.approx(topk_accuracy(fused_test, test[0]["labels"], 1))
     assert "chosen on validation" in result.output
+    # work dirs: eval/ for the test files, eval-val/ for --search
+    by_dir = tmp_path / "by-dir.json"
+    result = CliRunner().invoke(mmcl, ["ensemble", str(a), str(b), "--search", str(a), "--search", str(b),
+                                       "--out", str(by_dir)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(by_dir.read_text()) == summary

@@ -185,3 +185,20 @@ def test_target_joints_are_mapped_to_ntu25_and_padded(targets):
     assert mapped.shape == (len(raw), 2, 25, 3) and not mapped[:, 1].any()
     np.testing.assert_array_equal(mapped[:, 0, NTU25.joint_names.index("SpineMid")],
                                   raw[:, 0, KINECT_V1.joint_names.index("Spine")])
+
+
+def test_the_checkpoints_own_training_samples_are_refused_unless_forced(run_dir, work):
+    """The demo cache the model trained on: its 18 xsub training samples are refused; its test split
+    (--protocol xsub) is scored; --force scores all 27 with the warning in zeroshot.json."""
+    own = work / "cache" / "demo"
+    result = invoke("zeroshot", "--checkpoint", run_dir, "--cache", own, "--out", work / "own", ok=False)
+    assert isinstance(result.exception, MMCLError)
+    assert "18 of the 27 samples to score are in its xsub training split" in str(result.exception)
+    assert "--force" in str(result.exception) and not (work / "own").exists()
+    invoke("zeroshot", "--checkpoint", run_dir, "--cache", own, "--protocol", "xsub", "--out", work / "own-test",
+           "--batch-size", 4)  # the former name of --test-batch-size still works
+    assert json.loads((work / "own-test" / "zeroshot.json").read_text())["warnings"] == []
+    invoke("zeroshot", "--checkpoint", run_dir, "--cache", own, "--force", "--test-batch-size", 4,
+           "--out", work / "own-forced")
+    summary = json.loads((work / "own-forced" / "zeroshot.json").read_text())
+    assert summary["num_samples"] == 27 and "memorised" in summary["warnings"][0]
