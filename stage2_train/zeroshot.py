@@ -4,7 +4,7 @@ The paper's generalisation rows: an NTU RGB+D 120 model scores UTD-MHAD clips wi
 training, through a class mapping, with or without FRM refining the scores from the clips' own
 MLLM features ("w/ BLIP Refine"). Read top to bottom:
 
-1. the class mapping: each target class carries an NTU action id (shared.registry; None =
+1. the class mapping (`class_mapping`): each target class carries an NTU action id (None =
    unmapped), which names the checkpoint's class by the checkpoint's own NTU ids;
 2. the input: target skeletons mapped to the checkpoint's layout (Kinect v1 -> NTU-25), padded
    with absent persons to its num_person, then the checkpoint's own test-time pipeline
@@ -27,13 +27,14 @@ import click
 import numpy as np
 import torch
 
-from shared.progress import progress_bar
 from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 from shared.errors import MMCLError
 from shared.layouts import describe_layout_maps
-from shared.registry import ClassInfo, DatasetSpec, get_dataset
+from shared.progress import progress_bar
+from shared.registry import DatasetSpec, get_dataset
 
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint
+from .class_mapping import UNMAPPED, ClassMapping, class_mapping
 from .dataset import JointSource, SkeletonDataset, make_loader
 from .device import resolve_device
 from .evaluate import SplitScores, summarize, topk_accuracy, write_report
@@ -42,8 +43,6 @@ from .input_layout import InputLayout, NoLayoutMap, TooManyPersons
 from .mmcl_model import MMCLModel
 from .model_spec import InputSpec, ModelSpec, plain_attrs
 from .transforms import InputPipeline
-
-UNMAPPED = -1
 
 # Feature attributes allowed to differ between the training and the target feature sets: which
 # dataset, where a model was loaded from (the revision identifies it), the MLLM backend (both
@@ -73,56 +72,6 @@ def checkpoint_path(path: Path) -> Path:
     """`--checkpoint` names a file, or a training work dir whose last.pt is meant."""
     path = Path(path)
     return path / "last.pt" if path.is_dir() else path
-
-
-def checkpoint_ntu_ids(model: ModelSpec, path: Path) -> list[int | None]:
-    """The NTU action id of each of the model's classes, as its spec records them (checked
-    against the registry entry of the dataset it was trained on)."""
-    try:
-        spec = get_dataset(model.dataset)
-    except MMCLError as e:
-        raise CheckpointError(f"{path}: trained on {e}") from None
-    names = model.class_names
-    if names != spec.class_names:
-        raise CheckpointError(f"{path}: its {len(names)} class names are not those of {spec.title} "
-                              f"({spec.num_classes} classes); the checkpoint is from another version")
-    return model.ntu_ids
-
-
-# --------------------------------------------------------------------------- class mapping
-
-
-@dataclass(frozen=True)
-class ClassMapping:
-    """Target class -> checkpoint class, both as indices; UNMAPPED where there is no counterpart."""
-
-    target: tuple[ClassInfo, ...]
-    to_checkpoint: np.ndarray  # (C_target,) int64
-    checkpoint_names: list[str]
-
-    def labels(self, target_labels: np.ndarray) -> np.ndarray:
-        return self.to_checkpoint[target_labels]
-
-
-def class_mapping(target: DatasetSpec, model: ModelSpec, path: Path, needed: set[int]) -> ClassMapping:
-    """Map every target class through its NTU id; fail when a class that has samples to score
-    (`needed`, target label indices) maps to an NTU id the checkpoint lacks or holds twice."""
-    ids = checkpoint_ntu_ids(model, path)
-    names = model.class_names
-    out = np.full(target.num_classes, UNMAPPED, np.int64)
-    for t, c in enumerate(target.classes):
-        if c.ntu_id is None:
-            continue
-        found = [k for k, i in enumerate(ids) if i == c.ntu_id]
-        if len(found) == 1:
-            out[t] = found[0]
-        elif t in needed:
-            what = "no class" if not found else f"several classes ({', '.join(names[k] for k in found)})"
-            raise MMCLError(
-                f"{path} ({model.dataset}, {len(names)} classes) has {what} for NTU action "
-                f"A{c.ntu_id:03d}, which {target.title} class {c.action} '{c.name}' maps to; zero-shot "
-                f"{target.title} needs a model trained on a dataset holding it (e.g. ntu120)")
-    return ClassMapping(target.classes, out, names)
 
 
 # --------------------------------------------------------------------------- input

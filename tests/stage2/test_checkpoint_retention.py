@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, invoke, train
 

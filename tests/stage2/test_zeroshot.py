@@ -20,7 +20,8 @@ from stage2_train.checkpoint import load_checkpoint
 from stage2_train.dataset import JointSource
 from stage2_train.evaluate import topk_accuracy
 from stage2_train.model_spec import InputSpec, ModelSpec, ntu_ids_of
-from stage2_train.zeroshot import check_refine_features, class_mapping, target_input
+from stage2_train.class_mapping import class_mapping
+from stage2_train.zeroshot import check_refine_features, target_input
 from stage2_cache import write_tiny_cache, write_tiny_features
 from stage2_run import invoke
 
