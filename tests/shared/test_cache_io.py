@@ -3,14 +3,12 @@ to children it forked), stale lock and temporary files are removed, those of liv
 worker processes die with their parent."""
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
-from pathlib import Path
 
 import pytest
+from processes import alive, kill_all, wait_gone
 
 from shared import cache_io
 from shared.cache_io import output_lock
@@ -22,31 +20,6 @@ DEADLINE_S = 10
 def start(script: str) -> subprocess.Popen:
     """A Python process running `script`, its stdout readable line by line."""
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, text=True)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")  # an unreaped orphan (zombie) has ended too
-    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_gone(pids: list[int], seconds: float) -> list[int]:
-    """The pids still alive after `seconds` (polled)."""
-    deadline = time.monotonic() + seconds
-    while (left := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return left
-
-
-def kill_all(pids) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def ended_pid() -> int:
