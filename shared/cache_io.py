@@ -13,16 +13,20 @@ next run that takes a lock in that folder; nothing of a live process is touched.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import shutil
 import time
 from pathlib import Path
 
-from .errors import LockedError
+from .errors import LockedError, OutputError
 
 LOCK_SUFFIX = ".lock"
 TMP_MARK = ".tmp-"  # temporary files: .<name>.tmp-<pid of the writer>
 LOCK_RETRIES = 50  # x 10 ms: how long a lock file being removed by a cleaner may look held
+
+SPACE_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 _held_locks: set[int] = set()  # descriptors of the locks this process holds
 
@@ -37,6 +41,32 @@ def _drop_inherited_locks() -> None:
 os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
+def output_error(path: Path, error: OSError, needed: int | None = None, written: int | None = None) -> OutputError:
+    """One line: which file, what failed, the space involved where known, and what to do."""
+    path = Path(path)
+    text = f"cannot write {path}: {error.strerror or error}"
+    if error.errno not in SPACE_ERRORS:
+        return OutputError(f"{text}; choose a writable --out")
+    if needed:
+        text += f"; it needs about {_mb(needed)}"
+    elif written:
+        text += f" after {_mb(written)}"
+    with contextlib.suppress(OSError):
+        text += f" ({_mb(shutil.disk_usage(path.parent).free)} free in {path.parent})"
+    return OutputError(f"{text}; finished work is kept: make room (or raise the file-size limit) and rerun")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size < 1e7 else f"{size / 1e6:.0f} MB"
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise output_error(folder, e) from None
+
+
 def tmp_path_of(path: Path) -> Path:
     return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
 
@@ -45,14 +75,17 @@ def tmp_path_of(path: Path) -> Path:
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to `path`; on success rename it over `path`, else delete it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent)
     tmp = tmp_path_of(path)
     try:
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        try:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        except OSError as e:
+            raise output_error(path, e) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -117,13 +150,19 @@ def output_lock(path: str | os.PathLike):
     """Hold an exclusive lock on `path` for the duration; fail at once if another process has it.
     Taking it also removes what killed runs left in the folder (see remove_stale)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path.parent)
     lock_path = path.with_name(path.name + LOCK_SUFFIX)
-    fd = _acquire(lock_path, path)
+    try:
+        fd = _acquire(lock_path, path)
+    except OSError as e:
+        raise output_error(lock_path, e) from None
     _held_locks.add(fd)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as e:
+            raise output_error(lock_path, e) from None
         remove_stale(path.parent)
         yield
     finally:

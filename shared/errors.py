@@ -20,3 +20,7 @@ class CacheError(MMCLError):
 
 class LockedError(MMCLError):
     """Another process is writing the same output."""
+
+
+class OutputError(MMCLError):
+    """An output that cannot be written (read-only folder, full disk, file-size limit)."""
