@@ -24,3 +24,7 @@ class LockedError(MMCLError):
 
 class CoordinateError(SkeletonFormatError):
     """A skeleton coordinate that is not finite or not a physical position (names the file, frame, joint)."""
+
+
+class OutputError(MMCLError):
+    """An output that cannot be written (read-only folder, full disk, file-size limit)."""

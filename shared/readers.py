@@ -20,6 +20,7 @@ from .errors import MMCLError
 from .progress import progress_bar
 from .registry import DatasetSpec, SampleMeta, find_dir, get_dataset
 from .skeleton_sample import SkeletonSample, check_coordinates
+from .worker_lifetime import die_with_parent
 
 
 @dataclass
@@ -106,7 +107,7 @@ def read_many(dataset: str, paths: Iterable, workers: int | None = None, progres
     """Yield (path, sample or None, error or None) per file, in input order.
 
     Files are parsed in a process pool (`workers` processes, default: all CPUs; 0 or 1 reads in
-    this process): NTU120 is 114k files.
+    this process): NTU120 is 114k files. The workers die with this process.
     """
     paths = [str(p) for p in paths]
     workers = (os.cpu_count() or 1) if workers is None else workers
@@ -119,7 +120,8 @@ def read_many(dataset: str, paths: Iterable, workers: int | None = None, progres
         if workers <= 1 or len(paths) <= 1:
             results = map(read, paths)
         else:
-            pool = stack.enter_context(ProcessPoolExecutor(min(workers, len(paths))))
+            pool = stack.enter_context(ProcessPoolExecutor(min(workers, len(paths)), initializer=die_with_parent,
+                                                           initargs=(os.getpid(),)))
             results = pool.map(read, paths, chunksize=chunksize)
         for path, (sample, error) in zip(paths, results, strict=True):
             bar.update()

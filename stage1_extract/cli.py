@@ -59,7 +59,9 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 @click.option("--chunk-size", type=click.IntRange(1), default=256, show_default=True,
               help="Samples per crash-safe commit.")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N samples (a quick look).")
-@click.option("--shard", callback=_shard, metavar="I/N", help="Process shard I of N (I = 0..N-1) into its own file.")
+@click.option("--shard", callback=_shard, metavar="I/N",
+              help="Process shard I of N (I = 0..N-1: every N-th batch from batch I) into its own file; run "
+                   "every shard with the same --batch-size.")
 @click.option("--feature-set", help="Feature set name [default: derived from the models and K].")
 @click.option("--prompts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Prompts file (questions, description instruction) instead of the built-in ones.")

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from shared.cache_schema import SkeletonCache
 from shared.errors import MMCLError
 from shared.registry import DatasetSpec
+from shared.worker_lifetime import DieWithParent
 
 from .temporal_image import TemporalImageConfig, from_frames
 from .video import VideoFile, check_covers_skeleton, open_frames, video_path
@@ -82,9 +83,9 @@ def prefetch(dataset: TemporalImages, batches: list[list[int]], workers: int) ->
 
     Workers are spawned, not forked: a forked worker would share the output's lock (flock belongs
     to the open file, which fork shares) and keep it after the main process is killed, and would
-    inherit any GPU context."""
+    inherit any GPU context. Workers die with the main process (a SIGKILLed run leaves none)."""
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=_as_list,
-                        worker_init_fn=_quiet_worker if workers else None,
+                        worker_init_fn=DieWithParent(then=_quiet_worker) if workers else None,
                         multiprocessing_context="spawn" if workers else None,
                         prefetch_factor=4 if workers else None)
     return iter(loader)

@@ -110,7 +110,7 @@ class Extraction:
     def wanted(self) -> np.ndarray:
         """Skeleton rows this run covers: its shard, the first --limit of them."""
         n, shard, limit = len(self.skeletons), self.config.shard, self.config.limit
-        rows = shard.rows(n) if shard else np.arange(n)
+        rows = shard.rows(n, self.config.batch_size) if shard else np.arange(n)
         return rows[:limit] if limit else rows
 
     @property

@@ -20,7 +20,11 @@ from .summary import Summary, skeleton_failures
 
 @dataclass(frozen=True)
 class Shard:
-    """Shard I of N (0-based, as array job ids): every N-th sample of the skeleton file from row I."""
+    """Shard I of N (0-based, as array job ids): every N-th batch of the skeleton file's rows from
+    batch I. Whole batches, the ones an unsharded run makes: a model's numbers depend (slightly) on
+    what else is in its batch (padding, kernel choice by batch size), so merged shards equal the
+    unsharded run only when every sample is computed in the same company. Hence every shard must be
+    run with the unsharded run's --batch-size (other batch sizes overlap, which --merge refuses)."""
 
     index: int
     count: int
@@ -32,8 +36,9 @@ class Shard:
             raise MMCLError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. --shard 0/8 ... --shard 7/8")
         return cls(int(m[1]), int(m[2]))
 
-    def rows(self, num_samples: int) -> np.ndarray:
-        return np.arange(self.index, num_samples, self.count)
+    def rows(self, num_samples: int, batch_size: int) -> np.ndarray:
+        batch = np.arange(num_samples) // batch_size
+        return np.flatnonzero(batch % self.count == self.index)
 
     @property
     def suffix(self) -> str:

@@ -7,11 +7,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from ..cache_io import atomic_path
 from ..errors import CacheError
+from .h5_output import H5Output
 from .common import SCHEMA_VERSION, STR, check_header, now, open_cache, read_failures, strings, write_failures
 from .skeletons import SkeletonCache
 
@@ -133,7 +133,9 @@ HEADER_ATTRS = ("schema_version", "kind", "names_hash", "num_samples", "complete
 def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complete: bool) -> None:
     """Write a feature file (a whole set when `complete`, else a chunk or shard) atomically."""
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    needed = sum(np.asarray(getattr(block, fld.attr)).nbytes for fld in BLOCK_FIELDS if not fld.is_text)
+    with atomic_path(path) as tmp, H5Output(tmp, path, needed) as out:
+        f = out.file
         f.attrs.update(header.attrs)
         f.attrs.update(schema_version=SCHEMA_VERSION, kind="features", names_hash=header.names_hash,
                        num_samples=header.num_samples, complete=complete, created=now())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from contextlib import ExitStack
 from pathlib import Path
 
 import h5py
@@ -12,6 +13,7 @@ import numpy as np
 from .. import __version__
 from ..cache_io import atomic_path
 from ..errors import CacheError
+from .h5_output import H5Output
 from ..registry import DatasetSpec, SampleMeta
 from .common import (
     META_FIELDS, SCHEMA_VERSION, SKELETON_FILE, STR, check_header, open_cache, strings, names_hash, now,
@@ -33,9 +35,11 @@ class SkeletonCacheWriter:
         self.failures: list[tuple[str, str, str]] = []
 
     def __enter__(self):
-        self._atomic = atomic_path(self.path)
-        self._tmp = self._atomic.__enter__()
-        self._f = h5py.File(self._tmp, "w")
+        with ExitStack() as stack:
+            tmp = stack.enter_context(atomic_path(self.path))
+            self._out = stack.enter_context(H5Output(tmp, self.path))
+            self._stack = stack.pop_all()
+        self._f = self._out.file
         m, v = self.spec.num_person, self.spec.layout.num_joints
         g = self._f.create_group("skeleton")
         # fletcher32: a checksum per chunk, so a damaged chunk is an error on read, not wrong frames
@@ -64,20 +68,21 @@ class SkeletonCacheWriter:
             ds[start:] = arr
         self.metas.append(meta)
         self.frame_counts.append(t)
+        self._out.check()  # a full disk stops the run here, not after every file is parsed
 
     def add_failure(self, name: str, stage: str, reason: str) -> None:
         self.failures.append((name, stage, reason))
 
     def __exit__(self, exc_type, exc, tb):
-        try:
-            if exc_type is None:
+        # the stack closes the HDF5 file, then renames it into place, or deletes it on any error
+        if exc_type is None:
+            try:
                 self._finish()
-        except BaseException as error:  # e.g. no sample: the temporary file goes, the error propagates
-            self._f.close()
-            self._atomic.__exit__(type(error), error, error.__traceback__)
-            raise
-        self._f.close()
-        return self._atomic.__exit__(exc_type, exc, tb)
+            except BaseException as e:
+                if not self._stack.__exit__(type(e), e, e.__traceback__):
+                    raise
+                return False
+        return self._stack.__exit__(exc_type, exc, tb)
 
     def _finish(self) -> None:
         f, spec = self._f, self.spec

@@ -3,137 +3,24 @@ feature file contents and failures, crash-safe resume after SIGKILL, shards and 
 feature sets side by side, locks."""
 
 import dataclasses
-import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-import av
-import h5py
 import numpy as np
 import pytest
+from stage1_demo import (
+    ACTIONS, BROKEN, CLI_ENV, IMAGE, SUBJECTS, assert_same_features, cli_args, cli_command, config, new_cache, specs)
 
 from shared.cache_io import output_lock
-from shared.cache_schema import (
-    SKELETON_FILE, FeatureFile, SkeletonCache, feature_files, read_feature_file, resolve_features)
+from shared.cache_schema import FeatureFile, SkeletonCache, feature_files, read_feature_file, resolve_features
 from shared.errors import LockedError, MMCLError
 from shared.registry import DEMO, SYSU
 from stage1_extract.extract import ExtractConfig, extract_features
-from stage1_extract.featurize import ModelSpecs, load_models
+from stage1_extract.featurize import ModelSpecs
 from stage1_extract.provenance import default_feature_set_name
 from stage1_extract.shards import Shard, merge_shards
-from stage1_extract.summary import Summary
 from stage1_extract.temporal_image import TemporalImageConfig, temporal_image
-
-SUBJECTS, ACTIONS = (1, 2), (1, 23, 58)  # 6 samples; A058 is a two-person action
-MISSING = "S002C001P002R001A023"  # video deleted
-CORRUPT = "S002C001P002R001A058"  # video truncated
-SHORT = "S001C001P001R001A023"  # video of 3 frames, fewer than K
-BROKEN = {MISSING: "no such video", CORRUPT: "cannot", SHORT: "fewer than the 5"}
-IMAGE = TemporalImageConfig(frames=5, size=(280, 112))  # small: the tiny MLLM runs on 2 CPU cores
-OPTIONS = dict(batch_size=2, chunk_size=2, workers=1)
-# Runs compared within 1e-6 must use the same number of threads (float sums in another order):
-# one, as conftest's one_torch_thread sets for the in-process runs.
-CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-# --------------------------------------------------------------------------- fixtures (built once)
-
-
-@pytest.fixture(scope="session")
-def demo_root(tmp_path_factory) -> Path:
-    from stage1_extract.demo.dataset import generate_demo
-
-    root = tmp_path_factory.mktemp("data") / "demo"
-    generate_demo(root, subjects=SUBJECTS, cameras=(1,), replications=(1,), actions=ACTIONS,
-                  frames=(20, 30), workers=1, progress=False)
-    videos = root / "nturgb+d_rgb"
-    (videos / f"{MISSING}_rgb.avi").unlink()
-    corrupt = videos / f"{CORRUPT}_rgb.avi"
-    corrupt.write_bytes(corrupt.read_bytes()[:600])
-    with av.open(str(videos / f"{SHORT}_rgb.avi"), "w") as container:
-        stream = container.add_stream("mpeg4", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
-        for value in (40, 80, 120):
-            frame = np.full((180, 320, 3), value, np.uint8)
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return root
-
-
-@pytest.fixture(scope="session")
-def skeleton_file(demo_root, tmp_path_factory) -> Path:
-    from stage1_extract.skeleton_cache import build_skeleton_cache
-
-    return build_skeleton_cache(DEMO, demo_root, tmp_path_factory.mktemp("skeletons"), workers=1, progress=False)
-
-
-def new_cache(tmp_path: Path, skeleton_file: Path) -> Path:
-    """A cache root holding a copy of the session's skeleton file (built once, reused)."""
-    out = tmp_path / "cache"
-    (out / "demo").mkdir(parents=True)
-    shutil.copy(skeleton_file, out / "demo" / SKELETON_FILE)
-    return out
-
-
-def specs(demo_models) -> ModelSpecs:
-    # the default RGB and text encoders resolve to the packaged offline weights
-    return ModelSpecs(mllm=str(demo_models["mllm"]), backend="transformers", device="cpu")
-
-
-def config(out: Path, demo_root: Path, demo_models, **kw) -> ExtractConfig:
-    """In-process runs decode in the main process (workers=0); the command-line runs use a worker."""
-    return ExtractConfig(**{"dataset": "demo", "root": demo_root, "out": out, "models": specs(demo_models),
-                            "image": IMAGE, "progress": False, **{**OPTIONS, "workers": 0}, **kw})
-
-
-def cli_args(out: Path, demo_root: Path, demo_models) -> list[str]:
-    """The command line equivalent of `config(out, ...)`."""
-    return ["--dataset", "demo", "--root", str(demo_root), "--out", str(out), "--mllm", str(demo_models["mllm"]),
-            "--backend", "transformers", "--device", "cpu", "--image-size", "280x112",
-            "--batch-size", str(OPTIONS["batch_size"]), "--chunk-size", str(OPTIONS["chunk_size"]),
-            "--workers", str(OPTIONS["workers"]), "--quiet"]
-
-
-def cli_command(out: Path, demo_root: Path, demo_models, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "stage1_extract.cli", *cli_args(out, demo_root, demo_models), *extra]
-
-
-@pytest.fixture(scope="session")
-def models(demo_models):
-    """The demo models loaded once for the in-process runs."""
-    return load_models(specs(demo_models), OPTIONS["batch_size"])
-
-
-@pytest.fixture(scope="session")
-def reference(demo_root, demo_models, models, skeleton_file, tmp_path_factory) -> Summary:
-    """One uninterrupted run (with --save-images), compared against by the other tests."""
-    out = new_cache(tmp_path_factory.mktemp("reference"), skeleton_file)
-    return extract_features(config(out, demo_root, demo_models, save_images=True, workers=1), models)
-
-
-def assert_same_features(a: Path, b: Path, atol: float = 1e-6) -> None:
-    """Same sample names and valid masks, arrays equal within atol, attributes equal except times."""
-    (ha, ba), (hb, bb) = read_feature_file(a), read_feature_file(b)
-    assert ba.name == bb.name
-    np.testing.assert_array_equal(ba.rgb_valid, bb.rgb_valid)
-    np.testing.assert_array_equal(ba.text_valid, bb.text_valid)
-    for key in ("rgb_pooled", "rgb_frames", "yes_prob", "text_embedding"):
-        np.testing.assert_allclose(getattr(ba, key).astype(np.float32), getattr(bb, key).astype(np.float32),
-                                   rtol=0, atol=atol, err_msg=key)
-    np.testing.assert_allclose(ha.class_embedding.astype(np.float32), hb.class_embedding.astype(np.float32),
-                               rtol=0, atol=atol)
-    if atol <= 1e-6:
-        assert ba.description == bb.description
-    assert sorted(ba.failures) == sorted(bb.failures)
-    assert (ha.questions, ha.class_names) == (hb.questions, hb.class_names)
-    with h5py.File(a) as fa, h5py.File(b) as fb:
-        attrs = [{k: str(v) for k, v in f.attrs.items() if k != "created"} for f in (fa, fb)]
-    assert attrs[0] == attrs[1]
-
 
 # --------------------------------------------------------------------------- tests
 
@@ -233,8 +120,7 @@ def test_shards_merge_into_the_feature_set(reference, demo_root, demo_models, mo
     assert not list(features.glob("*.shard-*.h5"))
     rerun = extract_features(config(out, demo_root, demo_models, shard=Shard(1, 2)))  # merged: nothing to do
     assert rerun.processed == 0 and rerun.output == merged.output
-    # other batches than the unsharded run: equal up to float16 rounding
-    assert_same_features(merged.output, reference.output, atol=2e-2)
+    assert_same_features(merged.output, reference.output)  # shards hold whole batches of the unsharded run
 
 
 def test_sharded_run_needs_the_skeleton_file_first(demo_root, demo_models, tmp_path):
