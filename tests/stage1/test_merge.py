@@ -30,7 +30,7 @@ def header(cache: SkeletonCache, mllm: str = "tiny") -> FeatureHeader:
 
 
 def write_shard(cache: SkeletonCache, shard: Shard, mllm: str = "tiny"):
-    rows = shard.rows(len(cache))
+    rows = shard.rows(len(cache), batch_size=1)
     rng = np.random.default_rng(shard.index)
     block = FeatureBlock(
         index=rows, name=[cache.names[i] for i in rows], rgb_valid=np.ones(len(rows), bool),
