@@ -41,6 +41,10 @@ from .temporal_image import TemporalImageConfig
 
 INSTALL_HINT = "--engine ray needs Ray, which is not installed: pip install 'mmcl-action[ray]'"
 PAYLOAD = "payload"  # the one column of both Ray stages: a pickled list of Decoded / an Outcome
+# What a decoding task holds: one video's K full-size frames at a time and the batch's images.
+# Declaring it also keeps decoding a stage of its own: Ray Data fuses a map into the next
+# map_batches when their resource requests match, and the actors would then decode serially.
+DECODE_MEMORY = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -172,10 +176,12 @@ def _pipeline(ray, extraction: Extraction, chunks: list[np.ndarray], options: Ra
     # Ray Data restarts a dead actor and retries its batch by default (max_restarts and
     # max_task_retries of -1 for actor pools), which is what no batch lost needs.
     return (ray.data.from_items(plan, override_num_blocks=len(plan))
-            .map(decode_batch, fn_kwargs={"source": source}, num_cpus=options.cpus_per_decode)
+            .map(decode_batch, fn_kwargs={"source": source}, num_cpus=options.cpus_per_decode,
+                 memory=DECODE_MEMORY)
             .map_batches(ModelWorker, batch_size=1, compute=ActorPoolStrategy(size=options.workers),
                          num_cpus=options.cpus_per_worker, num_gpus=gpus,
-                         fn_constructor_kwargs=dict(models=config.models, batch_size=config.batch_size,
+                         fn_constructor_kwargs=dict(models=_on_worker(config.models, gpus),
+                                                    batch_size=config.batch_size,
                                                     skeletons=extraction.skeletons.path,
                                                     dataset=extraction.spec.name, request=extraction.request,
                                                     threads=max(1, math.floor(options.cpus_per_worker)))))
@@ -187,6 +193,12 @@ def _gpus_per_worker(ray, options: RayEngine, models: ModelSpecs) -> float:
     if models.device == "cpu":
         return 0.0
     return 1.0 if models.device.startswith("cuda") or ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+def _on_worker(models: ModelSpecs, gpus: float) -> ModelSpecs:
+    """Ray shows each worker only the GPUs it was given: an index in `--device cuda:1` names a GPU
+    of the driver's machine, not one of the worker's, so the worker uses its own."""
+    return dataclasses.replace(models, device="cuda") if gpus and models.device.startswith("cuda:") else models
 
 
 def _check_resources(ray, options: RayEngine, gpus: float) -> None:

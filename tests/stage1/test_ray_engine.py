@@ -99,3 +99,14 @@ def test_without_ray_the_engine_says_how_to_install_it(demo_root, demo_models, t
         extract.main(cli_args(tmp_path / "cache", demo_root, demo_models) + ["--engine", "ray"],
                      standalone_mode=False)
     assert not (tmp_path / "cache").exists()  # said before any work
+
+
+def test_workers_that_do_not_fit_the_cluster_fail_at_once(ray_cluster, demo_root, demo_models, skeleton_file,
+                                                          tmp_path):
+    from stage1_extract.extract import extract_features
+
+    out = new_cache(tmp_path, skeleton_file)
+    with pytest.raises(MMCLError, match=r"has 2 CPUs; 2 workers x 1 CPUs plus a decoding task of 1 need 3"):
+        extract_features(config(out, demo_root, demo_models), engine=ray_engine(cpus_per_worker=1.0))
+    with pytest.raises(MMCLError, match=r"has 0 GPUs; 2 workers x 1 GPUs do not fit"):
+        extract_features(config(out, demo_root, demo_models), engine=ray_engine(gpus_per_worker=1.0))
