@@ -41,10 +41,11 @@ from .temporal_image import TemporalImageConfig
 
 INSTALL_HINT = "--engine ray needs Ray, which is not installed: pip install 'mmcl-action[ray]'"
 PAYLOAD = "payload"  # the one column of both Ray stages: a pickled list of Decoded / an Outcome
-# What a decoding task holds: one video's K full-size frames at a time and the batch's images.
-# Declaring it also keeps decoding a stage of its own: Ray Data fuses a map into the next
-# map_batches when their resource requests match, and the actors would then decode serially.
-DECODE_MEMORY = 256 * 2**20
+# What a decoding task holds: a worker process with torch loaded (about 300 MB, as Ray Data
+# measures it), one video's K full-size frames at a time and the batch's images. Declaring it
+# also keeps decoding a stage of its own: Ray Data fuses a map into the next map_batches when
+# their resource requests match, and the actors would then decode serially.
+DECODE_MEMORY = 512 * 2**20
 
 
 @dataclass(frozen=True)
