@@ -62,6 +62,7 @@ class RayEngine:
         """The pending `chunks` of `extraction` through Ray; each finished chunk committed as a
         part. Uses the Ray of this process if it is already initialised, else starts or joins one."""
         ray = require_ray()
+        _quiet_ray_data()
         started = not ray.is_initialized()
         if started:
             ray.init(address=self.address, include_dashboard=False, logging_level="WARNING",
@@ -71,6 +72,15 @@ class RayEngine:
         finally:
             if started:
                 ray.shutdown()
+
+
+def _quiet_ray_data() -> None:
+    """Ray Data's per-run notes (plans, log folders) would cut through our progress bar; its
+    warnings stay. It warns that its own bars are off: ours replaces them."""
+    import logging
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
 
 
 def require_ray():
