@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_extract import (  # noqa: F401 - fixtures: the demo data and the single-process reference
-    assert_same_features, cli_args, config, demo_root, models, new_cache, reference, skeleton_file)
+from stage1_demo import assert_same_features, cli_args, config, new_cache
 
 from shared.errors import MMCLError
 
