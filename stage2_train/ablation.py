@@ -68,7 +68,8 @@ def ablate(cache: str, seeds: int, out: Path, train_args: tuple[str, ...]) -> No
         cli.train.main(p.argv + (["--resume"] if p.action == "resume" else []), standalone_mode=False)
     if _main_process():
         cfg = plans[-1].cfg
-        title = f"{cfg.data.dataset} {cfg.data.protocol} {cfg.data.stream}, {cfg.optim.epochs} epochs"
+        epochs = cfg.optim.epochs
+        title = f"{cfg.data.dataset} {cfg.data.protocol} {cfg.data.stream}, {epochs} epoch{'s' * (epochs != 1)}"
         results = [read_result(p.variant.label, p.seed, p.work_dir) for p in plans]
         for path in write_ablation(out, results, [v.label for v in VARIANTS], title):
             click.echo(f"wrote {path}")

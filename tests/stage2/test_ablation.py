@@ -109,3 +109,20 @@ def test_paired_test_is_scipys_ttest_rel():
     a, b = rng.normal(0.6, 0.05, 5), rng.normal(0.5, 0.05, 5)
     result = paired_test(a, b)
     assert result.p_value == pytest.approx(ttest_rel(a, b).pvalue) and "ttest_rel" in result.method
+
+
+def test_variants_share_the_full_variants_recipe(tmp_path):
+    """Alone, `mmcl train --no-fam --no-frm` on NTU picks the ctrgcn recipe (other epochs, batch,
+    steps); the ablation pins the full variant's, so only FAM and FRM differ. Resolution only."""
+    from shared.registry import NTU60
+    from stage2_train.ablation import plan_runs, resolve
+
+    cache = write_tiny_cache(tmp_path / "cache", spec=NTU60, subjects=(1, 3))
+    alone = resolve(["--cache", str(cache), "--no-fam", "--no-frm", "--work-dir", str(tmp_path / "w")])
+    assert alone.recipe == "ctrgcn"
+    plans = plan_runs(str(cache), 2, tmp_path / "out", [])
+    assert [p.action for p in plans] == ["train"] * 8
+    assert {(p.cfg.recipe, p.cfg.optim.epochs, p.cfg.optim.batch_size, p.cfg.data.features) for p in plans} == {
+        ("mmcl", 110, 200, "tiny")}
+    pinned = plan_runs(str(cache), 1, tmp_path / "out", ["--recipe", "ctrgcn", "--epochs", "3"])
+    assert {(p.cfg.recipe, p.cfg.optim.epochs) for p in pinned} == {("ctrgcn", 3)}
