@@ -126,3 +126,11 @@ def test_variants_share_the_full_variants_recipe(tmp_path):
         ("mmcl", 110, 200, "tiny")}
     pinned = plan_runs(str(cache), 1, tmp_path / "out", ["--recipe", "ctrgcn", "--epochs", "3"])
     assert {(p.cfg.recipe, p.cfg.optim.epochs) for p in pinned} == {("ctrgcn", 3)}
+
+
+def test_without_scipy_the_sign_flip_test_is_used(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "scipy.stats", None)  # `from scipy.stats import ...` raises ImportError
+    result = paired_test([0.5, 0.6, 0.7], [0.4, 0.4, 0.4])
+    assert result.method == "sign-flip permutation test (exact)" and result.p_value == pytest.approx(0.25)
