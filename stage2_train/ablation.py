@@ -119,7 +119,7 @@ def _given(args: list[str], flag: str) -> bool:
 
 def resolve(argv: list[str]):
     """The TrainConfig `mmcl train ARGV` would run with (bad flags: click's usage error)."""
-    ctx = cli.train.make_context("train", list(argv))
+    ctx = cli.train.make_context("mmcl train", list(argv))  # a bad flag: usage of the command it goes to
     return cli.resolve_train(**ctx.params)[0]
 
 
