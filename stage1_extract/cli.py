@@ -71,6 +71,8 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 @click.option("--names", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="With --import-npz: its sample names (skes_available_name.txt).")
 @click.option("--protocol", help="With --import-npz: the npz's split [default: the dataset's first].")
+@click.option("--import-pyskl", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Make skeletons.h5 from a pyskl 3D annotation pickle (ntu60_3danno.pkl) instead of the raw files.")
 @click.option("--merge", is_flag=True, help="Merge the shard files of the feature set into <name>.h5.")
 @click.option("--save-images", is_flag=True, help="Keep the temporal images as JPEG (features/<name>.images/).")
 @click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
@@ -89,8 +91,8 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
               help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(dataset, root, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
-            chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, merge,
-            save_images, workers, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker,
+            chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, import_pyskl,
+            merge, save_images, workers, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker,
             quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
     models = ModelSpecs(mllm=mllm, backend=backend, rgb_encoder=rgb_encoder, text_encoder=text_encoder,
@@ -101,10 +103,15 @@ def extract(dataset, root, out, mllm, backend, rgb_encoder, text_encoder, k, ima
         summary = merge_shards(out / dataset, name)
         click.echo(summary.report())
         return summary.exit_code
+    if import_npz is not None and import_pyskl is not None:
+        raise MMCLError("--import-npz and --import-pyskl: choose one source of skeletons")
     if import_npz is not None:
         _import_npz(dataset, import_npz, names, protocol, out, quiet)
-        if skeletons_only:
-            return 0
+    if import_pyskl is not None:
+        from .pyskl_interop import import_pyskl as import_pickle
+        import_pickle(get_dataset(dataset), import_pyskl, out, progress=not quiet)
+    if (import_npz or import_pyskl) and skeletons_only:
+        return 0
     config = ExtractConfig(
         dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
@@ -185,6 +192,22 @@ def demo_models(out: Path) -> int:
 
     for role, path in build_demo_models(out).items():
         click.echo(f"{role}: {path}")
+    return 0
+
+
+@click.command("export-pyskl")
+@click.option("--cache", required=True, type=click.Path(), help="Cache root or one dataset's directory.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The pickle to write, e.g. ntu60_3danno.pkl.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def export_pyskl(cache: str, out: Path, quiet: bool) -> int:
+    """Write a cache's skeletons as a pyskl 3D annotation pickle (split + annotations)."""
+    from shared.cache_schema import resolve_dataset_dir
+
+    from .pyskl_interop import export_pyskl as write_pickle
+
+    count = write_pickle(resolve_dataset_dir(cache), out, progress=not quiet)
+    click.echo(f"{out}: {count} samples in pyskl's layout")
     return 0
 
 

@@ -82,12 +82,22 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **options) -> None:
     """Train CTR-GCN with MMCL's FAM and FRM on a cache made by `mmcl extract`."""
+    from .train import train as run_training
+
+    cfg, notes, ckpt = resolve_train(config_file, resume, no_fam, no_frm, **options)
+    for line in notes:
+        click.echo(line)
+    run_training(cfg, ckpt)
+
+
+def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **options):
+    """`mmcl train`'s parameters -> (the resolved config, notes for the user, the checkpoint to continue)."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
     from .config import (check_resume_compatible, finalize_config, load_config_file, resolve_config,
                          resolve_input_layout)
     from .published_weights import init_input
-    from .train import load_resume_checkpoint, train as run_training
+    from .train import load_resume_checkpoint
 
     flags = {**options, "use_fam": False if no_fam else None, "use_frm": False if no_frm else None}
     file_values = load_config_file(config_file)
@@ -106,9 +116,7 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
         cfg, notes = resolved(base=ckpt.config)
         check_resume_compatible(cfg, ckpt.train_config(), Path(cfg.work_dir) / "last.pt")
         click.echo(f"resuming {cfg.work_dir} after epoch {ckpt.epoch}")
-    for line in notes:
-        click.echo(line)
-    run_training(cfg, ckpt)
+    return cfg, notes, ckpt
 
 
 # --------------------------------------------------------------------------- test

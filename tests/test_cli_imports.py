@@ -25,6 +25,7 @@ print("torch" in sys.modules)
     ("mmcl.cli", ["mmcl", "--help"]),
     ("mmcl.cli", ["mmcl", "train", "--help"]),
     ("mmcl.cli", ["mmcl", "test", "--help"]),
+    ("mmcl.cli", ["mmcl", "ablate", "--help"]),
     ("stage2_train.cli", ["mmcl-train", "--help"]),
 ])
 def test_help_imports_no_torch(module, argv):
