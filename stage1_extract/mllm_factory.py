@@ -39,6 +39,11 @@ def choose_backend(backend: str = "auto") -> str:
     return "transformers"
 
 
+def mllm_required_modules(backend: str) -> list[str]:
+    """Top-level modules the backend imports (both render prompts with the HF processor)."""
+    return ["transformers", "vllm"] if choose_backend(backend) == "vllm" else ["transformers"]
+
+
 def build_mllm(spec: str, backend: str = "auto", device: str | None = None, **opts: Any) -> MLLMBackend:
     """Load the MLLM `spec` (hub id or local directory) with the chosen backend.
 

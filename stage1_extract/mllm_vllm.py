@@ -24,20 +24,38 @@ from stage1_extract.mllm_backend import (MLLM_LABEL, MLLMBackend, PromptTexts, Y
 from stage1_extract.model_source import loading_error, resolve_model_source, revision_of
 
 MIN_LOGPROBS = 20
+VLLM_DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+@dataclass(frozen=True)
+class VLLMEngine:
+    """The engine settings `mmcl extract --vllm-*` exposes, with defaults that fit a 7B VLM
+    (Qwen2.5-VL-7B, about 16 GB in bfloat16) on one GPU: the whole GPU for weights and KV cache, and
+    a context far above a temporal image's need (a 1120x448 image is about 640 tokens, a prompt and
+    answer under 200) yet far below the model's 128k, whose KV cache alone would not fit a 24 GB card.
+    dtype: "auto" (the checkpoint's, bfloat16 for Qwen), bfloat16, float16 or float32."""
+
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = 8192  # None: vLLM derives it from the model's config
+    dtype: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.tensor_parallel_size < 1 or not 0 < self.gpu_memory_utilization <= 1 or (
+                self.max_model_len is not None and self.max_model_len < 1) or self.dtype not in VLLM_DTYPES:
+            raise MMCLError(f"{MLLM_LABEL} (vLLM): invalid engine settings {self}; tensor_parallel_size >= 1, "
+                            f"0 < gpu_memory_utilization <= 1, max_model_len >= 1, dtype one of {', '.join(VLLM_DTYPES)}")
+
 
 
 @dataclass
 class VLLMOptions:
-    """batch_size: images per `generate` call (each brings Q + 1 requests; vLLM schedules them);
-    max_model_len: None lets vLLM derive it from the model; dtype: "auto" or float32/bfloat16/float16."""
+    """batch_size: images per `generate` call (each brings Q + 1 requests; vLLM schedules them)."""
 
     batch_size: int = 64
     max_new_tokens: int = 48
-    dtype: str = "auto"
+    engine: VLLMEngine = VLLMEngine()
     revision: str | None = None
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.9
-    max_model_len: int | None = None
     enforce_eager: bool = False
     seed: int = 0
     logprobs: int = MIN_LOGPROBS
@@ -47,6 +65,19 @@ class VLLMOptions:
             raise MMCLError(f"{MLLM_LABEL}: batch_size and max_new_tokens must be at least 1, got {self}")
         if self.logprobs < MIN_LOGPROBS:
             raise MMCLError(f"{MLLM_LABEL}: logprobs must be at least {MIN_LOGPROBS} (P(yes) rule), got {self.logprobs}")
+
+
+def llm_kwargs(model: str, options: VLLMOptions) -> dict[str, Any]:
+    """The keyword arguments of `vllm.LLM(...)` for `model` (a hub id or local path)."""
+    engine = options.engine
+    kwargs = dict(model=model, revision=options.revision, dtype=engine.dtype,
+                  tensor_parallel_size=engine.tensor_parallel_size,
+                  gpu_memory_utilization=engine.gpu_memory_utilization, enforce_eager=options.enforce_eager,
+                  seed=options.seed, limit_mm_per_prompt={"image": 1},
+                  max_logprobs=options.logprobs)  # the engine refuses requests above this (default 20)
+    if engine.max_model_len is not None:
+        kwargs["max_model_len"] = engine.max_model_len
+    return kwargs
 
 
 def _first_token_logprobs(output: Any) -> dict[int, float]:
@@ -76,20 +107,8 @@ class VLLMBackend(MLLMBackend):
         config = load_config(source, options.revision)
         self.model_id = source.spec
         self.revision = revision_of(source, getattr(config, "_commit_hash", None))
-        engine_kwargs = {"max_model_len": options.max_model_len} if options.max_model_len else {}
         try:
-            self.llm = vllm.LLM(
-                model=source.path_or_id,
-                revision=options.revision,
-                dtype=options.dtype,
-                tensor_parallel_size=options.tensor_parallel_size,
-                gpu_memory_utilization=options.gpu_memory_utilization,
-                enforce_eager=options.enforce_eager,
-                seed=options.seed,
-                limit_mm_per_prompt={"image": 1},
-                max_logprobs=options.logprobs,  # the engine refuses requests above this (default 20)
-                **engine_kwargs,
-            )
+            self.llm = vllm.LLM(**llm_kwargs(source.path_or_id, options))
         except (OSError, ValueError, RuntimeError) as exc:  # engine start: bad model, no device, no memory
             raise loading_error(f"{MLLM_LABEL} (vLLM)", source, exc) from exc
         # Greedy both ways; the first-token request only needs the candidates' log-probabilities.

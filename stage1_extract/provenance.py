@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import re
 from importlib import metadata
 from pathlib import Path
@@ -16,7 +17,7 @@ from shared.cache_schema import FeatureHeader, SkeletonCache
 from shared.registry import DatasetSpec
 
 from .featurize import Models, ModelSpecs
-from .temporal_image import TemporalImageConfig
+from .temporal_image import BOX_WHOLE_FRAME, TemporalImageConfig, box_source
 
 LIBRARIES = ("mmcl-action", "torch", "transformers", "vllm", "sentence-transformers", "decord",
              "pillow", "numpy", "h5py")
@@ -76,9 +77,14 @@ def feature_header(skeletons: SkeletonCache, spec: DatasetSpec, request: dict, m
         mllm_id=models.mllm.model_id, mllm_revision=models.mllm.revision or "", mllm_backend=models.mllm.name,
         rgb_encoder_id=models.rgb.model_id, rgb_encoder_revision=models.rgb.revision or "",
         rgb_dim=int(models.rgb.dim), rgb_image_size=list(models.rgb.image_size),
+        rgb_input=models.rgb.input_policy,  # how the temporal image's aspect is kept
         text_encoder_id=models.text.model_id, text_encoder_revision=getattr(models.text, "revision", None) or "",
         text_dim=int(models.text.dim), library_versions=json.dumps(library_versions(), sort_keys=True))
     attrs["params"] = json.dumps(request, sort_keys=True)  # the settings, in one attribute
+    attrs["crop_boxes"] = box_source(skeletons.color_resolution is not None, spec.layout_name)
+    if attrs["crop_boxes"] == BOX_WHOLE_FRAME:
+        logging.getLogger(__name__).warning(
+            "%s: temporal images of whole frames, not cropped to the person (%s)", spec.name, BOX_WHOLE_FRAME)
     class_embedding = models.text.encode(spec.class_names).astype(np.float16)
     return FeatureHeader(names_hash=skeletons.names_hash, num_samples=len(skeletons),
                          questions=list(models.prompts.questions), class_names=spec.class_names,

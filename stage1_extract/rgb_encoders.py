@@ -6,8 +6,13 @@
 - anything else: a Hugging Face vision model id or local directory (CLIP, SigLIP or any AutoModel
   with a pooled output), preprocessed by its own image processor.
 
-Every encoder sees the whole temporal image squeezed to its square input size: a centre crop would
-cut away the first and last of the frames stitched left to right.
+No encoder stretches its image (a 1120x448 temporal image squeezed to 224x224 would widen people
+2.5 times) and none crops it (a centre crop would cut away the first and last frames):
+- EfficientNet-Lite0 is fully convolutional with global pooling, so it takes the image at its own
+  aspect, shorter side resized to 224 (1120x448 -> 560x224; a 224x448 crop stays as it is);
+- a Hugging Face model with a fixed square input gets the image letterboxed: longer side resized
+  to the input size, centred, the rest filled with the processor's mean colour (0 once normalised).
+Each encoder's `input_policy` names its rule; the feature file records it as `rgb_input`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from shared.errors import MMCLError
 from stage1_extract import efficientnet_lite
@@ -34,7 +39,8 @@ class RGBEncoder(ABC):
     model_id: str
     revision: str | None
     dim: int
-    image_size: tuple[int, int]  # (height, width) the network sees
+    image_size: tuple[int, int]  # (height, width): the square input, or the shorter side twice
+    input_policy: str  # how an image of any aspect becomes the input (recorded as `rgb_input`)
 
     def __init__(self, device: str = "cpu", batch_size: int = DEFAULT_BATCH_SIZE):
         if batch_size < 1:
@@ -79,11 +85,20 @@ class EfficientNetLite0Encoder(RGBEncoder):
         self.revision = efficientnet_lite.weights_revision(path)
         self.dim = efficientnet_lite.FEATURE_DIM
         self.image_size = (efficientnet_lite.IMAGE_SIZE, efficientnet_lite.IMAGE_SIZE)
+        self.input_policy = f"shorter-side-{efficientnet_lite.IMAGE_SIZE}-aspect-kept"
         self.network = efficientnet_lite.load_efficientnet_lite0(path).to(self.device)
 
     def _encode_batch(self, images: list[Image.Image]) -> torch.Tensor:
-        x = efficientnet_lite.to_input_tensor(images, efficientnet_lite.IMAGE_SIZE).to(self.device)
-        return self.network.features(x)
+        # one forward pass per input size (crops' slots can differ by a pixel in width)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(efficientnet_lite.input_size(image.size), []).append(i)
+        features: list[torch.Tensor | None] = [None] * len(images)
+        for rows in groups.values():
+            x = efficientnet_lite.to_input_tensor([images[i] for i in rows]).to(self.device)
+            for i, f in zip(rows, self.network.features(x)):
+                features[i] = f
+        return torch.stack(features)
 
 
 def _fixed_input_size(processor) -> tuple[int, int] | None:
@@ -132,6 +147,7 @@ class HFVisionEncoder(RGBEncoder):
             ) from exc
         pixels = self._preprocess([probe])["pixel_values"]
         self.image_size = self._resize_to or (int(pixels.shape[-2]), int(pixels.shape[-1]))
+        self.input_policy = f"letterbox-{self.image_size[1]}x{self.image_size[0]}"
 
     @staticmethod
     def _load(source: ModelSource, revision: str | None):
@@ -154,10 +170,13 @@ class HFVisionEncoder(RGBEncoder):
         return model, processor
 
     def _preprocess(self, images: list[Image.Image]):
-        if self._resize_to is not None:
-            height, width = self._resize_to
-            images = [im.resize((width, height), Image.Resampling.BICUBIC) for im in images]
-        return self.processor(images=images, return_tensors="pt").to(self.device)
+        fill = tuple(int(round(255 * m)) for m in getattr(self.processor, "image_mean", None) or (0, 0, 0))
+        boxed = []
+        for im in images:
+            # without a known input size: a square, which the processor's own resize keeps whole
+            height, width = self._resize_to or (max(im.size),) * 2
+            boxed.append(ImageOps.pad(im, (width, height), Image.Resampling.BICUBIC, color=fill))
+        return self.processor(images=boxed, return_tensors="pt").to(self.device)
 
     def _encode_batch(self, images: list[Image.Image]) -> torch.Tensor:
         outputs = self.model(**self._preprocess(images))
@@ -182,6 +201,13 @@ def build_rgb_encoder(
     if isinstance(source, Path):
         return EfficientNetLite0Encoder(source, device, batch_size)
     return HFVisionEncoder(source, device, batch_size, revision)
+
+
+def rgb_required_modules(spec: str) -> list[str]:
+    """Top-level modules that encoding with `spec` imports or reads weights from."""
+    if spec == EFFICIENTNET_SPEC:
+        return [efficientnet_lite.WEIGHTS_MODULE]
+    return [] if Path(spec).suffix in (".pth", ".pt") else ["transformers"]
 
 
 def rgb_encoder_source(spec: str) -> Path | ModelSource | None:

@@ -6,6 +6,13 @@ pixel position in the colour stream (NTU colorX/colorY), so the box here is the 
 tracked joints of all actors in that frame, with a margin. A frame without tracked joints keeps the
 whole frame. Boxes are widened to the aspect ratio of their slot in the stitched image so that no
 crop is distorted; a box that cannot be widened inside the frame is letterboxed instead.
+
+Without colour coordinates (NW-UCLA, CTR-GCN npz imports) the joints' 3D camera positions are
+projected with the sensor's colour intrinsics where the layout names a sensor whose intrinsics are
+known (Kinect v1: the SDK's nominal 531.15 px focal length at 640x480; the colour camera sits a few
+centimetres beside the depth camera, which the margin absorbs). Joints nearer than the sensor's
+range (centred coordinates, as in CTR-GCN's npz) count as untracked. Otherwise whole frames are
+used, and `box_source` says so: the feature file records it and the run warns.
 """
 
 from __future__ import annotations
@@ -16,9 +23,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from shared.utd_skeleton import COLOR_FOCAL_PX, COLOR_RESOLUTION, project_to_color
+
 from .video import open_frames
 
 CELL_SIZE = (224, 448)  # default slot per frame: a standing person is about twice as tall as wide
+MIN_DEPTH_M = 0.4  # Kinect v1's nearest range: nearer joints are not camera coordinates
+PROJECTED_LAYOUTS = ("kinect_v1",)  # layouts whose sensor's colour intrinsics are known
+BOX_FROM_COLOUR = "colour coordinates"
+BOX_PROJECTED = (f"3D joints projected, Kinect v1 colour intrinsics (f {COLOR_FOCAL_PX} px, "
+                 f"{COLOR_RESOLUTION[0]}x{COLOR_RESOLUTION[1]})")
+BOX_WHOLE_FRAME = "whole frames: no colour coordinates and no known intrinsics for this layout"
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,21 @@ def scale_points(color_xy: np.ndarray, resolution: tuple[int, int], frame_size: 
     return pts
 
 
+def box_source(has_color: bool, layout_name: str) -> str:
+    """How the crop boxes of a dataset's temporal images are found (BOX_*)."""
+    if has_color:
+        return BOX_FROM_COLOUR
+    return BOX_PROJECTED if layout_name in PROJECTED_LAYOUTS else BOX_WHOLE_FRAME
+
+
+def projected_points(joints: np.ndarray) -> np.ndarray:
+    """Kinect v1 colour pixels (..., 2) at COLOR_RESOLUTION of camera-space joints (..., 3) in
+    metres; joints nearer than MIN_DEPTH_M become (0, 0), the cache's "untracked"."""
+    joints = np.array(joints, np.float64)
+    joints[~(joints[..., 2] >= MIN_DEPTH_M)] = 0  # also NaN depths
+    return project_to_color(joints)
+
+
 def person_boxes(points: np.ndarray, frame_size: tuple[int, int], config: TemporalImageConfig) -> np.ndarray:
     """Crop boxes (K, 4) from joint positions (K, P, 2) in frame pixels (NaN = untracked): the union
     box of all P points, plus margin, widened to the slot's aspect ratio and shifted inside the
@@ -118,15 +148,19 @@ def compose(frames: np.ndarray, boxes: np.ndarray,
 
 
 def from_frames(frames: np.ndarray, indices: np.ndarray, skeleton: dict[str, np.ndarray],
-                color_resolution: tuple[int, int] | None, config: TemporalImageConfig) -> TemporalImage:
+                color_resolution: tuple[int, int] | None, config: TemporalImageConfig,
+                layout_name: str = "") -> TemporalImage:
     """The temporal image of sampled frames (K, H, W, 3) at video frame `indices`, cropped with the
     sample's skeleton cache entry (`frame_index`, and `color_xy` where the dataset has colour
-    coordinates, given at `color_resolution`)."""
+    coordinates, given at `color_resolution`; else `joints` projected as box_source says)."""
     frame_size = (frames.shape[2], frames.shape[1])
-    if "color_xy" in skeleton and color_resolution is not None:
-        rows = skeleton_rows(skeleton["frame_index"], indices)
+    source = box_source("color_xy" in skeleton and color_resolution is not None, layout_name)
+    rows = skeleton_rows(skeleton["frame_index"], indices)
+    if source == BOX_FROM_COLOUR:
         points = scale_points(skeleton["color_xy"][rows], color_resolution, frame_size)
-    else:  # no colour coordinates (e.g. NW-UCLA): whole frames
+    elif source == BOX_PROJECTED and "joints" in skeleton:
+        points = scale_points(projected_points(skeleton["joints"][rows]), COLOR_RESOLUTION, frame_size)
+    else:
         points = np.full((len(frames), 1, 2), np.nan)
     boxes = person_boxes(points, frame_size, config)
     image, crops = compose(frames, boxes, config)
@@ -134,7 +168,7 @@ def from_frames(frames: np.ndarray, indices: np.ndarray, skeleton: dict[str, np.
 
 
 def temporal_image(video: Path, skeleton: dict[str, np.ndarray], color_resolution: tuple[int, int] | None,
-                   config: TemporalImageConfig) -> TemporalImage:
+                   config: TemporalImageConfig, layout_name: str = "") -> TemporalImage:
     """Decode K frames of `video` (a file or a frame folder) and make their temporal image."""
     frames, indices = open_frames(video).sample(config.frames)
-    return from_frames(frames, indices, skeleton, color_resolution, config)
+    return from_frames(frames, indices, skeleton, color_resolution, config, layout_name)

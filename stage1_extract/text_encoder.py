@@ -45,6 +45,12 @@ def resolve_text_model(spec: str) -> tuple[ModelSource, str | None]:
     return resolve_model_source(spec, _WHAT), None
 
 
+def text_required_modules(spec: str) -> list[str]:
+    """Top-level modules that encoding with `spec` imports: the default needs the packaged MiniLM
+    to run offline (and to give the packaged revision the caches record)."""
+    return ["sentence_transformers", *([_MINILM_MODULE] if spec in _MINILM_ALIASES else [])]
+
+
 class TextEncoder:
     """A sentence-transformers model: `encode(texts)` -> (N, dim) float32, L2-normalised rows."""
 

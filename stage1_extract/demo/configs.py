@@ -62,8 +62,8 @@ def ntu_id(spec: DatasetSpec, action: int) -> int:
 
 @dataclass(frozen=True)
 class UtdConfig:
-    subjects: tuple[int, ...] = (1, 2, 3, 4)
-    trials: tuple[int, ...] = (1, 2)
+    subjects: tuple[int, ...] = tuple(range(1, 9))  # the release's eight subjects
+    trials: tuple[int, ...] = (1,)
     actions: tuple[int, ...] = _with_motion(UTD_MHAD)
     frames: tuple[int, int] = (40, 80)
     video_size: tuple[int, int] = (640, 480)
@@ -77,8 +77,14 @@ class UtdConfig:
 
 @dataclass(frozen=True)
 class SysuConfig:
-    subjects: tuple[int, ...] = (1, 2, 3, 4)
+    """subjects: the release's 40, so that both halves of the xsub protocol (1-20 train, 21-40 test)
+    are populated; per_subject: how many of the activities each subject performs, in rotation so
+    that every activity has about as many subjects in each half (None: every activity, as the
+    release). One take each keeps the default demo at 40 short clips."""
+
+    subjects: tuple[int, ...] = tuple(range(1, 41))
     activities: tuple[int, ...] = _with_motion(SYSU)
+    per_subject: int | None = 1
     frames: tuple[int, int] = (40, 80)
     image_size: tuple[int, int] = (640, 480)
     fps: int = 30
@@ -88,6 +94,15 @@ class SysuConfig:
     def __post_init__(self) -> None:
         _check_frames(self.frames)
         _check_motions(SYSU, self.activities, "SYSU activities")
+        if self.per_subject is not None and not 1 <= self.per_subject <= len(self.activities):
+            raise MMCLError(f"per_subject must be 1..{len(self.activities)} (the activities) or None, "
+                            f"got {self.per_subject}")
+
+    def takes(self) -> list[tuple[int, int]]:
+        """(subject, activity) of every performance."""
+        n = len(self.activities)
+        per = n if self.per_subject is None else self.per_subject
+        return [(s, self.activities[(i * per + j) % n]) for i, s in enumerate(self.subjects) for j in range(per)]
 
 
 def _check_frames(frames: tuple[int, int]) -> None:

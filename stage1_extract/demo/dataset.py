@@ -146,8 +146,8 @@ def generate_demo(root: str | Path, *, subjects: Sequence[int] = (1, 2, 3, 4, 5)
         video_bytes=sum(r["video_bytes"] for r in rows))
 
 
-def generate_utd(root: str | Path, *, subjects: Sequence[int] = (1, 2, 3, 4),
-                 trials: Sequence[int] = (1, 2), actions: Sequence[int] | None = None,
+def generate_utd(root: str | Path, *, subjects: Sequence[int] = UtdConfig.subjects,
+                 trials: Sequence[int] = UtdConfig.trials, actions: Sequence[int] | None = None,
                  frames: tuple[int, int] = (40, 80), video_size: tuple[int, int] = (640, 480),
                  fps: int = 30, seed: int = 0, workers: int | None = None,
                  progress: bool = True) -> dict:
@@ -165,16 +165,19 @@ def generate_utd(root: str | Path, *, subjects: Sequence[int] = (1, 2, 3, 4),
     return _summary("utd-mhad", root, rows, started)
 
 
-def generate_sysu(root: str | Path, *, subjects: Sequence[int] = (1, 2, 3, 4),
-                  activities: Sequence[int] | None = None, frames: tuple[int, int] = (40, 80),
+def generate_sysu(root: str | Path, *, subjects: Sequence[int] = SysuConfig.subjects,
+                  activities: Sequence[int] | None = None, per_subject: int | None = SysuConfig.per_subject,
+                  frames: tuple[int, int] = (40, 80),
                   image_size: tuple[int, int] = (640, 480), fps: int = 30, seed: int = 0,
                   workers: int | None = None, progress: bool = True) -> dict:
     """Write SYSU-3D-HOI-layout data for the activities with a demo motion (by default); the
-    JPEGs are `image_size`, the colour coordinates in sklImage.mat 640x480 pixels regardless."""
-    config = SysuConfig(subjects=tuple(subjects), frames=tuple(frames), image_size=tuple(image_size),
-                        fps=int(fps), seed=int(seed), **_given(activities=activities))
+    JPEGs are `image_size`, the colour coordinates in sklImage.mat 640x480 pixels regardless.
+    Each subject performs `per_subject` of the activities in rotation (None: all of them)."""
+    config = SysuConfig(subjects=tuple(subjects), per_subject=per_subject, frames=tuple(frames),
+                        image_size=tuple(image_size), fps=int(fps), seed=int(seed),
+                        **_given(activities=activities))
     root = Path(root)
     started = time.perf_counter()
-    tasks = [(config, root, s, a) for s in config.subjects for a in config.activities]
+    tasks = [(config, root, s, a) for s, a in config.takes()]
     rows = _run_tasks(sysu_take, tasks, workers, progress, "demo (SYSU layout)")
     return _summary("sysu", root, rows, started, codec="JPEG frames")

@@ -157,7 +157,7 @@ def test_utd_layout(tmp_path):
 
 
 def test_sysu_layout(tmp_path):
-    summary = generate_sysu(tmp_path, subjects=(2,), activities=(1, 7), frames=(20, 30),
+    summary = generate_sysu(tmp_path, subjects=(2,), activities=(1, 7), per_subject=None, frames=(20, 30),
                             workers=1, progress=False)
     assert sorted(summary["names"]) == ["s02_a01", "s02_a07"]
     listing = list_samples(SYSU, tmp_path)

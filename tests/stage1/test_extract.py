@@ -56,6 +56,8 @@ def test_feature_file_contents_failures_and_provenance(reference, demo_root, dem
     assert attrs["mllm_id"] == str(demo_models["mllm"]) and attrs["mllm_revision"].startswith("local:")
     assert attrs["rgb_encoder_id"] == "efficientnet-lite0" and attrs["rgb_encoder_revision"]
     assert list(attrs["rgb_image_size"]) == [224, 224] and attrs["mllm_backend"] == "transformers"
+    assert attrs["rgb_input"] == "shorter-side-224-aspect-kept"  # provenance of the aspect rule
+    assert attrs["crop_boxes"] == "colour coordinates"
     assert "torch" in attrs["library_versions"] and header.questions[0] in attrs["prompts"]
 
     images = sorted(p.stem for p in (reference.output.parent / (reference.output.stem + ".images")).glob("*.jpg"))

@@ -12,6 +12,7 @@ from PIL import Image
 
 from stage1_extract.demo.models import MLLM_DIR_NAME, build_tiny_qwen
 from stage1_extract.mllm_factory import build_mllm
+from stage1_extract.mllm_vllm import VLLMEngine
 from stage1_extract.prompts import load_prompts
 
 pytestmark = pytest.mark.vllm
@@ -38,8 +39,8 @@ def test_vllm_matches_transformers(tiny_mllm, monkeypatch):
     # 20, and over the whole vocabulary the sparse rule must equal the dense one exactly.
     vocabulary = len(reference.processor.tokenizer)
     served = build_mllm(
-        tiny_mllm, backend="vllm", dtype="float32", enforce_eager=True, max_model_len=2048,
-        gpu_memory_utilization=0.3, max_new_tokens=MAX_NEW_TOKENS, logprobs=vocabulary,
+        tiny_mllm, backend="vllm", enforce_eager=True,
+        engine=VLLMEngine(dtype="float32", max_model_len=2048, gpu_memory_utilization=0.3), max_new_tokens=MAX_NEW_TOKENS, logprobs=vocabulary,
     )  # fmt: skip
     assert served.name == "vllm" and served.revision == reference.revision
     got = served.answer(images, prompts)

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from shared.registry import NTU60, NW_UCLA
 from stage1_extract.temporal_image import (
-    TemporalImageConfig, person_boxes, scale_points, skeleton_rows, temporal_image)
+    BOX_PROJECTED, BOX_WHOLE_FRAME, TemporalImageConfig, box_source, person_boxes, projected_points, scale_points,
+    skeleton_rows, temporal_image)
 
 W, H = 320, 180  # decoded frame size; colour coordinates are given at 1920x1080
 RES = (1920, 1080)
@@ -90,6 +92,42 @@ def test_without_colour_coordinates_the_whole_frame_is_used(tmp_path):
     result = temporal_image(folder, {"frame_index": np.arange(20)}, None, TemporalImageConfig(frames=4))
     assert (result.boxes == [0, 0, W, H]).all()
     assert result.image.size == (4 * 224, 448)
+
+
+def test_kinect_v1_projection():
+    joints = np.array([[0.0, 0.0, 2.0], [0.5, 0.5, 2.0], [0.3, 0.2, 0.05]])  # the last: centred coordinates
+    np.testing.assert_allclose(projected_points(joints),
+                               [[320, 240], [320 + 531.15 / 4, 240 - 531.15 / 4], [0, 0]], atol=1e-3)
+
+
+def test_box_source_per_dataset():
+    assert box_source(False, NW_UCLA.layout_name) == BOX_PROJECTED  # NW-UCLA: Kinect v1, no colour
+    assert box_source(False, NTU60.layout_name) == BOX_WHOLE_FRAME  # a CTR-GCN npz import of NTU
+
+
+def camera_joints(color_xy: np.ndarray, depth: float = 2.5) -> np.ndarray:
+    """Camera-space joints (T, M, V, 3) that Kinect v1 sees at `color_xy` pixels of our W x H frames."""
+    u, v = color_xy[..., 0] / RES[0] * 640, color_xy[..., 1] / RES[1] * 480
+    x, y = (u - 320) * depth / 531.15, (240 - v) * depth / 531.15
+    joints = np.stack([x, y, np.full_like(x, depth)], -1)
+    joints[(color_xy == 0).all(-1)] = 0  # the absent actor
+    return joints.astype(np.float32)
+
+
+def test_without_colour_coordinates_kinect_v1_joints_give_the_crop(tmp_path):
+    folder, color_xy = moving_person_frames(tmp_path)
+    cfg = TemporalImageConfig(frames=5, size=(500, 200), margin=0.1)
+    skeleton = {"frame_index": np.arange(20), "joints": camera_joints(color_xy)}
+    result = temporal_image(folder, skeleton, None, cfg, NW_UCLA.layout_name)
+    image = np.asarray(result.image)
+    for slot, t in enumerate(result.frame_indices):
+        column = image[:, 100 * slot + 50, 0]
+        assert (np.abs(column.astype(int) - (100 + 5 * int(t))) <= 2).mean() > 0.6  # cropped to the person
+    assert ((result.boxes[:, 2] - result.boxes[:, 0]) < W / 2).all()
+    # an unknown sensor, or centred coordinates: whole frames
+    assert (temporal_image(folder, skeleton, None, cfg, "ntu25").boxes == [0, 0, W, H]).all()
+    centred = {**skeleton, "joints": skeleton["joints"] - skeleton["joints"][:1, :1, :1]}
+    assert (temporal_image(folder, centred, None, cfg, NW_UCLA.layout_name).boxes == [0, 0, W, H]).all()
 
 
 def test_real_clip_with_full_hd_coordinates_is_scaled_to_its_size():

@@ -53,7 +53,7 @@ def targets(work) -> dict[str, Path]:
     generate_utd(utd, subjects=(1,), trials=(1,), frames=(20, 28), workers=1, progress=False)
     # an action without an NTU counterpart, which zero-shot skips
     shutil.copy(utd / "Skeleton" / "a3_s1_t1_skeleton.mat", utd / "Skeleton" / "a1_s1_t1_skeleton.mat")
-    generate_sysu(sysu, subjects=(1, 21), frames=(20, 28), workers=1, progress=False)
+    generate_sysu(sysu, subjects=(1, 21), per_subject=None, frames=(20, 28), workers=1, progress=False)
     out = {}
     for name, root in (("utd-mhad", utd), ("sysu", sysu)):
         invoke("extract", "--dataset", name, "--root", root, "--out", work / "tcache", "--skeletons-only",
