@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
+COMPILE = ("no", "inductor", "aot_eager", "eager")  # eager/aot_eager: graph capture only (tests)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,9 @@ class TrainConfig:
     recipe: str | None = None
     work_dir: str | None = None  # None: runs/<dataset>-<protocol>-<stream>
     seed: int = 1
-    mixed_precision: str = "no"
+    mixed_precision: str = "no"  # bf16/fp16 autocast change numerics (bench/bench_train_step.py)
+    compile: str = "no"  # a torch.compile backend (inductor: same maths, minutes of compiling)
+    log_every: int = 20  # steps between progress-bar loss updates (each one is a host sync)
     device: str = "auto"
     test_every: int = 0  # evaluate on the test split every N epochs (0: only at the end)
     init_from: str | None = None  # checkpoint whose weights start the run (fine-tuning)
@@ -54,6 +57,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = [
             (self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}"),
+            (self.compile in COMPILE, f"compile must be one of {COMPILE}"),
+            (self.log_every >= 1, "log_every must be at least 1"),
             (self.device in DEVICES, f"device must be one of {DEVICES} (choose a GPU with CUDA_VISIBLE_DEVICES)"),
         ]
         for ok, message in checks:

@@ -240,6 +240,30 @@ def test_dataset_collate_and_features(tiny):
     assert batch["label"].tolist() == cache.labels[[0, 2, 5]].tolist()
 
 
+def test_shared_and_lazy_sources_give_the_same_batches(tiny):
+    """The frames in memory, read by forked workers that share one array, and read per sample
+    from the file give the same training batches, epoch after epoch."""
+    from stage2_train.dataset import make_loader
+
+    cache = SkeletonCache(tiny)
+    rows = cache.split_indices("xsub", True)
+
+    def epochs(in_memory, workers):
+        loader = make_loader(SkeletonDataset(JointSource(cache, in_memory), rows, cache.labels), 4, True,
+                             workers, seed=5)
+        out = []
+        for epoch in range(2):
+            loader.sampler.set_epoch(epoch)
+            out += [(b["joints"], b["length"], b["index"]) for b in loader]
+        return out
+
+    shared, lazy = epochs(True, 2), epochs(False, 0)
+    assert len(shared) == len(lazy) == 2 * (len(rows) // 4)
+    for (a, la, ia), (b, lb, ib) in zip(shared, lazy):
+        assert torch.equal(a, b) and torch.equal(la, lb) and torch.equal(ia, ib)
+    assert not torch.equal(shared[0][2], shared[len(shared) // 2][2])  # epochs differ
+
+
 def unreadable(path, *datasets: str) -> None:
     """Replace datasets of an HDF5 file by ones whose data lives in a missing file: any read of
     them fails, so a reader that works never read them."""
