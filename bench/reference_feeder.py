@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from shared.cache_schema import SKELETON_FILE, SkeletonCacheWriter
-from shared.registry import NTU60, SampleMeta
+from shared.registry import NTU60, NW_UCLA, SampleMeta
 
 PADDED_T, M, V = 300, 2, 25  # the reference's NTU npz: (N, 300, 2 * 25 * 3)
 
@@ -43,12 +43,37 @@ def ntu_like_samples(n: int, seed: int = 0, frames=(32, 301)) -> tuple[list[np.n
 
 def write_ntu_like_cache(folder: Path, samples: list[np.ndarray], labels: np.ndarray) -> Path:
     """Our cache of the samples (as `mmcl extract` writes it); all are training samples of xsub."""
-    with SkeletonCacheWriter(folder / SKELETON_FILE, NTU60, "/generated") as w:
+    def meta(i: int, label: int) -> SampleMeta:
+        setup, rep = 1 + i // 900, 1 + i % 900  # a unique NTU name per sample
+        return SampleMeta(f"S{setup:03d}C001P001R{rep:03d}A{label + 1:03d}", label + 1, subject=1, camera=1,
+                          setup=setup, replication=rep)
+
+    return _write_cache(folder, NTU60, samples, labels, meta)
+
+
+def ucla_like_samples(n: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """`n` (T, 1, 20, 3) NW-UCLA-like sequences (T in [20, 200]) and labels in 0..9."""
+    rng = np.random.default_rng(seed)
+    samples = [(rng.normal(0, 0.3, (1, 1, 20, 3)) + np.cumsum(rng.normal(0, 0.01, (int(t), 1, 20, 3)), 0)
+                ).astype(np.float32) for t in rng.integers(20, 201, n)]
+    return samples, rng.integers(0, 10, n)
+
+
+def write_ucla_like_cache(folder: Path, samples: list[np.ndarray], labels: np.ndarray) -> Path:
+    """Our NW-UCLA cache of the samples, all training samples of view3 (views 1 and 2)."""
+    actions = [c.action for c in NW_UCLA.classes]
+
+    def meta(i: int, label: int) -> SampleMeta:
+        a, view, e = actions[label], 1 + i % 2, i // 2
+        return SampleMeta(f"a{a:02d}_s01_e{e:03d}_v{view:02d}", a, subject=1, camera=view, replication=e)
+
+    return _write_cache(folder, NW_UCLA, samples, labels, meta)
+
+
+def _write_cache(folder: Path, spec, samples, labels, meta) -> Path:
+    with SkeletonCacheWriter(folder / SKELETON_FILE, spec, "/generated") as w:
         for i, (x, label) in enumerate(zip(samples, labels)):
-            setup, rep = 1 + i // 900, 1 + i % 900  # a unique NTU name per sample
-            meta = SampleMeta(f"S{setup:03d}C001P001R{rep:03d}A{int(label) + 1:03d}", int(label) + 1,
-                              subject=1, camera=1, setup=setup, replication=rep)
-            w.append(meta, x, np.arange(len(x), dtype=np.int32))
+            w.append(meta(i, int(label)), x, np.arange(len(x), dtype=np.int32))
     return folder
 
 

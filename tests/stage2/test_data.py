@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 
 from shared.cache_schema import FEATURES_DIR, FeatureFile, SkeletonCache
-from shared.errors import CacheError
 from shared.errors import MMCLError
 from shared.layouts import KINECT_V1, NTU25
 from shared.registry import NW_UCLA
