@@ -19,7 +19,8 @@ set size: a page shared by k processes counts 1/k in each, so pages the forked w
 are counted once; summed RSS, which counts them once per worker, is printed beside it).
 
 Usage: python bench/bench_data.py [--samples 3000] [--workers 0,2,4] [--rounds 2] [--threads 1]
-Ends with `RESULT data speed ours/reference ...` and `RESULT data memory ours/reference ...`.
+Ends with RESULT lines: speed and memory of ours (in memory, the default) and ours-lazy
+against the reference, the last one `RESULT data memory ours/reference ...`.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def main() -> None:
                           f"+{m['pss_mib']:5.0f} MiB (summed RSS +{m['rss_mib']:5.0f} MiB)", flush=True)
     print(f"\nbatch {BATCH}, window {WINDOW}, {args.threads} torch thread(s) per process; medians over "
           f"{args.rounds} round(s)")
-    speed, memory = [], []
+    speed, memory, lazy_speed, lazy_memory = [], [], [], []
     for w in workers:
         for impl in IMPLS:
             ms = results[(impl, w)]
@@ -186,7 +187,12 @@ def main() -> None:
         for ours, ref in zip(results[("ours", w)], results[("reference", w)]):
             speed.append(ours["samples_s"] / ref["samples_s"])
             memory.append(ours["pss_mib"] / ref["pss_mib"])
+        for lazy, ref in zip(results[("ours-lazy", w)], results[("reference", w)]):
+            lazy_speed.append(lazy["samples_s"] / ref["samples_s"])
+            lazy_memory.append(lazy["pss_mib"] / ref["pss_mib"])
     print(f"RESULT data speed ours/reference {spread(speed)}")
+    print(f"RESULT data speed ours-lazy/reference {spread(lazy_speed)}")
+    print(f"RESULT data memory ours-lazy/reference {spread(lazy_memory)}")
     print(f"RESULT data memory ours/reference {spread(memory)}")
 
 
