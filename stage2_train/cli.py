@@ -70,7 +70,12 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--persons", type=click.IntRange(min=1),
               help="Persons per sample; more than the cache's pads absent ones "
                    "(default: the --init-from checkpoint's, else the cache's).")
-@click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
+@click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]),
+              help="Autocast (default no; changes numerics; bf16 needs a GPU or a bf16-capable CPU).")
+@click.option("--compile", "compile", type=click.Choice(["no", "inductor", "aot_eager", "eager"]), is_flag=False,
+              flag_value="inductor", help="torch.compile the model; --compile alone: inductor (default no: "
+                                          "compiling costs minutes, see bench/bench_train_step.py).")
+@click.option("--log-every", type=click.IntRange(min=1), help="Steps between progress-bar updates (20).")
 @click.option("--val-split", type=float,
               help="Fraction of the training samples held out (seeded) for validation.")
 @click.option("--val-seed", type=int,

@@ -25,13 +25,14 @@ from .data_config import DataConfig
 from .loss_config import MMCLLossConfig
 from .model_config import ArchitectureConfig
 from .optim_config import OptimConfig
-from .settings import NON_NEGATIVE, bound, checked
+from .settings import AT_LEAST_ONE, NON_NEGATIVE, bound, checked
 
 if TYPE_CHECKING:
     from .model_spec import InputSpec
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
+COMPILE = ("no", "inductor", "aot_eager", "eager")  # eager/aot_eager: graph capture only (tests)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ class TrainConfig:
     recipe: str | None = None
     work_dir: str | None = None  # None: runs/<dataset>-<protocol>-<stream>
     seed: int = field(default=1, metadata=bound(lambda v: 0 <= v < 2**32, "in [0, 2**32)"))  # numpy's seed range
-    mixed_precision: str = "no"
+    mixed_precision: str = "no"  # bf16/fp16 autocast change numerics (bench/bench_train_step.py)
+    compile: str = "no"  # a torch.compile backend (inductor: same maths, minutes of compiling)
+    log_every: int = field(default=20, metadata=AT_LEAST_ONE)  # steps between progress-bar loss updates (host syncs)
     device: str = "auto"
     test_every: int = field(default=0, metadata=NON_NEGATIVE)  # evaluate on the test split every N epochs (0: only at the end)
     init_from: str | None = None  # checkpoint whose weights start the run (fine-tuning)
@@ -57,6 +60,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = [
             (self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}"),
+            (self.compile in COMPILE, f"compile must be one of {COMPILE}"),
+            (self.log_every >= 1, "log_every must be at least 1"),
             (self.device in DEVICES, f"device must be one of {DEVICES} (choose a GPU with CUDA_VISIBLE_DEVICES)"),
             (self.keep_checkpoints >= 0, "keep_checkpoints must be at least 0 (0 keeps every epoch)"),
         ]

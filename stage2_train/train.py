@@ -58,6 +58,8 @@ def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[s
     model = build_model(cfg, data)
     optimizer, scheduler = build_optimizer(cfg, model)
     start = restore(resume, model, optimizer, scheduler, acc) if resume else init_weights(cfg, model, acc)
+    if cfg.compile != "no":  # in place: parameter names, hence checkpoints, stay the eager model's
+        model.compile(backend=cfg.compile)
     model, optimizer, train_loader, *eval_loaders = acc.prepare(
         model, optimizer, data.train_loader, data.val_loader, data.test_loader)
     val_loader, test_loader = eval_loaders
@@ -223,8 +225,9 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader
     generator = augment_generator(cfg, acc, epoch)
     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=acc.device))
     start, seen = time.perf_counter(), 0
-    bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process, leave=False)
-    for batch in bar:
+    bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process,
+                       leave=False)
+    for step, batch in enumerate(bar):
         out = model(data.train_input(batch, generator), rgb=batch.get("rgb"), text=batch.get("text"))
         parts = mmcl_loss(out["logits"], batch["label"], cfg.loss, refined=out["refined"],
                           text_valid=batch.get("text_valid"), feature=out["feature"],
@@ -240,8 +243,9 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader
         sums["frm_samples"] += parts["n_valid_text"]
         sums["fam_samples"] += parts["n_valid_rgb"]  # already counted over all processes
         seen += n * acc.num_processes
-        speed = seen / (time.perf_counter() - start)
-        bar.set_postfix(loss=f"{parts['total'].item():.3f}", samples_s=f"{speed:.3g}")
+        if step % cfg.log_every == 0:  # .item() waits for the device: not on every step
+            speed = seen / (time.perf_counter() - start)
+            bar.set_postfix(loss=f"{parts['total'].item():.3f}", samples_s=f"{speed:.3g}")
     totals = {k: float(acc.reduce(v, reduction="mean" if k == "fam_samples" else "sum"))
               for k, v in sums.items()}
     n = max(totals["n"], 1)

@@ -153,7 +153,18 @@ def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complet
 
 
 def read_feature_file(path, require_complete: bool = True) -> tuple[FeatureHeader, FeatureBlock]:
+    header, arrays = read_feature_arrays(path, [fld.attr for fld in BLOCK_FIELDS], require_complete)
+    with open_cache(Path(path)) as f:
+        failures = read_failures(f)
+    return header, FeatureBlock(**arrays, failures=failures)
+
+
+def read_feature_arrays(path, attrs, require_complete: bool = True) -> tuple[FeatureHeader, dict]:
+    """The header and only the block fields named in `attrs` (FeatureBlock attributes): a reader
+    that needs the pooled RGB vector need not read the per-frame embeddings (rgb/frames, the
+    file's bulk)."""
     path = Path(path)
+    fields = [fld for fld in BLOCK_FIELDS if fld.attr in set(attrs)]
     with open_cache(path) as f:
         check_header(f, path, "features")
         if require_complete and not f.attrs.get("complete", False):
@@ -165,14 +176,12 @@ def read_feature_file(path, require_complete: bool = True) -> tuple[FeatureHeade
                 questions=strings(f["text/questions"]), class_names=strings(f["classes/name"]),
                 class_embedding=f["classes/embedding"][()],
                 attrs={k: v for k, v in f.attrs.items() if k not in HEADER_ATTRS})
-            block = FeatureBlock(**{fld.attr: strings(f[fld.path]) if fld.is_text else f[fld.path][()]
-                                    for fld in BLOCK_FIELDS}, failures=read_failures(f))
+            arrays = {fld.attr: strings(f[fld.path]) if fld.is_text else f[fld.path][()] for fld in fields}
         except KeyError as e:
             raise CacheError(f"{path}: incomplete feature file, missing {e}; re-run `mmcl extract`") from None
-    n = len(block)
-    if any(len(getattr(block, fld.attr)) != n for fld in BLOCK_FIELDS):
+    if len({len(a) for a in arrays.values()}) > 1:
         raise CacheError(f"{path}: feature arrays disagree in length; rebuild the file")
-    return header, block
+    return header, arrays
 
 
 def same_feature_set(a: FeatureHeader, b: FeatureHeader) -> bool:
@@ -233,12 +242,7 @@ class FeatureFile:
             self.check_matches(skeletons)
 
     def check_matches(self, skeletons: SkeletonCache) -> None:
-        if self.header.names_hash != skeletons.names_hash or len(self.block) != len(skeletons):
-            raise CacheError(
-                f"{self.path} was extracted for a different sample list than {skeletons.path} "
-                f"(sample-name hash differs); re-run `mmcl extract` for this skeleton cache")
-        if not np.array_equal(self.block.index, np.arange(len(skeletons))):
-            raise CacheError(f"{self.path}: rows are not in skeleton order; rebuild it")
+        check_rows(self.path, self.header, self.block.index, skeletons)
 
     @property
     def name(self) -> str:
@@ -246,6 +250,20 @@ class FeatureFile:
 
     @property
     def text_input(self) -> np.ndarray:
-        """FRM's input: yes-probabilities (NaN -> 0.5, i.e. no information) then the embedding."""
-        yes = np.nan_to_num(self.block.yes_prob, nan=0.5)
-        return np.concatenate([yes, self.block.text_embedding.astype(np.float32)], axis=1)
+        return text_input(self.block.yes_prob, self.block.text_embedding)
+
+
+def check_rows(path: Path, header: FeatureHeader, index: np.ndarray, skeletons: SkeletonCache) -> None:
+    """A complete feature set's rows are the skeleton cache's samples, in its order."""
+    if header.names_hash != skeletons.names_hash or len(index) != len(skeletons):
+        raise CacheError(
+            f"{path} was extracted for a different sample list than {skeletons.path} "
+            f"(sample-name hash differs); re-run `mmcl extract` for this skeleton cache")
+    if not np.array_equal(index, np.arange(len(skeletons))):
+        raise CacheError(f"{path}: rows are not in skeleton order; rebuild it")
+
+
+def text_input(yes_prob: np.ndarray, text_embedding: np.ndarray) -> np.ndarray:
+    """FRM's input: yes-probabilities (NaN -> 0.5, i.e. no information) then the embedding."""
+    yes = np.nan_to_num(yes_prob, nan=0.5)
+    return np.concatenate([yes, text_embedding.astype(np.float32)], axis=1)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pickle
+import shutil
 
+import h5py
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from shared.cache_schema import SkeletonCache
+from shared.cache_schema import FEATURES_DIR, FeatureFile, SkeletonCache
 from shared.errors import MMCLError
 from shared.layouts import KINECT_V1, NTU25
 from shared.registry import NW_UCLA
@@ -235,6 +237,59 @@ def test_dataset_collate_and_features(tiny):
     assert (batch["joints"][1, t[1]:] == 0).all()
     assert batch["rgb_valid"].tolist() == [False, True, True] and batch["text_valid"].tolist() == [True, False, True]
     assert batch["label"].tolist() == cache.labels[[0, 2, 5]].tolist()
+
+
+def test_shared_and_lazy_sources_give_the_same_batches(tiny):
+    """The frames in memory, read by forked workers that share one array, and read per sample
+    from the file give the same training batches, epoch after epoch."""
+    from stage2_train.dataset import make_loader
+
+    cache = SkeletonCache(tiny)
+    rows = cache.split_indices("xsub", True)
+
+    def epochs(in_memory, workers):
+        loader = make_loader(SkeletonDataset(JointSource(cache, in_memory), rows, cache.labels), 4, True,
+                             workers, seed=5)
+        out = []
+        for epoch in range(2):
+            loader.sampler.set_epoch(epoch)
+            out += [(b["joints"], b["length"], b["index"]) for b in loader]
+        return out
+
+    shared, lazy = epochs(True, 2), epochs(False, 0)
+    assert len(shared) == len(lazy) == 2 * (len(rows) // 4)
+    for (a, la, ia), (b, lb, ib) in zip(shared, lazy):
+        assert torch.equal(a, b) and torch.equal(la, lb) and torch.equal(ia, ib)
+    assert not torch.equal(shared[0][2], shared[len(shared) // 2][2])  # epochs differ
+
+
+def unreadable(path, *datasets: str) -> None:
+    """Replace datasets of an HDF5 file by ones whose data lives in a missing file: any read of
+    them fails, so a reader that works never read them."""
+    with h5py.File(path, "a") as f:
+        for name in datasets:
+            shape, dtype = f[name].shape, f[name].dtype
+            del f[name]
+            f.create_dataset(name, shape, dtype, external=[(str(path) + ".missing", 0, h5py.h5f.UNLIMITED)])
+
+
+def test_training_reads_only_the_feature_arrays_it_uses(tiny, tmp_path):
+    folder = tmp_path / "ds"
+    shutil.copytree(tiny, folder)
+    path = folder / FEATURES_DIR / "tiny.h5"
+    unreadable(path, "rgb/frames")
+    with pytest.raises(OSError):  # the whole-file reader does read rgb/frames
+        FeatureFile(path)
+    cache = SkeletonCache(folder)
+    both = load_features(folder, None, cache, need_rgb=True, need_text=True)
+    expected = load_features(tiny, None, cache, need_rgb=True, need_text=True)
+    np.testing.assert_array_equal(both.rgb, expected.rgb)
+    np.testing.assert_array_equal(both.text, expected.text)
+    unreadable(path, "text/embedding", "text/yes_prob")  # FAM alone never reads the text side
+    fam = load_features(folder, None, cache, need_rgb=True, need_text=False)
+    assert fam.text is None and np.array_equal(fam.rgb, expected.rgb)
+    with pytest.raises(OSError):
+        load_features(folder, None, cache, need_rgb=True, need_text=True)
 
 
 def test_validation_split_is_seeded_stratified_and_disjoint(tmp_path):

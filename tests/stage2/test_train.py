@@ -107,6 +107,30 @@ def test_resume_continues_exactly(tiny, straight, tmp_path):
     assert_same_weights(work / "checkpoints" / "epoch-002.pt", straight / "checkpoints" / "epoch-002.pt")
 
 
+def test_compile_and_autocast_options_run(tiny, straight, tmp_path):
+    """--compile captures the model (the eager backend here: inductor's code generation takes
+    minutes on a CPU) with the same maths and checkpoint names; bf16 autocast trains too, with
+    other numerics."""
+    compiled = run_train(tiny, tmp_path / "compiled", "--compile", "eager", "--log-every", "1")
+    assert load_checkpoint(compiled / "last.pt").config["compile"] == "eager"
+    for got, want in zip(metrics(compiled), metrics(straight), strict=True):
+        assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
+    wc, ws = load_checkpoint(compiled / "last.pt").model, load_checkpoint(straight / "last.pt").model
+    assert wc.keys() == ws.keys()
+    for k in ws:
+        torch.testing.assert_close(wc[k], ws[k], rtol=1e-4, atol=1e-5, msg=k)
+    # a process of its own: accelerate's state keeps the first run's precision for the process
+    cache, config = tiny
+    bf16 = tmp_path / "bf16"
+    subprocess.run([sys.executable, "-c", "from mmcl.cli import mmcl; mmcl()", "train", "--cache", str(cache),
+                    "--work-dir", str(bf16), "--config", str(config), "--window", "16", "--seed", "3",
+                    "--recipe", "demo", "--batch-size", "9", "--device", "cpu", "--epochs", "1",
+                    "--mixed-precision", "bf16"], check=True, capture_output=True)
+    row = metrics(bf16)[0]
+    assert np.isfinite(row["loss"]) and row["loss"] != metrics(straight)[0]["loss"]
+    assert all(v.dtype != torch.bfloat16 for v in load_checkpoint(bf16 / "last.pt").model.values())
+
+
 def test_invalid_feature_rows_do_not_matter(tiny, tmp_path):
     """Garbage in the rows marked invalid must not change training at all."""
     cache, config = tiny
