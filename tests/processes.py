@@ -55,3 +55,12 @@ def kill_all(pids) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def wait_for_files(run, folder: Path, pattern: str, what: str, timeout: float = 300) -> None:
+    """Poll until `folder` holds a file matching `pattern`, while the process `run` still runs."""
+    deadline = time.monotonic() + timeout
+    while not list(folder.glob(pattern)):
+        assert run.poll() is None, f"the run ended before {what}"
+        assert time.monotonic() < deadline, f"not in time: {what}"
+        time.sleep(0.005)

@@ -5,10 +5,10 @@ feature sets side by side, locks."""
 import dataclasses
 import signal
 import subprocess
-import time
 
 import numpy as np
 import pytest
+from processes import wait_for_files
 from stage1_demo import (
     ACTIONS, BROKEN, CLI_ENV, IMAGE, SUBJECTS, assert_same_features, cli_args, cli_command, config, new_cache, specs)
 
@@ -88,11 +88,7 @@ def test_killed_run_resumes_to_the_same_cache(reference, demo_root, demo_models,
     parts = out / "demo" / "features" / (reference.output.stem + ".parts")
     run = subprocess.Popen(cli_command(out, demo_root, demo_models), stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, env=CLI_ENV)
-    deadline = time.monotonic() + 300
-    while not list(parts.glob("part-*.h5")):
-        assert run.poll() is None, "the run ended before its first chunk was committed"
-        assert time.monotonic() < deadline, "no chunk committed in time"
-        time.sleep(0.005)
+    wait_for_files(run, parts, "part-*.h5", "its first chunk was committed")
     run.send_signal(signal.SIGKILL)
     run.wait()
     committed = len(list(parts.glob("part-*.h5")))

@@ -8,11 +8,10 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from processes import children, kill_all, wait_gone
+from processes import children, kill_all, wait_for_files, wait_gone
 from stage1_demo import CLI_ENV, assert_same_features, cli_args, cli_command, new_cache
 
 from shared.cache_schema import SKELETON_FILE
@@ -30,13 +29,9 @@ def test_killed_extraction_leaves_no_worker_and_its_rerun_completes(reference, d
     images = features / (reference.output.stem + ".images")
     run = subprocess.Popen(cli_command(out, demo_root, demo_models, "--save-images"), stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, env=CLI_ENV)
-    deadline = time.monotonic() + 300
     # The worker saves each temporary image before handing its batch over: killed now, the main
     # process leaves a decoded batch in the worker's queue that nobody will read.
-    while not list(images.glob("*.jpg")):
-        assert run.poll() is None, "the run ended before decoding a sample"
-        assert time.monotonic() < deadline, "nothing decoded in time"
-        time.sleep(0.005)
+    wait_for_files(run, images, "*.jpg", "decoding a sample")
     workers = children(run.pid)  # the decoding worker and multiprocessing's resource tracker
     run.send_signal(signal.SIGKILL)
     run.wait()
