@@ -49,8 +49,9 @@ def test_every_parameter_gets_a_gradient():
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     # FRM's class-wise vectors start equal (all ones), so S_R does not depend on the mixing weights
-    # and its MLP gets exactly zero gradient on the first step (the softmax Jacobian sums to zero).
-    assert all((p.grad == 0).all() for p in model.frm.mlp.parameters())
+    # and its MLP gets no gradient on the first step (the softmax Jacobian sums to zero): exactly 0
+    # on some CPUs, float rounding (~1e-9, against FAM's ~1e-2) on others.
+    assert all(p.grad.abs().max() < 1e-6 for p in model.frm.mlp.parameters())
     # One step makes the vectors differ; from then on every head parameter learns.
     with torch.no_grad():
         for p in model.parameters():
