@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MMCLError
+from .errors import MMCLError, SkeletonFormatError
+from .layouts import pad_persons
 from .progress import progress_bar
 from .registry import DatasetSpec, SampleMeta, find_dir, get_dataset
 from .skeleton_sample import SkeletonSample, check_coordinates
@@ -39,7 +40,12 @@ FILE_PATTERNS = {
 
 
 def list_samples(spec: DatasetSpec, root) -> SampleListing:
-    """The dataset's samples under `root`, or a clear error naming what was expected where."""
+    """The dataset's samples under `root` (a custom dataset's: its manifest's), or a clear error
+    naming what was expected where."""
+    if spec.manifest is not None:
+        from .custom_dataset import load_manifest
+
+        return SampleListing([(s.meta, s.skeleton) for s in load_manifest(spec.manifest).samples], [], [])
     folder = find_dir(Path(root), spec.skeleton_dirs, "skeleton", spec)
     if spec.skeleton_format == "sysu_mat":
         from .sysu_skeleton import list_sysu
@@ -64,17 +70,35 @@ def list_samples(spec: DatasetSpec, root) -> SampleListing:
     return SampleListing(samples, missing, skipped)
 
 
-def read_sample(dataset: str, path) -> SkeletonSample:
-    """Read and clean one raw sample; raises SkeletonFormatError naming the file and problem
-    (CoordinateError when a kept coordinate is NaN, infinite or absurd: see check_coordinates)."""
+def read_sample(dataset: str | DatasetSpec, path) -> SkeletonSample:
+    """Read and clean one raw sample of `dataset` (a registry name, or a spec); raises
+    SkeletonFormatError naming the file and problem (CoordinateError when a kept coordinate is NaN, infinite or absurd: see check_coordinates)."""
     sample = _read_cleaned(dataset, path)
     check_coordinates(sample.joints, path, sample.frame_index)
     return sample
 
 
-def _read_cleaned(dataset: str, path) -> SkeletonSample:
-    spec = get_dataset(dataset)
+def _read_cleaned(dataset: str | DatasetSpec, path) -> SkeletonSample:
+    spec = dataset if isinstance(dataset, DatasetSpec) else get_dataset(dataset)
     fmt = spec.skeleton_format
+    if fmt == "by_suffix":  # a custom dataset's files: any supported format, fitted to its layout
+        return _fit_to(spec, Path(path), _read_file(Path(path)))
+    return _read_format(fmt, path)
+
+
+def _read_file(path: Path) -> SkeletonSample:
+    from .custom_dataset import skeleton_format
+
+    fmt = skeleton_format(path)
+    if not path.is_file():
+        raise SkeletonFormatError(path, "no such file")
+    if fmt == "array":
+        from .array_skeleton import read_array_skeleton
+        return read_array_skeleton(path)
+    return _read_format(fmt, path)
+
+
+def _read_format(fmt: str, path) -> SkeletonSample:
     if fmt == "ntu":
         from .ntu_cleaning import read_and_clean
         clean = read_and_clean(path)
@@ -89,10 +113,26 @@ def _read_cleaned(dataset: str, path) -> SkeletonSample:
     if fmt == "sysu_mat":
         from .sysu_skeleton import read_sysu
         return read_sysu(path)
-    raise MMCLError(f"{spec.name}: no reader for skeleton format {fmt!r}")
+    raise MMCLError(f"{path}: no reader for skeleton format {fmt!r}")
 
 
-def read_sample_safe(dataset: str, path) -> tuple[SkeletonSample | None, str | None]:
+def _fit_to(spec: DatasetSpec, path: Path, sample: SkeletonSample) -> SkeletonSample:
+    """`sample` with the dataset's persons: absent ones added as zeros, and a file's extra persons
+    dropped when they are absent (NTU files always hold two); its joints must be the layout's."""
+    _, m, v, _ = sample.joints.shape
+    if v != spec.layout.num_joints:
+        raise SkeletonFormatError(path, f"{v} joints per person; {spec.name}'s layout {spec.layout_name} has "
+                                        f"{spec.layout.num_joints}")
+    n = spec.num_person
+    if m > n and np.any(sample.joints[:, n:]):
+        raise SkeletonFormatError(path, f"{m} persons; {spec.name} has persons: {n} (raise it in the manifest)")
+
+    def fit(a):
+        return None if a is None else pad_persons(a[:, :n], n)
+    return SkeletonSample(fit(sample.joints), sample.frame_index, fit(sample.color_xy))
+
+
+def read_sample_safe(dataset: str | DatasetSpec, path) -> tuple[SkeletonSample | None, str | None]:
     """(sample, None), or (None, the error naming the file): one broken file is recorded, not fatal."""
     try:
         return read_sample(dataset, path), None
@@ -102,7 +142,7 @@ def read_sample_safe(dataset: str, path) -> tuple[SkeletonSample | None, str | N
         return None, f"{path}: unexpected {type(e).__name__}: {e}"
 
 
-def read_many(dataset: str, paths: Iterable, workers: int | None = None, progress: bool = True,
+def read_many(dataset: str | DatasetSpec, paths: Iterable, workers: int | None = None, progress: bool = True,
               chunksize: int | None = None) -> Iterator[tuple[str, SkeletonSample | None, str | None]]:
     """Yield (path, sample or None, error or None) per file, in input order.
 
@@ -115,7 +155,8 @@ def read_many(dataset: str, paths: Iterable, workers: int | None = None, progres
         chunksize = max(1, min(64, len(paths) // (max(workers, 1) * 8)))
     read = partial(read_sample_safe, dataset)
     with ExitStack() as stack:
-        bar = stack.enter_context(progress_bar(total=len(paths), desc=f"{dataset} skeletons", unit="file",
+        label = dataset.name if isinstance(dataset, DatasetSpec) else dataset
+        bar = stack.enter_context(progress_bar(total=len(paths), desc=f"{label} skeletons", unit="file",
                                        disable=not progress))
         if workers <= 1 or len(paths) <= 1:
             results = map(read, paths)

@@ -5,6 +5,7 @@ Everything here is data. Readers (`shared.readers`) and both stages look dataset
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,13 +27,17 @@ class ClassInfo:
 
 @dataclass(frozen=True)
 class Protocol:
-    """A train/test split: a sample trains when its `field` value is in `train_values`."""
+    """A train/test split: a sample trains when its `field` value is in `train_values`, or, for a
+    split listed sample by sample (a custom dataset's manifest), when its name is in `train_names`."""
 
     name: str
-    field: str  # one of SampleMeta's integer fields
-    train_values: frozenset[int]
+    field: str = ""  # one of SampleMeta's integer fields
+    train_values: frozenset[int] = frozenset()
+    train_names: frozenset[str] | None = None
 
     def is_train(self, meta: "SampleMeta") -> bool:
+        if self.train_names is not None:
+            return meta.name in self.train_names
         return getattr(meta, self.field) in self.train_values
 
 
@@ -55,7 +60,7 @@ class DatasetSpec:
     num_person: int
     protocols: tuple[Protocol, ...]
     name_regex: str  # named groups: action, subject, camera, setup, replication
-    skeleton_format: str  # "ntu" | "ucla_json" | "utd_mat" | "sysu_mat"
+    skeleton_format: str  # "ntu" | "ucla_json" | "utd_mat" | "sysu_mat" | "by_suffix" (custom datasets)
     skeleton_dirs: tuple[str, ...]  # candidate folders under the root, first existing one wins
     video_dirs: tuple[str, ...]  # candidate folders for RGB videos or frame folders
     video_pattern: str  # file (or frame folder) name of a sample's video, from {name}
@@ -64,6 +69,7 @@ class DatasetSpec:
     setups: frozenset[int] | None = None  # NTU60 is setups 1-17 of the NTU120 release
     notes: str = ""
     num_frames_hint: int = field(default=300, compare=False)
+    manifest: str | None = None  # a custom dataset's manifest file (shared.custom_dataset): its samples
 
     @property
     def layout(self) -> Layout:
@@ -118,6 +124,28 @@ class DatasetSpec:
 
     def class_index_by_ntu_id(self) -> dict[int, int]:
         return {c.ntu_id: i for i, c in enumerate(self.classes) if c.ntu_id is not None}
+
+    def card(self) -> str:
+        """What stage 2 needs of the dataset, as JSON: skeletons.h5 stores it, so that a dataset the
+        registry does not know (a custom one) trains, predicts and evaluates from its cache alone."""
+        return json.dumps({
+            "title": self.title, "layout": self.layout_name, "num_person": self.num_person,
+            "classes": [[c.action, c.name, c.ntu_id] for c in self.classes],
+            "protocols": self.protocol_names,
+            "color_resolution": list(self.color_resolution) if self.color_resolution else None})
+
+
+def dataset_from_card(name: str, card: str, splits: dict[str, "object"], names: list[str]) -> DatasetSpec:
+    """The DatasetSpec a cache's card describes; its protocols list the cache's own training
+    samples (`splits`: protocol -> is_train per sample, `names`: the samples)."""
+    d = json.loads(card)
+    protocols = tuple(Protocol(p, train_names=frozenset(n for n, t in zip(names, splits[p]) if t))
+                      for p in d["protocols"])
+    return DatasetSpec(
+        name=name, title=d["title"], classes=tuple(ClassInfo(int(a), str(n), i) for a, n, i in d["classes"]),
+        layout_name=d["layout"], num_person=int(d["num_person"]), protocols=protocols, name_regex=r".+",
+        skeleton_format="by_suffix", skeleton_dirs=(), video_dirs=(), video_pattern="{name}",
+        color_resolution=tuple(d["color_resolution"]) if d["color_resolution"] else None)
 
 
 def _ntu_class_names() -> list[str]:

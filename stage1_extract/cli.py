@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from shared.command import run
+from shared.custom_dataset import CUSTOM, load_manifest
 from shared.errors import MMCLError
 from shared.registry import DATASETS, default_root, get_dataset
 
@@ -18,7 +19,8 @@ from .provenance import default_feature_set_name, sanitize
 from .shards import Shard, merge_shards
 from .temporal_image import TemporalImageConfig
 
-DEMO_WHICH = ("demo", "utd-mhad", "sysu")
+DEMO_WHICH = ("demo", "utd-mhad", "sysu", "custom")
+DEMO_DEFAULT = DEMO_WHICH[:3]  # custom: the worked example of a dataset of one's own (README)
 
 
 def _image_size(ctx, param, value: str | None) -> tuple[int, int] | None:
@@ -38,9 +40,13 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 
 
 @click.command()
-@click.option("--dataset", required=True, type=click.Choice(sorted(DATASETS)), help="Dataset to extract.")
+@click.option("--dataset", required=True, type=click.Choice([*sorted(DATASETS), CUSTOM]),
+              help=f"Dataset to extract ({CUSTOM}: your own, described by --manifest).")
 @click.option("--root", type=click.Path(path_type=Path),
               help="Dataset folder (default: $MMCL_DATA/<dataset> or data/<dataset>).")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=f"With --dataset {CUSTOM}: the manifest (YAML) naming classes, layout, protocols and each "
+                   f"sample's files; see the README.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("cache"), show_default=True,
               help="Cache root; writes <out>/<dataset>/.")
 @click.option("--mllm", default=DEFAULT_MLLM, show_default=True, help="MLLM: hub id or local directory.")
@@ -101,11 +107,13 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 @click.option("--cpus-per-worker", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
               help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def extract(dataset, root, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
+def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
             chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, import_pyskl,
             merge, save_images, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
             vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker, quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
+    if manifest is not None or dataset == CUSTOM:
+        dataset, root = _custom(dataset, manifest, root, import_npz or import_pyskl)
     models, batch_size = run_settings(
         mllm=mllm, backend=backend, rgb_encoder=rgb_encoder, text_encoder=text_encoder, prompts=prompts,
         device=device, batch_size=batch_size, vllm_tensor_parallel_size=vllm_tensor_parallel_size,
@@ -129,9 +137,9 @@ def extract(dataset, root, out, mllm, backend, rgb_encoder, text_encoder, k, ima
     config = ExtractConfig(
         dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
-        workers=workers, progress=not quiet)
+        workers=workers, progress=not quiet, manifest=manifest)
     if skeletons_only:
-        skeletons = ensure_skeletons(get_dataset(dataset), config)
+        skeletons = ensure_skeletons(config.spec, config)
         return 1 if skeletons.failures else 0  # broken raw files: listed in its failures/ table
     if engine == "ray":
         from .ray_engine import RayEngine, require_ray
@@ -180,6 +188,20 @@ def _leave_cores_to_workers(workers: int) -> None:
     torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - workers)))
 
 
+def _custom(dataset: str, manifest: Path | None, root: Path | None, imported) -> tuple[str, Path]:
+    """A custom dataset's name and folder (the manifest's: its paths are relative to it)."""
+    if dataset != CUSTOM:
+        raise MMCLError(f"--manifest describes a dataset of your own: use --dataset {CUSTOM} with it")
+    if manifest is None:
+        raise MMCLError(f"--dataset {CUSTOM} needs --manifest FILE (the README's 'Your own data' shows one)")
+    if root is not None:
+        raise MMCLError(f"--root does not apply to --dataset {CUSTOM}: the paths in {manifest} are relative to it")
+    if imported:
+        raise MMCLError(f"--import-npz and --import-pyskl make a built-in dataset's cache; a {CUSTOM} dataset's "
+                        f"skeletons come from its manifest")
+    return load_manifest(manifest).spec.name, manifest.resolve().parent
+
+
 def _root(dataset: str, root: Path | None) -> Path:
     if root is not None:
         if not root.is_dir():
@@ -194,18 +216,20 @@ def _root(dataset: str, root: Path | None) -> Path:
 
 @click.command("demo-data")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
-              help="Writes <out>/demo, <out>/utd-mhad, <out>/sysu.")
-@click.option("--which", default=",".join(DEMO_WHICH), show_default=True,
+              help="Writes <out>/demo, <out>/utd-mhad, <out>/sysu (and <out>/custom).")
+@click.option("--which", default=",".join(DEMO_DEFAULT), show_default=True,
               help="Comma-separated subset of: " + ", ".join(DEMO_WHICH))
 def demo_data(out: Path, which: str) -> int:
     """Generate the demo dataset in the NTU layout, plus UTD-MHAD and SYSU layouts of the same motions."""
     from .demo import dataset as gen
+    from .demo.custom import generate_custom
 
     chosen = [w.strip() for w in which.split(",") if w.strip()]
     unknown = sorted(set(chosen) - set(DEMO_WHICH))
     if unknown:
         raise MMCLError(f"--which: unknown {', '.join(unknown)}; choose from {', '.join(DEMO_WHICH)}")
-    makers = {"demo": gen.generate_demo, "utd-mhad": gen.generate_utd, "sysu": gen.generate_sysu}
+    makers = {"demo": gen.generate_demo, "utd-mhad": gen.generate_utd, "sysu": gen.generate_sysu,
+              "custom": generate_custom}
     for key in chosen:
         summary = makers[key](out / key)
         click.echo(f"{key}: {summary['samples']} samples in {out / key}")

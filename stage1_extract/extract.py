@@ -61,6 +61,15 @@ class ExtractConfig:
     workers: int = 2
     abort_after: int = 64  # stop when the models fail on this many samples in a row
     progress: bool = True
+    manifest: Path | None = None  # a custom dataset's (shared.custom_dataset); `dataset` is then its name
+
+    @property
+    def spec(self) -> DatasetSpec:
+        if self.manifest is None:
+            return get_dataset(self.dataset)
+        from shared.custom_dataset import load_manifest
+
+        return load_manifest(self.manifest).spec
 
 
 def ensure_skeletons(spec: DatasetSpec, config: ExtractConfig) -> SkeletonCache:
@@ -103,10 +112,11 @@ class Extraction:
 
     @classmethod
     def prepare(cls, config: ExtractConfig) -> "Extraction":
-        spec = get_dataset(config.dataset)
+        spec = config.spec
         # Everything that can be wrong with the command is reported before the skeleton cache is built.
         check_model_sources(config.models)
-        video_dir = find_dir(config.root, spec.video_dirs, "video", spec)
+        # a custom dataset's manifest names each video itself
+        video_dir = config.root if spec.manifest else find_dir(config.root, spec.video_dirs, "video", spec)
         name = sanitize(config.feature_set or default_feature_set_name(config.models, config.image))
         request = request_attrs(spec, config.models, config.image, load_prompts_for(config.models))
         skeletons = ensure_skeletons(spec, config)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from shared.cache_schema import FeatureBlock, FeatureHeader, SkeletonCache
 from shared.errors import MMCLError
-from shared.registry import get_dataset
+from shared.registry import DatasetSpec
 
 from .decode import Decoded, TemporalImages
 from .extract import Extraction, FailureStreak, account
@@ -101,7 +101,7 @@ class DecodeSource:
     """What a decoding task needs, by path (each task opens the skeleton file itself)."""
 
     skeletons: Path
-    dataset: str
+    dataset: DatasetSpec
     video_dir: Path
     image: TemporalImageConfig
     images_dir: Path | None
@@ -118,7 +118,7 @@ def decode_batch(row: dict, source: DecodeSource) -> dict:
 
     torch.set_num_threads(1)  # decoding and cropping: one thread, like a DataLoader worker
     rows = np.asarray(row["rows"], np.int64)
-    images = TemporalImages(rows, _skeletons(source.skeletons), get_dataset(source.dataset), source.video_dir,
+    images = TemporalImages(rows, _skeletons(source.skeletons), source.dataset, source.video_dir,
                             source.image, source.images_dir)
     return {"position": row["position"], PAYLOAD: pickle.dumps([images[i] for i in range(len(rows))])}
 
@@ -140,7 +140,7 @@ class Outcome:
 class ModelWorker:
     """A Ray actor holding the three models; one call answers one batch (`featurize.run_models`)."""
 
-    def __init__(self, models: ModelSpecs, batch_size: int, skeletons: Path, dataset: str, request: dict,
+    def __init__(self, models: ModelSpecs, batch_size: int, skeletons: Path, dataset: DatasetSpec, request: dict,
                  threads: int):
         import torch
 
@@ -151,7 +151,7 @@ class ModelWorker:
         t0 = time.perf_counter()
         self.models = load_models(models, batch_size)
         self.load_s = time.perf_counter() - t0
-        self.header = feature_header(_skeletons(skeletons), get_dataset(dataset), request, self.models)
+        self.header = feature_header(_skeletons(skeletons), dataset, request, self.models)
         self.header_sent = False
 
     def __call__(self, batch: dict) -> dict:
@@ -182,7 +182,7 @@ def _pipeline(ray, extraction: Extraction, chunks: list[np.ndarray], options: Ra
     rows = np.concatenate(chunks)
     plan = [{"position": i, "rows": rows[positions]} for i, positions in
             enumerate(batches_of(chunks, config.batch_size))]
-    source = DecodeSource(extraction.skeletons.path, extraction.spec.name, extraction.video_dir, config.image,
+    source = DecodeSource(extraction.skeletons.path, extraction.spec, extraction.video_dir, config.image,
                           paths.images if config.save_images else None)
     # Ray Data restarts a dead actor and retries its batch by default (max_restarts and
     # max_task_retries of -1 for actor pools), which is what no batch lost needs.
@@ -194,7 +194,7 @@ def _pipeline(ray, extraction: Extraction, chunks: list[np.ndarray], options: Ra
                          fn_constructor_kwargs=dict(models=_on_worker(config.models, gpus),
                                                     batch_size=config.batch_size,
                                                     skeletons=extraction.skeletons.path,
-                                                    dataset=extraction.spec.name, request=extraction.request,
+                                                    dataset=extraction.spec, request=extraction.request,
                                                     threads=max(1, math.floor(options.cpus_per_worker)))))
 
 

@@ -42,13 +42,17 @@ def build_skeleton_cache(spec: DatasetSpec, root, out_dir, workers: int | None =
     root = Path(root)
     path = Path(out_dir) / spec.name / SKELETON_FILE
     params = {"dataset": spec.name, "root": str(root.resolve()), "limit": limit}
+    if spec.manifest is not None:  # an edited manifest is other inputs
+        from shared.custom_dataset import load_manifest
+
+        params["manifest"] = load_manifest(spec.manifest).digest
     if not overwrite and existing_cache(path, params) is not None:
         print(f"skeleton cache {path} is up to date")
         return path
     listing = list_samples(spec, root)
     samples = listing.samples[:limit] if limit else listing.samples
     with output_lock(path), SkeletonCacheWriter(path, spec, root.resolve(), params) as writer:
-        results = read_many(spec.name, [p for _, p in samples], workers, progress)
+        results = read_many(spec if spec.manifest else spec.name, [p for _, p in samples], workers, progress)
         for (meta, _), (_, sample, error) in zip(samples, results):
             if error is not None:
                 writer.add_failure(meta.name, "skeleton", error)

@@ -190,7 +190,11 @@ def open_frames(path: Path) -> FrameSource:
 def video_path(spec: DatasetSpec, video_dir: Path, name: str) -> Path:
     """Where a sample's video (or frame folder) lives under the dataset's video folder: the
     dataset's pattern, or that name plus a video suffix (NW-UCLA's RGB comes as frame folders or as
-    videos named after the sample)."""
+    videos named after the sample); a custom dataset's manifest lists each sample's."""
+    if spec.manifest is not None:
+        from shared.custom_dataset import load_manifest
+
+        return load_manifest(spec.manifest).video(name)
     if spec.skeleton_format == "sysu_mat":  # <Subject>/video<k>/: subject folders are named freely
         from shared.sysu_skeleton import sample_dir
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.errors import MMCLError
-from shared.registry import ClassInfo, DatasetSpec, get_dataset
+from shared.registry import DATASETS, ClassInfo, DatasetSpec
 
 from .checkpoint import CheckpointError
 from .model_spec import ModelSpec
@@ -19,13 +19,11 @@ UNMAPPED = -1
 
 def checkpoint_ntu_ids(model: ModelSpec, path: Path) -> list[int | None]:
     """The NTU action id of each of the model's classes, as its spec records them (checked
-    against the registry entry of the dataset it was trained on)."""
-    try:
-        spec = get_dataset(model.dataset)
-    except MMCLError as e:
-        raise CheckpointError(f"{path}: trained on {e}") from None
+    against the registry entry of the dataset it was trained on; a custom dataset's are its
+    manifest's, recorded in the cache it trained on)."""
+    spec = DATASETS.get(model.dataset)
     names = model.class_names
-    if names != spec.class_names:
+    if spec is not None and names != spec.class_names:
         raise CheckpointError(f"{path}: its {len(names)} class names are not those of {spec.title} "
                               f"({spec.num_classes} classes); the checkpoint is from another version")
     return model.ntu_ids

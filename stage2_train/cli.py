@@ -186,7 +186,7 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
     work_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     if out:
         check_not_training_report(Path(out), work_dir)
-    test_checkpoint(ckpt, path, cfg, Path(out) if out else evaluation_dir(work_dir, split), split)
+    test_checkpoint(ckpt, path, cfg, Path(out) if out else evaluation_dir(work_dir, f"eval-{split}"), split)
 
 
 # --------------------------------------------------------------------------- later commands

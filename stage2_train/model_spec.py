@@ -131,7 +131,7 @@ def spec_from_run(cfg, model: MMCLModelConfig, data) -> ModelSpec:
                         stream=cfg.data.stream, augment=cfg.augment.kind, test_crop=float(cfg.augment.test_crop),
                         origin_joint=int(data.layout.center)),
         dataset=data.skeletons.dataset, protocol=cfg.data.protocol, class_names=list(data.class_names),
-        ntu_ids=ntu_ids_of(data.skeletons.dataset, data.class_names),
+        ntu_ids=[c.ntu_id for c in data.skeletons.spec.classes],
         features=None if f is None else FeatureIdentity(
             name=f.name, path=str(f.path), attrs=plain_attrs(f.attrs), questions=list(f.questions),
             rgb_dim=f.rgb_dim, text_dim=f.text_dim))

@@ -1,5 +1,6 @@
 """Top-k classes of one skeleton sequence: a raw file (NTU .skeleton, NW-UCLA .json, UTD-MHAD
-.mat, read by `shared.readers.read_sample`) or a cached sample, with an exported model
+.mat, read by `shared.readers.read_sample`; an .npy/.npz array in the model's joint order, as a
+custom dataset's files are) or a cached sample, with an exported model
 (`model.ts`, or `model.onnx` when onnxruntime is installed) or a training checkpoint.
 
 The sequence is prepared exactly as `mmcl test` prepares it: mapped to the model's skeleton
@@ -20,7 +21,8 @@ import torch
 
 from shared.errors import MMCLError
 from shared.layouts import describe_layout_maps
-from shared.registry import get_dataset
+from shared.array_skeleton import ARRAY_SUFFIXES, read_array_skeleton
+from shared.registry import DATASETS, get_dataset
 from shared.skeleton_sample import check_coordinates
 
 from .checkpoint import load_checkpoint
@@ -149,11 +151,12 @@ def raw_dataset(path: Path, dataset: str | None, card: ModelCard) -> str:
         return dataset
     for suffix, name in RAW_SUFFIXES.items():
         if path.name.endswith(suffix):
-            if suffix == ".skeleton" and get_dataset(card.dataset).skeleton_format == "ntu":
+            own = DATASETS.get(card.dataset)
+            if suffix == ".skeleton" and own is not None and own.skeleton_format == "ntu":
                 return card.dataset
             return name
     raise MMCLError(f"{path}: cannot tell the dataset from the file name (known endings: "
-                    f"{', '.join(RAW_SUFFIXES)}); pass --dataset")
+                    f"{', '.join([*RAW_SUFFIXES, *ARRAY_SUFFIXES])}); pass --dataset")
 
 
 def read_raw(path: str | Path, dataset: str | None, card: ModelCard) -> Sequence:
@@ -162,6 +165,10 @@ def read_raw(path: str | Path, dataset: str | None, card: ModelCard) -> Sequence
     path = Path(path)
     if not path.is_file():
         raise MMCLError(f"{path}: no such skeleton file")
+    if dataset is None and path.suffix in ARRAY_SUFFIXES:  # joints in the model's own layout
+        layout = card.spec.input.layout
+        joints = read_array_skeleton(path).joints
+        return Sequence(joints, layout, f"{path} (array, {layout} joint order)")
     spec = get_dataset(raw_dataset(path, dataset, card))
     sample = read_sample(spec.name, path)
     stem = path.name[: -len("_skeleton.mat")] if path.name.endswith("_skeleton.mat") else path.stem
@@ -186,7 +193,7 @@ def read_cached(cache: str | Path, sample: str) -> Sequence:
             raise MMCLError(f"--sample {sample!r}: no such sample name in {skeletons.path}") from None
     joints = skeletons.sample(row)["joints"]
     skeletons.close()
-    names = get_dataset(skeletons.dataset).class_names
+    names = skeletons.spec.class_names
     return Sequence(np.asarray(joints, np.float32), skeletons.layout,
                     f"{skeletons.names[row]} ({skeletons.path}, row {row})", names[int(skeletons.labels[row])])
 

@@ -32,12 +32,11 @@ import torch
 
 from shared.cache_schema import SkeletonCache
 from shared.layouts import LAYOUTS, Layout
-from shared.registry import get_dataset
 
 from .checkpoint import Checkpoint, CheckpointError
 from .mmcl_model import MMCLModel
 from .model_config import UNIT_PLAN, CTRGCNConfig, MMCLModelConfig
-from .model_spec import InputSpec, ModelSpec, ntu_ids_of
+from .model_spec import InputSpec, ModelSpec
 from .weight_transfer import load_matching_weights
 
 CTRGCN, PYSKL = "CTR-GCN", "pyskl"
@@ -86,7 +85,7 @@ class PublishedWeights:
         from .config import resolve_config
 
         skeletons = SkeletonCache(dataset_dir)
-        spec_ds = get_dataset(skeletons.dataset)
+        spec_ds = skeletons.spec
         b = self.backbone
         if b.num_class != spec_ds.num_classes:
             raise CheckpointError(f"{self.path} predicts {b.num_class} classes and {spec_ds.title} has "
@@ -108,7 +107,7 @@ class PublishedWeights:
                             window=cfg.augment.window, stream=cfg.data.stream, augment=cfg.augment.kind,
                             test_crop=cfg.augment.test_crop, origin_joint=layout.center),
             dataset=skeletons.dataset, protocol=None, class_names=list(spec_ds.class_names),
-            ntu_ids=ntu_ids_of(skeletons.dataset, spec_ds.class_names))
+            ntu_ids=[c.ntu_id for c in spec_ds.classes])
         return Checkpoint(spec=spec, epoch=0, config=cfg.to_dict(), model=model.state_dict())
 
 

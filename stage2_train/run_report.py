@@ -24,10 +24,11 @@ def report_dir(work_dir: str | Path, split: str) -> Path:
 SPLITS = tuple(REPORT_DIRS)
 
 
-def evaluation_dir(work_dir: str | Path, split: str, when: float | None = None) -> Path:
-    """Where `mmcl test` writes without --out: `eval-<split>-<YYYYmmdd-HHMMSS>` (local time), a
-    folder of its own per evaluation, never the training report of REPORT_DIRS."""
-    base = Path(work_dir) / f"eval-{split}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(when))}"
+def evaluation_dir(work_dir: str | Path, what: str, when: float | None = None) -> Path:
+    """Where an evaluation writes without --out: `<what>-<YYYYmmdd-HHMMSS>` (local time; `mmcl test`:
+    eval-<split>, `mmcl zeroshot`: zeroshot-<target>), a folder of its own per evaluation, never the
+    training report of REPORT_DIRS nor an earlier evaluation's."""
+    base = Path(work_dir) / f"{what}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(when))}"
     path, n = base, 1
     while path.exists():  # two evaluations in the same second
         n += 1

@@ -25,7 +25,6 @@ from shared.cache_schema import SkeletonCache
 from shared.cache_io import output_lock
 from shared.errors import LockedError, MMCLError
 from shared.layouts import Layout
-from shared.registry import get_dataset
 
 from .checkpoint import Checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, save_config
@@ -122,7 +121,7 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
 def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
     dataset_dir = Path(cfg.data.cache)
     skeletons = SkeletonCache(dataset_dir)
-    spec = get_dataset(skeletons.dataset)
+    spec = skeletons.spec
     splits = make_splits(skeletons, cfg.data.protocol, cfg.data.val_split, cfg.data.val_seed)
     features = load_features(dataset_dir, cfg.data.features, skeletons, cfg.model.use_fam, cfg.model.use_frm)
     view = input_layout(skeletons, cfg.data.layout, cfg.data.persons)

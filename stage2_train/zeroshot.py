@@ -31,7 +31,7 @@ from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 from shared.errors import MMCLError
 from shared.layouts import describe_layout_maps
 from shared.progress import progress_bar
-from shared.registry import DatasetSpec, get_dataset
+from shared.registry import DatasetSpec
 
 from .checkpoint import Checkpoint, load_checkpoint
 from .class_mapping import UNMAPPED, ClassMapping, class_mapping
@@ -42,6 +42,7 @@ from .features import FeatureArrays, load_features
 from .input_layout import InputLayout, NoLayoutMap, TooManyPersons
 from .mmcl_model import MMCLModel
 from .model_spec import InputSpec, ModelSpec, plain_attrs
+from .run_report import evaluation_dir
 from .transforms import InputPipeline
 
 # Feature attributes allowed to differ between the training and the target feature sets: which
@@ -57,7 +58,7 @@ class ZeroShotConfig:
     cache: Path  # the target's cache root or dataset directory
     features: str | None = None  # target feature set for --refine; None: the only one
     refine: bool = False
-    out: Path | None = None  # None: <work dir>/zeroshot-<target dataset>
+    out: Path | None = None  # None: <work dir>/zeroshot-<target dataset>-<time>
     protocol: str | None = None  # None: every sample; else that protocol's test split
     batch_size: int | None = None  # None: the checkpoint's test batch size
     device: str = "auto"
@@ -208,7 +209,7 @@ def run_zeroshot(cfg: ZeroShotConfig) -> dict[str, Any]:
     ckpt = load_checkpoint(path)
     dataset_dir = resolve_dataset_dir(cfg.cache)
     target = SkeletonCache(dataset_dir)
-    spec = get_dataset(target.dataset)
+    spec = target.spec
 
     view = target_input(target, ckpt.spec.input, path)
     rows = split_rows(target, spec, cfg.protocol)
@@ -236,7 +237,7 @@ def run_zeroshot(cfg: ZeroShotConfig) -> dict[str, Any]:
                            cfg.refine, cfg.progress)
     sets = {"skeleton": plain} | ({"refined": refined} if refined is not None else {})
 
-    out = Path(cfg.out) if cfg.out else work_dir_of(path) / f"zeroshot-{spec.name}"
+    out = Path(cfg.out) if cfg.out else evaluation_dir(work_dir_of(path), f"zeroshot-{spec.name}")
     summary = summarize_run(cfg, ckpt, path, target, spec, mapping, sets, features,
                             per_class(mapping, target.labels[plain.rows], sets, skipped))
     summary["warnings"] = warnings
@@ -270,7 +271,7 @@ def check_not_trained_on(ckpt: Checkpoint, path: Path, target: SkeletonCache, ro
         return []
     else:
         protocol = ckpt.spec.protocol or ckpt.train_config().data.protocol
-        trained = (target.split_indices(get_dataset(target.dataset).protocol(protocol).name, train=True)
+        trained = (target.split_indices(target.spec.protocol(protocol).name, train=True)
                    if protocol else np.arange(len(target)))
         seen = np.intersect1d(rows, trained)
         if len(seen) == 0:  # e.g. --protocol of the checkpoint: its test split
@@ -350,7 +351,7 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
 @click.option("--features", help="Target feature set for --refine (default: the only one).")
 @click.option("--refine", is_flag=True,
               help="Also refine the scores with the trained FRM and the target's text features.")
-@click.option("--out", type=click.Path(), help="Output folder (default: <work dir>/zeroshot-<dataset>).")
+@click.option("--out", type=click.Path(), help="Output folder (default: a new <work dir>/zeroshot-<dataset>-<YYYYmmdd-HHMMSS>).")
 @click.option("--protocol", help="Score only this protocol's test split (default: every sample).")
 @click.option("--test-batch-size", type=int, help="Evaluation batch size (default: the checkpoint's).")
 @click.option("--batch-size", "batch_size_alias", type=int, hidden=True)  # the former name, kept as an alias

@@ -2,7 +2,8 @@
 
     cache/<dataset>/skeletons.h5
         attrs: schema_version, kind="skeletons", dataset, layout, num_person, num_joints,
-               names_hash, tool_version, created, source_root, params (JSON)
+               names_hash, dataset_card (JSON: title, classes, layout, persons, protocols),
+               tool_version, created, source_root, params (JSON)
         samples/  name, label, subject, camera, setup, replication, frame_count, is_train/<protocol>
         skeleton/ joints (sum T, M, V, 3) f32, offsets (N+1,) i64, frame_index (sum T,) i32,
                   color_xy (sum T, M, V, 2) f32 with attr resolution=(W, H) where the dataset has it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from contextlib import ExitStack
+from functools import cached_property
 from pathlib import Path
 
 import h5py
@@ -14,7 +15,7 @@ from .. import __version__
 from ..cache_io import atomic_path
 from ..errors import CacheError
 from .h5_output import H5Output
-from ..registry import DatasetSpec, SampleMeta
+from ..registry import DATASETS, DatasetSpec, SampleMeta, dataset_from_card
 from .common import (
     META_FIELDS, SCHEMA_VERSION, SKELETON_FILE, STR, check_header, open_cache, strings, names_hash, now,
     read_failures, write_failures)
@@ -101,7 +102,8 @@ class SkeletonCacheWriter:
         f.attrs.update(
             schema_version=SCHEMA_VERSION, kind="skeletons", dataset=spec.name,
             layout=spec.layout_name, num_person=spec.num_person, num_joints=spec.layout.num_joints,
-            names_hash=names_hash(names), tool_version=__version__, created=now(), **self.attrs)
+            names_hash=names_hash(names), dataset_card=spec.card(), tool_version=__version__, created=now(),
+            **self.attrs)
         f["skeleton/offsets"] = np.concatenate([[0], np.cumsum(self.frame_counts)]).astype(np.int64)
         s = f.create_group("samples")
         s.create_dataset("name", data=names, dtype=STR)
@@ -170,6 +172,18 @@ class SkeletonCache:
     @property
     def protocols(self) -> list[str]:
         return list(self.splits)
+
+    @cached_property
+    def spec(self) -> DatasetSpec:
+        """The dataset: its registry entry, or, for a dataset the registry does not know (a custom
+        one), the card this file stores (classes, layout, protocols)."""
+        if self.dataset in DATASETS:
+            return DATASETS[self.dataset]
+        card = self.attrs.get("dataset_card")
+        if card is None:
+            raise CacheError(f"{self.path}: dataset {self.dataset!r} is not a built-in one and the file does not "
+                             f"describe it (no dataset_card); rebuild it with `mmcl extract`")
+        return dataset_from_card(self.dataset, str(card), self.splits, self.names)
 
     def split_indices(self, protocol: str, train: bool) -> np.ndarray:
         if protocol not in self.splits:

@@ -1,0 +1,254 @@
+"""A dataset of one's own: a manifest names its classes, layout and protocols and lists each sample's
+skeleton file (and video); `mmcl extract --dataset custom --manifest FILE` builds its cache as it
+builds a registry dataset's, and stage 2 then reads everything it needs from that cache.
+
+    # manifest.yaml; paths are relative to this file
+    name: gym                       # the cache folder (cache/gym/); not a built-in dataset's name
+    title: Gym exercises            # optional
+    layout: ntu25                   # ntu25 (Kinect v2, 25 joints) or kinect_v1 (20 joints)
+    persons: 1                      # bodies per frame (default 1); fewer in a file are padded
+    color_resolution: [1920, 1080]  # optional: the image size the files' colour coordinates refer to
+    classes:                        # a sample's label is a name (or 0-based index) in this list
+      - squat
+      - {name: sit down, ntu_id: 8} # its NTU RGB+D 120 action id lets zero-shot map it
+    protocols: [xsub]               # one train/test column per protocol in the sample table
+    samples: samples.csv            # or the same rows inline, as a list of mappings
+
+    # samples.csv: name, label, skeleton and one column per protocol are required
+    name,label,skeleton,video,subject,xsub
+    p01_squat_1,squat,skeletons/p01_squat_1.npy,videos/p01_squat_1.mp4,1,train
+
+Skeleton files are read by their suffix: `.skeleton` (NTU RGB+D, cleaned as the official scripts
+do), `.json` (NW-UCLA), `_skeleton.mat` (UTD-MHAD), `.npy` / `.npz` (shared.array_skeleton). A
+video is a file or a folder of frames; without one, the sample trains with the skeleton losses only.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass, fields
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import yaml
+
+from .array_skeleton import ARRAY_SUFFIXES
+from .errors import MMCLError
+from .layouts import LAYOUTS
+from .registry import DATASETS, ClassInfo, DatasetSpec, Protocol, SampleMeta
+
+CUSTOM = "custom"  # the --dataset value that takes a manifest
+MANIFEST_KEYS = ("name", "title", "layout", "persons", "color_resolution", "classes", "protocols", "samples")
+META_COLUMNS = tuple(f.name for f in fields(SampleMeta) if f.name not in ("name", "action"))
+SPLIT_VALUES = {"train": True, "test": False}
+# skeleton file endings, longest first, and the reader each one means (see shared.readers)
+SKELETON_SUFFIXES = {"_skeleton.mat": "utd_mat", ".skeleton": "ntu", ".json": "ucla_json",
+                     **{s: "array" for s in ARRAY_SUFFIXES}}
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class ManifestError(MMCLError):
+    """A manifest that cannot be used; the message names the file, the row and the problem."""
+
+
+@dataclass(frozen=True)
+class ManifestSample:
+    meta: SampleMeta
+    skeleton: Path
+    video: Path | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    spec: DatasetSpec
+    samples: tuple[ManifestSample, ...]
+    digest: str  # of the manifest and its sample table: a changed manifest rebuilds the cache
+
+    @cached_property
+    def videos(self) -> dict[str, Path | None]:
+        return {s.meta.name: s.video for s in self.samples}
+
+    def video(self, name: str) -> Path:
+        if name not in self.videos:
+            raise MMCLError(f"{self.path}: no sample {name}")
+        if self.videos[name] is None:
+            raise MMCLError(f"{self.path}: no video listed for sample {name}")
+        return self.videos[name]
+
+
+def skeleton_format(path: Path) -> str:
+    for suffix, fmt in SKELETON_SUFFIXES.items():
+        if path.name.endswith(suffix):
+            return fmt
+    raise MMCLError(f"{path}: unknown skeleton file ending (known: {', '.join(SKELETON_SUFFIXES)})")
+
+
+@lru_cache(maxsize=8)
+def load_manifest(path: str | Path) -> Manifest:
+    """The manifest at `path`, checked whole: every problem is a ManifestError naming where it is."""
+    path = Path(path).resolve()
+    try:
+        text = path.read_text()
+        doc = yaml.safe_load(text)
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read the manifest ({e.strerror or e})") from None
+    except yaml.YAMLError as e:
+        raise ManifestError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{path}: expected a mapping with the keys {', '.join(MANIFEST_KEYS)}")
+    unknown = sorted(set(doc) - set(MANIFEST_KEYS))
+    if unknown:
+        raise ManifestError(f"{path}: unknown key(s) {', '.join(map(str, unknown))} "
+                            f"(known: {', '.join(MANIFEST_KEYS)})")
+    for key in ("name", "layout", "classes", "protocols", "samples"):
+        if doc.get(key) in (None, "", []):
+            raise ManifestError(f"{path}: '{key}' is missing")
+    name = _name(doc["name"], path)
+    layout = str(doc["layout"])
+    if layout not in LAYOUTS:
+        raise ManifestError(f"{path}: layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+    persons = doc.get("persons", 1)
+    if not isinstance(persons, int) or isinstance(persons, bool) or persons < 1:
+        raise ManifestError(f"{path}: persons must be a whole number >= 1, not {persons!r}")
+    classes = _classes(doc["classes"], path)
+    protocols = _protocols(doc["protocols"], path)
+    rows, where, table_text = _rows(doc["samples"], path)
+    samples = tuple(_sample(row, i, where, path.parent, classes, protocols) for i, row in rows)
+    _check_unique([s.meta.name for s in samples], where, "sample name")
+    splits = {p: frozenset(s.meta.name for s, train in zip(samples, _splits(rows, p)) if train) for p in protocols}
+    spec = DatasetSpec(
+        name=name, title=str(doc.get("title") or name), classes=classes, layout_name=layout, num_person=persons,
+        protocols=tuple(Protocol(p, train_names=splits[p]) for p in protocols), name_regex=r".+",
+        skeleton_format="by_suffix", skeleton_dirs=(), video_dirs=(), video_pattern="{name}",
+        color_resolution=_resolution(doc.get("color_resolution"), path), manifest=str(path))
+    digest = hashlib.sha256((text + "\0" + table_text).encode()).hexdigest()
+    return Manifest(path, spec, samples, digest)
+
+
+def _name(value, path: Path) -> str:
+    name = str(value)
+    if not NAME.fullmatch(name):
+        raise ManifestError(f"{path}: name {name!r} must be letters, digits, '.', '_' or '-' (it names the "
+                            f"cache folder)")
+    if name in DATASETS:
+        raise ManifestError(f"{path}: name {name!r} is a built-in dataset; choose another name, or use "
+                            f"--dataset {name} for the dataset itself")
+    return name
+
+
+def _classes(value, path: Path) -> tuple[ClassInfo, ...]:
+    if not isinstance(value, list):
+        raise ManifestError(f"{path}: 'classes' must be a list of names or {{name, ntu_id}} mappings")
+    out = []
+    for i, c in enumerate(value):
+        entry = c if isinstance(c, dict) else {"name": c}
+        extra = set(entry) - {"name", "ntu_id"}
+        ntu_id = entry.get("ntu_id")
+        if extra or not str(entry.get("name") or "").strip():
+            raise ManifestError(f"{path}: class {i + 1} ({c!r}) must be a name or a mapping with name and "
+                                f"optional ntu_id")
+        if ntu_id is not None and (not isinstance(ntu_id, int) or not 1 <= ntu_id <= 120):
+            raise ManifestError(f"{path}: class {entry['name']!r}: ntu_id {ntu_id!r} is not an NTU RGB+D 120 "
+                                f"action id (1-120)")
+        out.append(ClassInfo(i + 1, str(entry["name"]).strip(), ntu_id))
+    _check_unique([c.name for c in out], path, "class name")
+    return tuple(out)
+
+
+def _protocols(value, path: Path) -> tuple[str, ...]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(p, str) and NAME.fullmatch(p) for p in names):
+        raise ManifestError(f"{path}: 'protocols' must be a list of names (letters, digits, '.', '_', '-')")
+    _check_unique(names, path, "protocol")
+    clash = sorted(set(names) & {"name", "label", "skeleton", "video", *META_COLUMNS})
+    if clash:
+        raise ManifestError(f"{path}: protocol name(s) {', '.join(clash)} clash with the sample table's columns")
+    return tuple(names)
+
+
+def _rows(value, path: Path) -> tuple[list[tuple[int, dict]], str, str]:
+    """(row number, row) pairs, where they come from (for messages) and the table's text."""
+    if isinstance(value, list):
+        if not all(isinstance(r, dict) for r in value):
+            raise ManifestError(f"{path}: 'samples' must be a file name or a list of mappings")
+        return list(enumerate(value, start=1)), f"{path}, samples", ""
+    table = path.parent / str(value)
+    try:
+        with open(table, newline="") as f:  # csv's own line handling (quoted newlines)
+            text = f.read()
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read its sample table {table} ({e.strerror or e})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    rows = [(i, {k.strip(): (v or "").strip() for k, v in row.items() if k is not None})
+            for i, row in enumerate(reader, start=2)]  # row 1 is the header
+    if not rows:
+        raise ManifestError(f"{table}: no samples (expected a header line and one line per sample)")
+    return rows, str(table), text
+
+
+def _splits(rows, protocol: str) -> list[bool]:
+    return [SPLIT_VALUES[str(row[protocol]).strip().lower()] for _, row in rows]
+
+
+def _sample(row: dict, number: int, where: str, base: Path, classes: tuple[ClassInfo, ...],
+            protocols: tuple[str, ...]) -> ManifestSample:
+    at = f"{where}, row {number}"
+    known = ("name", "label", "skeleton", "video", *META_COLUMNS, *protocols)
+    unknown = sorted(set(row) - set(known))
+    if unknown:
+        raise ManifestError(f"{at}: unknown column(s) {', '.join(map(str, unknown))} (known: {', '.join(known)})")
+    for key in ("name", "label", "skeleton", *protocols):
+        if str(row.get(key, "")).strip() == "":
+            raise ManifestError(f"{at}: '{key}' is empty")
+    for p in protocols:
+        if str(row[p]).strip().lower() not in SPLIT_VALUES:
+            raise ManifestError(f"{at}: {p} is {row[p]!r}; expected train or test")
+    meta_values = {}
+    for key in META_COLUMNS:
+        value = str(row.get(key, "")).strip()
+        if value:
+            try:
+                meta_values[key] = int(value)
+            except ValueError:
+                raise ManifestError(f"{at}: {key} {value!r} is not a whole number") from None
+    skeleton = base / str(row["skeleton"]).strip()
+    try:
+        skeleton_format(skeleton)
+    except MMCLError as e:
+        raise ManifestError(f"{at}: {e}") from None
+    video = str(row.get("video") or "").strip()
+    meta = SampleMeta(name=str(row["name"]).strip(), action=_label(row["label"], classes, at), **meta_values)
+    return ManifestSample(meta, skeleton, base / video if video else None)
+
+
+def _label(value, classes: tuple[ClassInfo, ...], at: str) -> int:
+    """The class's action number (its 1-based position) from a name or a 0-based index."""
+    text = str(value).strip()
+    for c in classes:
+        if c.name == text:
+            return c.action
+    if text.isdigit() and int(text) < len(classes):
+        return classes[int(text)].action
+    shown = ", ".join(c.name for c in classes[:8]) + (", ..." if len(classes) > 8 else "")
+    raise ManifestError(f"{at}: label {text!r} is not one of the classes ({shown}) nor an index 0-{len(classes) - 1}")
+
+
+def _resolution(value, path: Path) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise ManifestError(f"{path}: color_resolution must be [width, height] in pixels, not {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _check_unique(values: list[str], where, what: str) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            raise ManifestError(f"{where}: {what} {v!r} appears more than once")
+        seen.add(v)
