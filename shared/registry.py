@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -135,7 +136,7 @@ class DatasetSpec:
             "color_resolution": list(self.color_resolution) if self.color_resolution else None})
 
 
-def dataset_from_card(name: str, card: str, splits: dict[str, "object"], names: list[str]) -> DatasetSpec:
+def dataset_from_card(name: str, card: str, splits: Mapping[str, Sequence[bool]], names: list[str]) -> DatasetSpec:
     """The DatasetSpec a cache's card describes; its protocols list the cache's own training
     samples (`splits`: protocol -> is_train per sample, `names`: the samples)."""
     d = json.loads(card)
