@@ -23,18 +23,25 @@ GRAVITY = np.array([0.0, -9.81, 0.0])
 
 @dataclass
 class MotionContext:
-    """What a motion is built from: performers, a random stream and the clip's clock."""
+    """What a motion is built from: performers, a random stream and the clip's clock.
+
+    `lead` and `tail` are the shares of the clip the performer stands idle before the action
+    starts and after it ends (real recordings start and stop at no fixed point of the action)."""
 
     body: Body
     rng: np.random.Generator
     frames: int
     fps: float
     partner: Body | None = None
+    lead: float = 0.0
+    tail: float = 0.0
 
     @property
     def s(self) -> np.ndarray:
-        """Normalised time 0..1 over the clip."""
-        return np.linspace(0.0, 1.0, self.frames)
+        """The action's normalised time: 0..1 between the idle lead-in and lead-out (below 0
+        before, above 1 after, where every motion holds its rest pose)."""
+        clip = np.linspace(0.0, 1.0, self.frames)
+        return (clip - self.lead) / max(1.0 - self.lead - self.tail, 1e-3)
 
     @property
     def t(self) -> np.ndarray:
@@ -70,33 +77,39 @@ class MotionContext:
         return Pose(body or self.body, self.frames)
 
 
-def _hand_to_head(ctx: MotionContext, target, hold: tuple[float, ...], pole, head_pitch, head_roll):
+def _hand_to_head(ctx: MotionContext, target, hold: tuple[float, ...], pole, head_pitch, head_roll,
+                  sd: float = 0.03):
     """Shared shape of drinking and phoning: the right hand goes to a point by the head."""
     a, up, down, end = ctx.events(*hold)
     w = ctx.pulse(a, up, down, end)
     pose = ctx.pose()
     pose.trunk(ctx.standing_pelvis(), pitch=0.03 * w, head_pitch=head_pitch * w, head_roll=head_roll * w)
-    goal = pose.point("Head", ctx.vary(target, sd=0.015), frame="head")
+    goal = pose.point("Head", ctx.vary(target, sd=sd), frame="head")
     pose.arm(RIGHT, mix(pose.rest_wrist(RIGHT), goal, w), pole=pole,
              hand_bias=np.outer(w, (-0.2, 1.3, 0.1)))
     pose.arm(LEFT, pose.rest_wrist(LEFT)).legs()
     return pose
 
 
+# Drinking and phoning differ in the skeleton only by a few centimetres of where the hand goes, and
+# people vary more than that (elbow raised or low, head still or tilted), so the skeleton alone
+# confuses them; the video shows the cup or the phone.
 def _drink_water(ctx: MotionContext) -> Scene:
-    # Cup to the mouth, head tilting back a little while drinking.
-    tilt = -ctx.rng.uniform(0.05, 0.25)
-    pose = _hand_to_head(ctx, (0.02, -0.15, 0.10), (0.14, 0.34, 0.62, 0.84),
-                         pole=(0.5, -1.0, 0.2), head_pitch=tilt, head_roll=0.0)
+    # Cup to the mouth, the elbow out more or less, the head tilting back a little while drinking.
+    r = ctx.rng
+    pose = _hand_to_head(ctx, (0.04, -0.14, 0.08), (0.14, 0.34, 0.62, 0.84),
+                         pole=(r.uniform(0.4, 0.9), -1.0, r.uniform(0.0, 0.25)),
+                         head_pitch=-r.uniform(0.0, 0.2), head_roll=r.uniform(-0.03, 0.08))
     cup = pose.point("HandRight", (0.0, 0.02, 0.04))
     return Scene([Actor(pose.joints)], [Prop("cup", cup)])
 
 
 def _phone_call(ctx: MotionContext) -> Scene:
     # Phone to the ear: the hand ends a few centimetres from where drinking puts it.
-    lean = ctx.rng.uniform(0.0, 0.15)
-    pose = _hand_to_head(ctx, (0.08, -0.10, 0.01), (0.12, 0.30, 0.70, 0.88),
-                         pole=(0.9, -0.9, 0.0), head_pitch=0.03, head_roll=lean)
+    r = ctx.rng
+    pose = _hand_to_head(ctx, (0.07, -0.11, 0.03), (0.12, 0.32, 0.66, 0.86),
+                         pole=(r.uniform(0.55, 1.0), -0.95, r.uniform(-0.05, 0.2)),
+                         head_pitch=r.uniform(-0.08, 0.06), head_roll=r.uniform(0.0, 0.15))
     phone = pose.point("HandRight", (-0.01, 0.03, 0.0))
     return Scene([Actor(pose.joints)], [Prop("phone", phone)])
 
@@ -288,9 +301,14 @@ def clip_length(motion: Motion, body: Body, rng: np.random.Generator, frames: tu
 
 
 def perform(motion: Motion, body: Body, rng: np.random.Generator, frames: int, fps: float,
-            facing: np.ndarray, origin=(0.0, 0.0, 0.0), partner: Body | None = None) -> Performance:
-    """Build a motion and place it in the world: the scene at `origin`, facing `facing`."""
-    scene = motion.build(MotionContext(body, rng, frames, fps, partner))
+            facing: np.ndarray, origin=(0.0, 0.0, 0.0), partner: Body | None = None,
+            padding: tuple[float, float] = (0.0, 0.0)) -> Performance:
+    """Build a motion and place it in the world: the scene at `origin`, facing `facing`;
+    `padding`: the idle (lead, tail) shares of the clip (see MotionContext)."""
+    lead, tail = padding
+    if not (0 <= lead and 0 <= tail and lead + tail < 0.9):
+        raise ValueError(f"padding {padding}: shares >= 0 that leave the action 10 % of the clip")
+    scene = motion.build(MotionContext(body, rng, frames, fps, partner, lead, tail))
     joints = np.stack([
         to_parent(to_parent(a.joints, a.origin, a.forward), origin, facing) for a in scene.actors], 1)
     props = [p.moved(lambda x: to_parent(x, origin, facing)) for p in scene.props]

@@ -85,13 +85,25 @@ class Camera:
 
 
 
+# Per-take camera jitter (standard deviations): azimuth (degrees), distance, height, aim point (m).
+CAMERA_JITTER = {"azimuth": 4.0, "distance": 0.12, "height": 0.06, "aim": 0.05}
+
+
 def kinect_rig(seed: int, key: str, azimuths: dict[int, float], intrinsics: Intrinsics,
-               distance: tuple[float, float], height: tuple[float, float]) -> dict[int, Camera]:
-    """Cameras at the same height and distance around the scene origin, aimed at the performer."""
+               distance: tuple[float, float], height: tuple[float, float],
+               jitter: np.random.Generator | None = None) -> dict[int, Camera]:
+    """Cameras at the same height and distance around the scene origin, aimed at the performer;
+    with a `jitter` stream each camera is moved off that place by CAMERA_JITTER (per take: the
+    view angle, height and distance vary from sample to sample as between real recordings)."""
     rng = random_stream(seed, key)
     d, h, aim = rng.uniform(*distance), rng.uniform(*height), rng.uniform(0.85, 1.0)
-    return {c: Camera.look_at(heading(az) * d + (0.0, h, 0.0), (0.0, aim, 0.0), intrinsics)
-            for c, az in azimuths.items()}
+    cameras = {}
+    for c, az in azimuths.items():
+        dz, dd, dh, da = ((jitter.normal(0, CAMERA_JITTER[k]) for k in ("azimuth", "distance", "height", "aim"))
+                          if jitter is not None else (0.0,) * 4)
+        cameras[c] = Camera.look_at(heading(az + dz) * (d + dd) + (0.0, h + dh, 0.0), (0.0, aim + da, 0.0),
+                                    intrinsics)
+    return cameras
 
 
 # ============================================================================================

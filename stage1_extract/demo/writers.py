@@ -29,13 +29,21 @@ def _perform_take(seed: int, dataset: str, subject: int, key: tuple[int, ...], m
                   frames: tuple[int, int], fps: float, azimuth: float = 0.0, depth: float = 0.15,
                   partner: Body | None = None) -> Performance:
     """The subject performs `motion` near the scene origin (within +-depth front to back),
-    facing about `azimuth` degrees."""
+    facing about `azimuth` degrees, standing idle for a random share of the clip before and after
+    the action (`padding_shares`)."""
     body = performer(seed, dataset, subject)
     rng = random_stream(seed, dataset, subject, *key)
     length = clip_length(motion, body, rng, frames)
     facing = heading(azimuth + rng.normal(0, 8.0))
     origin = (rng.uniform(-0.15, 0.15), 0.0, rng.uniform(-depth, depth))
-    return perform(motion, body, rng, length, fps, facing, origin, partner)
+    # Streams of their own, so that the draws above stay those of the generator without them.
+    padding = padding_shares(random_stream(seed, dataset + "-padding", subject, *key))
+    return perform(motion, body, rng, length, fps, facing, origin, partner, padding)
+
+
+def padding_shares(rng) -> tuple[float, float]:
+    """Idle lead-in and lead-out, as shares of the clip: 0-25 % and 0-20 %."""
+    return float(rng.uniform(0.0, 0.25)), float(rng.uniform(0.0, 0.20))
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,8 @@ class _SingleTake:
 def _single_take(seed: int, dataset: str, subject: int, key: tuple[int, ...], ntu_action: int,
                  frames: tuple[int, int], fps: float, distance: tuple[float, float],
                  height: tuple[float, float]) -> _SingleTake:
-    camera = kinect_rig(seed, f"{dataset}-camera", {1: 0.0}, KINECT_V1_COLOR, distance, height)[1]
+    camera = kinect_rig(seed, f"{dataset}-camera", {1: 0.0}, KINECT_V1_COLOR, distance, height,
+                        jitter=random_stream(seed, dataset + "-camera-take", subject, *key))[1]
     performance = _perform_take(seed, dataset, subject, key, MOTIONS[ntu_action], frames, fps,
                                 depth=0.2)
     # Kinect v1 is noisier than v2.
@@ -75,8 +84,10 @@ def ntu_take(config: DemoConfig, root: Path, subject: int, replication: int, act
                                 config.frames, config.fps, azimuth, partner=partner)
 
     setup = config.setup_of(subject)
+    # The setup's rig, each camera a little off its place in every take (angle, height, distance).
     rig = kinect_rig(config.seed, f"ntu-setup-{setup}", NTU_CAMERA_AZIMUTHS, KINECT_V2_COLOR,
-                     distance=(2.8, 3.4), height=(0.9, 1.4))
+                     distance=(2.8, 3.4), height=(0.9, 1.4),
+                     jitter=random_stream(config.seed, "ntu-camera-take", subject, replication, action))
     room = Room.sample(random_stream(config.seed, "ntu-room", setup))
     out = []
     for c in config.cameras:
