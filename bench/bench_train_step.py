@@ -6,12 +6,13 @@ One step = the next batch from the DataLoader, augmentation, forward, loss, back
              F.interpolate resize + rotation for NTU, view change + min-max + frame draw for
              NW-UCLA) in the DataLoader, the eager float32 model, cross-entropy, and `.item()`
              on the loss and the accuracy every step (two host syncs)
-  ours       stage2_train's loop: slices + collate in the DataLoader, BatchAugment on the whole
-             batch, the same network (CTR-GCN, FAM/FRM off, so the maths is the reference's),
-             mmcl_loss, no host sync in the step
-  ours-bf16  the same under bf16 autocast (--mixed-precision bf16: other numerics; only with
-             --bf16, to keep the default run under 10 minutes)
-  ours-compile  the same with torch.compile (inductor; only with --compile: compiling costs
+  ours       stage2_train's loop with its defaults: slices + collate in the DataLoader,
+             BatchAugment on the whole batch, the same network (CTR-GCN, FAM/FRM off), mmcl_loss,
+             no host sync in the step, and `--mixed-precision auto`: bf16 autocast where the CPU
+             computes bf16 natively (AVX512-BF16 or AMX; other numerics), else float32
+  ours-fp32  ours in float32 (`--mixed-precision no`): the reference's maths; only with --fp32,
+             where auto means bf16
+  ours-compile  ours with torch.compile (inductor; only with --compile: compiling costs
              minutes per shape here)
 
 Configurations: NTU (3 x 64 x 25 x 2, 60 classes) batch 16 and 64, NW-UCLA (3 x 52 x 20 x 1, 10
@@ -20,7 +21,7 @@ rounds after one untimed warm-up step each; the ratio is the reference's step ti
 (higher: ours faster), its spread over rounds and configurations. When ours is not 1.5x the
 reference, a torch.profiler table of one of our NTU steps shows which ops take the time.
 
-Usage: python bench/bench_train_step.py [--rounds 5] [--threads 1] [--bf16] [--compile] [--configs ntu16,ntu64,ucla16]
+Usage: python bench/bench_train_step.py [--rounds 5] [--threads 1] [--fp32] [--compile] [--configs ntu16,ntu64,ucla16]
 Ends with `RESULT train-step ours/reference <ratio> (spread <min>-<max>)`.
 """
 
@@ -45,6 +46,7 @@ from shared.cache_schema import SkeletonCache  # noqa: E402
 from shared.layouts import LAYOUTS  # noqa: E402
 from stage2_train.augment_config import AugmentConfig  # noqa: E402
 from stage2_train.dataset import JointSource, SkeletonDataset, make_loader  # noqa: E402
+from stage2_train.device import resolve_mixed_precision  # noqa: E402
 from stage2_train.losses import mmcl_loss  # noqa: E402
 from stage2_train.mmcl_model import MMCLModel  # noqa: E402
 from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig  # noqa: E402
@@ -109,12 +111,14 @@ def our_step(dataset: str, batch: int, folder: Path, variant: str) -> Callable[[
     model.train()
     if variant == "ours-compile":
         model.compile()
+    precision = "no" if variant == "ours-fp32" else resolve_mixed_precision("auto", "cpu")
 
     def step() -> None:
         b = next(batches)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "ours-bf16"):
-            out = model(pipeline(b, generator))
-            loss = mmcl_loss(out["logits"], b["label"], feature=out["feature"])["total"]
+        x = pipeline(b, generator)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):  # as accelerate: the model
+            out = model(x)
+        loss = mmcl_loss(out["logits"].float(), b["label"], feature=out["feature"].float())["total"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -146,12 +150,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: steady on a shared machine; more oversubscribe it)")
     parser.add_argument("--configs", default=",".join(CONFIGS))
-    parser.add_argument("--bf16", action="store_true", help="also time ours under bf16 autocast")
+    parser.add_argument("--fp32", action="store_true", help="also time ours in float32 (--mixed-precision no)")
     parser.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    variants = ["reference", "ours"] + ["ours-bf16"] * args.bf16 + ["ours-compile"] * args.compile
+    auto = resolve_mixed_precision("auto", "cpu")
+    print(f"ours trains in {'bf16 autocast' if auto == 'bf16' else 'float32'} (--mixed-precision auto on this CPU)")
+    fp32 = args.fp32 and auto != "no"
+    variants = ["reference", "ours"] + ["ours-fp32"] * fp32 + ["ours-compile"] * args.compile
     configs = args.configs.split(",")
     times: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:

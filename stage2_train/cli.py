@@ -14,7 +14,7 @@ import click
 from shared.command import run
 from shared.layouts import LAYOUTS
 
-from .config import RECIPES, TrainConfig
+from .config import MIXED_PRECISION, RECIPES, TrainConfig
 from .streams import STREAMS
 
 
@@ -70,8 +70,10 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--persons", type=click.IntRange(min=1),
               help="Persons per sample; more than the cache's pads absent ones "
                    "(default: the --init-from checkpoint's, else the cache's).")
-@click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]),
-              help="Autocast (default no; changes numerics; bf16 needs a GPU or a bf16-capable CPU).")
+@click.option("--mixed-precision", type=click.Choice(MIXED_PRECISION),
+              help="Autocast. Default auto: bf16 where the device computes it natively (CUDA from Ampere on, "
+                   "CPUs with AVX512-BF16 or AMX; about 1.9x float32 on such a CPU), else no (float32). "
+                   "bf16 and fp16 change numerics; no gives the reference's float32 maths.")
 @click.option("--compile", "compile", type=click.Choice(["no", "inductor", "aot_eager", "eager"]), is_flag=False,
               flag_value="inductor", help="torch.compile the model; --compile alone: inductor (default no: "
                                           "compiling costs minutes, see bench/bench_train_step.py).")
@@ -83,6 +85,10 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--test-every", type=int,
               help="Also evaluate on the test split every N epochs (0: only at the end).")
 @click.option("--workers", type=int, help="DataLoader worker processes (default: 0 in memory, else 4).")
+@click.option("--data-on-device", "on_device", is_flag=True, default=None,
+              help="Hold the training frames and features on the training device and draw batches there "
+                   "(no DataLoader; for a GPU with room for the cache: NTU120 frames are about 2 GB). "
+                   "The same batches as the DataLoader's.")
 @click.option("--window", type=int, help="Frames per sample after crop and resize (64; NW-UCLA 52).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **options) -> None:
@@ -146,11 +152,11 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
 @click.option("--batch-size", "batch_size_alias", type=int, hidden=True)  # the former name, kept as an alias
 @click.option("--workers", type=int)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]))
 def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: str | None,
          split: str, out: str | None, test_batch_size: int | None, batch_size_alias: int | None,
-         workers: int | None, device: str | None, mixed_precision: str | None) -> None:
-    """Evaluate a trained checkpoint on the test (or held-out validation) split and write the report."""
+         workers: int | None, device: str | None) -> None:
+    """Evaluate a trained checkpoint on the test (or held-out validation) split and write the report
+    (in float32, as training evaluates, whatever precision it trained in)."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
     from shared.errors import MMCLError
 
@@ -171,7 +177,7 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
     saved = ckpt.train_config()  # with the input layout the network takes
     dataset_dir = resolve_dataset_dir(cache or saved.data.cache, dataset=ckpt.spec.dataset)
     skeletons = SkeletonCache(dataset_dir)
-    overrides = dict(stream=stream, workers=workers, device=device, mixed_precision=mixed_precision,
+    overrides = dict(stream=stream, workers=workers, device=device,
                      test_batch_size=test_batch_size or batch_size_alias)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     cfg = saved.replace(

@@ -30,7 +30,7 @@ from .settings import AT_LEAST_ONE, NON_NEGATIVE, bound, checked
 if TYPE_CHECKING:
     from .model_spec import InputSpec
 
-MIXED_PRECISION = ("no", "fp16", "bf16")
+MIXED_PRECISION = ("auto", "no", "fp16", "bf16")  # auto: device.resolve_mixed_precision
 DEVICES = ("auto", "cpu", "cuda")
 COMPILE = ("no", "inductor", "aot_eager", "eager")  # eager/aot_eager: graph capture only (tests)
 
@@ -49,7 +49,7 @@ class TrainConfig:
     recipe: str | None = None
     work_dir: str | None = None  # None: runs/<dataset>-<protocol>-<stream>
     seed: int = field(default=1, metadata=bound(lambda v: 0 <= v < 2**32, "in [0, 2**32)"))  # numpy's seed range
-    mixed_precision: str = "no"  # bf16/fp16 autocast change numerics (bench/bench_train_step.py)
+    mixed_precision: str = "auto"  # bf16 where the device has it natively; bf16/fp16 change numerics
     compile: str = "no"  # a torch.compile backend (inductor: same maths, minutes of compiling)
     log_every: int = field(default=20, metadata=AT_LEAST_ONE)  # steps between progress-bar loss updates (host syncs)
     device: str = "auto"
@@ -246,7 +246,9 @@ def resolve_config(dataset: str, file_values: dict[str, Any], flags: dict[str, A
 
 
 def finalize_config(cfg: TrainConfig, dataset_dir: Path, protocols: list[str]) -> TrainConfig:
-    """Fill in what depends on the cache: its dataset directory, protocol and work dir."""
+    """Fill in what depends on the cache (its dataset directory, protocol and work dir) and on the
+    machine (the precision `auto` means here, so that config.yaml and checkpoints say what ran)."""
+    from .device import resolve_mixed_precision  # torch: only when a run is set up
     data = cfg.data
     protocol = data.protocol or protocols[0]
     if protocol not in protocols:
@@ -257,7 +259,7 @@ def finalize_config(cfg: TrainConfig, dataset_dir: Path, protocols: list[str]) -
     if cfg.model.use_fam or cfg.model.use_frm:  # fail before anything is written when the features are missing
         features = resolve_features(dataset_dir, data.features).stem
     return cfg.replace(cache=str(Path(dataset_dir).resolve()), protocol=protocol, work_dir=work_dir,
-                       features=features)
+                       features=features, mixed_precision=resolve_mixed_precision(cfg.mixed_precision, cfg.device))
 
 
 # Settings a resumed run cannot change: they shape the model or the data it was trained on.

@@ -25,6 +25,7 @@ class DataConfig:
     # with different seeds hold out the same samples (the ensemble weight search needs that)
     workers: int | None = field(default=None, metadata=NON_NEGATIVE)  # None: 0 when the frames are in memory, else up to 4
     in_memory: bool | None = None  # None: load the frames when they fit in memory
+    on_device: bool = False  # the training rows' frames and features held on the device (device_batches)
     # The network's input; None: the cache's (config.resolve_input_layout fills them in before training).
     layout: str | None = None  # skeleton layout (another than the cache's maps the joints)
     persons: int | None = field(default=None, metadata=AT_LEAST_ONE)  # persons per sample (more than the cache's pads absent ones)

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import DataLoaderConfiguration, set_seed
 
 from shared.progress import progress_bar
@@ -28,6 +29,8 @@ from shared.layouts import Layout
 
 from .checkpoint import Checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, save_config
+from .device import resolve_mixed_precision
+from .device_batches import DeviceBatches
 from .dataset import JointSource, SkeletonDataset, Splits, default_workers, make_loader, make_splits
 from .features import FeatureArrays, load_features
 from .input_layout import input_layout
@@ -94,7 +97,7 @@ class Data:
     num_person: int  # the network's persons (cfg.data.persons: the cache's, or more)
     splits: Splits
     features: FeatureArrays | None
-    train_loader: torch.utils.data.DataLoader
+    train_loader: torch.utils.data.DataLoader | DeviceBatches
     val_loader: torch.utils.data.DataLoader | None
     test_loader: torch.utils.data.DataLoader
     train_input: InputPipeline
@@ -104,13 +107,18 @@ class Data:
 def make_accelerator(cfg: TrainConfig) -> Accelerator:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise MMCLError("--device cuda: no CUDA device is available (use --device cpu)")
+    precision = resolve_mixed_precision(cfg.mixed_precision, cfg.device)
+    if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
+        # Another run in this process (a notebook, the tests) chose another precision: accelerate
+        # keeps the first one's in process-wide state, which only its own reset clears.
+        AcceleratorState._reset_state()
     try:
-        acc = Accelerator(cpu=cfg.device == "cpu", mixed_precision=cfg.mixed_precision,
+        acc = Accelerator(cpu=cfg.device == "cpu", mixed_precision=precision,
                           # batch_size is the global batch, split over the processes as
                           # the reference's DataParallel does.
                           dataloader_config=DataLoaderConfiguration(split_batches=True))
     except (ValueError, RuntimeError) as e:
-        raise MMCLError(f"--mixed-precision {cfg.mixed_precision} / --device {cfg.device}: {e}") from None
+        raise MMCLError(f"--mixed-precision {precision} / --device {cfg.device}: {e}") from None
     for size in (cfg.optim.batch_size, cfg.optim.eval_batch_size):
         if size % acc.num_processes:
             raise MMCLError(f"batch size {size} does not split over {acc.num_processes} processes; "
@@ -135,8 +143,10 @@ def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
     layout = view.layout
     data = Data(
         skeletons, spec.class_names, layout, view.num_person, splits, features,
-        train_loader=make_loader(dataset(splits.train, cfg.data.repeat), cfg.optim.batch_size, True, workers,
-                                 cfg.seed),
+        train_loader=(DeviceBatches(dataset(splits.train, cfg.data.repeat), cfg.optim.batch_size, cfg.seed,
+                                    acc.device, acc.process_index, acc.num_processes) if cfg.data.on_device
+                      else make_loader(dataset(splits.train, cfg.data.repeat), cfg.optim.batch_size, True,
+                                       workers, cfg.seed)),
         val_loader=(make_loader(dataset(splits.val), cfg.optim.eval_batch_size, False, workers)
                     if len(splits.val) else None),
         test_loader=make_loader(dataset(splits.test), cfg.optim.eval_batch_size, False, workers),
@@ -152,7 +162,8 @@ def report_data(cfg: TrainConfig, data: Data, acc: Accelerator) -> None:
     s = data.splits
     acc.print(f"{data.skeletons.dataset} {cfg.data.protocol} {cfg.data.stream}: {len(s.train)} train"
               + (f", {len(s.val)} validation" if len(s.val) else "") + f", {len(s.test)} test samples; "
-              f"{len(data.class_names)} classes; work dir {cfg.work_dir}"
+              f"{len(data.class_names)} classes; work dir {cfg.work_dir}; {acc.device.type}, "
+              + ("float32" if acc.mixed_precision == "no" else f"{acc.mixed_precision} autocast")
               + (f"; {acc.num_processes} processes" if acc.num_processes > 1 else ""))
     f = data.features
     if f is None:

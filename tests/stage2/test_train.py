@@ -20,10 +20,12 @@ from shared.registry import NW_UCLA
 from stage2_train import cli
 from stage2_train.checkpoint import load_checkpoint
 from stage2_train.config import RECIPES, TrainConfig, load_config_file, resolve_config
+from stage2_train.device import resolve_mixed_precision
 from stage2_train.loss_config import MMCLLossConfig
 from stage2_cache import write_tiny_cache, write_tiny_features
 from stage2_run import train
 
+AUTO = resolve_mixed_precision("auto", "cpu")
 TINY = "base_channel: 8\nepochs: 2\nwarmup: 2\nsteps: [5]\nworkers: 0\n"
 
 
@@ -109,8 +111,8 @@ def test_resume_continues_exactly(tiny, straight, tmp_path):
 
 def test_compile_and_autocast_options_run(tiny, straight, tmp_path):
     """--compile captures the model (the eager backend here: inductor's code generation takes
-    minutes on a CPU) with the same maths and checkpoint names; bf16 autocast trains too, with
-    other numerics."""
+    minutes on a CPU) with the same maths and checkpoint names; the other precision than the
+    default's (bf16 on a CPU with native bf16, float32 elsewhere) trains too, with other numerics."""
     compiled = run_train(tiny, tmp_path / "compiled", "--compile", "eager", "--log-every", "1")
     assert load_checkpoint(compiled / "last.pt").config["compile"] == "eager"
     for got, want in zip(metrics(compiled), metrics(straight), strict=True):
@@ -119,16 +121,19 @@ def test_compile_and_autocast_options_run(tiny, straight, tmp_path):
     assert wc.keys() == ws.keys()
     for k in ws:
         torch.testing.assert_close(wc[k], ws[k], rtol=1e-4, atol=1e-5, msg=k)
+    assert load_checkpoint(straight / "last.pt").config["mixed_precision"] == AUTO  # what auto meant here
     # a process of its own: accelerate's state keeps the first run's precision for the process
     cache, config = tiny
-    bf16 = tmp_path / "bf16"
+    other = "no" if AUTO == "bf16" else "bf16"
+    run = tmp_path / other
     subprocess.run([sys.executable, "-c", "from mmcl.cli import mmcl; mmcl()", "train", "--cache", str(cache),
-                    "--work-dir", str(bf16), "--config", str(config), "--window", "16", "--seed", "3",
+                    "--work-dir", str(run), "--config", str(config), "--window", "16", "--seed", "3",
                     "--recipe", "demo", "--batch-size", "9", "--device", "cpu", "--epochs", "1",
-                    "--mixed-precision", "bf16"], check=True, capture_output=True)
-    row = metrics(bf16)[0]
+                    "--mixed-precision", other], check=True, capture_output=True)
+    assert load_checkpoint(run / "last.pt").config["mixed_precision"] == other
+    row = metrics(run)[0]
     assert np.isfinite(row["loss"]) and row["loss"] != metrics(straight)[0]["loss"]
-    assert all(v.dtype != torch.bfloat16 for v in load_checkpoint(bf16 / "last.pt").model.values())
+    assert all(v.dtype != torch.bfloat16 for v in load_checkpoint(run / "last.pt").model.values())
 
 
 def test_invalid_feature_rows_do_not_matter(tiny, tmp_path):
