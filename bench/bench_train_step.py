@@ -4,10 +4,12 @@ One step = the next batch from the DataLoader, augmentation, forward, loss, back
 
   reference  CTR-GCN's loop: its per-sample numpy feeder (bench/reference_feeder.py: crop +
              F.interpolate resize + rotation for NTU, view change + min-max + frame draw for
-             NW-UCLA) in the DataLoader, the eager float32 model, cross-entropy, and `.item()`
-             on the loss and the accuracy every step (two host syncs)
+             NW-UCLA) in the DataLoader, the eager float32 model with the reference's graph
+             convolution forward (bench/reference_ctrgcn.py), cross-entropy, and `.item()` on the
+             loss and the accuracy every step (two host syncs)
   ours       stage2_train's loop with its defaults: slices + collate in the DataLoader,
-             BatchAugment on the whole batch, the same network (CTR-GCN, FAM/FRM off), mmcl_loss,
+             BatchAugment on the whole batch, the same network and weights (CTR-GCN, FAM/FRM off;
+             its CTRGC pools over time before conv1/conv2, the same maths on fewer positions), mmcl_loss,
              no host sync in the step, and `--mixed-precision auto`: bf16 autocast where the CPU
              computes bf16 natively (AVX512-BF16 or AMX; other numerics), else float32
   ours-fp32  ours in float32 (`--mixed-precision no`): the reference's maths; only with --fp32,
@@ -21,7 +23,7 @@ rounds after one untimed warm-up step each; the ratio is the reference's step ti
 (higher: ours faster), its spread over rounds and configurations. When ours is not 1.5x the
 reference, a torch.profiler table of one of our NTU steps shows which ops take the time.
 
-Usage: python bench/bench_train_step.py [--rounds 5] [--threads 1] [--fp32] [--compile] [--configs ntu16,ntu64,ucla16]
+Usage: python bench/bench_train_step.py [--rounds 5] [--threads 2] [--fp32] [--compile] [--configs ntu16,ntu64,ucla16]
 Ends with `RESULT train-step ours/reference <ratio> (spread <min>-<max>)`.
 """
 
@@ -40,6 +42,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from reference_ctrgcn import use_reference_ctrgc  # noqa: E402
 from reference_feeder import (ReferenceNTUFeeder, ReferenceUCLAFeeder, ntu_like_samples,  # noqa: E402
                               ucla_like_samples, write_ntu_like_cache, write_reference_npz, write_ucla_like_cache)
 from shared.cache_schema import SkeletonCache  # noqa: E402
@@ -82,7 +85,7 @@ def reference_step(dataset: str, batch: int, folder: Path) -> Callable[[], None]
         samples, labels = ucla_like_samples(SAMPLES)
         feeder = ReferenceUCLAFeeder([s[:, 0] for s in samples], labels, window=52)
     batches = forever(torch.utils.data.DataLoader(feeder, batch_size=batch, shuffle=True, drop_last=True))
-    model = make_model(dataset)
+    model = use_reference_ctrgc(make_model(dataset))
     optimizer = sgd(model)
     model.train()
 
@@ -147,8 +150,8 @@ def spread(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1: steady on a shared machine; more oversubscribe it)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads (2: this machine's cores, as pipeline.sh's OMP_NUM_THREADS)")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--fp32", action="store_true", help="also time ours in float32 (--mixed-precision no)")
     parser.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
@@ -195,7 +198,7 @@ def main() -> None:
                     ratios += r
         if np.median(ratios) < 1.5 and not args.no_profile and "ntu16" in configs:
             print("\nours < 1.5x the reference: where one of our NTU batch-16 steps spends its time "
-                  "(the same network as the reference's, so the same ops bound both):")
+                  "(the network's convolutions bound both loops):")
             profile(steps["ntu16", "ours"])
     print(f"RESULT train-step ours/reference {spread(ratios)}")
 

@@ -149,8 +149,11 @@ class CTRGC(nn.Module):
             conv_init(conv)
 
     def forward(self, x: torch.Tensor, A: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        q = self.conv1(x).mean(-2)  # N, R, V
-        k = self.conv2(x).mean(-2)  # N, R, V
+        # The reference computes conv1(x).mean(-2): a 1x1 conv is affine, so pooling over time
+        # first is the same maths on T times fewer positions (5 % of a training step).
+        pooled = x.mean(-2, keepdim=True)  # N, C_in, 1, V
+        q = self.conv1(pooled).squeeze(-2)  # N, R, V
+        k = self.conv2(pooled).squeeze(-2)  # N, R, V
         v = self.conv3(x)  # N, C, T, V
         rel = torch.tanh(q.unsqueeze(-1) - k.unsqueeze(-2))  # N, R, V, V
         topology = self.conv4(rel) * alpha + A  # N, C, V, V

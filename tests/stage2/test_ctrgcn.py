@@ -150,3 +150,27 @@ def test_graph_errors():
         Graph("ntu25", mode="uniform")
     with pytest.raises(MMCLError, match="unknown skeleton layout"):
         Graph("nope")
+
+
+def test_graph_convolution_equals_the_reference_formulation():
+    """CTRGC pools over time before conv1/conv2; the reference pools after (`conv1(x).mean(-2)`).
+    Affine convs make both the same maths: outputs and gradients agree to float tolerance."""
+    from stage2_train.ctrgcn import CTRGC
+
+    torch.manual_seed(0)
+    ours = CTRGC(16, 32)
+    x = torch.randn(4, 16, 12, 25, requires_grad=True)
+    A, alpha = torch.rand(25, 25), torch.tensor([0.7], requires_grad=True)
+
+    def reference(m):  # the authors' model/ctrgcn.py CTRGC.forward
+        x1, x2, x3 = m.conv1(x).mean(-2), m.conv2(x).mean(-2), m.conv3(x)
+        x1 = m.conv4(torch.tanh(x1.unsqueeze(-1) - x2.unsqueeze(-2))) * alpha + A[None, None]
+        return torch.einsum("ncuv,nctv->nctu", x1, x3)
+
+    grads = []
+    for out in (ours(x, A, alpha), reference(ours)):
+        weights = torch.randn_like(out, generator=torch.Generator().manual_seed(1))
+        grads.append(torch.autograd.grad((out * weights).sum(), [x, alpha, *ours.parameters()]))
+        grads[-1] = (out.detach(), *grads[-1])
+    for a, b in zip(*grads):  # sums in another order: tolerance relative to each tensor's scale
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
