@@ -29,7 +29,6 @@ from shared.layouts import Layout
 
 from .checkpoint import Checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, save_config
-from .device import resolve_mixed_precision
 from .device_batches import DeviceBatches
 from .dataset import JointSource, SkeletonDataset, Splits, default_workers, make_loader, make_splits
 from .features import FeatureArrays, load_features
@@ -107,7 +106,7 @@ class Data:
 def make_accelerator(cfg: TrainConfig) -> Accelerator:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise MMCLError("--device cuda: no CUDA device is available (use --device cpu)")
-    precision = resolve_mixed_precision(cfg.mixed_precision, cfg.device)
+    precision = cfg.mixed_precision  # resolved by config.finalize_config (auto -> bf16 or no)
     if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
         # Another run in this process (a notebook, the tests) chose another precision: accelerate
         # keeps the first one's in process-wide state, which only its own reset clears.
@@ -141,12 +140,12 @@ def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
         return SkeletonDataset(joints, rows, labels, features, repeat)
 
     layout = view.layout
+    train_set = dataset(splits.train, cfg.data.repeat)
     data = Data(
         skeletons, spec.class_names, layout, view.num_person, splits, features,
-        train_loader=(DeviceBatches(dataset(splits.train, cfg.data.repeat), cfg.optim.batch_size, cfg.seed,
-                                    acc.device, acc.process_index, acc.num_processes) if cfg.data.on_device
-                      else make_loader(dataset(splits.train, cfg.data.repeat), cfg.optim.batch_size, True,
-                                       workers, cfg.seed)),
+        train_loader=(DeviceBatches(train_set, cfg.optim.batch_size, cfg.seed, acc.device, acc.process_index,
+                                    acc.num_processes) if cfg.data.on_device
+                      else make_loader(train_set, cfg.optim.batch_size, True, workers, cfg.seed)),
         val_loader=(make_loader(dataset(splits.val), cfg.optim.eval_batch_size, False, workers)
                     if len(splits.val) else None),
         test_loader=make_loader(dataset(splits.test), cfg.optim.eval_batch_size, False, workers),
