@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import MMCLError
 from .registry import DatasetSpec, Protocol
+from .sample_names import check_sample_name
 
 
 def read_name_list(path) -> list[str]:
@@ -32,11 +33,11 @@ def iter_ctrgcn_npz(npz_path, names_path, spec: DatasetSpec, protocol: Protocol)
     names = read_name_list(names_path)
     metas = []
     for name in names:
-        meta = spec.parse_name(name)
+        meta = spec.parse_name(check_sample_name(name, str(names_path)))
         if meta is None:
             raise MMCLError(f"{names_path}: {name!r} is not a {spec.name} sample name")
         metas.append(meta)
-    data = np.load(npz_path)
+    data = np.load(npz_path, allow_pickle=False)
     missing_keys = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
     if missing_keys:
         raise MMCLError(f"{npz_path}: missing arrays {sorted(missing_keys)} (expected CTR-GCN's layout)")

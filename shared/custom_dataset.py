@@ -39,6 +39,7 @@ from .array_skeleton import ARRAY_SUFFIXES
 from .errors import MMCLError
 from .layouts import LAYOUTS
 from .registry import DATASETS, ClassInfo, DatasetSpec, Protocol, SampleMeta
+from .sample_names import name_problem
 
 CUSTOM = "custom"  # the --dataset value that takes a manifest
 MANIFEST_KEYS = ("name", "title", "layout", "persons", "color_resolution", "classes", "protocols", "samples")
@@ -221,6 +222,10 @@ def _sample(row: dict, number: int, where: str, base: Path, classes: tuple[Class
     except MMCLError as e:
         raise ManifestError(f"{at}: {e}") from None
     video = str(row.get("video") or "").strip()
+    problem = name_problem(str(row["name"]).strip())
+    if problem is not None:
+        raise ManifestError(f"{at}: name {str(row['name']).strip()!r} is refused: {problem} (a sample name must be "
+                            f"one plain file-name component)")
     meta = SampleMeta(name=str(row["name"]).strip(), action=_label(row["label"], classes, at), **meta_values)
     return ManifestSample(meta, skeleton, base / video if video else None)
 

@@ -22,25 +22,12 @@ import numpy as np
 from .cache_io import atomic_path
 from .errors import MMCLError
 from .registry import DatasetSpec, SampleMeta
+from .safe_pickle import load_plain
+from .sample_names import check_sample_name
 
 # pickle protocol of written files: loads on every Python pyskl supports (3.7+)
 WRITE_PROTOCOL = 4
 SPLIT_PARTS = {"train": True, "val": False, "test": False}
-# The only globals a pyskl pickle needs: numpy's array and scalar reconstruction (numpy 1 and 2 paths).
-_ALLOWED = {(module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-            for name in ("_reconstruct", "scalar")} | {
-    (module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")} | {
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict")}
-
-
-class _ArraysOnly(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(f"refusing {module}.{name}: a pyskl pickle holds only arrays and "
-                                         f"plain values")
-        return super().find_class(module, name)
-
-
 @dataclass
 class PysklSample:
     meta: SampleMeta
@@ -57,13 +44,7 @@ class PysklImport:
 
 
 def load_pickle(path: Path) -> dict:
-    if not path.is_file():
-        raise MMCLError(f"{path}: no such file")
-    try:
-        with path.open("rb") as f:
-            data = _ArraysOnly(f).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as e:
-        raise MMCLError(f"{path}: not a pyskl annotation pickle ({e})") from None
+    data = load_plain(path, "a pyskl annotation pickle")
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
         raise MMCLError(f"{path}: not a pyskl annotation pickle (expected a dict with 'split' and "
                         f"'annotations', the layout of ntu60_3danno.pkl)")
@@ -90,7 +71,7 @@ def _sample(path: Path, i: int, ann, spec: DatasetSpec, failures: list) -> Pyskl
     if not isinstance(ann, dict) or not isinstance(ann.get("frame_dir"), str):
         failures.append((f"#{i}", f"{path}: annotation {i} is not a dict with a 'frame_dir' string"))
         return None
-    name = ann["frame_dir"]
+    name = check_sample_name(ann["frame_dir"], f"{path}: annotation {i}'s frame_dir")
     meta = spec.parse_name(name)
     if meta is None:
         raise MMCLError(f"{path}: frame_dir {name!r} (annotation {i}) is not a {spec.name} sample name; "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import MMCLError
 from .layouts import Layout, get_layout
+from .sample_names import name_problem
 
 NTU_COLOR_RESOLUTION = (1920, 1080)  # NTU colorX/colorY refer to the 1920x1080 RGB stream
 
@@ -105,9 +106,10 @@ class DatasetSpec:
         raise MMCLError(f"{self.name}: action {action} is not one of this dataset's classes")
 
     def parse_name(self, name: str) -> SampleMeta | None:
-        """SampleMeta from a sample name, or None when the name is not this dataset's."""
+        """SampleMeta from a sample name, or None when the name is not this dataset's (or cannot
+        name a file: see `sample_names`)."""
         m = re.fullmatch(self.name_regex, name)
-        if m is None:
+        if m is None or name_problem(name) is not None:
             return None
         values = {k: int(v) for k, v in m.groupdict().items() if v is not None}
         meta = SampleMeta(name=name, **values)

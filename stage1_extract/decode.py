@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from shared.cache_schema import SkeletonCache
 from shared.errors import MMCLError
 from shared.registry import DatasetSpec
+from shared.sample_names import file_inside
 from shared.worker_lifetime import DieWithParent
 
 from .temporal_image import TemporalImageConfig, from_frames
@@ -67,7 +68,10 @@ class TemporalImages(Dataset):
         except Exception as e:  # noqa: BLE001 - one odd video must not stop the run
             item.error = f"{type(e).__name__}: {e}"
         if item.image is not None and self.images_dir is not None:
-            item.image.save(self.images_dir / f"{item.name}.jpg", quality=90)
+            try:
+                item.image.save(file_inside(self.images_dir, f"{item.name}.jpg"), quality=90)
+            except MMCLError as e:
+                item.error, item.image = str(e), None
         return item
 
 

@@ -6,7 +6,6 @@ same samples). Labels come from the npz, the npz beside a pickle, or `--cache`.
 from __future__ import annotations
 
 import json
-import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from shared.errors import MMCLError
+from shared.safe_pickle import load_plain
 
 from .run_report import REPORT_DIRS
 from .streams import STREAMS, canonical_stream
@@ -105,12 +105,7 @@ def _load_npz(path: Path) -> ScoreSet:
 
 
 def _load_pickle(path: Path) -> ScoreSet:
-    # A pickle can run code when loaded: only open score files you (or your training) wrote.
-    try:
-        with open(path, "rb") as f:
-            obj = pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as e:
-        raise MMCLError(f"{path}: not a readable pickle ({e})") from None
+    obj = load_plain(path, "a score pickle (CTR-GCN's {sample name: score vector})")
     items = list(obj.items()) if isinstance(obj, dict) else obj
     try:
         names = [str(name) for name, _ in items]

@@ -62,6 +62,9 @@ def test_manifest_builds_the_dataset_spec(tmp_path):
     ({}, [{**ROW, "skeleton": "a.csv"}], "unknown skeleton file ending"),
     ({}, [{**ROW, "spilt": "x"}], "unknown column"),
     ({}, [{**ROW, "subject": "one"}], "subject 'one' is not a whole number"),
+    ({}, [{**ROW, "name": "../../outside"}], r"row 2: name '../../outside' is refused: it contains a path separator"),
+    ({}, [{**ROW, "name": ".."}], r"row 2: name '..' is refused: it contains '..'"),
+    ({}, [{**ROW, "name": "a\x1bb"}], "is refused: it contains a control character"),
 ])
 def test_a_bad_manifest_names_the_file_row_and_problem(tmp_path, keys, rows, message):
     with pytest.raises(ManifestError, match=message):

@@ -107,6 +107,7 @@ def test_a_broken_sample_is_recorded_and_skipped(tmp_path):
     (lambda d: d["annotations"][0].update(keypoint=np.zeros((1, 12, 25, 2), np.float16)), "2D keypoints"),
     (lambda d: d["split"]["xsub_val"].append(SAMPLES[0][0]), "split 'xsub_val' lists S001C001P001R001A001"),
     (lambda d: d["annotations"][0].update(frame_dir="video_0001"), "'video_0001' .* is not a ntu60 sample name"),
+    (lambda d: d["annotations"][0].update(frame_dir="../S001C001P001R001A001"), "frame_dir: sample name .* is refused"),
 ])
 def test_a_file_that_is_not_this_datasets_is_one_clear_error(tmp_path, spoil, message):
     data = pyskl_data()

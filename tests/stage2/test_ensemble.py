@@ -80,6 +80,23 @@ def test_real_run_outputs_fuse_by_name(runs, tmp_path):
     np.testing.assert_allclose(by_dir.fused, fused, rtol=1e-6)
 
 
+class _RunsCode:
+    def __reduce__(self):
+        import os
+        return (os.system, ("touch pwned",))
+
+
+def test_a_score_pickle_that_would_run_code_is_refused(tmp_path, monkeypatch):
+    """A pickle names what it calls on load; score pickles may only hold arrays and plain values."""
+    monkeypatch.chdir(tmp_path)
+    evil = tmp_path / "scores.pkl"
+    evil.write_bytes(pickle.dumps({"S001C001P001R001A001": _RunsCode()}))
+    result = invoke(str(evil), str(evil))
+    assert isinstance(result.exception, MMCLError)
+    assert str(evil) in str(result.exception) and "refusing posix.system" in str(result.exception)
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_pickle_without_labels_needs_the_cache(runs, tmp_path):
     cache, work = runs
     lone = tmp_path / "bone.pkl"
