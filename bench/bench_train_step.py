@@ -10,10 +10,9 @@ One step = the next batch from the DataLoader, augmentation, forward, loss, back
   ours       stage2_train's loop with its defaults: slices + collate in the DataLoader,
              BatchAugment on the whole batch, the same network and weights (CTR-GCN, FAM/FRM off;
              its CTRGC pools over time before conv1/conv2, the same maths on fewer positions), mmcl_loss,
-             no host sync in the step, and `--mixed-precision auto`: bf16 autocast where the CPU
-             computes bf16 natively (AVX512-BF16 or AMX; other numerics), else float32
-  ours-fp32  ours in float32 (`--mixed-precision no`): the reference's maths; only with --fp32,
-             where auto means bf16
+             no host sync in the step, and `--mixed-precision auto`: float32 on CPU (the reference's maths)
+  ours-bf16  ours under bf16 autocast (`--mixed-precision bf16`, other numerics): only with --bf16;
+             fast only where the CPU computes bf16 natively (AVX512-BF16 or AMX)
   ours-compile  ours with torch.compile (inductor; only with --compile: compiling costs
              minutes per shape here)
 
@@ -23,7 +22,7 @@ rounds after one untimed warm-up step each; the ratio is the reference's step ti
 (higher: ours faster), its spread over rounds and configurations. When ours is not 1.5x the
 reference, a torch.profiler table of one of our NTU steps shows which ops take the time.
 
-Usage: python bench/bench_train_step.py [--rounds 5] [--threads 2] [--fp32] [--compile] [--configs ntu16,ntu64,ucla16]
+Usage: python bench/bench_train_step.py [--rounds 5] [--threads 2] [--bf16] [--compile] [--configs ntu16,ntu64,ucla16]
 Ends with `RESULT train-step ours/reference <ratio> (spread <min>-<max>)`.
 """
 
@@ -114,7 +113,7 @@ def our_step(dataset: str, batch: int, folder: Path, variant: str) -> Callable[[
     model.train()
     if variant == "ours-compile":
         model.compile()
-    precision = "no" if variant == "ours-fp32" else resolve_mixed_precision("auto", "cpu")
+    precision = "bf16" if variant == "ours-bf16" else resolve_mixed_precision("auto", "cpu")
 
     def step() -> None:
         b = next(batches)
@@ -153,15 +152,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2,
                         help="torch threads (2: this machine's cores, as pipeline.sh's OMP_NUM_THREADS)")
     parser.add_argument("--configs", default=",".join(CONFIGS))
-    parser.add_argument("--fp32", action="store_true", help="also time ours in float32 (--mixed-precision no)")
+    parser.add_argument("--bf16", action="store_true", help="also time ours under bf16 autocast (--mixed-precision bf16)")
     parser.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     auto = resolve_mixed_precision("auto", "cpu")
     print(f"ours trains in {'bf16 autocast' if auto == 'bf16' else 'float32'} (--mixed-precision auto on this CPU)")
-    fp32 = args.fp32 and auto != "no"
-    variants = ["reference", "ours"] + ["ours-fp32"] * fp32 + ["ours-compile"] * args.compile
+    variants = ["reference", "ours"] + ["ours-bf16"] * args.bf16 + ["ours-compile"] * args.compile
     configs = args.configs.split(",")
     times: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -71,9 +71,9 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
               help="Persons per sample; more than the cache's pads absent ones "
                    "(default: the --init-from checkpoint's, else the cache's).")
 @click.option("--mixed-precision", type=click.Choice(MIXED_PRECISION),
-              help="Autocast. Default auto: bf16 where the device computes it natively (CUDA from Ampere on, "
-                   "CPUs with AVX512-BF16 or AMX; about 1.9x float32 on such a CPU), else no (float32). "
-                   "bf16 and fp16 change numerics; no gives the reference's float32 maths.")
+              help="Autocast. Default auto: bf16 on a CUDA GPU that computes it natively (Ampere on), "
+                   "float32 (no) everywhere else, CPUs included. bf16 and fp16 change numerics; on CPU bf16 is "
+                   "an explicit choice (its speed-up depends on the CPU: bench/bench_precision.py measures it).")
 @click.option("--compile", "compile", type=click.Choice(["no", "inductor", "aot_eager", "eager"]), is_flag=False,
               flag_value="inductor", help="torch.compile the model; --compile alone: inductor (default no: "
                                           "compiling costs minutes, see bench/bench_train_step.py).")
@@ -181,8 +181,8 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
                      test_batch_size=test_batch_size or batch_size_alias)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     cfg = saved.replace(
-        # test time runs the skeleton classifier alone: no features are read
-        dataset=skeletons.dataset, use_fam=False, use_frm=False, **overrides,
+        # test time runs the skeleton classifier alone, in float32: no features are read
+        dataset=skeletons.dataset, use_fam=False, use_frm=False, mixed_precision="no", **overrides,
         # another cache of the same dataset keeps the protocol; else its first one
         protocol=protocol or (saved.data.protocol if saved.data.protocol in skeletons.protocols else None))
     cfg = finalize_config(cfg, dataset_dir, skeletons.protocols)

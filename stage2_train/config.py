@@ -49,7 +49,7 @@ class TrainConfig:
     recipe: str | None = None
     work_dir: str | None = None  # None: runs/<dataset>-<protocol>-<stream>
     seed: int = field(default=1, metadata=bound(lambda v: 0 <= v < 2**32, "in [0, 2**32)"))  # numpy's seed range
-    mixed_precision: str = "auto"  # bf16 where the device has it natively; bf16/fp16 change numerics
+    mixed_precision: str = "auto"  # bf16 on native-bf16 CUDA, float32 elsewhere; bf16/fp16 change numerics
     compile: str = "no"  # a torch.compile backend (inductor: same maths, minutes of compiling)
     log_every: int = field(default=20, metadata=AT_LEAST_ONE)  # steps between progress-bar loss updates (host syncs)
     device: str = "auto"

@@ -11,7 +11,7 @@ import torch
 
 from shared.cache_schema import SkeletonCache
 from stage2_train.dataset import JointSource, SkeletonDataset, make_loader
-from stage2_train.device import has_native_bf16, resolve_mixed_precision
+from stage2_train.device import resolve_mixed_precision
 from stage2_train.device_batches import DeviceBatches
 from stage2_train.features import load_features
 from stage2_cache import write_tiny_cache
@@ -69,7 +69,22 @@ def test_a_run_on_device_batches_equals_one_on_the_dataloader(tiny, tmp_path):
     assert runs["device"] == runs["loader"]
 
 
-def test_auto_precision_is_bf16_only_where_native():
-    cpu = resolve_mixed_precision("auto", "cpu")
-    assert cpu == ("bf16" if has_native_bf16(torch.device("cpu")) else "no")
-    assert resolve_mixed_precision("no", "cpu") == "no" and resolve_mixed_precision("bf16", "cpu") == "bf16"
+@pytest.mark.parametrize("device, native, expected", [
+    ("cpu", True, "no"), ("cpu", False, "no"),  # CPU: float32 even with AVX512-BF16 or AMX
+    ("cuda", True, "bf16"), ("cuda", False, "no"),  # CUDA: bf16 from Ampere on
+])
+def test_auto_precision_is_bf16_only_on_a_native_bf16_gpu(device, native, expected):
+    asked = []
+
+    def capability(d: torch.device) -> bool:
+        asked.append(d.type)
+        return native
+
+    assert resolve_mixed_precision("auto", torch.device(device), native_bf16=capability) == expected
+    assert asked in ([], [device])  # the check is consulted only where it can change the answer
+    for explicit in ("no", "bf16", "fp16"):
+        assert resolve_mixed_precision(explicit, torch.device(device), native_bf16=capability) == explicit
+
+
+def test_auto_precision_on_this_cpu_is_float32():
+    assert resolve_mixed_precision("auto", "cpu") == "no"

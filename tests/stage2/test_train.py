@@ -126,14 +126,23 @@ def test_compile_and_autocast_options_run(tiny, straight, tmp_path):
     cache, config = tiny
     other = "no" if AUTO == "bf16" else "bf16"
     run = tmp_path / other
-    subprocess.run([sys.executable, "-c", "from mmcl.cli import mmcl; mmcl()", "train", "--cache", str(cache),
+    proc = subprocess.run([sys.executable, "-c", "from mmcl.cli import mmcl; mmcl()", "train", "--cache", str(cache),
                     "--work-dir", str(run), "--config", str(config), "--window", "16", "--seed", "3",
                     "--recipe", "demo", "--batch-size", "9", "--device", "cpu", "--epochs", "1",
-                    "--mixed-precision", other], check=True, capture_output=True)
+                    "--mixed-precision", other], check=True, capture_output=True, text=True)
     assert load_checkpoint(run / "last.pt").config["mixed_precision"] == other
+    assert f"cpu, {'float32' if other == 'no' else other + ' autocast'}" in proc.stdout  # the header says it
     row = metrics(run)[0]
     assert np.isfinite(row["loss"]) and row["loss"] != metrics(straight)[0]["loss"]
     assert all(v.dtype != torch.bfloat16 for v in load_checkpoint(run / "last.pt").model.values())
+
+
+def test_a_default_run_on_cpu_trains_in_float32_and_says_so(tiny, tmp_path, capsys):
+    """--mixed-precision auto is float32 on any CPU (bf16 autocast cost accuracy on real data);
+    the header line names the precision actually used."""
+    work = run_train(tiny, tmp_path / "default", "--epochs", "1")
+    assert "; cpu, float32" in capsys.readouterr().out
+    assert load_checkpoint(work / "last.pt").config["mixed_precision"] == "no"
 
 
 def test_invalid_feature_rows_do_not_matter(tiny, tmp_path):
