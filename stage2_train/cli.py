@@ -15,6 +15,7 @@ from shared.command import run
 from shared.layouts import LAYOUTS
 
 from .config import MIXED_PRECISION, RECIPES, TrainConfig
+from .model_config import BACKBONE_NAMES
 from .streams import STREAMS
 
 
@@ -53,6 +54,10 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--lambda-align", type=float, help="Weight of FAM's contrastive loss (0.1).")
 @click.option("--lambda-refine", type=float, help="Weight of FRM's refined-score loss (0.2).")
 @click.option("--tau", type=float, help="Contrastive temperature (0.4).")
+@click.option("--backbone", type=click.Choice(BACKBONE_NAMES),
+              help="Skeleton backbone (default ctrgcn): FAM and FRM attach to any of them.")
+@click.option("--base-channel", type=int,
+              help="The backbone's first width (default its own: 64, ProtoGCN 96; the demo recipe 16).")
 @click.option("--frm-vectors", type=int, help="FRM's number of class-wise vectors R (2).")
 @click.option("--no-fam", "no_fam", is_flag=True, help="Train without the feature alignment module.")
 @click.option("--no-frm", "no_frm", is_flag=True, help="Train without the feature refinement module.")
@@ -92,7 +97,7 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--window", type=int, help="Frames per sample after crop and resize (64; NW-UCLA 52).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **options) -> None:
-    """Train CTR-GCN with MMCL's FAM and FRM on a cache made by `mmcl extract`."""
+    """Train a skeleton backbone (CTR-GCN by default) with MMCL's FAM and FRM on a cache made by `mmcl extract`."""
     from .train import train as run_training
 
     cfg, notes, ckpt = resolve_train(config_file, resume, no_fam, no_frm, **options)

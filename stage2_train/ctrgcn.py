@@ -16,8 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from shared.errors import MMCLError
-
+from .backbone import Backbone, check_input
 from .graph import Graph
 from .model_config import UNIT_PLAN, CTRGCNConfig
 
@@ -223,7 +222,7 @@ class TCN_GCN_unit(nn.Module):  # noqa: N801 - reference name
 
 # --- model ------------------------------------------------------------------------------------
 
-class CTRGCN(nn.Module):
+class CTRGCN(Backbone):
     """CTR-GCN classifier: (N, C, T, V, M) skeletons -> (N, num_class) logits."""
 
     def __init__(self, config: CTRGCNConfig) -> None:
@@ -249,21 +248,13 @@ class CTRGCN(nn.Module):
         self.fc = nn.Linear(c.feature_dim, c.num_class)
         nn.init.normal_(self.fc.weight, 0.0, math.sqrt(2.0 / c.num_class))
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        c = self.config
-        if x.dim() != 5 or (x.shape[1], x.shape[3], x.shape[4]) != (c.in_channels, c.num_point, c.num_person):
-            raise MMCLError(
-                f"CTR-GCN expects input (N, C={c.in_channels}, T, V={c.num_point}, M={c.num_person}), "
-                f"got {tuple(x.shape)}"
-            )
-
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (logits (N, num_class), feature (N, feature_dim)).
 
         The feature is the last unit's map averaged over time, joints and persons (before
         dropout): the skeleton side of MMCL's feature alignment.
         """
-        self._check_input(x)
+        check_input("CTR-GCN", self.config, x)
         N, C, T, V, M = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(N, M * V * C, T)
         x = self.data_bn(x)
@@ -273,6 +264,3 @@ class CTRGCN(nn.Module):
         feature = x.reshape(N, M, x.shape[1], -1).mean(dim=(1, 3))
         logits = self.fc(self.drop_out(feature))
         return logits, feature
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(x)[0]

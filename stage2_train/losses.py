@@ -1,4 +1,5 @@
-"""MMCL training loss: L = CE(S_M, y) + lambda_refine * CE(S_R, y) + lambda_align * L_c.
+"""MMCL training loss: L = CE(S_M, y) + lambda_refine * CE(S_R, y) + lambda_align * L_c
+(+ the backbone's own weighted loss, where it has one: ProtoGCN's contrastive loss).
 
 The refinement and alignment terms use only the samples whose text / RGB features exist
 (masks); a term with no valid sample is 0. The alignment term runs on the global batch
@@ -35,14 +36,16 @@ def mmcl_loss(
     feature: torch.Tensor | None = None,
     rgb_proj: torch.Tensor | None = None,
     rgb_valid: torch.Tensor | None = None,
+    backbone_loss: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Total loss and its parts.
 
     logits: S_M (N, K); labels (N,) int; refined: S_R (N, K) or None (no FRM term);
     feature: skeleton feature g (N, D) and rgb_proj: FAM output c (N, D), or None (no FAM term);
-    text_valid / rgb_valid: (N,) bool masks, None meaning all rows are valid.
+    text_valid / rgb_valid: (N,) bool masks, None meaning all rows are valid;
+    backbone_loss: the backbone's own loss, already weighted (`MMCLModel`), or None.
 
-    Returns {"total": scalar with grad, "ce", "refine", "align": detached scalars,
+    Returns {"total": scalar with grad, "ce", "refine", "align", "backbone": detached scalars,
     "n_valid_text", "n_valid_rgb": rows that entered each term (the contrastive count is over
     the global batch under multi-process training)}.
     """
@@ -67,12 +70,14 @@ def mmcl_loss(
         align = grace_infonce(g, c, config.tau, mask=valid)
         n_rgb = valid.sum()
 
-    total = ce + config.lambda_refine * refine + config.lambda_align * align
+    own = zero if backbone_loss is None else backbone_loss
+    total = ce + config.lambda_refine * refine + config.lambda_align * align + own
     return {
         "total": total,
         "ce": ce.detach(),
         "refine": refine.detach(),
         "align": align.detach(),
+        "backbone": own.detach(),
         "n_valid_text": n_text,
         "n_valid_rgb": n_rgb,
     }

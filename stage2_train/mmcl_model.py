@@ -1,4 +1,5 @@
-"""The trainable MMCL model: CTR-GCN backbone plus the training-only FAM and FRM heads.
+"""The trainable MMCL model: a skeleton backbone (`backbones.BACKBONES`) plus the training-only
+FAM and FRM heads and, where the backbone has one, its own training-only loss (ProtoGCN's).
 
 Only `skeleton_model()` (the backbone with its classifier) is exported and used at test time;
 FRM can additionally refine scores zero-shot when text features exist for the test clips.
@@ -11,7 +12,8 @@ from torch import nn
 
 from shared.errors import MMCLError
 
-from .ctrgcn import CTRGCN
+from .backbone import Backbone
+from .backbones import build_backbone, build_backbone_loss
 from .fam import FAM
 from .frm import FRM
 from .model_config import MMCLModelConfig
@@ -21,24 +23,33 @@ class MMCLModel(nn.Module):
     def __init__(self, config: MMCLModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.backbone = CTRGCN(config.backbone)
+        self.backbone = build_backbone(config.backbone)
+        self.backbone_loss = build_backbone_loss(config.backbone)
         self.fam = FAM(config.fam) if config.fam is not None else None
         self.frm = FRM(config.frm) if config.frm is not None else None
 
     def forward(self, x: torch.Tensor, rgb: torch.Tensor | None = None,
-                text: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
-        """x (N, C, T, V, M); rgb (N, rgb_dim) and text (N, text_dim) cached features or None.
+                text: torch.Tensor | None = None, label: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
+        """x (N, C, T, V, M); rgb (N, rgb_dim) and text (N, text_dim) cached features or None;
+        label (N,) the classes, which the backbone's own loss needs (None: no such loss).
 
-        Returns logits S_M, feature g, rgb_proj c (None without FAM or rgb) and refined S_R
-        (None without FRM or text). Rows without features should hold finite filler (zeros):
-        the loss masks them out, but a NaN would still poison the heads' weight gradients.
+        Returns logits S_M, feature g, rgb_proj c (None without FAM or rgb), refined S_R
+        (None without FRM or text) and backbone_loss (the backbone's weighted training loss, or
+        None). Rows without features should hold finite filler (zeros): the loss masks them out,
+        but a NaN would still poison the heads' weight gradients.
         """
-        logits, feature = self.backbone.forward_features(x)
+        backbone_loss = None
+        if self.backbone_loss is not None and label is not None:
+            logits, feature, side = self.backbone.forward_train(x)
+            backbone_loss = self.backbone_loss(side, label, logits)
+        else:
+            logits, feature = self.backbone.forward_features(x)
         rgb_proj = self.fam(rgb) if self.fam is not None and rgb is not None else None
         refined = self.frm(logits, text) if self.frm is not None and text is not None else None
-        return {"logits": logits, "feature": feature, "rgb_proj": rgb_proj, "refined": refined}
+        return {"logits": logits, "feature": feature, "rgb_proj": rgb_proj, "refined": refined,
+                "backbone_loss": backbone_loss}
 
-    def skeleton_model(self) -> CTRGCN:
+    def skeleton_model(self) -> Backbone:
         """The backbone and its classifier alone: what is exported and run at test time."""
         return self.backbone
 

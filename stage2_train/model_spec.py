@@ -20,7 +20,7 @@ import numpy as np
 from shared.layouts import get_layout
 from shared.registry import DATASETS
 
-from .model_config import CTRGCNConfig, MMCLModelConfig
+from .model_config import MMCLModelConfig, backbone_config
 from .input_layout import InputLayout, map_input
 from .augment_config import AugmentConfig
 from .transforms import InputPipeline
@@ -97,9 +97,12 @@ class ModelSpec:
 
 
 def model_config_from_dict(d: dict[str, Any]) -> MMCLModelConfig:
+    """The model config saved by `to_dict`; a backbone without `kind` (specs before backbones
+    were selectable) is CTR-GCN."""
     names = {f.name for f in fields(MMCLModelConfig)}
     d = {k: v for k, v in d.items() if k in names}
-    return MMCLModelConfig(**{**d, "backbone": CTRGCNConfig(**d["backbone"])})
+    backbone = dict(d["backbone"])
+    return MMCLModelConfig(**{**d, "backbone": backbone_config(backbone.pop("kind", "ctrgcn"), **backbone)})
 
 
 def ntu_ids_of(dataset: str, class_names: list[str]) -> list[int | None]:

@@ -237,15 +237,17 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader
     bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process,
                        leave=False)
     for step, batch in enumerate(bar):
-        out = model(data.train_input(batch, generator), rgb=batch.get("rgb"), text=batch.get("text"))
+        out = model(data.train_input(batch, generator), rgb=batch.get("rgb"), text=batch.get("text"),
+                    label=batch["label"])
         parts = mmcl_loss(out["logits"], batch["label"], cfg.loss, refined=out["refined"],
                           text_valid=batch.get("text_valid"), feature=out["feature"],
-                          rgb_proj=out["rgb_proj"], rgb_valid=batch.get("rgb_valid"))
+                          rgb_proj=out["rgb_proj"], rgb_valid=batch.get("rgb_valid"),
+                          backbone_loss=out["backbone_loss"])
         optimizer.zero_grad(set_to_none=True)
         acc.backward(parts["total"])
         optimizer.step()
         n = len(batch["label"])
-        for key in ("total", "ce", "refine", "align"):
+        for key in ("total", "ce", "refine", "align", "backbone"):
             sums[key] += parts[key].detach().float() * n
         sums["correct"] += (out["logits"].argmax(1) == batch["label"]).sum()
         sums["n"] += n
@@ -259,7 +261,8 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader
               for k, v in sums.items()}
     n = max(totals["n"], 1)
     return {"loss": totals["total"] / n, "loss_ce": totals["ce"] / n, "loss_refine": totals["refine"] / n,
-            "loss_align": totals["align"] / n, "train_top1": totals["correct"] / n,
+            "loss_align": totals["align"] / n, "loss_backbone": totals["backbone"] / n,
+            "train_top1": totals["correct"] / n,
             # samples that entered FAM's and FRM's terms (the others lack features)
             "fam_samples": int(totals["fam_samples"]), "frm_samples": int(totals["frm_samples"]),
             "lr": optimizer.param_groups[0]["lr"], "samples_per_s": seen / (time.perf_counter() - start)}
