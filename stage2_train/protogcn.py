@@ -191,12 +191,15 @@ class PrototypeLoss(nn.Module):
             self.memory.copy_(moved.detach())
         return moved
 
-    def forward(self, refinement: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """The weighted loss (a scalar): loss_weight x CE of centroid similarities / tau."""
-        c = self.config
-        projected = self.cl_fc(self.profile(refinement))  # N, hidden
-        moved = self.centroids(projected, labels, logits.detach())
+    def contrastive(self, profile: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """CE of each sample's cosine similarities to the class centroids / tau (unweighted);
+        profile (N, V*V), labels (N,), logits (N, classes) detached."""
+        projected = self.cl_fc(profile)  # N, hidden
+        moved = self.centroids(projected, labels, logits)
         f = projected / (projected.norm(dim=1, keepdim=True) + 1e-12)
         centres = moved.T / (moved.T.norm(dim=-1, keepdim=True) + 1e-12)  # classes, hidden
-        scores = f @ centres.T / c.loss_tau  # N, classes
-        return c.loss_weight * F.cross_entropy(scores, labels)
+        return F.cross_entropy(f @ centres.T / self.config.loss_tau, labels)
+
+    def forward(self, refinement: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """The weighted loss (a scalar) from the last block's refinement (N, C, V, V)."""
+        return self.config.loss_weight * self.contrastive(self.profile(refinement), labels, logits.detach())
