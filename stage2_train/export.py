@@ -33,7 +33,7 @@ from shared.cache_io import atomic_path
 from shared.errors import MMCLError
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .ctrgcn import CTRGCN
+from .backbone import Backbone
 from .model_spec import InputSpec, ModelSpec
 from .streams import canonical_stream
 from .transforms import InputPipeline
@@ -173,7 +173,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, cfg: ExportCo
     return export_model(ckpt.build_model().skeleton_model(), ModelCard.of(ckpt, checkpoint), Path(out_dir), cfg)
 
 
-def export_model(model: CTRGCN, card: ModelCard, out_dir: Path, cfg: ExportConfig = ExportConfig()) -> ExportResult:
+def export_model(model: Backbone, card: ModelCard, out_dir: Path, cfg: ExportConfig = ExportConfig()) -> ExportResult:
     model = model.cpu().eval()
     if model.config.num_class != card.num_class:
         raise MMCLError(f"export: the network has {model.config.num_class} classes, the card {card.num_class}")
@@ -224,14 +224,14 @@ def quiet_torchscript():
         yield
 
 
-def trace(model: CTRGCN, example: torch.Tensor) -> torch.jit.ScriptModule:
+def trace(model: Backbone, example: torch.Tensor) -> torch.jit.ScriptModule:
     """TorchScript by tracing: the backbone's control flow does not depend on the data."""
     with quiet_torchscript(), torch.no_grad():
         # Our own verification (another batch size) replaces the tracer's re-run check.
         return torch.jit.trace(model, example, check_trace=False)
 
 
-def write_onnx(model: CTRGCN, traced: torch.jit.ScriptModule, example: torch.Tensor, path: Path,
+def write_onnx(model: Backbone, traced: torch.jit.ScriptModule, example: torch.Tensor, path: Path,
                cfg: ExportConfig) -> None:
     names = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
     with atomic_path(path) as tmp, quiet_torchscript():

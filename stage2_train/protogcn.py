@@ -21,7 +21,6 @@ Shapes: N batch, C channels, K topologies, T frames, V joints, M persons.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,11 +31,11 @@ from .stgcnpp import MSTCN, block_shortcut, pool_persons, pyskl_input
 
 
 def random_graph(config: ProtoGCNConfig) -> torch.Tensor:
-    """(K, V, V) float32 drawn N(graph_mean, graph_std^2) from numpy's global generator, as the
-    official `Graph(mode='random')` (one draw, copied into every block)."""
+    """(K, V, V) float32 drawn N(graph_mean, graph_std^2), as the official `Graph(mode='random')`
+    (one draw, copied into every block); from torch's generator, which the run's seed sets (the
+    official draws from numpy's)."""
     c = config
-    a = np.random.randn(c.num_filter, c.num_point, c.num_point) * c.graph_std + c.graph_mean
-    return torch.tensor(a, dtype=torch.float32)
+    return torch.randn(c.num_filter, c.num_point, c.num_point) * c.graph_std + c.graph_mean
 
 
 class MotionTopologyGCN(nn.Module):
