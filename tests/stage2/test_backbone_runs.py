@@ -55,6 +55,9 @@ def test_test_command_reproduces_the_final_evaluation(run, cache):
     np.testing.assert_allclose(again["scores"], trained["scores"], atol=1e-5)
 
 
+# HD-GCN's export (TorchScript and ONNX, each verified) takes 30-80 s on the shared 2-core machine.
+@pytest.mark.parametrize("run", ["stgcnpp", "protogcn", pytest.param("hdgcn", marks=pytest.mark.slow)],
+                         indirect=True)
 def test_export_holds_the_backbone_alone_and_predicts_as_training_evaluated(run, cache):
     kind, work = run
     export_checkpoint(work / "last.pt", work / "export")  # verifies TorchScript and ONNX against the model
