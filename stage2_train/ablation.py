@@ -8,6 +8,10 @@ Identical settings: the recipe and the feature set are pinned from the full vari
 checked to differ only in FAM, FRM, seed and work dir. Resumable: a run whose eval/summary.json is
 newer than its config.yaml and whose config equals the one it would get now is not retrained; one
 with a last.pt of that config continues it (--resume); any other is trained afresh.
+
+`--backbones ctrgcn,hdgcn,...` runs the same four variants for each backbone under <out>/<backbone>/
+(its own tables there, the backbone the only other difference) and writes the backbone x variant
+table across them (ablation_report.write_backbone_table).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from shared.command import run
 from shared.errors import MMCLError
 
 from . import cli
-from .ablation_report import RunResult, write_ablation
+from .ablation_report import RunResult, write_ablation, write_backbone_table
+from .model_config import BACKBONE_NAMES
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,18 @@ VARIANTS = (Variant("baseline", "baseline", ("--no-fam", "--no-frm")),
             Variant("MMCL", "mmcl", ()))
 # Train flags the ablation sets itself for each run.
 OWN_FLAGS = ("--cache", "--work-dir", "--seed", "--no-fam", "--no-frm", "--resume")
+OWN_WITH_BACKBONES = ("--backbone",)  # set per backbone when --backbones is given
+
+
+def _backbones(ctx, param, value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    unknown = [n for n in names if n not in BACKBONE_NAMES]
+    if unknown or not names or len(set(names)) != len(names):
+        raise click.BadParameter(f"{value!r}: expected distinct backbones from {', '.join(BACKBONE_NAMES)}, "
+                                 f"comma-separated")
+    return names
 # What may differ between the runs of one ablation.
 VARYING = {"use_fam", "use_frm", "seed", "work_dir"}
 
@@ -50,15 +67,30 @@ VARYING = {"use_fam", "use_frm", "seed", "work_dir"}
               help="Seeds per variant: 1..N (paired over variants).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/ablation"), show_default=True,
               help="Holds <variant>/seed-N/ work dirs and the ablation.* tables.")
+@click.option("--backbones", callback=_backbones,
+              help=f"Comma-separated backbones ({','.join(BACKBONE_NAMES)}): the four variants for each, "
+                   f"under <out>/<backbone>/, and the backbone x variant table.")
 @click.argument("train_args", nargs=-1, type=click.UNPROCESSED)
-def ablate(cache: str, seeds: int, out: Path, train_args: tuple[str, ...]) -> None:
+def ablate(cache: str, seeds: int, out: Path, backbones: tuple[str, ...], train_args: tuple[str, ...]) -> None:
     """Baseline vs +FAM vs +FRM vs MMCL over seeds; other options go to `mmcl train` (e.g. --recipe,
     --epochs, --config)."""
+    own = OWN_FLAGS + (OWN_WITH_BACKBONES if backbones else ())
     for arg in train_args:
-        if arg.split("=")[0] in OWN_FLAGS:
+        if arg.split("=")[0] in own:
             raise MMCLError(f"mmcl ablate sets {arg.split('=')[0]} itself for each run; drop it "
-                            f"(use --cache and --out of mmcl ablate)")
-    plans = plan_runs(cache, seeds, out, list(train_args))
+                            f"(use --cache, --out and --backbones of mmcl ablate)")
+    if not backbones:
+        ablate_one(cache, seeds, out, list(train_args))
+        return
+    results = {name: ablate_one(cache, seeds, out / name, [*train_args, "--backbone", name]) for name in backbones}
+    if _main_process():
+        for path in write_backbone_table(out, results, [v.label for v in VARIANTS]):
+            click.echo(f"wrote {path}")
+
+
+def ablate_one(cache: str, seeds: int, out: Path, train_args: list[str]) -> list[RunResult]:
+    """The four variants over seeds into `out`, with its tables; the runs' results."""
+    plans = plan_runs(cache, seeds, out, train_args)
     for n, p in enumerate(plans, 1):
         head = f"[{n}/{len(plans)}] {p.variant.label} seed {p.seed} ({p.work_dir})"
         if p.action == "done":
@@ -70,9 +102,12 @@ def ablate(cache: str, seeds: int, out: Path, train_args: tuple[str, ...]) -> No
         cfg = plans[-1].cfg
         epochs = cfg.optim.epochs
         title = f"{cfg.data.dataset} {cfg.data.protocol} {cfg.data.stream}, {epochs} epoch{'s' * (epochs != 1)}"
+        backbone = plans[-1].cfg.model.backbone
         results = [read_result(p.variant.label, p.seed, p.work_dir) for p in plans]
-        for path in write_ablation(out, results, [v.label for v in VARIANTS], title):
+        for path in write_ablation(out, results, [v.label for v in VARIANTS], f"{backbone}, {title}"):
             click.echo(f"wrote {path}")
+        return results
+    return []
 
 
 @dataclass(frozen=True)

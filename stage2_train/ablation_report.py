@@ -193,3 +193,37 @@ def plot(path: Path, by_variant: dict[str, list[RunResult]], title: str) -> None
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def write_backbone_table(out: Path, results: dict[str, list[RunResult]], variants: list[str]) -> list[Path]:
+    """ablation-backbones.csv and .md in `out`: per backbone and variant, top-1 and mean class accuracy
+    (mean ± std over seeds) and the change against that backbone's baseline (paired by seed)."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for backbone, runs in results.items():
+        by_variant = {v: sorted((r for r in runs if r.variant == v), key=lambda r: r.seed) for v in variants}
+        base = [r.top1 for r in by_variant[variants[0]]]
+        for v in variants:
+            top1 = [r.top1 for r in by_variant[v]]
+            (m1, s1), (m2, s2) = spread(top1), spread([r.mean_class_accuracy for r in by_variant[v]])
+            delta = float(np.mean(np.subtract(top1, base))) if v != variants[0] else math.nan
+            p = paired_test(top1, base).p_value if v != variants[0] else math.nan
+            rows.append((backbone, v, len(top1), m1, s1, m2, s2, delta, p))
+    csv_path, md_path = out / "ablation-backbones.csv", out / "ablation-backbones.md"
+    with csv_path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["backbone", "variant", "seeds", "top1_mean", "top1_std", "mean_class_accuracy_mean",
+                    "mean_class_accuracy_std", "delta_top1", "p_top1"])
+        for b, v, n, m1, s1, m2, s2, d, p in rows:
+            w.writerow([b, v, n, f"{m1:.6f}", f"{s1:.6f}", f"{m2:.6f}", f"{s2:.6f}", _num(d), _num(p)])
+    lines = ["# Ablation across backbones", "",
+             f"Mean ± standard deviation over seeds (ddof 1), in %. Δ: mean over seeds of (variant − "
+             f"{variants[0]}) of the same backbone and seed; p: {paired_test([0.0], [0.0]).method}, "
+             f"two-sided, paired by seed. Each backbone's own tables: <backbone>/ablation.md.", "",
+             "| backbone | variant | seeds | top-1 | mean class acc. | Δ top-1 | p (top-1) |",
+             "|---|---|---|---|---|---|---|"]
+    for b, v, n, m1, s1, m2, s2, d, p in rows:
+        lines.append(f"| {b} | {v} | {n} | {_pct(m1)} ± {_pct(s1)} | {_pct(m2)} ± {_pct(s2)} | "
+                     f"{'' if math.isnan(d) else _pct(d, True)} | {'' if math.isnan(p) else _p(p)} |")
+    md_path.write_text("\n".join(lines) + "\n")
+    return [csv_path, md_path]

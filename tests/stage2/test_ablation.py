@@ -134,3 +134,64 @@ def test_without_scipy_the_sign_flip_test_is_used(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy.stats", None)  # `from scipy.stats import ...` raises ImportError
     result = paired_test([0.5, 0.6, 0.7], [0.4, 0.4, 0.4])
     assert result.method == "sign-flip permutation test (exact)" and result.p_value == pytest.approx(0.25)
+
+
+@pytest.mark.slow  # 8 one-epoch runs: about 2 min on the shared 2-core machine
+def test_backbones_ablation_writes_the_backbone_by_variant_table(tiny, tmp_path, capsys):
+    """`--backbones stgcnpp,protogcn`: the four variants per backbone (one seed), each backbone's own
+    tables, and one table across them; a rerun trains nothing."""
+    cache, config, _ = tiny
+    out = tmp_path / "backbones"
+    argv = ["--cache", str(cache), "--seeds", "1", "--out", str(out), "--backbones", "stgcnpp,protogcn",
+            "--config", str(config), *COMMON, *ONE_EPOCH]
+    ablate.main(argv, standalone_mode=False)
+    for backbone in ("stgcnpp", "protogcn"):
+        for r in rows(out / backbone):
+            assert load_config_file(Path(r["work_dir"]) / "config.yaml")["backbone"] == backbone
+    with (out / "ablation-backbones.csv").open(newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [(r["backbone"], r["variant"]) for r in table] == [
+        (b, v) for b in ("stgcnpp", "protogcn") for v in ("baseline", "+FAM", "+FRM", "MMCL")]
+    assert all(r["delta_top1"] == "" for r in table if r["variant"] == "baseline")
+    own = {r["variant"]: float(r["top1"]) for r in rows(out / "protogcn")}
+    for r in table:
+        if r["backbone"] == "protogcn":
+            assert float(r["top1_mean"]) == pytest.approx(own[r["variant"]], abs=1e-6)
+            if r["variant"] != "baseline":
+                assert float(r["delta_top1"]) == pytest.approx(own[r["variant"]] - own["baseline"], abs=1e-6)
+    assert "| protogcn | MMCL | 1 |" in (out / "ablation-backbones.md").read_text()
+    capsys.readouterr()
+    ablate.main(argv, standalone_mode=False)
+    assert capsys.readouterr().out.count("not retrained") == 8
+
+
+def test_backbones_ablation_refuses_its_own_flags(tiny, tmp_path):
+    cache, config, _ = tiny
+    with pytest.raises(MMCLError, match="sets --backbone itself"):
+        ablate.main(["--cache", str(cache), "--out", str(tmp_path), "--backbones", "stgcnpp", "--backbone",
+                     "hdgcn"], standalone_mode=False)
+    with pytest.raises(Exception, match="distinct backbones"):
+        ablate.main(["--cache", str(cache), "--out", str(tmp_path), "--backbones", "stgcnpp,nope"],
+                    standalone_mode=False)
+
+
+def test_backbone_table_pairs_each_backbone_with_its_own_baseline(tmp_path):
+    from stage2_train.ablation_report import RunResult, write_backbone_table
+
+    def result(variant, seed, top1):
+        return RunResult(variant, seed, top1, top1 - 0.1, np.array([top1]), ["a"], tmp_path)
+
+    variants = ["baseline", "MMCL"]
+    results = {"hdgcn": [result("baseline", 1, 0.5), result("baseline", 2, 0.7), result("MMCL", 1, 0.6),
+                         result("MMCL", 2, 0.9)],
+               "ctrgcn": [result("baseline", 1, 0.4), result("MMCL", 1, 0.3)]}
+    csv_path, md_path = write_backbone_table(tmp_path, results, variants)
+    with csv_path.open(newline="") as f:
+        table = {(r["backbone"], r["variant"]): r for r in csv.DictReader(f)}
+    assert list(table) == [("hdgcn", "baseline"), ("hdgcn", "MMCL"), ("ctrgcn", "baseline"), ("ctrgcn", "MMCL")]
+    assert float(table["hdgcn", "MMCL"]["top1_mean"]) == pytest.approx(0.75)
+    assert float(table["hdgcn", "MMCL"]["top1_std"]) == pytest.approx(np.std([0.6, 0.9], ddof=1))
+    assert float(table["hdgcn", "MMCL"]["delta_top1"]) == pytest.approx(0.15)  # paired: (0.1 + 0.2) / 2
+    assert float(table["ctrgcn", "MMCL"]["delta_top1"]) == pytest.approx(-0.1)
+    assert table["ctrgcn", "baseline"]["delta_top1"] == ""
+    assert "| hdgcn | MMCL | 2 | 75.00 ± 21.21 | 65.00 ± 21.21 | +15.00 |" in md_path.read_text()
