@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import torch
 
-from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
-from stage2_train.losses import mmcl_loss
-from stage2_train.mmcl_model import MMCLModel
+from stage2_train.models.model_config import CTRGCNConfig, MMCLModelConfig
+from stage2_train.models.losses import mmcl_loss
+from stage2_train.models.mmcl_model import MMCLModel
 
 NTU = dict(num_class=120, num_point=25, num_person=2, graph="ntu25")
 FRAMES = 64

@@ -14,8 +14,8 @@ import click
 from shared.command import run
 from shared.layouts import LAYOUTS
 
-from .config import MIXED_PRECISION, RECIPES, TrainConfig
-from .streams import STREAMS
+from .training.config import MIXED_PRECISION, RECIPES, TrainConfig
+from .data.streams import STREAMS
 
 
 def _steps(ctx, param, value: str | None) -> list[int] | None:
@@ -93,7 +93,7 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **options) -> None:
     """Train CTR-GCN with MMCL's FAM and FRM on a cache made by `mmcl extract`."""
-    from .train import train as run_training
+    from .training.train import train as run_training
 
     cfg, notes, ckpt = resolve_train(config_file, resume, no_fam, no_frm, **options)
     for line in notes:
@@ -105,10 +105,10 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
     """`mmcl train`'s parameters -> (the resolved config, notes for the user, the checkpoint to continue)."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
-    from .config import (check_resume_compatible, finalize_config, load_config_file, resolve_config,
+    from .training.config import (check_resume_compatible, finalize_config, load_config_file, resolve_config,
                          resolve_input_layout)
-    from .published_weights import init_input
-    from .train import load_resume_checkpoint
+    from .training.published_weights import init_input
+    from .training.train import load_resume_checkpoint
 
     flags = {**options, "use_fam": False if no_fam else None, "use_frm": False if no_frm else None}
     file_values = load_config_file(config_file)
@@ -160,10 +160,10 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
     from shared.errors import MMCLError
 
-    from .config import finalize_config
-    from .published_weights import PublishedWeights, load_weights
-    from .checkpoint_eval import test_checkpoint
-    from .run_report import check_not_training_report, evaluation_dir
+    from .training.config import finalize_config
+    from .training.published_weights import PublishedWeights, load_weights
+    from .evaluation.checkpoint_eval import test_checkpoint
+    from .training.run_report import check_not_training_report, evaluation_dir
 
     path = Path(checkpoint_path)
     ckpt = load_weights(path)

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from shared.errors import MMCLError
-from stage2_train.ctrgcn import CTRGCN
-from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
-from stage2_train.losses import mmcl_loss
-from stage2_train.mmcl_model import MMCLModel
+from stage2_train.models.ctrgcn import CTRGCN
+from stage2_train.models.model_config import CTRGCNConfig, MMCLModelConfig
+from stage2_train.models.losses import mmcl_loss
+from stage2_train.models.mmcl_model import MMCLModel
 
 TINY = CTRGCNConfig(num_class=6, num_point=20, num_person=1, graph="kinect_v1", base_channel=8)
 

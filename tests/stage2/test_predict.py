@@ -17,8 +17,8 @@ from shared.errors import MMCLError
 from shared.layouts import kinect_v1_to_ntu25, utd_to_kinect_v1
 from shared.ntu_skeleton import write_ntu_skeleton
 from stage2_train import cli
-from stage2_train.export import export_checkpoint
-from stage2_train.predict import Predictor, read_cached
+from stage2_train.deploy.export import export_checkpoint
+from stage2_train.deploy.predict import Predictor, read_cached
 
 LINE = re.compile(r"^\s+(\d)\. (.+?)\s+(\d+\.\d\d) %$")
 

@@ -15,9 +15,9 @@ from stage2_cache import write_tiny_cache
 from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, train
 
 from shared.errors import LockedError, MMCLError
-from stage2_train import checkpoint as checkpoint_module
-from stage2_train.checkpoint import load_checkpoint
-from stage2_train.config import load_config_file, resolve_config
+from stage2_train.training import checkpoint as checkpoint_module
+from stage2_train.training.checkpoint import load_checkpoint
+from stage2_train.training.config import load_config_file, resolve_config
 
 
 @pytest.fixture(scope="module")

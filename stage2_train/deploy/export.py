@@ -32,11 +32,11 @@ import torch
 from shared.cache_io import atomic_path
 from shared.errors import MMCLError
 
-from .checkpoint import Checkpoint, load_checkpoint
-from .ctrgcn import CTRGCN
-from .model_spec import InputSpec, ModelSpec
-from .streams import canonical_stream
-from .transforms import InputPipeline
+from ..training.checkpoint import Checkpoint, load_checkpoint
+from ..models.ctrgcn import CTRGCN
+from ..models.model_spec import InputSpec, ModelSpec
+from ..data.streams import canonical_stream
+from ..data.transforms import InputPipeline
 
 EXPORT_FORMAT = "mmcl-export-2"
 EXPORT_FORMAT_V1 = "mmcl-export-1"

@@ -20,15 +20,15 @@ from shared.cache_schema import SkeletonCache, resolve_features
 from shared.errors import MMCLError
 from shared.layouts import layout_map
 
-from .augment_config import AugmentConfig
-from .data_config import DataConfig
-from .loss_config import MMCLLossConfig
-from .model_config import ArchitectureConfig
+from ..data.augment_config import AugmentConfig
+from ..data.data_config import DataConfig
+from ..models.loss_config import MMCLLossConfig
+from ..models.model_config import ArchitectureConfig
 from .optim_config import OptimConfig
-from .settings import AT_LEAST_ONE, NON_NEGATIVE, bound, checked
+from ..settings import AT_LEAST_ONE, NON_NEGATIVE, bound, checked
 
 if TYPE_CHECKING:
-    from .model_spec import InputSpec
+    from ..models.model_spec import InputSpec
 
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")  # auto: device.resolve_mixed_precision
 DEVICES = ("auto", "cpu", "cuda")
@@ -291,7 +291,7 @@ def resolve_input_layout(cfg: TrainConfig, skeletons: SkeletonCache,
     values, so test, export, predict and zero-shot prepare their input the same way.
     """
     # Imported here: `mmcl --help` and the config file tests need no torch.
-    from .input_layout import input_layout
+    from ..data.input_layout import input_layout
 
     layout, persons, notes = cfg.data.layout, cfg.data.persons, []
     if init is not None and (layout is None or persons is None):

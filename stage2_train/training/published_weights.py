@@ -34,9 +34,9 @@ from shared.cache_schema import SkeletonCache
 from shared.layouts import LAYOUTS, Layout
 
 from .checkpoint import Checkpoint, CheckpointError
-from .mmcl_model import MMCLModel
-from .model_config import UNIT_PLAN, CTRGCNConfig, MMCLModelConfig
-from .model_spec import InputSpec, ModelSpec
+from ..models.mmcl_model import MMCLModel
+from ..models.model_config import UNIT_PLAN, CTRGCNConfig, MMCLModelConfig
+from ..models.model_spec import InputSpec, ModelSpec
 from .weight_transfer import load_matching_weights
 
 CTRGCN, PYSKL = "CTR-GCN", "pyskl"

@@ -12,7 +12,7 @@ from accelerate import Accelerator
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from .plots import curves_figure, save
+from ..evaluation.plots import curves_figure, save
 
 
 class RunLog:

@@ -25,10 +25,10 @@ from shared.array_skeleton import ARRAY_SUFFIXES, read_array_skeleton
 from shared.registry import DATASETS, get_dataset
 from shared.skeleton_sample import check_coordinates
 
-from .checkpoint import load_checkpoint
-from .device import DEVICE_CHOICES, resolve_device
+from ..training.checkpoint import load_checkpoint
+from ..training.device import DEVICE_CHOICES, resolve_device
 from .export import CARD_NAME, INPUT_NAME, OUTPUT_NAME, ModelCard, quiet_torchscript
-from .input_layout import NoLayoutMap, TooManyPersons
+from ..data.input_layout import NoLayoutMap, TooManyPersons
 
 # Raw skeleton files by name ending -> the dataset whose reader parses them (NTU: see below).
 RAW_SUFFIXES = {".skeleton": "ntu120", "_skeleton.mat": "utd-mhad", ".json": "nw-ucla"}

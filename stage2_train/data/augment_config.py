@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from shared.errors import MMCLError
 
-from .settings import NON_NEGATIVE, bound
+from ..settings import NON_NEGATIVE, bound
 
 AUGMENTS = ("crop-rotate", "ucla-view")  # CTR-GCN's NTU feeder, CTR-GCN's NW-UCLA feeder
 

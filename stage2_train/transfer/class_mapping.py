@@ -11,8 +11,8 @@ import numpy as np
 from shared.errors import MMCLError
 from shared.registry import DATASETS, ClassInfo, DatasetSpec
 
-from .checkpoint import CheckpointError
-from .model_spec import ModelSpec
+from ..training.checkpoint import CheckpointError
+from ..models.model_spec import ModelSpec
 
 UNMAPPED = -1
 

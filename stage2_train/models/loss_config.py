@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .settings import NON_NEGATIVE, POSITIVE
+from ..settings import NON_NEGATIVE, POSITIVE
 
 
 @dataclass(frozen=True)

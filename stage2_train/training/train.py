@@ -29,15 +29,15 @@ from shared.layouts import Layout
 
 from .checkpoint import Checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, save_config
-from .device_batches import DeviceBatches
-from .dataset import JointSource, SkeletonDataset, Splits, default_workers, make_loader, make_splits
-from .features import FeatureArrays, load_features
-from .input_layout import input_layout
-from .transforms import InputPipeline
-from .evaluate import predict_scores, summarize, write_report
-from .losses import mmcl_loss
-from .mmcl_model import MMCLModel
-from .model_spec import spec_from_run
+from ..data.device_batches import DeviceBatches
+from ..data.dataset import JointSource, SkeletonDataset, Splits, default_workers, make_loader, make_splits
+from ..data.features import FeatureArrays, load_features
+from ..data.input_layout import input_layout
+from ..data.transforms import InputPipeline
+from ..evaluation.evaluate import predict_scores, summarize, write_report
+from ..models.losses import mmcl_loss
+from ..models.mmcl_model import MMCLModel
+from ..models.model_spec import spec_from_run
 from .published_weights import PublishedWeights, load_weights
 from .run_log import RunLog
 from .run_report import print_summary, report_dir, run_meta, selected_figures

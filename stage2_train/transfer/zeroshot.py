@@ -33,17 +33,17 @@ from shared.layouts import describe_layout_maps
 from shared.progress import progress_bar
 from shared.registry import DatasetSpec
 
-from .checkpoint import Checkpoint, load_checkpoint
+from ..training.checkpoint import Checkpoint, load_checkpoint
 from .class_mapping import UNMAPPED, ClassMapping, class_mapping
-from .dataset import JointSource, SkeletonDataset, make_loader
-from .device import resolve_device
-from .evaluate import SplitScores, summarize, topk_accuracy, write_report
-from .features import FeatureArrays, load_features
-from .input_layout import InputLayout, NoLayoutMap, TooManyPersons
-from .mmcl_model import MMCLModel
-from .model_spec import InputSpec, ModelSpec, plain_attrs
-from .run_report import evaluation_dir
-from .transforms import InputPipeline
+from ..data.dataset import JointSource, SkeletonDataset, make_loader
+from ..training.device import resolve_device
+from ..evaluation.evaluate import SplitScores, summarize, topk_accuracy, write_report
+from ..data.features import FeatureArrays, load_features
+from ..data.input_layout import InputLayout, NoLayoutMap, TooManyPersons
+from ..models.mmcl_model import MMCLModel
+from ..models.model_spec import InputSpec, ModelSpec, plain_attrs
+from ..training.run_report import evaluation_dir
+from ..data.transforms import InputPipeline
 
 # Feature attributes allowed to differ between the training and the target feature sets: which
 # dataset, where a model was loaded from (the revision identifies it), the MLLM backend (both

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from shared.errors import MMCLError
 from shared.layouts import get_layout
 
-from .settings import AT_LEAST_ONE, FRACTION, bound
+from ..settings import AT_LEAST_ONE, FRACTION, bound
 
 # Reference layout: 10 units as (out = base_channel * multiplier, temporal stride).
 UNIT_PLAN: tuple[tuple[int, int], ...] = (

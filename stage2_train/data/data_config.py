@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from shared.errors import MMCLError
 from shared.layouts import LAYOUTS
 
-from .settings import AT_LEAST_ONE, FRACTION, NON_NEGATIVE
+from ..settings import AT_LEAST_ONE, FRACTION, NON_NEGATIVE
 from .streams import canonical_stream
 
 

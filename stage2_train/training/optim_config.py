@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from shared.errors import MMCLError
 
-from .settings import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, bound
+from ..settings import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, bound
 
 
 @dataclass(frozen=True)

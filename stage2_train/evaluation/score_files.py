@@ -16,8 +16,8 @@ import numpy as np
 from shared.errors import MMCLError
 from shared.safe_pickle import load_plain
 
-from .run_report import REPORT_DIRS
-from .streams import STREAMS, canonical_stream
+from ..training.run_report import REPORT_DIRS
+from ..data.streams import STREAMS, canonical_stream
 
 SCORE_NAMES = ("scores.npz", "scores.pkl")  # looked for in a work dir's eval/ or eval-val/ (then the dir itself)
 SUMMARY_NAME = "summary.json"  # beside a score file: carries its stream

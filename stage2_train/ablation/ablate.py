@@ -23,8 +23,8 @@ import numpy as np
 from shared.command import run
 from shared.errors import MMCLError
 
-from . import cli
-from .ablation_report import RunResult, write_ablation
+from .. import cli
+from .report import RunResult, write_ablation
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def resolve(argv: list[str]):
 
 
 def run_state(work_dir: Path, cfg) -> str:
-    from .config import TrainConfig, load_config_file
+    from ..training.config import TrainConfig, load_config_file
 
     saved_path = work_dir / "config.yaml"
     if not saved_path.exists():
@@ -174,5 +174,5 @@ def main() -> None:
     run(ablate)
 
 
-if __name__ == "__main__":  # `accelerate launch -m stage2_train.ablation ...`
+if __name__ == "__main__":  # `accelerate launch -m stage2_train.ablation.ablate ...`
     main()

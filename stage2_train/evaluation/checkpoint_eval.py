@@ -8,11 +8,11 @@ from typing import Any
 
 from shared.errors import MMCLError
 
-from .checkpoint import Checkpoint
-from .config import TrainConfig
+from ..training.checkpoint import Checkpoint
+from ..training.config import TrainConfig
 from .evaluate import predict_scores, write_report
-from .run_report import SPLITS, print_summary, run_meta
-from .train import build_data, make_accelerator
+from ..training.run_report import SPLITS, print_summary, run_meta
+from ..training.train import build_data, make_accelerator
 
 
 def test_checkpoint(ckpt: Checkpoint, ckpt_path: Path, cfg: TrainConfig, out_dir: Path,

@@ -21,9 +21,9 @@ from shared.layouts import get_layout
 from shared.registry import DATASETS
 
 from .model_config import CTRGCNConfig, MMCLModelConfig
-from .input_layout import InputLayout, map_input
-from .augment_config import AugmentConfig
-from .transforms import InputPipeline
+from ..data.input_layout import InputLayout, map_input
+from ..data.augment_config import AugmentConfig
+from ..data.transforms import InputPipeline
 
 FORMAT = "mmcl-model-spec-1"
 

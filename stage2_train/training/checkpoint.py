@@ -36,9 +36,9 @@ from shared.cache_io import atomic_path
 from shared.errors import MMCLError
 from shared.layouts import get_layout
 
-from .mmcl_model import MMCLModel
-from .model_spec import FeatureIdentity, InputSpec, ModelSpec, model_config_from_dict, ntu_ids_of
-from .streams import canonical_stream
+from ..models.mmcl_model import MMCLModel
+from ..models.model_spec import FeatureIdentity, InputSpec, ModelSpec, model_config_from_dict, ntu_ids_of
+from ..data.streams import canonical_stream
 
 if TYPE_CHECKING:
     from .config import TrainConfig
