@@ -1,4 +1,7 @@
-"""Stage 1 commands: `mmcl extract` (= `mmcl-extract`), `mmcl demo-data`, `mmcl demo-models`."""
+"""Stage 1 commands: `mmcl extract` (= `mmcl-extract`), `mmcl demo-data`, `mmcl demo-models`.
+
+Only torch-free modules are imported here (the options' defaults come from `model_specs`); each command
+imports its machinery when it runs, so `--help` answers without starting torch."""
 
 from __future__ import annotations
 
@@ -12,11 +15,8 @@ from shared.custom_dataset import CUSTOM, load_manifest
 from shared.errors import MMCLError
 from shared.registry import DATASETS, default_root, get_dataset
 
-from .extract import ExtractConfig, ensure_skeletons, extract_features
-from .featurize import DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, ModelSpecs
-from .mllm_vllm import VLLM_DTYPES, VLLMEngine, VLLMOptions
-from .provenance import default_feature_set_name, sanitize
-from .shards import Shard, merge_shards
+from .model_specs import (DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, TRANSFORMERS_BATCH_SIZE,
+                          VLLM_BATCH_SIZE, VLLM_DTYPES, ModelSpecs, VLLMEngine)
 from .temporal_image import TemporalImageConfig
 
 DEMO_WHICH = ("demo", "utd-mhad", "sysu", "custom")
@@ -35,7 +35,9 @@ def _image_size(ctx, param, value: str | None) -> tuple[int, int] | None:
     return w, h
 
 
-def _shard(ctx, param, value: str | None) -> Shard | None:
+def _shard(ctx, param, value: str | None):
+    from .shards import Shard
+
     return None if value is None else Shard.parse(value)
 
 
@@ -63,7 +65,7 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
               help="Margin around the person, as a fraction of the box's longer side.")
 @click.option("--batch-size", type=click.IntRange(1),
               help=f"Samples per model call (the MLLM answers them in one pass) [default: "
-                   f"{VLLMOptions.batch_size} with vLLM, {ExtractConfig.batch_size} with transformers].")
+                   f"{VLLM_BATCH_SIZE} with vLLM, {TRANSFORMERS_BATCH_SIZE} with transformers].")
 @click.option("--chunk-size", type=click.IntRange(1), default=256, show_default=True,
               help="Samples per crash-safe commit.")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N samples (a quick look).")
@@ -112,6 +114,10 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
             merge, save_images, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
             vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker, quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
+    from .extract import ExtractConfig, ensure_skeletons, extract_features
+    from .provenance import default_feature_set_name, sanitize
+    from .shards import merge_shards
+
     if manifest is not None or dataset == CUSTOM:
         dataset, root = _custom(dataset, manifest, root, import_npz or import_pyskl)
     models, batch_size = run_settings(
@@ -167,7 +173,7 @@ def run_settings(*, mllm, backend, rgb_encoder, text_encoder, prompts, device, b
     models = ModelSpecs(mllm=mllm, backend=backend, rgb_encoder=rgb_encoder, text_encoder=text_encoder,
                         prompts=prompts, device=device, vllm=engine)
     if batch_size is None:
-        batch_size = VLLMOptions.batch_size if models.resolved_backend() == "vllm" else ExtractConfig.batch_size
+        batch_size = VLLM_BATCH_SIZE if models.resolved_backend() == "vllm" else TRANSFORMERS_BATCH_SIZE
     return models, batch_size
 
 

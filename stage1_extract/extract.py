@@ -36,8 +36,8 @@ from shared.errors import MMCLError
 from shared.registry import DatasetSpec, find_dir, get_dataset
 
 from .decode import Decoded, TemporalImages, prefetch
-from .featurize import (
-    Models, ModelSpecs, Timer, check_model_sources, load_models, load_prompts_for, run_models)
+from .featurize import Models, Timer, check_model_sources, load_models, load_prompts_for, run_models
+from .model_specs import TRANSFORMERS_BATCH_SIZE, ModelSpecs
 from .provenance import default_feature_set_name, feature_header, request_attrs, sanitize
 from .resume import FeaturePaths, batches_of, check_parts_header, commit_chunk, finish, plan_chunks, read_progress
 from .shards import Shard
@@ -52,7 +52,7 @@ class ExtractConfig:
     out: Path = Path("cache")
     models: ModelSpecs = ModelSpecs()
     image: TemporalImageConfig = TemporalImageConfig()
-    batch_size: int = 16
+    batch_size: int = TRANSFORMERS_BATCH_SIZE
     chunk_size: int = 256  # samples per committed part file (rounded up to whole batches)
     limit: int | None = None
     shard: Shard | None = None

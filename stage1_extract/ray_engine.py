@@ -33,7 +33,8 @@ from shared.registry import DatasetSpec
 
 from .decode import Decoded, TemporalImages
 from .extract import Extraction, FailureStreak, account
-from .featurize import ModelSpecs, StageTimes, Timer
+from .featurize import StageTimes, Timer
+from .model_specs import ModelSpecs
 from .provenance import attr_differences
 from .resume import batches_of, check_parts_header, commit_chunk
 from .summary import Summary
