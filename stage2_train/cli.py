@@ -204,7 +204,8 @@ def main() -> None:
     run(train)
 
 
-_LAZY_COMMANDS = {"zeroshot": ".zeroshot", "ensemble": ".ensemble", "export": ".export", "predict": ".predict"}
+_LAZY_COMMANDS = {"zeroshot": ".transfer.zeroshot", "ensemble": ".evaluation.ensemble", "export": ".deploy.export",
+                  "predict": ".deploy.predict"}
 
 
 def __getattr__(name: str):

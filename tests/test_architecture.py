@@ -174,3 +174,28 @@ def test_find_cycle_finds_one():
 
 def test_no_import_cycles():
     assert find_cycle(GRAPH) is None
+
+
+def string_table(path: Path, name: str):
+    """The literal value of the module-level assignment `name = {...}` in the file at `path`."""
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path}: no {name}")
+
+
+def top_level_names(path: Path) -> set[str]:
+    return {n.name for n in ast.parse(path.read_text()).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))} | {
+        t.id for n in ast.parse(path.read_text()).body if isinstance(n, ast.Assign)
+        for t in n.targets if isinstance(t, ast.Name)}
+
+
+def test_lazily_named_modules_are_in_this_tree():
+    """The commands imported by name when called (to keep `--help` torch-free) name modules that exist
+    here: a moved module would otherwise fail only when its command runs."""
+    for module, _, _ in string_table(MODULES["mmcl.cli"], "SUBCOMMANDS").values():
+        assert module in MODULES, f"mmcl.cli SUBCOMMANDS names {module}"
+    for command, relative in string_table(MODULES["stage2_train.cli"], "_LAZY_COMMANDS").items():
+        module = "stage2_train" + relative
+        assert module in MODULES, f"stage2_train.cli _LAZY_COMMANDS names {module}"
+        assert command in top_level_names(MODULES[module]), f"{module} defines no {command}"
