@@ -112,8 +112,8 @@ def step_fn(model, optimizer, pipeline, device: torch.device, v: Variant):
         x = pipeline(batch, generator)  # channels-last: the weights; the network folds its input to 4-d itself
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=v.bf16):
             out = model(x, rgb=batch["rgb"], text=batch["text"])
-            parts = mmcl_loss(out["logits"], batch["label"], refined=out["refined"], text_valid=batch["text_valid"],
-                              feature=out["feature"], rgb_proj=out["rgb_proj"], rgb_valid=batch["rgb_valid"])
+            parts = mmcl_loss(out.logits, batch["label"], refined=out.refined, text_valid=batch["text_valid"],
+                              feature=out.feature, rgb_proj=out.rgb_proj, rgb_valid=batch["rgb_valid"])
         optimizer.zero_grad(set_to_none=True)
         parts["total"].backward()
         optimizer.step()

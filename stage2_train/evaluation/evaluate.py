@@ -48,7 +48,7 @@ def predict_scores(model, loader, pipeline, accelerator, sample_names: list[str]
     outs: list[tuple[torch.Tensor, ...]] = []
     bar = progress_bar(loader, desc=desc, leave=False, disable=not accelerator.is_main_process)
     for batch in bar:
-        logits = forward(pipeline(batch))["logits"].float()
+        logits = forward(pipeline(batch)).logits.float()
         outs.append(accelerator.gather_for_metrics((logits, batch["label"], batch["index"])))
     scores, labels, rows = (torch.cat(parts).cpu().numpy() for parts in zip(*outs))
     return SplitScores(scores.astype(np.float32), labels.astype(np.int64), rows.astype(np.int64),

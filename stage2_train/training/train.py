@@ -238,16 +238,16 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader
                        leave=False)
     for step, batch in enumerate(bar):
         out = model(data.train_input(batch, generator), rgb=batch.get("rgb"), text=batch.get("text"))
-        parts = mmcl_loss(out["logits"], batch["label"], cfg.loss, refined=out["refined"],
-                          text_valid=batch.get("text_valid"), feature=out["feature"],
-                          rgb_proj=out["rgb_proj"], rgb_valid=batch.get("rgb_valid"))
+        parts = mmcl_loss(out.logits, batch["label"], cfg.loss, refined=out.refined,
+                          text_valid=batch.get("text_valid"), feature=out.feature,
+                          rgb_proj=out.rgb_proj, rgb_valid=batch.get("rgb_valid"))
         optimizer.zero_grad(set_to_none=True)
         acc.backward(parts["total"])
         optimizer.step()
         n = len(batch["label"])
         for key in ("total", "ce", "refine", "align"):
             sums[key] += parts[key].detach().float() * n
-        sums["correct"] += (out["logits"].argmax(1) == batch["label"]).sum()
+        sums["correct"] += (out.logits.argmax(1) == batch["label"]).sum()
         sums["n"] += n
         sums["frm_samples"] += parts["n_valid_text"]
         sums["fam_samples"] += parts["n_valid_rgb"]  # already counted over all processes

@@ -139,10 +139,10 @@ def score(model: MMCLModel, loader, pipeline: InputPipeline, device: torch.devic
     for batch in progress_bar(loader, desc="zero-shot", leave=False, disable=not progress):
         batch = {k: v.to(device) for k, v in batch.items()}
         out = model(pipeline(batch), text=batch["text"] if refine else None)
-        logits = out["logits"].float()
+        logits = out.logits.float()
         if refine:
             valid = batch["text_valid"][:, None]
-            parts["refined"].append(torch.where(valid, out["refined"].float(), logits).cpu())
+            parts["refined"].append(torch.where(valid, out.refined.float(), logits).cpu())
         parts["logits"].append(logits.cpu())
         parts["label"].append(batch["label"].cpu())
         parts["index"].append(batch["index"].cpu())
