@@ -11,8 +11,9 @@ import numpy as np
 
 from ..cache_io import atomic_path
 from ..errors import CacheError
+from .digest import read_checked, write_checked
 from .h5_output import H5Output
-from .common import SCHEMA_VERSION, STR, check_header, now, open_cache, read_failures, strings, write_failures
+from .common import SCHEMA_VERSION, check_header, decoded, now, open_cache, read_failures, write_failures
 from .skeletons import SkeletonCache
 
 
@@ -139,16 +140,12 @@ def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complet
         f.attrs.update(header.attrs)
         f.attrs.update(schema_version=SCHEMA_VERSION, kind="features", names_hash=header.names_hash,
                        num_samples=header.num_samples, complete=complete, created=now())
-        for fld in BLOCK_FIELDS:
-            value = getattr(block, fld.attr)
-            if fld.is_text:
-                f.create_dataset(fld.path, data=value, dtype=STR)
-            else:
-                f[fld.path] = value.astype(fld.dtype)
+        for fld in BLOCK_FIELDS:  # each under a stored checksum (digest.py)
+            write_checked(f, fld.path, getattr(block, fld.attr), fld.dtype)
             if fld.attr == "yes_prob":  # the questions beside their answers: the order files were always written in
-                f.create_dataset("text/questions", data=header.questions, dtype=STR)
-        f.create_dataset("classes/name", data=header.class_names, dtype=STR)
-        f["classes/embedding"] = np.asarray(header.class_embedding, np.float16)
+                write_checked(f, "text/questions", list(header.questions))
+        write_checked(f, "classes/name", list(header.class_names))
+        write_checked(f, "classes/embedding", header.class_embedding, np.float16)
         write_failures(f, block.failures)
 
 
@@ -171,12 +168,13 @@ def read_feature_arrays(path, attrs, require_complete: bool = True) -> tuple[Fea
             raise CacheError(f"{path}: a partial feature file (a chunk or shard); merge the shards "
                              f"with `mmcl extract --merge`")
         try:
+            checked = lambda name: read_checked(f[name], path)  # noqa: E731
             header = FeatureHeader(
                 names_hash=str(f.attrs["names_hash"]), num_samples=int(f.attrs["num_samples"]),
-                questions=strings(f["text/questions"]), class_names=strings(f["classes/name"]),
-                class_embedding=f["classes/embedding"][()],
+                questions=decoded(checked("text/questions")), class_names=decoded(checked("classes/name")),
+                class_embedding=checked("classes/embedding"),
                 attrs={k: v for k, v in f.attrs.items() if k not in HEADER_ATTRS})
-            arrays = {fld.attr: strings(f[fld.path]) if fld.is_text else f[fld.path][()] for fld in fields}
+            arrays = {fld.attr: decoded(checked(fld.path)) if fld.is_text else checked(fld.path) for fld in fields}
         except KeyError as e:
             raise CacheError(f"{path}: incomplete feature file, missing {e}; re-run `mmcl extract`") from None
     if len({len(a) for a in arrays.values()}) > 1:
