@@ -10,6 +10,7 @@ import click
 from shared.command import run
 from shared.custom_dataset import CUSTOM, load_manifest
 from shared.errors import MMCLError
+from shared.numeric_options import FiniteFloat
 from shared.registry import DATASETS, default_root, get_dataset
 
 from .extract import ExtractConfig, ensure_skeletons, extract_features
@@ -59,7 +60,7 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
               help="K frames per temporal image.")
 @click.option("--image-size", callback=_image_size, metavar="WxH",
               help="Stitched image size [default: K x 224 by 448].")
-@click.option("--crop-margin", type=click.FloatRange(0, 2), default=0.15, show_default=True,
+@click.option("--crop-margin", type=FiniteFloat(0, 2), default=0.15, show_default=True,
               help="Margin around the person, as a fraction of the box's longer side.")
 @click.option("--batch-size", type=click.IntRange(1),
               help=f"Samples per model call (the MLLM answers them in one pass) [default: "
@@ -87,7 +88,7 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
               help="Decoding processes (0: decode in the main process).")
 @click.option("--vllm-tensor-parallel-size", type=click.IntRange(1), default=VLLMEngine.tensor_parallel_size,
               show_default=True, help="vLLM: GPUs the MLLM is split over.")
-@click.option("--vllm-gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True),
+@click.option("--vllm-gpu-memory-utilization", type=FiniteFloat(0, 1, min_open=True),
               default=VLLMEngine.gpu_memory_utilization, show_default=True,
               help="vLLM: fraction of each GPU's memory for weights and KV cache.")
 @click.option("--vllm-max-model-len", type=click.IntRange(1), default=VLLMEngine.max_model_len, show_default=True,
@@ -102,9 +103,9 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
               help="With --engine ray: the cluster to join [default: a local Ray started for the run].")
 @click.option("--ray-workers", type=click.IntRange(1), default=1, show_default=True,
               help="With --engine ray: model workers (each holds the three models).")
-@click.option("--gpus-per-worker", type=click.FloatRange(0), help="With --engine ray: GPUs per model worker "
+@click.option("--gpus-per-worker", type=FiniteFloat(0), help="With --engine ray: GPUs per model worker "
               "[default: 1 where the cluster has GPUs, 0 with --device cpu].")
-@click.option("--cpus-per-worker", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+@click.option("--cpus-per-worker", type=FiniteFloat(0, min_open=True), default=1.0, show_default=True,
               help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
