@@ -40,7 +40,7 @@ from .featurize import (
     Models, ModelSpecs, Timer, check_model_sources, load_models, load_prompts_for, run_models)
 from .provenance import default_feature_set_name, feature_header, request_attrs, sanitize
 from .resume import FeaturePaths, batches_of, check_parts_header, commit_chunk, finish, plan_chunks, read_progress
-from .shards import Shard
+from .shards import Shard, ShardPlan
 from .summary import Summary
 from .temporal_image import TemporalImageConfig
 
@@ -126,9 +126,15 @@ class Extraction:
     @property
     def wanted(self) -> np.ndarray:
         """Skeleton rows this run covers: its shard, the first --limit of them."""
-        n, shard, limit = len(self.skeletons), self.config.shard, self.config.limit
-        rows = shard.rows(n, self.config.batch_size) if shard else np.arange(n)
-        return rows[:limit] if limit else rows
+        n, plan, limit = len(self.skeletons), self.shard_plan, self.config.limit
+        if plan is not None:
+            return plan.rows(n)
+        return np.arange(n)[:limit] if limit else np.arange(n)
+
+    @property
+    def shard_plan(self) -> ShardPlan | None:
+        config = self.config
+        return None if config.shard is None else ShardPlan(config.shard, config.batch_size, config.limit)
 
     @property
     def skeleton_failures(self) -> list[tuple[str, str, str]]:
@@ -165,7 +171,7 @@ class Extraction:
                 header = feature_header(self.skeletons, self.spec, self.request, models)
                 check_parts_header(paths, header)
                 self.run_chunks(chunks, decoded, models, header, summary)
-            summary.block = finish(paths, complete=config.shard is None)
+            summary.block = finish(paths, self.shard_plan)
         summary.seconds = time.perf_counter() - t0
         return summary
 

@@ -7,15 +7,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from shared.cache_schema import (
-    FEATURES_DIR, FeatureBlock, FeatureHeader, merge_feature_parts, read_feature_file, write_feature_file)
+    FEATURES_DIR, FeatureBlock, FeatureHeader, merge_feature_parts, read_feature_file, read_rows, write_feature_file)
 from shared.errors import CacheError
 
 from .provenance import attr_differences
-from .shards import Shard, join_parts
+from .shards import Shard, ShardPlan, join_parts
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def read_progress(paths: FeaturePaths, wanted: np.ndarray, names_hash: str, requ
     with other settings are an error (choose another --feature-set or delete them)."""
     for path in dict.fromkeys([paths.output, paths.complete]):  # a shard run: its file, or the merged one
         if path.exists():
-            attrs, index, names = _rows_of(path)
+            attrs, index, names = read_rows(path)
             _check_request(path, attrs, request)
             processed = {int(i) for i, name in zip(index, names) if name}  # "" = not extracted (--limit)
             if attrs.get("names_hash") == names_hash and processed.issuperset(wanted.tolist()):
@@ -56,7 +55,7 @@ def read_progress(paths: FeaturePaths, wanted: np.ndarray, names_hash: str, requ
         stale.unlink()
     done: set[int] = set()
     for part in sorted(paths.parts.glob("part-*.h5")):
-        attrs, index, _ = _rows_of(part)
+        attrs, index, _ = read_rows(part)
         if attrs.get("names_hash") != names_hash:
             print(f"discarding {part}: made for another skeleton cache")
             part.unlink()
@@ -64,16 +63,6 @@ def read_progress(paths: FeaturePaths, wanted: np.ndarray, names_hash: str, requ
         _check_request(part, attrs, request)
         done.update(int(i) for i in index)
     return Progress(done)
-
-
-def _rows_of(path: Path) -> tuple[dict, np.ndarray, list[str]]:
-    """Attributes, row indices and sample names of a feature file, without reading its arrays."""
-    try:
-        with h5py.File(path, "r") as f:
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["samples/name"][()]]
-            return dict(f.attrs), f["samples/index"][()], names
-    except (OSError, KeyError) as e:
-        raise CacheError(f"{path}: unreadable feature file ({e}); delete it to start again") from None
 
 
 def _check_request(path: Path, attrs: dict, request: dict) -> None:
@@ -118,14 +107,14 @@ def commit_chunk(paths: FeaturePaths, header: FeatureHeader, blocks: list[Featur
     return block
 
 
-def finish(paths: FeaturePaths, complete: bool) -> FeatureBlock:
+def finish(paths: FeaturePaths, plan: ShardPlan | None) -> FeatureBlock:
     """Merge the committed parts into the output (crash-safe: written aside, then renamed), then
-    drop the parts."""
+    drop the parts. A shard's file (`plan` given) keeps its own rows and the plan they came from."""
     parts = sorted(paths.parts.glob("part-*.h5"))
-    if complete:  # rows outside --limit stay invalid
+    if plan is None:  # rows outside --limit stay invalid
         block = merge_feature_parts(parts, paths.output, allow_missing=True)
     else:  # a shard: its own rows only, merged with the other shards later
         header, block = join_parts(parts)
-        write_feature_file(paths.output, header, block, complete=False)
+        write_feature_file(paths.output, header, block, complete=False, plan=plan.attrs())
     shutil.rmtree(paths.parts)
     return block

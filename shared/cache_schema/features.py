@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from ..cache_io import atomic_path
@@ -128,11 +129,16 @@ class FeatureHeader:
     attrs: dict  # provenance: model ids and revisions, prompts, K, image sizes, versions, params
 
 
-HEADER_ATTRS = ("schema_version", "kind", "names_hash", "num_samples", "complete", "created")  # not provenance
+# A shard file's plan (shard I/N, --batch-size, --limit): which rows its run was asked for, so that
+# `--merge` can check the shards cover every sample. Not provenance: the merged file does not keep it.
+PLAN_ATTRS = ("plan_shard", "plan_batch_size", "plan_limit")
+HEADER_ATTRS = ("schema_version", "kind", "names_hash", "num_samples", "complete", "created") + PLAN_ATTRS
 
 
-def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complete: bool) -> None:
-    """Write a feature file (a whole set when `complete`, else a chunk or shard) atomically."""
+def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complete: bool,
+                       plan: dict | None = None) -> None:
+    """Write a feature file (a whole set when `complete`, else a chunk or shard) atomically; `plan`:
+    a shard's PLAN_ATTRS."""
     path = Path(path)
     needed = sum(np.asarray(getattr(block, fld.attr)).nbytes for fld in BLOCK_FIELDS if not fld.is_text)
     with atomic_path(path) as tmp, H5Output(tmp, path, needed) as out:
@@ -140,6 +146,7 @@ def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complet
         f.attrs.update(header.attrs)
         f.attrs.update(schema_version=SCHEMA_VERSION, kind="features", names_hash=header.names_hash,
                        num_samples=header.num_samples, complete=complete, created=now())
+        f.attrs.update(plan or {})
         for fld in BLOCK_FIELDS:  # each under a stored checksum (digest.py)
             write_checked(f, fld.path, getattr(block, fld.attr), fld.dtype)
             if fld.attr == "yes_prob":  # the questions beside their answers: the order files were always written in
@@ -180,6 +187,17 @@ def read_feature_arrays(path, attrs, require_complete: bool = True) -> tuple[Fea
     if len({len(a) for a in arrays.values()}) > 1:
         raise CacheError(f"{path}: feature arrays disagree in length; rebuild the file")
     return header, arrays
+
+
+def read_rows(path) -> tuple[dict, np.ndarray, list[str]]:
+    """Attributes, row indices and sample names ("" = not extracted) of a feature file, without
+    reading its arrays."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            return dict(f.attrs), read_checked(f["samples/index"], path), decoded(read_checked(f["samples/name"], path))
+    except (OSError, KeyError) as e:
+        raise CacheError(f"{path}: unreadable feature file ({e}); delete it to start again") from None
 
 
 def same_feature_set(a: FeatureHeader, b: FeatureHeader) -> bool:
