@@ -84,6 +84,8 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
               help="Make skeletons.h5 from a pyskl 3D annotation pickle (ntu60_3danno.pkl) instead of the raw files.")
 @click.option("--merge", is_flag=True, help="Merge the shard files of the feature set into <name>.h5.")
 @click.option("--save-images", is_flag=True, help="Keep the temporal images as JPEG (features/<name>.images/).")
+@click.option("--retry-failed", is_flag=True,
+              help="Extract the samples recorded as failed again (samples whose video changed always are).")
 @click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
               help="Decoding processes (0: decode in the main process).")
 @click.option("--vllm-tensor-parallel-size", type=click.IntRange(1), default=VLLMEngine.tensor_parallel_size,
@@ -110,7 +112,7 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
             chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, import_pyskl,
-            merge, save_images, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
+            merge, save_images, retry_failed, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
             vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker, quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
     if manifest is not None or dataset == CUSTOM:
@@ -138,7 +140,7 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
     config = ExtractConfig(
         dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
-        workers=workers, progress=not quiet, manifest=manifest)
+        retry_failed=retry_failed, workers=workers, progress=not quiet, manifest=manifest)
     if skeletons_only:
         skeletons = ensure_skeletons(config.spec, config)
         return 1 if skeletons.failures else 0  # broken raw files: listed in its failures/ table

@@ -61,7 +61,11 @@ BLOCK_FIELDS = (  # in the order they are written
     BlockField("yes_prob", "text/yes_prob", np.float32, ("questions",), fill=np.nan),  # NaN = undetermined
     BlockField("description", "text/description", None),
     BlockField("text_embedding", "text/embedding", np.float16, ("text_dim",)),
+    # the identity of the sample's input when it was extracted (stage1_extract/input_stamps.py);
+    # "" = unknown (a file written before stamps existed: read as all "")
+    BlockField("input_stamp", "samples/input_stamp", None),
 )
+OPTIONAL_FIELDS = ("input_stamp",)
 
 
 @dataclass
@@ -78,6 +82,11 @@ class FeatureBlock:
     description: list[str]
     text_embedding: np.ndarray  # (n, D_text) float16
     failures: list[tuple[str, str, str]] = field(default_factory=list)
+    input_stamp: list[str] | None = None  # None: all unknown ("")
+
+    def __post_init__(self) -> None:
+        if self.input_stamp is None:
+            self.input_stamp = [""] * len(self.index)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -181,7 +190,8 @@ def read_feature_arrays(path, attrs, require_complete: bool = True) -> tuple[Fea
                 questions=decoded(checked("text/questions")), class_names=decoded(checked("classes/name")),
                 class_embedding=checked("classes/embedding"),
                 attrs={k: v for k, v in f.attrs.items() if k not in HEADER_ATTRS})
-            arrays = {fld.attr: decoded(checked(fld.path)) if fld.is_text else checked(fld.path) for fld in fields}
+            arrays = {fld.attr: decoded(checked(fld.path)) if fld.is_text else checked(fld.path) for fld in fields
+                      if fld.attr not in OPTIONAL_FIELDS or fld.path in f}
         except KeyError as e:
             raise CacheError(f"{path}: incomplete feature file, missing {e}; re-run `mmcl extract`") from None
     if len({len(a) for a in arrays.values()}) > 1:
