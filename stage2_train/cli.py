@@ -106,7 +106,7 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
     """`mmcl train`'s parameters -> (the resolved config, notes for the user, the checkpoint to continue)."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
-    from .config import (check_resume_compatible, finalize_config, load_config_file, resolve_config,
+    from .config import (check_resume_compatible, check_resume_epochs, finalize_config, load_config_file, resolve_config,
                          resolve_input_layout)
     from .published_weights import init_input
     from .train import load_resume_checkpoint
@@ -127,6 +127,7 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
         ckpt = load_resume_checkpoint(cfg.work_dir)
         cfg, notes = resolved(base=ckpt.config)
         check_resume_compatible(cfg, ckpt.train_config(), Path(cfg.work_dir) / "last.pt")
+        check_resume_epochs(cfg, ckpt.epoch, Path(cfg.work_dir) / "last.pt")
         click.echo(f"resuming {cfg.work_dir} after epoch {ckpt.epoch}")
     return cfg, notes, ckpt
 
