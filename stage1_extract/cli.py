@@ -13,6 +13,7 @@ import click
 from shared.command import run
 from shared.custom_dataset import CUSTOM, load_manifest
 from shared.errors import MMCLError
+from shared.numeric_options import FiniteFloat
 from shared.registry import DATASETS, default_root, get_dataset
 
 from .model_specs import (DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, TRANSFORMERS_BATCH_SIZE,
@@ -61,7 +62,7 @@ def _shard(ctx, param, value: str | None):
               help="K frames per temporal image.")
 @click.option("--image-size", callback=_image_size, metavar="WxH",
               help="Stitched image size [default: K x 224 by 448].")
-@click.option("--crop-margin", type=click.FloatRange(0, 2), default=0.15, show_default=True,
+@click.option("--crop-margin", type=FiniteFloat(0, 2), default=0.15, show_default=True,
               help="Margin around the person, as a fraction of the box's longer side.")
 @click.option("--batch-size", type=click.IntRange(1),
               help=f"Samples per model call (the MLLM answers them in one pass) [default: "
@@ -85,11 +86,13 @@ def _shard(ctx, param, value: str | None):
               help="Make skeletons.h5 from a pyskl 3D annotation pickle (ntu60_3danno.pkl) instead of the raw files.")
 @click.option("--merge", is_flag=True, help="Merge the shard files of the feature set into <name>.h5.")
 @click.option("--save-images", is_flag=True, help="Keep the temporal images as JPEG (features/<name>.images/).")
+@click.option("--retry-failed", is_flag=True,
+              help="Extract the samples recorded as failed again (samples whose video changed always are).")
 @click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
               help="Decoding processes (0: decode in the main process).")
 @click.option("--vllm-tensor-parallel-size", type=click.IntRange(1), default=VLLMEngine.tensor_parallel_size,
               show_default=True, help="vLLM: GPUs the MLLM is split over.")
-@click.option("--vllm-gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True),
+@click.option("--vllm-gpu-memory-utilization", type=FiniteFloat(0, 1, min_open=True),
               default=VLLMEngine.gpu_memory_utilization, show_default=True,
               help="vLLM: fraction of each GPU's memory for weights and KV cache.")
 @click.option("--vllm-max-model-len", type=click.IntRange(1), default=VLLMEngine.max_model_len, show_default=True,
@@ -104,14 +107,14 @@ def _shard(ctx, param, value: str | None):
               help="With --engine ray: the cluster to join [default: a local Ray started for the run].")
 @click.option("--ray-workers", type=click.IntRange(1), default=1, show_default=True,
               help="With --engine ray: model workers (each holds the three models).")
-@click.option("--gpus-per-worker", type=click.FloatRange(0), help="With --engine ray: GPUs per model worker "
+@click.option("--gpus-per-worker", type=FiniteFloat(0), help="With --engine ray: GPUs per model worker "
               "[default: 1 where the cluster has GPUs, 0 with --device cpu].")
-@click.option("--cpus-per-worker", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+@click.option("--cpus-per-worker", type=FiniteFloat(0, min_open=True), default=1.0, show_default=True,
               help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
             chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, import_pyskl,
-            merge, save_images, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
+            merge, save_images, retry_failed, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
             vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker, quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
     from .extract import ExtractConfig, ensure_skeletons, extract_features
@@ -143,7 +146,7 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
     config = ExtractConfig(
         dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
-        workers=workers, progress=not quiet, manifest=manifest)
+        retry_failed=retry_failed, workers=workers, progress=not quiet, manifest=manifest)
     if skeletons_only:
         skeletons = ensure_skeletons(config.spec, config)
         return 1 if skeletons.failures else 0  # broken raw files: listed in its failures/ table

@@ -259,7 +259,8 @@ def _gather(extraction: Extraction, chunks: list[np.ndarray], summary: Summary, 
         bar.set_postfix(failed=summary.failed_now, refresh=False)
         if len(blocks) == counts[chunk]:
             with Timer(summary.times, "write"):
-                commit_chunk(paths, header, [blocks[p] for p in range(first[chunk], first[chunk + 1])])
+                commit_chunk(paths, header, [blocks[p] for p in range(first[chunk], first[chunk + 1])],
+                             extraction.stamps)
             committed.add(chunk)
             del pending[chunk]
     bar.close()

@@ -13,6 +13,7 @@ import click
 
 from shared.command import run
 from shared.layouts import LAYOUTS
+from shared.numeric_options import FiniteFloat
 
 from .training.config import MIXED_PRECISION, RECIPES, TrainConfig
 from .data.streams import STREAMS
@@ -45,14 +46,14 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int, help="Global batch size (split over processes).")
 @click.option("--test-batch-size", type=int)
-@click.option("--lr", type=float, help="Base learning rate.")
-@click.option("--weight-decay", type=float)
+@click.option("--lr", type=FiniteFloat(), help="Base learning rate.")
+@click.option("--weight-decay", type=FiniteFloat())
 @click.option("--warmup", type=int, help="Epochs of linear learning-rate warm-up.")
 @click.option("--steps", callback=_steps, help="Epochs where the learning rate drops x0.1, e.g. 90,100.")
 @click.option("--seed", type=int)
-@click.option("--lambda-align", type=float, help="Weight of FAM's contrastive loss (0.1).")
-@click.option("--lambda-refine", type=float, help="Weight of FRM's refined-score loss (0.2).")
-@click.option("--tau", type=float, help="Contrastive temperature (0.4).")
+@click.option("--lambda-align", type=FiniteFloat(), help="Weight of FAM's contrastive loss (0.1).")
+@click.option("--lambda-refine", type=FiniteFloat(), help="Weight of FRM's refined-score loss (0.2).")
+@click.option("--tau", type=FiniteFloat(), help="Contrastive temperature (0.4).")
 @click.option("--frm-vectors", type=int, help="FRM's number of class-wise vectors R (2).")
 @click.option("--no-fam", "no_fam", is_flag=True, help="Train without the feature alignment module.")
 @click.option("--no-frm", "no_frm", is_flag=True, help="Train without the feature refinement module.")
@@ -78,7 +79,7 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
               flag_value="inductor", help="torch.compile the model; --compile alone: inductor (default no: "
                                           "compiling costs minutes, see bench/bench_train_step.py).")
 @click.option("--log-every", type=click.IntRange(min=1), help="Steps between progress-bar updates (20).")
-@click.option("--val-split", type=float,
+@click.option("--val-split", type=FiniteFloat(),
               help="Fraction of the training samples held out (seeded) for validation.")
 @click.option("--val-seed", type=int,
               help="Seed of the validation draw (default 0, the same for every stream and --seed).")
@@ -105,8 +106,8 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
     """`mmcl train`'s parameters -> (the resolved config, notes for the user, the checkpoint to continue)."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
-    from .training.config import (check_resume_compatible, finalize_config, load_config_file, resolve_config,
-                         resolve_input_layout)
+    from .training.config import (check_resume_compatible, check_resume_epochs, finalize_config, load_config_file,
+                                  resolve_config, resolve_input_layout)
     from .training.published_weights import init_input
     from .training.train import load_resume_checkpoint
 
@@ -126,6 +127,7 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
         ckpt = load_resume_checkpoint(cfg.work_dir)
         cfg, notes = resolved(base=ckpt.config)
         check_resume_compatible(cfg, ckpt.train_config(), Path(cfg.work_dir) / "last.pt")
+        check_resume_epochs(cfg, ckpt.epoch, Path(cfg.work_dir) / "last.pt")
         click.echo(f"resuming {cfg.work_dir} after epoch {ckpt.epoch}")
     return cfg, notes, ckpt
 

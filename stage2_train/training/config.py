@@ -275,6 +275,14 @@ def check_resume_compatible(cfg: TrainConfig, saved: TrainConfig, checkpoint: Pa
                         f"those flags or start a new work dir")
 
 
+def check_resume_epochs(cfg: TrainConfig, done: int, checkpoint: Path) -> None:
+    """--resume with fewer --epochs than the checkpoint has trained would report (and rewrite
+    config.yaml with) an epoch count the weights are past: refused before anything is written."""
+    if cfg.optim.epochs < done:
+        raise MMCLError(f"--resume: {checkpoint} has trained {done} epochs, more than --epochs "
+                        f"{cfg.optim.epochs}; pass --epochs {done} or more (or start a new work dir)")
+
+
 # --------------------------------------------------------------------------- input layout
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from shared.cache_schema import FEATURES_DIR, FeatureFile, SkeletonCache
-from shared.errors import MMCLError
+from shared.errors import CacheError, MMCLError
 from shared.layouts import KINECT_V1, NTU25
 from shared.registry import NW_UCLA
 from stage2_train.data.dataset import JointSource, SkeletonDataset, collate, make_splits
@@ -278,7 +278,7 @@ def test_training_reads_only_the_feature_arrays_it_uses(tiny, tmp_path):
     shutil.copytree(tiny, folder)
     path = folder / FEATURES_DIR / "tiny.h5"
     unreadable(path, "rgb/frames")
-    with pytest.raises(OSError):  # the whole-file reader does read rgb/frames
+    with pytest.raises(CacheError, match="rgb/frames cannot be read"):  # the whole-file reader reads rgb/frames
         FeatureFile(path)
     cache = SkeletonCache(folder)
     both = load_features(folder, None, cache, need_rgb=True, need_text=True)
@@ -288,7 +288,7 @@ def test_training_reads_only_the_feature_arrays_it_uses(tiny, tmp_path):
     unreadable(path, "text/embedding", "text/yes_prob")  # FAM alone never reads the text side
     fam = load_features(folder, None, cache, need_rgb=True, need_text=False)
     assert fam.text is None and np.array_equal(fam.rgb, expected.rgb)
-    with pytest.raises(OSError):
+    with pytest.raises(CacheError, match="text/.* cannot be read"):
         load_features(folder, None, cache, need_rgb=True, need_text=True)
 
 

@@ -100,6 +100,19 @@ def test_a_kill_right_after_the_checkpoint_keeps_the_epochs_metrics_row(cache, t
     assert [r["epoch"] for r in rows] == [1, 2]
 
 
+def test_resume_with_fewer_epochs_than_trained_is_refused(cache, tmp_path):
+    """#21 item 8: `--resume --epochs 1` on an epoch-2 run reported epoch 1 for epoch-2 weights and
+    rewrote config.yaml; now refused, the work dir untouched."""
+    work = tmp_path / "done"
+    flags = (*SKELETON_ONLY, "--warmup", "0", "--window", "12", "--workers", "0")
+    train(cache, work, *flags, "--epochs", "2")
+    before = {p.name: p.read_bytes() for p in (work / "config.yaml", work / "metrics.jsonl", work / "last.pt")}
+    with pytest.raises(MMCLError, match=r"--resume: .*last.pt has trained 2 epochs, more than --epochs 1; "
+                                        r"pass --epochs 2 or more"):
+        train(cache, work, *flags, "--epochs", "1", "--resume")
+    assert {p.name: p.read_bytes() for p in (work / "config.yaml", work / "metrics.jsonl", work / "last.pt")} == before
+
+
 # --------------------------------------------------------------------------- one run per work dir
 
 
