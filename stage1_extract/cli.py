@@ -82,6 +82,9 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 @click.option("--import-pyskl", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Make skeletons.h5 from a pyskl 3D annotation pickle (ntu60_3danno.pkl) instead of the raw files.")
 @click.option("--merge", is_flag=True, help="Merge the shard files of the feature set into <name>.h5.")
+@click.option("--frame-features", is_flag=True,
+              help="Also store rgb/frames: each of the K crops' RGB embedding (K more encoder passes per sample; "
+                   "stage 2 reads only rgb/pooled).")
 @click.option("--save-images", is_flag=True, help="Keep the temporal images as JPEG (features/<name>.images/).")
 @click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
               help="Decoding processes (0: decode in the main process).")
@@ -109,7 +112,7 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
             chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, import_pyskl,
-            merge, save_images, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
+            merge, frame_features, save_images, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
             vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker, quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
     if manifest is not None or dataset == CUSTOM:
@@ -137,6 +140,7 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
     config = ExtractConfig(
         dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
+        frame_features=frame_features,
         workers=workers, progress=not quiet, manifest=manifest)
     if skeletons_only:
         skeletons = ensure_skeletons(config.spec, config)

@@ -58,6 +58,7 @@ class ExtractConfig:
     shard: Shard | None = None
     feature_set: str | None = None
     save_images: bool = False
+    frame_features: bool = False  # also rgb/frames: each crop's embedding (K encoder passes more per sample)
     workers: int = 2
     abort_after: int = 64  # stop when the models fail on this many samples in a row
     progress: bool = True
@@ -118,7 +119,8 @@ class Extraction:
         # a custom dataset's manifest names each video itself
         video_dir = config.root if spec.manifest else find_dir(config.root, spec.video_dirs, "video", spec)
         name = sanitize(config.feature_set or default_feature_set_name(config.models, config.image))
-        request = request_attrs(spec, config.models, config.image, load_prompts_for(config.models))
+        request = request_attrs(spec, config.models, config.image, load_prompts_for(config.models),
+                                config.frame_features)
         skeletons = ensure_skeletons(spec, config)
         return cls(config, spec, skeletons, video_dir, FeaturePaths.of(config.out / spec.name, name, config.shard),
                    request)
@@ -174,7 +176,7 @@ class Extraction:
         for folder in (paths.parts,) + ((paths.images,) if config.save_images else ()):
             folder.mkdir(parents=True, exist_ok=True)
         dataset = TemporalImages(np.concatenate(chunks), self.skeletons, self.spec, self.video_dir, config.image,
-                                 paths.images if config.save_images else None)
+                                 paths.images if config.save_images else None, keep_crops=config.frame_features)
         return prefetch(dataset, batches_of(chunks, config.batch_size), config.workers)
 
     def run_chunks(self, chunks: list[np.ndarray], decoded: Iterator[list[Decoded]], models: Models,

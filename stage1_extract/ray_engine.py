@@ -105,6 +105,7 @@ class DecodeSource:
     video_dir: Path
     image: TemporalImageConfig
     images_dir: Path | None
+    keep_crops: bool  # --frame-features
 
 
 @lru_cache(maxsize=4)
@@ -119,7 +120,7 @@ def decode_batch(row: dict, source: DecodeSource) -> dict:
     torch.set_num_threads(1)  # decoding and cropping: one thread, like a DataLoader worker
     rows = np.asarray(row["rows"], np.int64)
     images = TemporalImages(rows, _skeletons(source.skeletons), source.dataset, source.video_dir,
-                            source.image, source.images_dir)
+                            source.image, source.images_dir, source.keep_crops)
     return {"position": row["position"], PAYLOAD: pickle.dumps([images[i] for i in range(len(rows))])}
 
 
@@ -183,7 +184,7 @@ def _pipeline(ray, extraction: Extraction, chunks: list[np.ndarray], options: Ra
     plan = [{"position": i, "rows": rows[positions]} for i, positions in
             enumerate(batches_of(chunks, config.batch_size))]
     source = DecodeSource(extraction.skeletons.path, extraction.spec, extraction.video_dir, config.image,
-                          paths.images if config.save_images else None)
+                          paths.images if config.save_images else None, config.frame_features)
     # Ray Data restarts a dead actor and retries its batch by default (max_restarts and
     # max_task_retries of -1 for actor pools), which is what no batch lost needs.
     return (ray.data.from_items(plan, override_num_blocks=len(plan))

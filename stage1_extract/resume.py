@@ -47,7 +47,7 @@ def read_progress(paths: FeaturePaths, wanted: np.ndarray, names_hash: str, requ
     for path in dict.fromkeys([paths.output, paths.complete]):  # a shard run: its file, or the merged one
         if path.exists():
             attrs, index, names = _rows_of(path)
-            _check_request(path, attrs, request)
+            _check_request(path, attrs, with_frames_held(request, attrs))
             processed = {int(i) for i, name in zip(index, names) if name}  # "" = not extracted (--limit)
             if attrs.get("names_hash") == names_hash and processed.issuperset(wanted.tolist()):
                 return Progress(processed, finished=path)
@@ -71,9 +71,18 @@ def _rows_of(path: Path) -> tuple[dict, np.ndarray, list[str]]:
     try:
         with h5py.File(path, "r") as f:
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["samples/name"][()]]
-            return dict(f.attrs), f["samples/index"][()], names
+            attrs = {"frame_features": True, **f.attrs}  # files made before the flag stored every frame
+            return attrs, f["samples/index"][()], names
     except (OSError, KeyError) as e:
         raise CacheError(f"{path}: unreadable feature file ({e}); delete it to start again") from None
+
+
+def with_frames_held(request: dict, attrs: dict) -> dict:
+    """A finished output that holds per-frame embeddings also serves a run that does not ask for
+    them (it holds more); parts never mix the two (their arrays differ in shape)."""
+    if attrs.get("frame_features") and not request.get("frame_features", False):
+        return {**request, "frame_features": attrs["frame_features"]}
+    return request
 
 
 def _check_request(path: Path, attrs: dict, request: dict) -> None:

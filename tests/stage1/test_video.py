@@ -176,12 +176,28 @@ def damaged_copies(tmp_path: Path) -> tuple[Path, Path, Path]:
 def test_cut_or_corrupted_video_fails_the_integrity_check(tmp_path):
     clean, cut, garbled = damaged_copies(tmp_path)
     open_frames(clean).check_integrity()
-    cut_source = open_frames(cut)
-    cut_source.sample(5)  # decord alone reads the first fifth of the action without complaint
-    with pytest.raises(VideoError, match=r"cut_rgb.avi: damaged or cut video: decodes \d+ of the \d+ frames"):
-        cut_source.check_integrity()
-    with pytest.raises(VideoError, match=r"garbled_rgb.avi: damaged or cut video: .*decode error"):
-        open_frames(garbled).check_integrity()
+    open_frames(clean).sample(5)
+    for check in ("check_integrity", "sample"):  # sampling decodes once and checks in the same pass
+        run = (lambda source: source.sample(5)) if check == "sample" else (lambda source: source.check_integrity())
+        with pytest.raises(VideoError, match=r"cut_rgb.avi: damaged or cut video: decodes \d+ of the \d+ frames"):
+            run(open_frames(cut))
+        with pytest.raises(VideoError, match=r"garbled_rgb.avi: damaged or cut video: .*decode error"):
+            run(open_frames(garbled))
+
+
+def test_sampling_decodes_the_video_once(tmp_path, monkeypatch):
+    """The K frames and the integrity check come from one pass of the decoder over the file."""
+    import av
+
+    clean, _, _ = damaged_copies(tmp_path)
+    opened = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **kw: opened.append(a[0]) or real_open(*a, **kw))
+    source = open_frames(clean)
+    frames, indices = source.sample(5)
+    decodes = len(opened) - 1  # the first open reads the container's frame count (no decoding)
+    assert decodes == 1 and frames.shape[0] == 5
+    np.testing.assert_array_equal(frames, decode_all_with_pyav(clean)[indices])
 
 
 def test_video_much_shorter_than_its_skeleton_is_an_error(tmp_path):
