@@ -16,6 +16,7 @@ from .extract import ExtractConfig, ensure_skeletons, extract_features
 from .featurize import DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, ModelSpecs
 from .mllm_vllm import VLLM_DTYPES, VLLMEngine, VLLMOptions
 from .provenance import default_feature_set_name, sanitize
+from .allocator import keep_freed_memory
 from .shards import Shard, merge_shards
 from .temporal_image import TemporalImageConfig
 
@@ -86,8 +87,9 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
               help="Also store rgb/frames: each of the K crops' RGB embedding (K more encoder passes per sample; "
                    "stage 2 reads only rgb/pooled).")
 @click.option("--save-images", is_flag=True, help="Keep the temporal images as JPEG (features/<name>.images/).")
-@click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
-              help="Decoding processes (0: decode in the main process).")
+@click.option("--workers", type=click.IntRange(0),
+              help="Decoding processes (0: decode in the main process) [default: with the models on the CPU a "
+                   "quarter of the cores, at least 1 (the models use the rest); on a GPU all cores but two].")
 @click.option("--vllm-tensor-parallel-size", type=click.IntRange(1), default=VLLMEngine.tensor_parallel_size,
               show_default=True, help="vLLM: GPUs the MLLM is split over.")
 @click.option("--vllm-gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True),
@@ -141,7 +143,8 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
         dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
         frame_features=frame_features,
-        workers=workers, progress=not quiet, manifest=manifest)
+        workers=default_workers(models.resolved_device()) if workers is None else workers, progress=not quiet,
+        manifest=manifest)
     if skeletons_only:
         skeletons = ensure_skeletons(config.spec, config)
         return 1 if skeletons.failures else 0  # broken raw files: listed in its failures/ table
@@ -154,8 +157,9 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
                                                             cpus_per_worker=cpus_per_worker))
         click.echo(summary.report())
         return summary.exit_code
-    if models.resolved_device() == "cpu" and workers:
-        _leave_cores_to_workers(workers)
+    if models.resolved_device() == "cpu" and config.workers:
+        _leave_cores_to_workers(config.workers)
+    keep_freed_memory()  # the models' large activations reuse heap pages (stage1_extract/allocator.py)
     summary = extract_features(config)
     click.echo(summary.report())
     return summary.exit_code
@@ -182,6 +186,15 @@ def _import_npz(dataset: str, npz: Path, names: Path | None, protocol: str | Non
         raise MMCLError("--import-npz needs --names FILE: the npz's sample names (skes_available_name.txt)")
     spec = get_dataset(dataset)
     import_ctrgcn_npz(spec, npz, names, spec.protocol(protocol).name, out, progress=not quiet)
+
+
+def default_workers(device: str, cores: int | None = None) -> int:
+    """Decoding processes for `mmcl extract`: one decode costs about a quarter of the models' CPU time
+    per sample (bench_extract's stage table), so with the models on the CPU a quarter of the cores
+    (at least 1); with the models on a GPU every core but two (the main process feeding the GPU, the
+    writer), at least 1."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // 4) if device == "cpu" else max(1, cores - 2)
 
 
 def _leave_cores_to_workers(workers: int) -> None:

@@ -19,6 +19,7 @@ from shared.registry import DatasetSpec
 from shared.sample_names import file_inside
 from shared.worker_lifetime import DieWithParent
 
+from .allocator import keep_freed_memory
 from .temporal_image import TemporalImageConfig, from_frames
 from .video import check_covers_skeleton, open_frames, video_path
 
@@ -80,6 +81,7 @@ def _as_list(batch: list[Decoded]) -> list[Decoded]:
 
 def _quiet_worker(_: int) -> None:
     torch.set_num_threads(1)  # workers decode and crop; they must not compete with the models' threads
+    keep_freed_memory()  # decoded frames reuse heap pages, not fresh mmaps (allocator.py)
 
 
 def prefetch(dataset: TemporalImages, batches: list[list[int]], workers: int) -> Iterator[list[Decoded]]:

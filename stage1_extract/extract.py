@@ -162,7 +162,7 @@ class Extraction:
                 # Workers start before the models load: their start-up overlaps the loading.
                 decoded = self.prefetch(chunks)
                 t_load = time.perf_counter()
-                models = models or load_models(config.models, config.batch_size)
+                models = models or load_models(config.models, config.batch_size, config.image.image_size)
                 summary.load_s = time.perf_counter() - t_load
                 header = feature_header(self.skeletons, self.spec, self.request, models)
                 check_parts_header(paths, header)

@@ -66,8 +66,9 @@ def load_prompts_for(models: ModelSpecs) -> Prompts:
     return load_prompts(models.prompts)
 
 
-def load_models(specs: ModelSpecs, batch_size: int) -> Models:
-    """The three models; the MLLM answers a whole batch in one pass."""
+def load_models(specs: ModelSpecs, batch_size: int, image_size: tuple[int, int] | None = None) -> Models:
+    """The three models; the MLLM answers a whole batch in one pass (of temporal images of
+    `image_size`, where known: vLLM bounds its images to it)."""
     from .mllm_factory import build_mllm
     from .rgb_encoders import build_rgb_encoder
     from .text_encoder import TextEncoder
@@ -75,14 +76,14 @@ def load_models(specs: ModelSpecs, batch_size: int) -> Models:
     device = specs.resolved_device()
     return Models(rgb=build_rgb_encoder(specs.rgb_encoder, device, batch_size=max(batch_size, 8)),
                   text=TextEncoder(specs.text_encoder, device),
-                  mllm=build_mllm(specs.mllm, backend=specs.backend, device=device, **mllm_options(specs, batch_size)),
+                  mllm=build_mllm(specs.mllm, backend=specs.backend, device=device, **mllm_options(specs, batch_size, image_size)),
                   prompts=load_prompts_for(specs))
 
 
-def mllm_options(specs: ModelSpecs, batch_size: int) -> dict:
+def mllm_options(specs: ModelSpecs, batch_size: int, image_size: tuple[int, int] | None = None) -> dict:
     """build_mllm's options for the chosen backend (the vLLM engine settings only where vLLM runs)."""
     if specs.resolved_backend() == "vllm":
-        return {"batch_size": batch_size, "engine": specs.vllm}
+        return {"batch_size": batch_size, "engine": specs.vllm, "image_size": image_size}
     return {"batch_size": batch_size}
 
 

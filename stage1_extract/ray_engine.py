@@ -31,6 +31,7 @@ from shared.cache_schema import FeatureBlock, FeatureHeader, SkeletonCache
 from shared.errors import MMCLError
 from shared.registry import DatasetSpec
 
+from .allocator import keep_freed_memory
 from .decode import Decoded, TemporalImages
 from .extract import Extraction, FailureStreak, account
 from .featurize import ModelSpecs, StageTimes, Timer
@@ -149,8 +150,9 @@ class ModelWorker:
         from .provenance import feature_header
 
         torch.set_num_threads(threads)
+        keep_freed_memory()  # the models' large activations reuse heap pages (allocator.py)
         t0 = time.perf_counter()
-        self.models = load_models(models, batch_size)
+        self.models = load_models(models, batch_size, tuple(request["image_size"]))
         self.load_s = time.perf_counter() - t0
         self.header = feature_header(_skeletons(skeletons), dataset, request, self.models)
         self.header_sent = False
