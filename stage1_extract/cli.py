@@ -85,11 +85,15 @@ def _shard(ctx, param, value: str | None):
 @click.option("--import-pyskl", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Make skeletons.h5 from a pyskl 3D annotation pickle (ntu60_3danno.pkl) instead of the raw files.")
 @click.option("--merge", is_flag=True, help="Merge the shard files of the feature set into <name>.h5.")
+@click.option("--frame-features", is_flag=True,
+              help="Also store rgb/frames: each of the K crops' RGB embedding (K more encoder passes per sample; "
+                   "stage 2 reads only rgb/pooled).")
 @click.option("--save-images", is_flag=True, help="Keep the temporal images as JPEG (features/<name>.images/).")
 @click.option("--retry-failed", is_flag=True,
               help="Extract the samples recorded as failed again (samples whose video changed always are).")
-@click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
-              help="Decoding processes (0: decode in the main process).")
+@click.option("--workers", type=click.IntRange(0),
+              help="Decoding processes (0: decode in the main process) [default: with the models on the CPU a "
+                   "quarter of the cores, at least 1 (the models use the rest); on a GPU all cores but two].")
 @click.option("--vllm-tensor-parallel-size", type=click.IntRange(1), default=VLLMEngine.tensor_parallel_size,
               show_default=True, help="vLLM: GPUs the MLLM is split over.")
 @click.option("--vllm-gpu-memory-utilization", type=FiniteFloat(0, 1, min_open=True),
@@ -114,7 +118,8 @@ def _shard(ctx, param, value: str | None):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
             chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, import_pyskl,
-            merge, save_images, retry_failed, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
+            merge, frame_features, save_images, retry_failed, workers, vllm_tensor_parallel_size,
+            vllm_gpu_memory_utilization, vllm_max_model_len,
             vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker, quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
     from .extract import ExtractConfig, ensure_skeletons, extract_features
@@ -146,7 +151,9 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
     config = ExtractConfig(
         dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
-        retry_failed=retry_failed, workers=workers, progress=not quiet, manifest=manifest)
+        frame_features=frame_features, retry_failed=retry_failed,
+        workers=default_workers(models.resolved_device()) if workers is None else workers, progress=not quiet,
+        manifest=manifest)
     if skeletons_only:
         skeletons = ensure_skeletons(config.spec, config)
         return 1 if skeletons.failures else 0  # broken raw files: listed in its failures/ table
@@ -159,8 +166,11 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
                                                             cpus_per_worker=cpus_per_worker))
         click.echo(summary.report())
         return summary.exit_code
-    if models.resolved_device() == "cpu" and workers:
-        _leave_cores_to_workers(workers)
+    if models.resolved_device() == "cpu" and config.workers:
+        _leave_cores_to_workers(config.workers)
+    from .allocator import keep_freed_memory
+
+    keep_freed_memory()  # the models' large activations reuse heap pages (stage1_extract/allocator.py)
     summary = extract_features(config)
     click.echo(summary.report())
     return summary.exit_code
@@ -187,6 +197,15 @@ def _import_npz(dataset: str, npz: Path, names: Path | None, protocol: str | Non
         raise MMCLError("--import-npz needs --names FILE: the npz's sample names (skes_available_name.txt)")
     spec = get_dataset(dataset)
     import_ctrgcn_npz(spec, npz, names, spec.protocol(protocol).name, out, progress=not quiet)
+
+
+def default_workers(device: str, cores: int | None = None) -> int:
+    """Decoding processes for `mmcl extract`: one decode costs about a quarter of the models' CPU time
+    per sample (bench_extract's stage table), so with the models on the CPU a quarter of the cores
+    (at least 1); with the models on a GPU every core but two (the main process feeding the GPU, the
+    writer), at least 1."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // 4) if device == "cpu" else max(1, cores - 2)
 
 
 def _leave_cores_to_workers(workers: int) -> None:
