@@ -36,7 +36,8 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--stream", type=click.Choice(STREAMS + ("joint_motion", "bone_motion")),
               help="Input stream (default: joint).")
 @click.option("--work-dir", type=click.Path(),
-              help="Output folder (default: runs/<dataset>-<protocol>-<stream>).")
+              help="Output folder, used exactly (default: a new runs/<dataset>-<protocol>-<stream>-seed<S>-<time> "
+                   "per run, linked from runs/<dataset>-<protocol>-<stream>-latest).")
 @click.option("--features", help="Feature set under <cache>/features (default: the only one).")
 @click.option("--recipe", type=click.Choice(sorted(RECIPES)),
               help="Defaults: mmcl with FAM or FRM, ctrgcn without, demo for the demo dataset.")
@@ -56,14 +57,17 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--frm-vectors", type=int, help="FRM's number of class-wise vectors R (2).")
 @click.option("--no-fam", "no_fam", is_flag=True, help="Train without the feature alignment module.")
 @click.option("--no-frm", "no_frm", is_flag=True, help="Train without the feature refinement module.")
-@click.option("--resume", is_flag=True, help="Continue the work dir's last.pt exactly.")
+@click.option("--resume", is_flag=True,
+              help="Continue the work dir's last.pt exactly (without --work-dir: the "
+                   "runs/<dataset>-<protocol>-<stream>-latest run).")
 @click.option("--keep-checkpoints", type=click.IntRange(min=0),
               help=f"Epoch checkpoints kept: the last N checkpoints/epoch-NNN.pt (default "
                    f"{TrainConfig.keep_checkpoints}; 0 keeps every epoch), plus last.pt. Each holds the full "
                    f"training state: about 15 MB at full width (base channel 64, FAM and FRM: 6 MB of "
                    f"weights, the rest optimiser state).")
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False),
-              help="Start from a checkpoint's weights (fine-tuning; mismatched tensors stay fresh).")
+              help="Start from a checkpoint's weights (fine-tuning): its width and recipe are kept unless a "
+                   "config file or flag says otherwise; tensors that do not fit (a new classifier) start fresh.")
 @click.option("--layout", type=click.Choice(sorted(LAYOUTS)),
               help="Skeleton layout the network takes; another than the cache's maps the joints "
                    "(default: the cache's, or the --init-from checkpoint's where the cache maps to it).")
@@ -102,29 +106,44 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
 
 
 def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **options):
-    """`mmcl train`'s parameters -> (the resolved config, notes for the user, the checkpoint to continue)."""
+    """`mmcl train`'s parameters -> (the resolved config, notes for the user, the checkpoint to continue).
+
+    The notes start with the settings line (each main setting and where it came from: default,
+    recipe, --init-from, config file, flag, or fitted to the data by recipe_fit)."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
-    from .config import (check_resume_compatible, finalize_config, load_config_file, resolve_config,
-                         resolve_input_layout)
-    from .published_weights import init_input
+    from .config import (check_resume_compatible, finalize_config, load_config_file, resolve_input_layout,
+                         resolve_with_sources)
+    from .dataset import make_splits
+    from .published_weights import init_architecture, load_weights, network_input
+    from .recipe_fit import fit_recipe, settings_lines
+    from .run_dirs import latest_run, train_run_name
     from .train import load_resume_checkpoint
 
     flags = {**options, "use_fam": False if no_fam else None, "use_frm": False if no_frm else None}
     file_values = load_config_file(config_file)
     dataset_dir = resolve_dataset_dir(flags["cache"] or file_values.get("cache") or "cache")
     skeletons = SkeletonCache(dataset_dir)
+    init_from = flags.get("init_from") or file_values.get("init_from")
+    init = load_weights(init_from) if init_from and not resume else None
 
     def resolved(base=None):
-        cfg = finalize_config(resolve_config(skeletons.dataset, file_values, flags, base=base), dataset_dir,
-                              skeletons.protocols)
-        init = init_input(cfg.init_from) if cfg.init_from else None
-        return resolve_input_layout(cfg, skeletons, init)
+        r = resolve_with_sources(skeletons.dataset, file_values, flags, base=base,
+                                 inherited=init_architecture(init) if init is not None else None,
+                                 file_name=config_file)
+        r = type(r)(finalize_config(r.config, dataset_dir, skeletons.protocols), r.sources)
+        d = r.config.data
+        fitted, fit_notes = fit_recipe(r, len(make_splits(skeletons, d.protocol, d.val_split, d.val_seed).train))
+        cfg, notes = resolve_input_layout(fitted.config, skeletons,
+                                          network_input(init) if init is not None else None)
+        return cfg, [*settings_lines(type(fitted)(cfg, fitted.sources)), *fit_notes, *notes]
 
     (cfg, notes), ckpt = resolved(), None
     if resume:  # read (and check) the checkpoint before anything in the work dir is touched
-        ckpt = load_resume_checkpoint(cfg.work_dir)
-        cfg, notes = resolved(base=ckpt.config)
+        work_dir = cfg.work_dir or str(latest_run(train_run_name(cfg.data.dataset, cfg.data.protocol,
+                                                                 cfg.data.stream)))
+        ckpt = load_resume_checkpoint(work_dir)
+        cfg, notes = resolved(base={**ckpt.config, "work_dir": work_dir})
         check_resume_compatible(cfg, ckpt.train_config(), Path(cfg.work_dir) / "last.pt")
         click.echo(f"resuming {cfg.work_dir} after epoch {ckpt.epoch}")
     return cfg, notes, ckpt

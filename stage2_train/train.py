@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set_seed
 
 from shared.progress import progress_bar
 from shared.cache_schema import SkeletonCache
@@ -39,6 +39,7 @@ from .losses import mmcl_loss
 from .mmcl_model import MMCLModel
 from .model_spec import spec_from_run
 from .published_weights import PublishedWeights, load_weights
+from .run_dirs import new_run_dir, point_latest, train_run_name
 from .run_log import RunLog
 from .run_report import print_summary, report_dir, run_meta, selected_figures
 from .weight_transfer import load_matching_weights
@@ -49,8 +50,24 @@ from .weight_transfer import load_matching_weights
 def train(cfg: TrainConfig, resume: Checkpoint | None = None) -> dict[str, Any]:
     """Train (or continue the checkpoint `resume`) and evaluate; returns the test summary."""
     acc = make_accelerator(cfg)
+    if cfg.work_dir is None:
+        cfg = cfg.replace(work_dir=str(new_work_dir(cfg, acc)))
     with work_dir_lock(Path(cfg.work_dir), acc):
         return run(cfg, acc, resume)
+
+
+def new_work_dir(cfg: TrainConfig, acc: Accelerator) -> Path:
+    """A new `runs/<dataset>-<protocol>-<stream>-seed<S>-<time>` (the main process's clock, so every
+    process of a DDP run writes to the same one), and `runs/<...>-latest` pointing at it."""
+    name = train_run_name(cfg.data.dataset, cfg.data.protocol, cfg.data.stream)
+    folder = [str(new_run_dir(name, f"seed{cfg.seed}"))]
+    if acc.num_processes > 1:
+        folder = broadcast_object_list(folder)
+    path = Path(folder[0])
+    if acc.is_main_process:
+        path.mkdir(parents=True, exist_ok=True)
+        point_latest(path, name)
+    return path
 
 
 def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[str, Any]:
