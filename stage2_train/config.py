@@ -163,10 +163,17 @@ def default_recipe(dataset: str, use_fam: bool, use_frm: bool) -> str:
     return "mmcl" if (use_fam or use_frm) else "ctrgcn"
 
 
+# What every recipe decides (a recipe that does not list one keeps the default, as `mmcl` does all),
+# so the settings line says "recipe <name>" for each of them.
+RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup", "steps", "window", "base_channel")
+
+
 def recipe_values(name: str, dataset: str) -> dict[str, Any]:
     if name not in RECIPES:
         raise MMCLError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
-    return {**RECIPES[name], **DATASET_VARIANTS.get((name, dataset), {}), "recipe": name}
+    defaults = TrainConfig().to_dict()
+    return {**{k: defaults[k] for k in RECIPE_KEYS}, **RECIPES[name], **DATASET_VARIANTS.get((name, dataset), {}),
+            "recipe": name}
 
 
 # --------------------------------------------------------------------------- files

@@ -39,6 +39,7 @@ from .losses import mmcl_loss
 from .mmcl_model import MMCLModel
 from .model_spec import spec_from_run
 from .published_weights import PublishedWeights, load_weights
+from .recipe_fit import collapse_warnings
 from .run_dirs import new_run_dir, point_latest, train_run_name
 from .run_log import RunLog
 from .run_report import print_summary, report_dir, run_meta, selected_figures
@@ -382,7 +383,10 @@ def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], d
                         checkpoint=last_checkpoint(cfg.work_dir))
         if split == "test":
             meta |= selected_figures(log.rows)
+        warnings = collapse_warnings(s.scores, s.labels, data.class_names, split)
         out_dir = report_dir(cfg.work_dir, split)
-        summaries[split] = write_report(out_dir, s, data.class_names, meta)
+        summaries[split] = write_report(out_dir, s, data.class_names, meta | {"warnings": warnings})
         print_summary(summaries[split], out_dir)
+        for line in warnings:
+            acc.print(line)
     return summaries["test"]
