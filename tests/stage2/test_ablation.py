@@ -122,8 +122,9 @@ def test_variants_share_the_full_variants_recipe(tmp_path):
     assert alone.recipe == "ctrgcn"
     plans = plan_runs(str(cache), 2, tmp_path / "out", [])
     assert [p.action for p in plans] == ["train"] * 8
+    # the mmcl recipe's batch 200 fitted to the 60 training samples (recipe_fit: a quarter of them)
     assert {(p.cfg.recipe, p.cfg.optim.epochs, p.cfg.optim.batch_size, p.cfg.data.features) for p in plans} == {
-        ("mmcl", 110, 200, "tiny")}
+        ("mmcl", 110, 15, "tiny")}
     pinned = plan_runs(str(cache), 1, tmp_path / "out", ["--recipe", "ctrgcn", "--epochs", "3"])
     assert {(p.cfg.recipe, p.cfg.optim.epochs) for p in pinned} == {("ctrgcn", 3)}
 
