@@ -33,7 +33,7 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str):
     rate = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     size = min(4 + 0.3 * c, 40)
     fig, ax = plt.subplots(figsize=(size, size))
-    im = ax.imshow(rate, cmap="Blues", vmin=0, vmax=1)
+    im = ax.imshow(100 * rate, cmap="Blues", vmin=0, vmax=100)  # %, as the cells
     labels = class_names if c <= NAMED_UP_TO else [str(i) for i in range(c)]
     ticks = max(4.0, min(8.0, 420 / c))
     ax.set_xticks(range(c), labels, rotation=90, fontsize=ticks)
@@ -45,7 +45,7 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str):
     ax.set_xlabel("predicted")
     ax.set_ylabel("true (cells: % of the true class)")
     ax.set_title(title, fontsize=max(9.0, min(14.0, size * 1.2)))
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="% of the true class")
     fig.tight_layout()
     return fig
 
@@ -58,6 +58,8 @@ def confusion_title(meta: dict[str, Any], top1: float, num_samples: int) -> str:
 def curves_figure(rows: list[dict[str, Any]], title: str):
     """Loss (left) and top-1 per split (right) against the epoch, from metrics.jsonl's rows."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, (loss, top1) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = [r["epoch"] for r in rows]
     for key in ("loss", "loss_ce", "loss_refine", "loss_align"):
@@ -69,6 +71,7 @@ def curves_figure(rows: list[dict[str, Any]], title: str):
     loss.set(xlabel="epoch", ylabel="training loss")
     top1.set(xlabel="epoch", ylabel="top-1 %", ylim=(0, 100))
     for ax in (loss, top1):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(title)

@@ -87,7 +87,7 @@ def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[s
     if acc.is_main_process:
         save_config(cfg, Path(cfg.work_dir) / "config.yaml")
     for epoch in range(start, cfg.optim.epochs):
-        metrics = train_one_epoch(cfg, acc, model, optimizer, train_loader, data, epoch)
+        metrics = train_one_epoch(cfg, acc, model, optimizer, train_loader, data, epoch, log)
         if val_loader is not None:
             metrics |= prefixed("val", evaluate(model, val_loader, data, acc, "validate"))
         if cfg.test_every and (epoch + 1) % cfg.test_every == 0:
@@ -246,7 +246,7 @@ def augment_generator(cfg: TrainConfig, acc: Accelerator, epoch: int) -> torch.G
 
 
 def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader, data: Data,
-                    epoch: int) -> dict[str, float]:
+                    epoch: int, log: RunLog) -> dict[str, float]:
     model.train()
     loader.set_epoch(epoch)
     generator = augment_generator(cfg, acc, epoch)
@@ -270,9 +270,13 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader
         sums["frm_samples"] += parts["n_valid_text"]
         sums["fam_samples"] += parts["n_valid_rgb"]  # already counted over all processes
         seen += n * acc.num_processes
-        if step % cfg.log_every == 0:  # .item() waits for the device: not on every step
+        if step % cfg.log_every == 0 or step == len(loader) - 1:  # .item() waits for the device: not every step
             speed = seen / (time.perf_counter() - start)
-            bar.set_postfix(loss=f"{parts['total'].item():.3f}", samples_s=f"{speed:.3g}")
+            # the bar: the epoch's running mean (one step's loss jumps); the log: this step's parts
+            bar.set_postfix(mean_loss=f"{(sums['total'] / sums['n']).item():.3f}", samples_s=f"{speed:.3g}")
+            log.step(epoch * len(loader) + step + 1, epoch + 1, {
+                "loss": parts["total"].item(), "loss_ce": parts["ce"].item(), "loss_refine": parts["refine"].item(),
+                "loss_align": parts["align"].item(), "lr": optimizer.param_groups[0]["lr"]})
     totals = {k: float(acc.reduce(v, reduction="mean" if k == "fam_samples" else "sum"))
               for k, v in sums.items()}
     n = max(totals["n"], 1)
@@ -373,7 +377,6 @@ def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], d
     write one report per split; returns the test summary."""
     scores = {split: predict_scores(model, loader, data.test_input, acc, data.skeletons.names, split)
               for split, loader in loaders.items() if loader is not None}
-    log.close()
     if not acc.is_main_process:
         return {}
     summaries = {}
@@ -389,4 +392,7 @@ def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], d
         print_summary(summaries[split], out_dir)
         for line in warnings:
             acc.print(line)
+    test = summaries["test"]
+    log.hyperparameters(cfg.to_dict(), {"test_top1": 100 * test["top1"], "test_top5": 100 * test["top5"]})
+    log.close()
     return summaries["test"]
