@@ -14,7 +14,7 @@ import click
 from shared.command import run
 from shared.layouts import LAYOUTS
 
-from .config import MIXED_PRECISION, RECIPES, TrainConfig
+from .config import MIXED_PRECISION, RECIPES, TrainConfig, describe_recipe
 from .streams import STREAMS
 
 
@@ -40,7 +40,10 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
                    "per run, linked from runs/<dataset>-<protocol>-<stream>-latest).")
 @click.option("--features", help="Feature set under <cache>/features (default: the only one).")
 @click.option("--recipe", type=click.Choice(sorted(RECIPES)),
-              help="Defaults: mmcl with FAM or FRM, ctrgcn without, demo for the demo dataset.")
+              help="Defaults: mmcl with FAM or FRM, ctrgcn without, demo for the demo dataset; --init-from: the "
+                   "checkpoint's. " + "; ".join(describe_recipe(r) for r in RECIPES) + " (NW-UCLA: batch 16, "
+                   "wd 1e-4, step 50, window 52, 65 epochs, repeat 5). Fitted to small datasets (said at start). "
+                   "configs/<dataset>/<recipe>.yaml hold them as --config files to edit.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="YAML or TOML file of settings (recipe < file < flags).")
 @click.option("--epochs", type=int)
@@ -87,7 +90,8 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--val-seed", type=int,
               help="Seed of the validation draw (default 0, the same for every stream and --seed).")
 @click.option("--test-every", type=int,
-              help="Also evaluate on the test split every N epochs (0: only at the end).")
+              help="Also evaluate on the test split every N epochs (0: only at the end): the way to follow test "
+                   "accuracy (test/top1 % in TensorBoard, test_top1 in metrics.jsonl); report the last epoch.")
 @click.option("--workers", type=int, help="DataLoader worker processes (default: 0 in memory, else 4).")
 @click.option("--data-on-device", "on_device", is_flag=True, default=None,
               help="Hold the training frames and features on the training device and draw batches there "

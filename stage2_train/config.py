@@ -168,6 +168,14 @@ def default_recipe(dataset: str, use_fam: bool, use_frm: bool) -> str:
 RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup", "steps", "window", "base_channel")
 
 
+def describe_recipe(name: str) -> str:
+    """`demo: 4 epochs, batch 8, lr 0.1, ...` for --help (the NTU values; dataset variants in the README)."""
+    v = recipe_values(name, "")
+    steps = ",".join(str(s) for s in v["steps"])
+    return (f"{name}: {v['epochs']} epochs, batch {v['batch_size']}, lr {v['lr']:g}, wd {v['weight_decay']:g}, "
+            f"warm-up {v['warmup']}, x0.1 at {steps}, window {v['window']}, width {v['base_channel']}")
+
+
 def recipe_values(name: str, dataset: str) -> dict[str, Any]:
     if name not in RECIPES:
         raise MMCLError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
