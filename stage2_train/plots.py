@@ -51,8 +51,16 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str):
 
 
 def confusion_title(meta: dict[str, Any], top1: float, num_samples: int) -> str:
-    run = " ".join(str(meta[k]) for k in ("dataset", "protocol", "stream") if meta.get(k))
-    return f"{run}, {meta.get('split', 'test')} split: top-1 {100 * top1:.2f} % ({num_samples} samples)"
+    """`<run folder>: <dataset> <protocol> <stream>, <split>: top-1 ...`; a zero-shot report names the
+    model's dataset and the target, and whether FRM refined the scores."""
+    where = " ".join(str(meta[k]) for k in ("dataset", "protocol", "stream") if meta.get(k))
+    if meta.get("target"):  # zero-shot: a model of one dataset on another
+        where = f"{meta.get('trained_on')} {meta.get('stream')} model on {meta['target']}"
+    split = str(meta.get("split", "test"))
+    split = split if split.endswith(("split", "samples")) else f"{split} split"
+    refined = ", scores refined by FRM" if meta.get("scores") == "refined" else ""
+    run = f"{Path(meta['checkpoint']).parent.name}: " if meta.get("checkpoint") else ""
+    return f"{run}{where}, {split}{refined}: top-1 {100 * top1:.2f} % ({num_samples} samples)"
 
 
 def curves_figure(rows: list[dict[str, Any]], title: str):

@@ -74,6 +74,7 @@ def new_work_dir(cfg: TrainConfig, acc: Accelerator) -> Path:
 def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[str, Any]:
     set_seed(cfg.seed)
     data = build_data(cfg, acc)
+    report_data(cfg, data, acc)
     model = build_model(cfg, data)
     optimizer, scheduler = build_optimizer(cfg, model)
     start = restore(resume, model, optimizer, scheduler, acc) if resume else init_weights(cfg, model, acc)
@@ -171,7 +172,6 @@ def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
         test_input=InputPipeline(cfg.augment, False, cfg.data.stream, layout))
     if len(splits.test) == 0:
         raise MMCLError(f"{skeletons.path}: protocol {cfg.data.protocol!r} has no test samples")
-    report_data(cfg, data, acc)
     return data
 
 
