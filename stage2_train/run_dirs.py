@@ -3,8 +3,9 @@ stable `<name>-latest` link beside it for scripts (and for `mmcl train --resume`
 
 - training: `runs/<dataset>-<protocol>-<stream>-seed<S>-<YYYYmmdd-HHMMSS>`, linked from
   `runs/<dataset>-<protocol>-<stream>-latest`;
-- `mmcl ensemble`: `runs/ensemble-<dataset>-<protocol>-<YYYYmmdd-HHMMSS>/`, linked from
-  `runs/ensemble-<dataset>-<protocol>-latest`.
+- `mmcl ensemble`: `runs/ensemble-<YYYYmmdd-HHMMSS>/ensemble.json`, linked from `runs/ensemble-latest`;
+- `mmcl zeroshot` and `mmcl test` write beside the checkpoint, in a new folder per evaluation
+  (`run_report.evaluation_dir`).
 
 `--work-dir` (or `--out`) is always honoured exactly, and gets no link.
 """
