@@ -127,10 +127,23 @@ def load_weights(path: str | Path) -> Checkpoint | PublishedWeights:
         return published
 
 
-def init_input(path: str | Path) -> InputSpec | NetworkInput:
-    """What `--init-from path` tells about the network's input (layout, persons)."""
-    w = load_weights(path)
-    return w.spec.input if isinstance(w, Checkpoint) else w.input
+def network_input(weights: Checkpoint | PublishedWeights) -> InputSpec | NetworkInput:
+    """What loaded --init-from weights tell about the network's input (layout, persons)."""
+    return weights.spec.input if isinstance(weights, Checkpoint) else weights.input
+
+
+def init_architecture(weights: Checkpoint | PublishedWeights) -> dict[str, object]:
+    """The settings `--init-from` keeps unless a config file or flag says otherwise: the network's
+    width (and, for our checkpoints, FRM's vectors, dropout and the recipe it was trained with), so
+    fine-tuning loads every backbone tensor instead of rebuilding another network."""
+    if isinstance(weights, PublishedWeights):
+        return {"base_channel": weights.backbone.base_channel}
+    model = weights.spec.model
+    kept: dict[str, object] = {"base_channel": model.backbone.base_channel, "drop_out": model.backbone.drop_out}
+    if model.use_frm:
+        kept["frm_vectors"] = model.frm_vectors
+    recipe = (weights.config or {}).get("recipe")
+    return kept | ({"recipe": recipe} if recipe else {})
 
 
 _RESAVE_HINT = ("; a file holding Python objects besides tensors (an mmcv checkpoint's meta) can be re-saved "
