@@ -18,10 +18,10 @@ import time
 import numpy as np
 import torch
 
-from stage2_train.backbones import BACKBONES
-from stage2_train.losses import mmcl_loss
-from stage2_train.mmcl_model import MMCLModel
-from stage2_train.model_config import MMCLModelConfig, backbone_config
+from stage2_train.models.backbones import BACKBONES
+from stage2_train.models.losses import mmcl_loss
+from stage2_train.models.mmcl_model import MMCLModel
+from stage2_train.models.model_config import MMCLModelConfig, backbone_config
 
 RGB_DIM, TEXT_DIM = 1280, 384  # EfficientNet-Lite0 pooled, MiniLM
 

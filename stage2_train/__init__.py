@@ -1,6 +1,6 @@
-"""Stage 2: train the skeleton classifier (CTR-GCN) with MMCL's training-only heads.
+"""Stage 2: train a skeleton classifier (CTR-GCN, HD-GCN, ST-GCN++ or ProtoGCN) with MMCL's training-only heads.
 
 FAM aligns the skeleton feature with a cached RGB embedding (contrastive), FRM rescales the
 classifier scores with weights predicted from cached MLLM text features. Only the backbone is
-exported; see `mmcl_model.MMCLModel.skeleton_model`.
+exported; see `models.mmcl_model.MMCLModel.skeleton_model`.
 """

@@ -9,11 +9,11 @@ import torch
 from backbone_reference import DATA, NUM_CLASS, reference_weights
 
 from shared.errors import MMCLError
-from stage2_train.backbones import BACKBONES, build_backbone, build_backbone_loss, from_official
-from stage2_train.hierarchy import groups, hierarchy_graph
-from stage2_train.mmcl_model import MMCLModel
-from stage2_train.model_config import MMCLModelConfig, backbone_config
-from stage2_train.model_spec import model_config_from_dict
+from stage2_train.models.backbones import BACKBONES, build_backbone, build_backbone_loss, from_official
+from stage2_train.models.hierarchy import groups, hierarchy_graph
+from stage2_train.models.mmcl_model import MMCLModel
+from stage2_train.models.model_config import MMCLModelConfig, backbone_config
+from stage2_train.models.model_spec import model_config_from_dict
 
 
 def n_params(module: torch.nn.Module | None) -> int:
