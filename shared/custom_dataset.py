@@ -40,10 +40,12 @@ from .errors import MMCLError
 from .layouts import LAYOUTS
 from .registry import DATASETS, ClassInfo, DatasetSpec, Protocol, SampleMeta
 from .sample_names import name_problem
+from .text_files import read_text
 
 CUSTOM = "custom"  # the --dataset value that takes a manifest
 MANIFEST_KEYS = ("name", "title", "layout", "persons", "color_resolution", "classes", "protocols", "samples")
 META_COLUMNS = tuple(f.name for f in fields(SampleMeta) if f.name not in ("name", "action"))
+META_MAX = 2**31 - 1  # subject, camera, ...: int32 in skeletons.h5
 SPLIT_VALUES = {"train": True, "test": False}
 # skeleton file endings, longest first, and the reader each one means (see shared.readers)
 SKELETON_SUFFIXES = {"_skeleton.mat": "utd_mat", ".skeleton": "ntu", ".json": "ucla_json",
@@ -93,7 +95,7 @@ def load_manifest(path: str | Path) -> Manifest:
     """The manifest at `path`, checked whole: every problem is a ManifestError naming where it is."""
     path = Path(path).resolve()
     try:
-        text = path.read_text()
+        text = read_text(path, "manifest")
         doc = yaml.safe_load(text)
     except OSError as e:
         raise ManifestError(f"{path}: cannot read the manifest ({e.strerror or e})") from None
@@ -179,8 +181,7 @@ def _rows(value, path: Path) -> tuple[list[tuple[int, dict]], str, str]:
         return list(enumerate(value, start=1)), f"{path}, samples", ""
     table = path.parent / str(value)
     try:
-        with open(table, newline="") as f:  # csv's own line handling (quoted newlines)
-            text = f.read()
+        text = read_text(table, "sample table")  # newlines kept: csv's own line handling (quoted newlines)
     except OSError as e:
         raise ManifestError(f"{path}: cannot read its sample table {table} ({e.strerror or e})") from None
     reader = csv.DictReader(io.StringIO(text))
@@ -216,6 +217,8 @@ def _sample(row: dict, number: int, where: str, base: Path, classes: tuple[Class
                 meta_values[key] = int(value)
             except ValueError:
                 raise ManifestError(f"{at}: {key} {value!r} is not a whole number") from None
+            if not 0 <= meta_values[key] <= META_MAX:  # stored as int32 in skeletons.h5
+                raise ManifestError(f"{at}: {key} {value} is out of range (0 to {META_MAX})")
     skeleton = base / str(row["skeleton"]).strip()
     try:
         skeleton_format(skeleton)

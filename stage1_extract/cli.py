@@ -33,7 +33,13 @@ def _image_size(ctx, param, value: str | None) -> tuple[int, int] | None:
         raise click.BadParameter(f"{value!r}: expected WIDTHxHEIGHT, e.g. 1120x448") from None
     if w < 1 or h < 1:
         raise click.BadParameter(f"{value!r}: width and height must be positive")
+    if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE:
+        raise click.BadParameter(f"{value!r}: at most {MAX_IMAGE_SIDE} pixels a side (the models see 224 to 448; "
+                                 f"a larger image does not fit in memory)")
     return w, h
+
+
+MAX_IMAGE_SIDE = 16384
 
 
 def _shard(ctx, param, value: str | None) -> Shard | None:
