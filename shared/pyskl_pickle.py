@@ -59,10 +59,16 @@ def read_pyskl(path, spec: DatasetSpec) -> PysklImport:
     path = Path(path)
     data = load_pickle(path)
     out = PysklImport()
+    first: dict[str, int] = {}  # frame_dir -> its annotation
     for i, ann in enumerate(data["annotations"]):
         sample = _sample(path, i, ann, spec, out.failures)
-        if sample is not None:
-            out.samples.append(sample)
+        if sample is None:
+            continue
+        if sample.meta.name in first:  # a cache holds each sample once (scores, ensembles key by name)
+            raise MMCLError(f"{path}: frame_dir {sample.meta.name!r} appears twice (annotations "
+                            f"{first[sample.meta.name]} and {i}); remove one")
+        first[sample.meta.name] = i
+        out.samples.append(sample)
     out.ignored_splits = _check_splits(path, data.get("split", {}), spec, {s.meta.name: s.meta for s in out.samples})
     return out
 

@@ -142,7 +142,9 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
         from .pyskl_interop import import_pyskl as import_pickle
         import_pickle(get_dataset(dataset), import_pyskl, out, progress=not quiet)
     if (import_npz or import_pyskl) and skeletons_only:
-        return 0
+        from shared.cache_schema import SkeletonCache
+
+        return 1 if SkeletonCache(out / dataset).failures else 0  # samples that failed: in failures/
     config = ExtractConfig(
         dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,

@@ -143,3 +143,52 @@ def test_a_size_that_cannot_fit_on_the_command_line_is_refused(cache, tmp_path, 
 def test_an_image_size_that_cannot_fit_is_refused(tmp_path):
     result = invoke("extract", "--dataset", "demo", "--image-size", "99999999x99999999", "--out", tmp_path, ok=False)
     assert result.exit_code == 2 and "at most 16384 pixels a side" in result.output
+
+
+# --------------------------------------------------------------------------- #21 item 11: smaller ones
+
+
+def test_a_duplicated_pyskl_frame_dir_is_refused(tmp_path):
+    path = pyskl(tmp_path)
+    data = pickle.loads(path.read_bytes())
+    data["annotations"].append(dict(data["annotations"][0]))
+    path.write_bytes(pickle.dumps(data))
+    result = invoke("extract", "--dataset", "ntu60", "--out", tmp_path / "o", "--skeletons-only", "--import-pyskl",
+                    path, ok=False)
+    assert isinstance(result.exception, MMCLError)
+    assert "frame_dir 'S001C001P001R001A001' appears twice (annotations 0 and 1)" in str(result.exception)
+
+
+def test_an_import_with_failed_samples_exits_1(tmp_path):
+    path = pyskl(tmp_path)
+    data = pickle.loads(path.read_bytes())
+    broken = {**data["annotations"][0], "frame_dir": "S001C001P001R001A002", "label": 1,
+              "keypoint": np.zeros((1, 4, 17, 3), np.float32)}  # 17 joints: recorded failed
+    data["annotations"].append(broken)
+    path.write_bytes(pickle.dumps(data))
+    from stage1_extract.cli import extract
+
+    status = extract.main(["--dataset", "ntu60", "--out", str(tmp_path / "o"), "--skeletons-only", "--quiet",
+                           "--import-pyskl", str(path)], standalone_mode=False)  # as shared.command.run calls it
+    assert status == 1 and (tmp_path / "o" / "ntu60" / "skeletons.h5").exists()
+
+
+@pytest.mark.parametrize("cell, written", [
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+cmd", "'+cmd"), ("-x", "'-x"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("-0.25", "-0.25"), ("wave", "wave"), (3, 3),
+])
+def test_csv_cells_that_look_like_formulas_are_written_as_text(cell, written):
+    from shared.csv_cells import formula_safe
+
+    assert formula_safe(cell) == written
+
+
+def test_a_class_name_formula_reaches_the_report_as_text(tmp_path):
+    from stage2_train.evaluate import _write_confusion_csv, _write_per_class
+
+    confusion = np.array([[2, 0], [1, 1]])
+    _write_per_class(tmp_path / "p.csv", confusion, np.array([1.0, 0.5]), ["=cmd|' /C calc'!A0", "wave"])
+    _write_confusion_csv(tmp_path / "c.csv", confusion, ["=cmd|' /C calc'!A0", "wave"])
+    for name in ("p.csv", "c.csv"):
+        text = (tmp_path / name).read_text()
+        assert "'=cmd" in text and ",=cmd" not in text and not text.startswith("=")
