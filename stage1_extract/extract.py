@@ -37,8 +37,8 @@ from shared.errors import MMCLError
 from shared.registry import DatasetSpec, find_dir, get_dataset
 
 from .decode import Decoded, TemporalImages, prefetch
-from .featurize import (
-    Models, ModelSpecs, Timer, check_model_sources, load_models, load_prompts_for, run_models)
+from .featurize import Models, Timer, check_model_sources, load_models, load_prompts_for, run_models
+from .model_specs import TRANSFORMERS_BATCH_SIZE, ModelSpecs
 from .provenance import default_feature_set_name, feature_header, request_attrs, sanitize
 from .input_stamps import InputStamps
 from .resume import FeaturePaths, batches_of, check_parts_header, commit_chunk, finish, plan_chunks, read_progress
@@ -54,13 +54,14 @@ class ExtractConfig:
     out: Path = Path("cache")
     models: ModelSpecs = ModelSpecs()
     image: TemporalImageConfig = TemporalImageConfig()
-    batch_size: int = 16
+    batch_size: int = TRANSFORMERS_BATCH_SIZE
     chunk_size: int = 256  # samples per committed part file (rounded up to whole batches)
     limit: int | None = None
     shard: Shard | None = None
     feature_set: str | None = None
     save_images: bool = False
     retry_failed: bool = False  # extract recorded failures again
+    frame_features: bool = False  # also rgb/frames: each crop's embedding (K encoder passes more per sample)
     workers: int = 2
     abort_after: int = 64  # stop when the models fail on this many samples in a row
     progress: bool = True
@@ -121,7 +122,8 @@ class Extraction:
         # a custom dataset's manifest names each video itself
         video_dir = config.root if spec.manifest else find_dir(config.root, spec.video_dirs, "video", spec)
         name = sanitize(config.feature_set or default_feature_set_name(config.models, config.image))
-        request = request_attrs(spec, config.models, config.image, load_prompts_for(config.models))
+        request = request_attrs(spec, config.models, config.image, load_prompts_for(config.models),
+                                config.frame_features)
         skeletons = ensure_skeletons(spec, config)
         return cls(config, spec, skeletons, video_dir, FeaturePaths.of(config.out / spec.name, name, config.shard),
                    request)
@@ -175,7 +177,7 @@ class Extraction:
                 # Workers start before the models load: their start-up overlaps the loading.
                 decoded = self.prefetch(chunks)
                 t_load = time.perf_counter()
-                models = models or load_models(config.models, config.batch_size)
+                models = models or load_models(config.models, config.batch_size, config.image.image_size)
                 summary.load_s = time.perf_counter() - t_load
                 header = feature_header(self.skeletons, self.spec, self.request, models)
                 check_parts_header(paths, header)
@@ -189,7 +191,7 @@ class Extraction:
         for folder in (paths.parts,) + ((paths.images,) if config.save_images else ()):
             folder.mkdir(parents=True, exist_ok=True)
         dataset = TemporalImages(np.concatenate(chunks), self.skeletons, self.spec, self.video_dir, config.image,
-                                 paths.images if config.save_images else None)
+                                 paths.images if config.save_images else None, keep_crops=config.frame_features)
         return prefetch(dataset, batches_of(chunks, config.batch_size), config.workers)
 
     def run_chunks(self, chunks: list[np.ndarray], decoded: Iterator[list[Decoded]], models: Models,

@@ -53,7 +53,8 @@ def read_progress(paths: FeaturePaths, wanted: np.ndarray, names_hash: str, requ
     for path in dict.fromkeys([paths.output, paths.complete]):  # a shard run: its file, or the merged one
         if path.exists():
             attrs, index, names = read_rows(path)
-            _check_request(path, attrs, request)
+            attrs = {"frame_features": True, **attrs}  # files made before the flag stored every frame
+            _check_request(path, attrs, with_frames_held(request, attrs))
             processed = {int(i) for i, name in zip(index, names) if name}  # "" = not extracted (--limit)
             if attrs.get("names_hash") != names_hash or not processed.issuperset(wanted.tolist()):
                 continue
@@ -101,6 +102,14 @@ def rows_to_redo(path: Path, block: FeatureBlock, stamps: InputStamps, retry_fai
         print(f"{path}: extracting again {len(changed)} samples whose input changed"
               + (f" and {len(failed)} that failed" if retry_failed else ""))
     return changed | failed
+
+
+def with_frames_held(request: dict, attrs: dict) -> dict:
+    """A finished output that holds per-frame embeddings also serves a run that does not ask for
+    them (it holds more); parts never mix the two (their arrays differ in shape)."""
+    if attrs.get("frame_features") and not request.get("frame_features", False):
+        return {**request, "frame_features": attrs["frame_features"]}
+    return request
 
 
 def _check_request(path: Path, attrs: dict, request: dict) -> None:

@@ -121,7 +121,7 @@ def test_a_bad_input_file_is_one_line_naming_it(case, cache, tmp_path):
     ("persons: 100000", "persons = 100000: expected in [1, 16]"),
 ])
 def test_a_size_that_cannot_fit_in_a_config_is_refused(tmp_path, text, message):
-    from stage2_train.config import load_config_file
+    from stage2_train.training.config import load_config_file
 
     f = tmp_path / "big.yaml"
     f.write_text(text + "\n")
@@ -184,7 +184,7 @@ def test_csv_cells_that_look_like_formulas_are_written_as_text(cell, written):
 
 
 def test_a_class_name_formula_reaches_the_report_as_text(tmp_path):
-    from stage2_train.evaluate import _write_confusion_csv, _write_per_class
+    from stage2_train.evaluation.evaluate import _write_confusion_csv, _write_per_class
 
     confusion = np.array([[2, 0], [1, 1]])
     _write_per_class(tmp_path / "p.csv", confusion, np.array([1.0, 0.5]), ["=cmd|' /C calc'!A0", "wave"])

@@ -15,13 +15,13 @@ from shared.cache_schema import FEATURES_DIR, FeatureFile, SkeletonCache
 from shared.errors import CacheError, MMCLError
 from shared.layouts import KINECT_V1, NTU25
 from shared.registry import NW_UCLA
-from stage2_train.dataset import JointSource, SkeletonDataset, collate, make_splits
-from stage2_train.features import load_features
-from stage2_train.transforms import (AugmentConfig, BatchAugment, InputPipeline, center_crops, crop_resize,
+from stage2_train.data.dataset import JointSource, SkeletonDataset, collate, make_splits
+from stage2_train.data.features import load_features
+from stage2_train.data.transforms import (AugmentConfig, BatchAugment, InputPipeline, center_crops, crop_resize,
                                      random_crops, rotate, rotation_matrices, translated_crop_resize,
                                      ucla_frame_indices)
 from shared.normalization import translate_to_origin_torch
-from stage2_train.streams import STREAMS, canonical_stream, make_stream, to_model_input
+from stage2_train.data.streams import STREAMS, canonical_stream, make_stream, to_model_input
 from stage2_cache import write_tiny_cache
 
 # --------------------------------------------------------------------------- the reference, per sample
@@ -242,7 +242,7 @@ def test_dataset_collate_and_features(tiny):
 def test_shared_and_lazy_sources_give_the_same_batches(tiny):
     """The frames in memory, read by forked workers that share one array, and read per sample
     from the file give the same training batches, epoch after epoch."""
-    from stage2_train.dataset import make_loader
+    from stage2_train.data.dataset import make_loader
 
     cache = SkeletonCache(tiny)
     rows = cache.split_indices("xsub", True)
