@@ -164,7 +164,7 @@ def _classes(value, path: Path) -> tuple[ClassInfo, ...]:
         if extra or not str(entry.get("name") or "").strip():
             raise ManifestError(f"{path}: class {i + 1} ({c!r}) must be a name or a mapping with name and "
                                 f"optional ntu_id")
-        if ntu_id is not None and (not isinstance(ntu_id, int) or not 1 <= ntu_id <= 120):
+        if ntu_id is not None and (not isinstance(ntu_id, int) or isinstance(ntu_id, bool) or not 1 <= ntu_id <= 120):
             raise ManifestError(f"{path}: class {entry['name']!r}: ntu_id {ntu_id!r} is not an NTU RGB+D 120 "
                                 f"action id (1-120)")
         out.append(ClassInfo(i + 1, str(entry["name"]).strip(), ntu_id))
@@ -195,8 +195,16 @@ def _rows(value, path: Path) -> tuple[list[tuple[int, dict]], str, str]:
     except OSError as e:
         raise ManifestError(f"{path}: cannot read its sample table {table} ({e.strerror or e})") from None
     reader = csv.DictReader(io.StringIO(text))
-    rows = [(i, {k.strip(): (v or "").strip() for k, v in row.items() if k is not None})
-            for i, row in enumerate(reader, start=2)]  # row 1 is the header
+    header = [str(k).strip() for k in (reader.fieldnames or [])]
+    repeated = sorted({k for k in header if header.count(k) > 1})
+    if repeated:  # csv would keep the last column of a name silently
+        raise ManifestError(f"{table}, row 1: column(s) {', '.join(repeated)} appear more than once")
+    rows = []
+    for i, row in enumerate(reader, start=2):  # row 1 is the header
+        if row.get(None):  # more fields than the header names: the values would be dropped silently
+            raise ManifestError(f"{table}, row {i}: {len(header) + len(row[None])} fields, the header names "
+                                f"{len(header)} (a comma in a value must be quoted)")
+        rows.append((i, {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}))
     if not rows:
         raise ManifestError(f"{table}: no samples (expected a header line and one line per sample)")
     return rows, str(table), text

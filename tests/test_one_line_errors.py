@@ -192,3 +192,36 @@ def test_a_class_name_formula_reaches_the_report_as_text(tmp_path):
     for name in ("p.csv", "c.csv"):
         text = (tmp_path / name).read_text()
         assert "'=cmd" in text and ",=cmd" not in text and not text.startswith("=")
+
+
+@pytest.mark.parametrize("table, says", [
+    (b"name,label,skeleton,xsub\na,wave,a.npy,train,extra\n", "samples.csv, row 2: 5 fields, the header names 4"),
+    (b"name,label,label,skeleton,xsub\na,wave,squat,a.npy,train\n", "samples.csv, row 1: column(s) label appear more than once"),
+])
+def test_a_sample_table_that_would_lose_values_is_refused(tmp_path, table, says):
+    from shared.custom_dataset import load_manifest
+
+    with pytest.raises(MMCLError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        load_manifest(manifest(tmp_path, table=table))
+
+
+def test_an_ntu_id_of_true_is_refused(tmp_path):
+    from shared.custom_dataset import load_manifest
+
+    doc = {"name": "mine", "layout": "kinect_v1", "classes": [{"name": "wave", "ntu_id": True}],
+           "protocols": ["xsub"], "samples": "samples.csv"}
+    with pytest.raises(MMCLError, match="ntu_id True is not an NTU RGB"):
+        load_manifest(manifest(tmp_path, yaml_bytes=json.dumps(doc).encode()))
+
+
+@pytest.mark.parametrize("device, says", [
+    ("garbage", "'garbage': expected auto, cpu, cuda or cuda:N"),
+    ("cuda:7", "'cuda:7': this machine has"),
+])
+def test_an_extract_device_that_does_not_exist_is_one_line(tmp_path, device, says):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    result = invoke("extract", "--dataset", "demo", "--device", device, "--out", tmp_path, ok=False)
+    assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output, result.output
