@@ -225,3 +225,29 @@ def test_an_extract_device_that_does_not_exist_is_one_line(tmp_path, device, say
         pytest.skip("this machine has a cuda:7")
     result = invoke("extract", "--dataset", "demo", "--device", device, "--out", tmp_path, ok=False)
     assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output, result.output
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"not a state dict\n" * 10, "not a plain PyTorch state dict"),
+    (pickle.dumps({"x": _RunsCode()}), "not a plain PyTorch state dict"),
+    ("torch.save([1, 2, 3])", "not an EfficientNet-Lite0 state dict"),
+])
+def test_a_bad_rgb_encoder_file_is_one_line(tmp_path, capsys, content, says):
+    from stage1_extract.efficientnet_lite import load_efficientnet_lite0
+
+    path = tmp_path / "enc.pth"
+    if isinstance(content, str):  # a plain PyTorch file of the wrong content
+        import torch
+
+        torch.save([1, 2, 3], path)
+    else:
+        _write(path, content)
+    with pytest.raises(MMCLError) as e:
+        load_efficientnet_lite0(path)
+    assert str(e.value).startswith(f"{path}: {says}") and "\n" not in str(e.value)
+    assert "this ran" not in capsys.readouterr().out
