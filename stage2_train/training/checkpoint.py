@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from shared.cache_io import atomic_path
+from shared.cache_io import atomic_path, output_error
 from shared.errors import MMCLError
 from shared.layouts import get_layout
 
@@ -94,7 +94,15 @@ class Checkpoint:
         The payload's checksum lets `load` refuse a file damaged since (bit rot, a bad copy)."""
         payload = self.to_payload()
         with atomic_path(Path(path)) as tmp:
-            torch.save({**payload, "checksum": checksum(payload)}, tmp)
+            try:
+                with open(tmp, "wb") as f:  # through Python: a failed write keeps its OSError (errno)
+                    torch.save({**payload, "checksum": checksum(payload)}, f)
+            except OSError as e:
+                raise output_error(Path(path), e) from None
+            except RuntimeError as e:  # torch's zip writer wraps the failed write ("enforce fail")
+                if not isinstance(e.__context__, OSError):
+                    raise
+                raise output_error(Path(path), e.__context__) from None
 
     @classmethod
     def load(cls, path: str | Path) -> "Checkpoint":

@@ -370,8 +370,12 @@ def prune_checkpoints(work_dir: str | Path, epoch: int, keep: int) -> list[Path]
 
 def load_resume_checkpoint(work_dir: str | Path) -> Checkpoint:
     path = last_checkpoint(work_dir)
-    if not path.exists():
-        raise MMCLError(f"--resume: no checkpoint at {path}; train without --resume first")
+    if not path.exists():  # a run stopped between checkpoints/epoch-NNN.pt and last.pt (a full disk)
+        saved = sorted(checkpoint_dir(work_dir).glob("epoch-[0-9][0-9][0-9]*.pt"))
+        if not saved:
+            raise MMCLError(f"--resume: no checkpoint at {path}; train without --resume first")
+        path = saved[-1]
+        print(f"--resume: no {last_checkpoint(work_dir).name}; continuing from {path}")
     return load_checkpoint(path)
 
 

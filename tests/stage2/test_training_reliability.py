@@ -149,6 +149,35 @@ def test_a_truncated_last_metrics_row_is_dropped_on_resume(cache, tmp_path):
         train(cache, work, *flags, "--epochs", "3", "--resume")
 
 
+def test_a_full_disk_under_training_is_one_line_with_nothing_half_written(cache, tmp_path):
+    """#21 item 9: a full disk under `mmcl train` was 'RuntimeError: enforce fail' (torch's writer),
+    and a run stopped between epoch-001.pt and last.pt was 'no checkpoint' on --resume."""
+    import resource
+    import signal
+
+    def limit() -> None:  # no file may grow past 200 kB: as a full disk, without root
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    work = tmp_path / "full"
+    flags = [*COMMON, *ONE_EPOCH, *SKELETON_ONLY]
+    done = subprocess.run([sys.executable, "-m", "stage2_train.cli", "--cache", str(cache), "--work-dir", str(work),
+                           *flags], capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "cannot write" in errors[0] and ".pt: File too large" in errors[0], done.stderr
+    assert not [p for p in work.rglob("*") if ".tmp-" in p.name]  # nothing half-written stays
+
+
+def test_resume_continues_from_the_newest_epoch_checkpoint_when_last_pt_is_missing(cache, tmp_path):
+    work = tmp_path / "between"
+    train(cache, work, *ONE_EPOCH, *SKELETON_ONLY)
+    (work / "last.pt").unlink()  # as if the disk filled between checkpoints/epoch-001.pt and last.pt
+    train(cache, work, *SKELETON_ONLY, "--warmup", "0", "--window", "12", "--workers", "0", "--epochs", "2",
+          "--resume")
+    assert load_checkpoint(work / "last.pt").epoch == 2
+
+
 # --------------------------------------------------------------------------- one run per work dir
 
 
