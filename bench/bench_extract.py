@@ -282,8 +282,9 @@ def bench_reference(work: Path, revision: str, limit: int, repeat: int) -> None:
     worst = compare_outputs(feature_file(outs["ours"]), feature_file(outs["reference"]))
     print(f"outputs equal: pooled RGB, masks, P(yes), descriptions, text embeddings (largest difference {worst:g})")
     for label, report in reports.items():
-        stages = re.search(r"ms per sample: .*", report)
-        print(f"{label:9s} {stages.group(0) if stages else report.strip()}")
+        for line in ("ms per sample: .*", "start-up: .*"):
+            found = re.search(line, report)
+            print(f"{label:9s} {found.group(0) if found else report.strip()}")
     best = {label: max(values) for label, values in rates.items()}
     ratios = [o / r for o in rates["ours"] for r in rates["reference"]]
     print(f"RESULT stage1 ours/reference {best['ours'] / best['reference']:.2f} (whole run, best of {repeat}: "
