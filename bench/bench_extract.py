@@ -114,7 +114,7 @@ def prepare_demo(work: Path, samples: int = 36) -> tuple[Path, dict]:
 def bench_pipeline(work: Path, root: Path, models: dict, k: int, workers: int, batch_size: int, limit: int,
                    image_size: tuple[int, int] | None, threads: int) -> None:
     from stage1_extract.extract import ExtractConfig, extract_features
-    from stage1_extract.featurize import ModelSpecs
+    from stage1_extract.model_specs import ModelSpecs
     from stage1_extract.summary import STAGE_LABELS
     from stage1_extract.temporal_image import TemporalImageConfig
 
@@ -151,7 +151,7 @@ def bench_engines(work: Path, root: Path, models: dict, k: int, batch_size: int,
     from shared.cache_schema import SKELETON_FILE
     from shared.registry import get_dataset
     from stage1_extract.extract import ExtractConfig, ensure_skeletons, extract_features
-    from stage1_extract.featurize import ModelSpecs
+    from stage1_extract.model_specs import ModelSpecs
     from stage1_extract.ray_engine import RayEngine, require_ray
     from stage1_extract.temporal_image import TemporalImageConfig
 

@@ -73,10 +73,10 @@ def variants(compile_backend: str | None) -> list[Variant]:
 
 def build(shape: Shape, device: torch.device, v: Variant):
     from shared.layouts import NTU25
-    from stage2_train.augment_config import AugmentConfig
-    from stage2_train.mmcl_model import MMCLModel
-    from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
-    from stage2_train.transforms import InputPipeline
+    from stage2_train.data.augment_config import AugmentConfig
+    from stage2_train.models.mmcl_model import MMCLModel
+    from stage2_train.models.model_config import CTRGCNConfig, MMCLModelConfig
+    from stage2_train.data.transforms import InputPipeline
 
     torch.manual_seed(0)
     backbone = CTRGCNConfig(num_class=120, num_point=25, num_person=2, graph="ntu25",
@@ -105,7 +105,7 @@ def synthetic_batch(shape: Shape, device: torch.device, seed: int = 0) -> dict[s
 
 
 def step_fn(model, optimizer, pipeline, device: torch.device, v: Variant):
-    from stage2_train.losses import mmcl_loss
+    from stage2_train.models.losses import mmcl_loss
 
     generator = torch.Generator(device).manual_seed(0)
 
@@ -113,8 +113,8 @@ def step_fn(model, optimizer, pipeline, device: torch.device, v: Variant):
         x = pipeline(batch, generator)  # channels-last: the weights; the network folds its input to 4-d itself
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=v.bf16):
             out = model(x, rgb=batch["rgb"], text=batch["text"])
-            parts = mmcl_loss(out["logits"], batch["label"], refined=out["refined"], text_valid=batch["text_valid"],
-                              feature=out["feature"], rgb_proj=out["rgb_proj"], rgb_valid=batch["rgb_valid"])
+            parts = mmcl_loss(out.logits, batch["label"], refined=out.refined, text_valid=batch["text_valid"],
+                              feature=out.feature, rgb_proj=out.rgb_proj, rgb_valid=batch["rgb_valid"])
         optimizer.zero_grad(set_to_none=True)
         parts["total"].backward()
         optimizer.step()
@@ -154,8 +154,8 @@ def end_to_end(shape: Shape, device: torch.device, v: Variant, steps: int, worke
     `on_device` by DeviceBatches from the same cache held on the device."""
     from reference_feeder import ntu_like_samples, write_ntu_like_cache
     from shared.cache_schema import SkeletonCache
-    from stage2_train.dataset import JointSource, SkeletonDataset, make_loader
-    from stage2_train.device_batches import DeviceBatches
+    from stage2_train.data.dataset import JointSource, SkeletonDataset, make_loader
+    from stage2_train.data.device_batches import DeviceBatches
 
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = v.tf32
     n = shape.batch * (steps + 3)

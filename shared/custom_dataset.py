@@ -118,8 +118,18 @@ def load_manifest(path: str | Path) -> Manifest:
     classes = _classes(doc["classes"], path)
     protocols = _protocols(doc["protocols"], path)
     rows, where, table_text = _rows(doc["samples"], path)
-    samples = tuple(_sample(row, i, where, path.parent, classes, protocols) for i, row in rows)
-    _check_unique([s.meta.name for s in samples], where, "sample name")
+    samples, problems = [], []
+    for i, row in rows:  # every row checked: all the table's problems in one pass, not the first alone
+        try:
+            samples.append(_sample(row, i, where, path.parent, classes, protocols))
+        except ManifestError as e:
+            problems.append(str(e))
+    names = [str(row.get("name", "")).strip() for _, row in rows]
+    problems += _repeated([n for n in names if n], where, "sample name")
+    if len(problems) == 1:
+        raise ManifestError(problems[0])
+    if problems:
+        raise ManifestError(f"{where}: {len(problems)} problems (each row checked):\n  " + "\n  ".join(problems))
     splits = {p: frozenset(s.meta.name for s, train in zip(samples, _splits(rows, p)) if train) for p in protocols}
     spec = DatasetSpec(
         name=name, title=str(doc.get("title") or name), classes=classes, layout_name=layout, num_person=persons,
@@ -252,8 +262,16 @@ def _resolution(value, path: Path) -> tuple[int, int] | None:
 
 
 def _check_unique(values: list[str], where, what: str) -> None:
-    seen: set[str] = set()
+    problems = _repeated(values, where, what)
+    if problems:
+        raise ManifestError(problems[0])
+
+
+def _repeated(values: list[str], where, what: str) -> list[str]:
+    """One problem per value that appears more than once."""
+    seen, repeated = set(), []
     for v in values:
-        if v in seen:
-            raise ManifestError(f"{where}: {what} {v!r} appears more than once")
+        if v in seen and v not in repeated:
+            repeated.append(v)
         seen.add(v)
+    return [f"{where}: {what} {v!r} appears more than once" for v in repeated]

@@ -1,21 +1,20 @@
-"""The model stage of stage 1: which models (ModelSpecs), loading them, and one decoded batch through
-them (RGB embeddings, MLLM answers, description embeddings) into a feature block, timed per stage."""
+"""The model stage of stage 1: loading the models (`model_specs.ModelSpecs` says which), and one
+decoded batch through them (RGB embeddings, MLLM answers, description embeddings) into a feature
+block, timed per stage."""
 
 from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 import numpy as np
-import torch
 
 from shared.cache_schema import BlockShape, FeatureBlock, FeatureHeader
 
 from .decode import Decoded
-from .mllm_vllm import VLLMEngine
+from .model_specs import ModelSpecs
 
 if TYPE_CHECKING:  # the model modules import transformers: loaded only when a run needs them
     from .mllm_backend import MLLMBackend
@@ -24,33 +23,8 @@ if TYPE_CHECKING:  # the model modules import transformers: loaded only when a r
     from .text_encoder import TextEncoder
 
 
-DEFAULT_MLLM = "Qwen/Qwen2.5-VL-7B-Instruct"
-DEFAULT_RGB_ENCODER = "efficientnet-lite0"
-DEFAULT_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
-
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class ModelSpecs:
-    mllm: str = DEFAULT_MLLM  # hub id or local directory
-    backend: str = "auto"  # vllm | transformers | auto
-    rgb_encoder: str = DEFAULT_RGB_ENCODER
-    text_encoder: str = DEFAULT_TEXT_ENCODER
-    prompts: Path | None = None  # None: the built-in prompts
-    device: str = "auto"
-    vllm: VLLMEngine = VLLMEngine()  # engine settings, used when the backend is vLLM
-
-    def resolved_backend(self) -> str:
-        from .mllm_factory import choose_backend
-
-        return choose_backend(self.backend)
-
-    def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass

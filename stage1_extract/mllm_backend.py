@@ -23,11 +23,10 @@ from PIL import Image
 
 from shared.errors import MMCLError
 from stage1_extract.model_source import ModelSource, loading_error
+from stage1_extract.model_specs import MLLM_LABEL
 from stage1_extract.prompts import Prompts
 
 log = logging.getLogger(__name__)
-
-MLLM_LABEL = "MLLM"  # what error messages call the model
 
 
 # --------------------------------------------------------------------------------------------- answers

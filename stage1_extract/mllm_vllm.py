@@ -32,37 +32,15 @@ from shared.errors import MMCLError
 from stage1_extract.mllm_backend import (MLLM_LABEL, DescriptionDecoding, MLLMBackend, PromptTexts, YesNoTokens,
                                          load_config, load_processor)
 from stage1_extract.model_source import loading_error, resolve_model_source, revision_of
+from stage1_extract.model_specs import VLLM_BATCH_SIZE, VLLMEngine
 
 MIN_LOGPROBS = 20
-VLLM_DTYPES = ("auto", "bfloat16", "float16", "float32")
-
-
-@dataclass(frozen=True)
-class VLLMEngine:
-    """The engine settings `mmcl extract --vllm-*` exposes, with defaults that fit a 7B VLM
-    (Qwen2.5-VL-7B, about 16 GB in bfloat16) on one GPU: the whole GPU for weights and KV cache, and
-    a context far above a temporal image's need (a 1120x448 image is about 640 tokens, a prompt and
-    answer under 200) yet far below the model's 128k, whose KV cache alone would not fit a 24 GB card.
-    dtype: "auto" (the checkpoint's, bfloat16 for Qwen), bfloat16, float16 or float32."""
-
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.9
-    max_model_len: int | None = 8192  # None: vLLM derives it from the model's config
-    dtype: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.tensor_parallel_size < 1 or not 0 < self.gpu_memory_utilization <= 1 or (
-                self.max_model_len is not None and self.max_model_len < 1) or self.dtype not in VLLM_DTYPES:
-            raise MMCLError(f"{MLLM_LABEL} (vLLM): invalid engine settings {self}; tensor_parallel_size >= 1, "
-                            f"0 < gpu_memory_utilization <= 1, max_model_len >= 1, dtype one of {', '.join(VLLM_DTYPES)}")
-
-
 
 @dataclass
 class VLLMOptions:
-    """batch_size: images per `generate` call (each brings Q + 1 requests; vLLM schedules them)."""
+    """batch_size: images per `generate` call (`model_specs.VLLM_BATCH_SIZE`)."""
 
-    batch_size: int = 64
+    batch_size: int = VLLM_BATCH_SIZE
     max_new_tokens: int = 48
     engine: VLLMEngine = VLLMEngine()
     revision: str | None = None

@@ -16,7 +16,8 @@ import numpy as np
 from shared.cache_schema import FeatureHeader, SkeletonCache
 from shared.registry import DatasetSpec
 
-from .featurize import Models, ModelSpecs
+from .featurize import Models
+from .model_specs import ModelSpecs
 from .temporal_image import BOX_WHOLE_FRAME, TemporalImageConfig, box_source
 
 LIBRARIES = ("mmcl-action", "torch", "transformers", "vllm", "sentence-transformers", "decord",

@@ -34,7 +34,8 @@ from shared.registry import DatasetSpec
 from .allocator import keep_freed_memory
 from .decode import Decoded, TemporalImages
 from .extract import Extraction, FailureStreak, account
-from .featurize import ModelSpecs, StageTimes, Timer
+from .featurize import StageTimes, Timer
+from .model_specs import ModelSpecs
 from .provenance import attr_differences
 from .resume import batches_of, check_parts_header, commit_chunk
 from .summary import Summary
@@ -261,7 +262,8 @@ def _gather(extraction: Extraction, chunks: list[np.ndarray], summary: Summary, 
         bar.set_postfix(failed=summary.failed_now, refresh=False)
         if len(blocks) == counts[chunk]:
             with Timer(summary.times, "write"):
-                commit_chunk(paths, header, [blocks[p] for p in range(first[chunk], first[chunk + 1])])
+                commit_chunk(paths, header, [blocks[p] for p in range(first[chunk], first[chunk + 1])],
+                             extraction.stamps)
             committed.add(chunk)
             del pending[chunk]
     bar.close()

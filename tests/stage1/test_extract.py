@@ -17,7 +17,7 @@ from shared.cache_schema import FeatureFile, SkeletonCache, feature_files, read_
 from shared.errors import LockedError, MMCLError
 from shared.registry import DEMO, SYSU
 from stage1_extract.extract import ExtractConfig, extract_features
-from stage1_extract.featurize import ModelSpecs
+from stage1_extract.model_specs import ModelSpecs
 from stage1_extract.provenance import default_feature_set_name
 from stage1_extract.shards import Shard, merge_shards
 from stage1_extract.temporal_image import TemporalImageConfig, temporal_image

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from stage1_extract.cli import extract, run_settings
-from stage1_extract.featurize import ModelSpecs, mllm_options, required_modules
+from stage1_extract.featurize import mllm_options, required_modules
+from stage1_extract.model_specs import ModelSpecs
 from stage1_extract.mllm_vllm import VLLMEngine, VLLMOptions, llm_kwargs
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"

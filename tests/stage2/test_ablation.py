@@ -11,9 +11,9 @@ import pytest
 from scipy.stats import ttest_rel
 
 from shared.errors import MMCLError
-from stage2_train.ablation import ablate
-from stage2_train.ablation_report import paired_test, sign_flip_test
-from stage2_train.config import load_config_file
+from stage2_train.ablation.ablate import ablate
+from stage2_train.ablation.report import paired_test, sign_flip_test
+from stage2_train.training.config import load_config_file
 from stage2_cache import write_tiny_cache
 from stage2_run import COMMON, ONE_EPOCH
 
@@ -115,15 +115,16 @@ def test_variants_share_the_full_variants_recipe(tmp_path):
     """Alone, `mmcl train --no-fam --no-frm` on NTU picks the ctrgcn recipe (other epochs, batch,
     steps); the ablation pins the full variant's, so only FAM and FRM differ. Resolution only."""
     from shared.registry import NTU60
-    from stage2_train.ablation import plan_runs, resolve
+    from stage2_train.ablation.ablate import plan_runs, resolve
 
     cache = write_tiny_cache(tmp_path / "cache", spec=NTU60, subjects=(1, 3))
     alone = resolve(["--cache", str(cache), "--no-fam", "--no-frm", "--work-dir", str(tmp_path / "w")])
     assert alone.recipe == "ctrgcn"
     plans = plan_runs(str(cache), 2, tmp_path / "out", [])
     assert [p.action for p in plans] == ["train"] * 8
+    # the mmcl recipe's batch 200 fitted to the 60 training samples (recipe_fit: a quarter of them)
     assert {(p.cfg.recipe, p.cfg.optim.epochs, p.cfg.optim.batch_size, p.cfg.data.features) for p in plans} == {
-        ("mmcl", 110, 200, "tiny")}
+        ("mmcl", 110, 15, "tiny")}
     pinned = plan_runs(str(cache), 1, tmp_path / "out", ["--recipe", "ctrgcn", "--epochs", "3"])
     assert {(p.cfg.recipe, p.cfg.optim.epochs) for p in pinned} == {("ctrgcn", 3)}
 
@@ -134,3 +135,17 @@ def test_without_scipy_the_sign_flip_test_is_used(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy.stats", None)  # `from scipy.stats import ...` raises ImportError
     result = paired_test([0.5, 0.6, 0.7], [0.4, 0.4, 0.4])
     assert result.method == "sign-flip permutation test (exact)" and result.p_value == pytest.approx(0.25)
+
+
+def test_one_seed_reports_no_spread(tmp_path):
+    """It once printed "61.11 ± 0.00 over 1 seeds"."""
+    import numpy as np
+
+    from stage2_train.ablation_report import RunResult, write_ablation
+
+    names = ["a", "b"]
+    results = [RunResult(v, 1, top1, top1, np.array([top1, top1]), names, tmp_path / v)
+               for v, top1 in (("baseline", 0.6111), ("+FAM", 0.7778))]
+    write_ablation(tmp_path, results, ["baseline", "+FAM"], "demo")
+    md = (tmp_path / "ablation.md").read_text()
+    assert "| baseline | 61.11 |" in md and "± 0.00" not in md and "1 seed (1)" in md and "1 seeds" not in md
