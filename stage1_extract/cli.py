@@ -209,14 +209,11 @@ def default_workers(device: str, cores: int | None = None) -> int:
 
 
 def _leave_cores_to_workers(workers: int) -> None:
-    """Models on the CPU: share the cores the decoding workers leave between the two model stages
-    that run at once (the RGB encoder beside the MLLM, featurize.run_models); OpenMP threads that
-    compete with busy processes for cores spin and slow everything down."""
+    """Models on the CPU: use the cores the decoding workers leave (OpenMP threads that compete
+    with busy processes for cores spin and slow everything down)."""
     import torch
 
-    models_at_once = 2
-    left = ((os.cpu_count() or 1) - workers) // models_at_once
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), left)))
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - workers)))
 
 
 def _custom(dataset: str, manifest: Path | None, root: Path | None, imported) -> tuple[str, Path]:

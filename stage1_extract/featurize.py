@@ -5,7 +5,6 @@ block, timed per stage."""
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
@@ -115,7 +114,7 @@ class StageTimes:
     decode: float = 0.0
     compose: float = 0.0
     wait: float = 0.0  # the models waiting for decoded batches (after the first)
-    rgb: float = 0.0  # in a thread beside the MLLM: the two overlap
+    rgb: float = 0.0
     mllm: float = 0.0
     text: float = 0.0
     write: float = 0.0
@@ -135,27 +134,16 @@ class Timer:
         self.times.add(self.stage, time.perf_counter() - self.t0)
 
 
-def timed(times: StageTimes, stage: str, fn: Callable[[], R]) -> R:
-    """fn() with its wall time added to `stage`."""
-    with Timer(times, stage):
-        return fn()
-
-
 def run_models(batch: list[Decoded], models: Models, header: FeatureHeader, times: StageTimes) -> FeatureBlock:
-    """RGB embeddings, MLLM answers and description embeddings of one decoded batch. The RGB
-    encoder runs in a thread beside the MLLM: torch releases the GIL inside its operators, so the
-    two use two cores (or overlap their host work on a GPU); each operator runs as it would alone,
-    so the numbers are the same as one after the other."""
+    """RGB embeddings, MLLM answers and description embeddings of one decoded batch."""
     block = empty_block(batch, header)
     block.failures = [(d.name, "video", d.error) for d in batch if d.error is not None]
     ok = [i for i, d in enumerate(batch) if d.image is not None]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rgb-encoder") as beside:
-        rgb_done = beside.submit(timed, times, "rgb", lambda: batch_or_each(
-            lambda b: encode_rgb(models.rgb, b, block.rgb_frames.shape[1]), [batch[i] for i in ok]))
-        with Timer(times, "mllm"):
-            answers = batch_or_each(lambda b: models.mllm.answer([d.image for d in b], models.prompts),
-                                    [batch[i] for i in ok])
-        rgb = rgb_done.result()
+    with Timer(times, "rgb"):
+        rgb = batch_or_each(lambda b: encode_rgb(models.rgb, b, block.rgb_frames.shape[1]), [batch[i] for i in ok])
+    with Timer(times, "mllm"):
+        answers = batch_or_each(lambda b: models.mllm.answer([d.image for d in b], models.prompts),
+                                [batch[i] for i in ok])
     for i, result in zip(ok, rgb):
         if isinstance(result, Exception):
             block.failures.append((batch[i].name, "rgb", _reason(result)))
