@@ -17,7 +17,7 @@ from typing import Union
 from shared.errors import MMCLError
 from shared.layouts import get_layout
 
-from ..settings import AT_LEAST_ONE, FRACTION, bound
+from ..settings import FRACTION, between, bound
 
 # Reference layout: 10 units as (out = base_channel * multiplier, temporal stride).
 UNIT_PLAN: tuple[tuple[int, int], ...] = (
@@ -255,10 +255,12 @@ class ArchitectureConfig:
                                                            f"one of {', '.join(BACKBONE_NAMES)}"))
     use_fam: bool = True
     use_frm: bool = True
-    frm_vectors: int = field(default=MMCLModelConfig.frm_vectors, metadata=AT_LEAST_ONE)
+    frm_vectors: int = field(default=MMCLModelConfig.frm_vectors, metadata=between(1, 1024, "the paper uses 2"))
     # None: the backbone's own (64; ProtoGCN 96). Each backbone checks what its branches need.
-    base_channel: int | None = field(default=None, metadata=bound(lambda v: v >= 4 and v % 4 == 0,
-                                                                  "a positive multiple of 4"))
+    base_channel: int | None = field(default=None,
+                                     metadata=bound(lambda v: 4 <= v <= 1024 and v % 4 == 0,
+                                                    "a positive multiple of 4, at most 1024 (the paper's "
+                                                    "is 64; 1024 makes about 360M parameters)"))
     drop_out: float = field(default=CTRGCNConfig.drop_out, metadata=FRACTION)
 
     def model_config(self, num_class: int, layout: str, num_point: int, num_person: int,
