@@ -4,7 +4,8 @@ shape (3 x T x 25 x 2), at the official widths unless --base-channel says otherw
 
 Rounds interleave the backbones (CTR-GCN, HD-GCN, ST-GCN++, ProtoGCN, CTR-GCN, ...) so that the
 load of a shared machine falls on all of them alike; each round's ratio is to that round's
-CTR-GCN step. Ends with one line per backbone:
+CTR-GCN step: seconds per step of the backbone over CTR-GCN's (above 1: slower than CTR-GCN).
+Ends with one line per backbone:
 `RESULT train-step <backbone>/ctrgcn <median ratio> (spread <min>-<max>)`.
 
     PYTHONPATH=. python bench/bench_backbones.py [--batch 8] [--frames 64] [--rounds 5] [--threads 2]
