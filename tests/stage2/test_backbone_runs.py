@@ -73,3 +73,17 @@ def test_export_holds_the_backbone_alone_and_predicts_as_training_evaluated(run,
         for predictor in (from_export, from_checkpoint):
             got = predictor.logits(seq.joints, seq.layout)
             assert np.abs(got - expected).max() <= 1e-5 * max(1.0, float(np.abs(expected).max())), kind
+
+
+def test_protogcn_resumes_exactly_with_its_class_centroids(cache, tmp_path):
+    """ProtoGCN's training-only state (the loss's layers and its centroid memory, a buffer) is in
+    the checkpoint: one epoch plus --resume equals two straight epochs."""
+    flags = ("--backbone", "protogcn", *TINY, "--no-fam", "--no-frm", *ONE_EPOCH)
+    straight = train(cache, tmp_path / "straight", *flags, "--epochs", "2")
+    resumed = train(cache, tmp_path / "resumed", *flags)
+    train(cache, resumed, *flags, "--resume", "--epochs", "2")
+    assert load_checkpoint(straight / "last.pt").epoch == load_checkpoint(resumed / "last.pt").epoch == 2
+    a, b = load_checkpoint(straight / "last.pt").model, load_checkpoint(resumed / "last.pt").model
+    assert "backbone_loss.memory" in a and set(a) == set(b)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
