@@ -20,9 +20,15 @@ from shared.errors import MMCLError
 from .backbone import Backbone
 from .ctrgcn import CTRGCN
 from .hdgcn import HDGCN
-from .model_config import (BACKBONE_CONFIGS, CTRGCNConfig, HDGCNConfig, ProtoGCNConfig, STGCNPPConfig,
-                           BackboneConfig)
-from .protogcn import PrototypeLoss, ProtoGCN
+from .model_config import (
+    BACKBONE_CONFIGS,
+    BackboneConfig,
+    CTRGCNConfig,
+    HDGCNConfig,
+    ProtoGCNConfig,
+    STGCNPPConfig,
+)
+from .protogcn import ProtoGCN, PrototypeLoss
 from .stgcnpp import STGCNPP
 
 

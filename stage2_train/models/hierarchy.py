@@ -17,6 +17,7 @@ centre (3, the analogue of NTU's 21): {3} {2 4 5 9} {1 6 10} {7 11 13 17} {8 12 
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 
 import numpy as np
@@ -67,7 +68,7 @@ def groups(layout: Layout | str, com: int) -> list[list[int]]:
 def level_edges(rings: list[list[int]]) -> list[tuple[list, list, list]]:
     """Per level i: (self-links of rings i and i+1, edges ring i -> ring i+1, edges ring i+1 -> ring i)."""
     out = []
-    for inner, outer in zip(rings[:-1], rings[1:]):
+    for inner, outer in itertools.pairwise(rings):
         identity = [(j, j) for j in inner + outer]
         forward = [(j, k) for j in inner for k in outer]
         reverse = [(k, j) for j in inner for k in outer]

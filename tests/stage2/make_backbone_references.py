@@ -24,9 +24,8 @@ import types
 from pathlib import Path
 
 import torch
-from torch import nn
-
 from backbone_reference import DATA, NUM_CLASS, SEED, reference_input, reference_weights
+from torch import nn
 
 
 def load_file(name: str, path: Path) -> types.ModuleType:
@@ -106,7 +105,7 @@ def make_hdgcn(root: Path) -> dict:
     sys.path.insert(0, str(root))
     package("audioop", reverse=None)  # graph/ntu_rgb_d_hierarchy.py imports it and never uses it
     package("graph", root / "graph")
-    import graph.ntu_rgb_d_hierarchy  # noqa: F401
+    import graph.ntu_rgb_d_hierarchy
     import graph.tools  # noqa: F401
     get_device = torch.Tensor.get_device
     torch.Tensor.get_device = lambda self: "cpu" if self.device.type == "cpu" else get_device(self)

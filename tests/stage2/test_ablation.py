@@ -181,7 +181,7 @@ def test_backbones_ablation_writes_the_backbone_by_variant_table(tiny, tmp_path,
 
 
 def test_backbones_ablation_refuses_its_own_flags(tiny, tmp_path):
-    cache, config, _ = tiny
+    cache = tiny[0]
     with pytest.raises(MMCLError, match="sets --backbone itself"):
         ablate.main(["--cache", str(cache), "--out", str(tmp_path), "--backbones", "stgcnpp", "--backbone",
                      "hdgcn"], standalone_mode=False)

@@ -14,9 +14,9 @@ import yaml
 from stage2_cache import write_tiny_cache
 from stage2_run import ONE_EPOCH, invoke, train
 
-from stage2_train.training.checkpoint import load_checkpoint
 from stage2_train.deploy.export import export_checkpoint
 from stage2_train.deploy.predict import Predictor, read_cached
+from stage2_train.training.checkpoint import load_checkpoint
 
 BACKBONES = ("hdgcn", "stgcnpp", "protogcn")
 TINY = ("--base-channel", "8")  # a multiple of 8: ProtoGCN's 8 topologies split each width
