@@ -61,6 +61,8 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--tau", type=FiniteFloat(), help="Contrastive temperature (0.4).")
 @click.option("--backbone", type=click.Choice(BACKBONE_NAMES),
               help="Skeleton backbone (default ctrgcn): FAM and FRM attach to any of them.")
+@click.option("--center-of-mass", type=click.IntRange(min=1),
+              help="HD-GCN: the 1-based joint its hierarchy grows from (default 21 on NTU-25, 3 on Kinect v1).")
 @click.option("--base-channel", type=int,
               help="The backbone's first width (default its own: 64, ProtoGCN 96; the demo recipe 16).")
 @click.option("--frm-vectors", type=int, help="FRM's number of class-wise vectors R (2).")

@@ -262,11 +262,19 @@ class ArchitectureConfig:
                                                     "a positive multiple of 4, at most 1024 (the paper's "
                                                     "is 64; 1024 makes about 360M parameters)"))
     drop_out: float = field(default=CTRGCNConfig.drop_out, metadata=FRACTION)
+    # HD-GCN only: the 1-based joint its hierarchy grows from (None: 21 on NTU-25, 3 on Kinect v1)
+    center_of_mass: int | None = field(default=None, metadata=bound(lambda v: v >= 1, ">= 1"))
+
+    def __post_init__(self) -> None:
+        if self.center_of_mass is not None and self.backbone != "hdgcn":
+            raise MMCLError(f"center_of_mass={self.center_of_mass} applies to HD-GCN only, not to "
+                            f"backbone {self.backbone!r}")
 
     def model_config(self, num_class: int, layout: str, num_point: int, num_person: int,
                      rgb_dim: int | None, text_dim: int | None) -> MMCLModelConfig:
+        # center_of_mass is None for the other backbones, and backbone_config leaves None out
         backbone = backbone_config(self.backbone, num_class=num_class, num_point=num_point,
                                    num_person=num_person, graph=layout, base_channel=self.base_channel,
-                                   drop_out=self.drop_out)
+                                   drop_out=self.drop_out, center_of_mass=self.center_of_mass)
         return MMCLModelConfig(backbone, use_fam=self.use_fam, use_frm=self.use_frm, frm_vectors=self.frm_vectors,
                                rgb_dim=rgb_dim, text_dim=text_dim)

@@ -164,3 +164,13 @@ def test_spec_records_and_restores_the_backbone(kind):
     del saved["backbone"]["kind"]  # a spec from before backbones were selectable is CTR-GCN's
     if kind == "ctrgcn":
         assert model_config_from_dict(saved) == config
+
+
+def test_center_of_mass_reaches_hdgcn_and_only_hdgcn():
+    from stage2_train.models.model_config import ArchitectureConfig
+
+    model = ArchitectureConfig(backbone="hdgcn", center_of_mass=2, use_fam=False, use_frm=False).model_config(60, "ntu25", 25, 2, None, None)
+    assert model.backbone.com == 2
+    assert ArchitectureConfig(backbone="hdgcn", use_fam=False, use_frm=False).model_config(10, "kinect_v1", 20, 1, None, None).backbone.com == 3
+    with pytest.raises(MMCLError, match="HD-GCN only"):
+        ArchitectureConfig(backbone="stgcnpp", center_of_mass=2)
