@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
 from accelerate.utils import DataLoaderConfiguration, set_seed
 
 from shared.progress import progress_bar
@@ -29,6 +28,7 @@ from shared.layouts import Layout
 
 from .checkpoint import Checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, save_config
+from .precision import MixedPrecision
 from ..data.device_batches import DeviceBatches
 from ..data.dataset import JointSource, SkeletonDataset, Splits, default_workers, make_loader, make_splits
 from ..data.features import FeatureArrays, load_features
@@ -48,17 +48,18 @@ from .weight_transfer import load_matching_weights
 
 def train(cfg: TrainConfig, resume: Checkpoint | None = None) -> dict[str, Any]:
     """Train (or continue the checkpoint `resume`) and evaluate; returns the test summary."""
-    acc = make_accelerator(cfg)
+    acc, precision = make_accelerator(cfg)
     with work_dir_lock(Path(cfg.work_dir), acc):
-        return run(cfg, acc, resume)
+        return run(cfg, acc, precision, resume)
 
 
-def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[str, Any]:
+def run(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision,
+        resume: Checkpoint | None) -> dict[str, Any]:
     set_seed(cfg.seed)
     data = build_data(cfg, acc)
     model = build_model(cfg, data)
     optimizer, scheduler = build_optimizer(cfg, model)
-    start = restore(resume, model, optimizer, scheduler, acc) if resume else init_weights(cfg, model, acc)
+    start = restore(resume, model, optimizer, scheduler, precision) if resume else init_weights(cfg, model, acc)
     if cfg.compile != "no":  # in place: parameter names, hence checkpoints, stay the eager model's
         model.compile(backend=cfg.compile)
     model, optimizer, train_loader, *eval_loaders = acc.prepare(
@@ -69,7 +70,7 @@ def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[s
     if acc.is_main_process:
         save_config(cfg, Path(cfg.work_dir) / "config.yaml")
     for epoch in range(start, cfg.optim.epochs):
-        metrics = train_one_epoch(cfg, acc, model, optimizer, train_loader, data, epoch)
+        metrics = train_one_epoch(cfg, acc, precision, model, optimizer, train_loader, data, epoch)
         if val_loader is not None:
             metrics |= prefixed("val", evaluate(model, val_loader, data, acc, "validate"))
         if cfg.test_every and (epoch + 1) % cfg.test_every == 0:
@@ -79,7 +80,7 @@ def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[s
         # The row first: a kill before the checkpoint is in place redoes the epoch on --resume
         # (RunLog drops rows past the checkpoint), so no epoch ever lacks its row.
         log.write(epoch + 1, metrics)
-        write_checkpoint(cfg, acc, model, optimizer, scheduler, data, epoch + 1, metrics)
+        write_checkpoint(cfg, acc, precision, model, optimizer, scheduler, data, epoch + 1, metrics)
     return finish(cfg, acc, model, {"val": val_loader, "test": test_loader}, data, log)
 
 
@@ -103,26 +104,25 @@ class Data:
     test_input: InputPipeline
 
 
-def make_accelerator(cfg: TrainConfig) -> Accelerator:
+def make_accelerator(cfg: TrainConfig) -> tuple[Accelerator, MixedPrecision]:
+    """The accelerator (devices, processes, batches), built in float32, and the run's precision
+    (cfg.mixed_precision, resolved by config.finalize_config), which the run applies itself."""
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise MMCLError("--device cuda: no CUDA device is available (use --device cpu)")
-    precision = cfg.mixed_precision  # resolved by config.finalize_config (auto -> bf16 or no)
-    if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
-        # Another run in this process (a notebook, the tests) chose another precision: accelerate
-        # keeps the first one's in process-wide state, which only its own reset clears.
-        AcceleratorState._reset_state()
+    precision = cfg.mixed_precision
     try:
-        acc = Accelerator(cpu=cfg.device == "cpu", mixed_precision=precision,
+        acc = Accelerator(cpu=cfg.device == "cpu", mixed_precision="no",
                           # batch_size is the global batch, split over the processes as
                           # the reference's DataParallel does.
                           dataloader_config=DataLoaderConfiguration(split_batches=True))
+        mixed = MixedPrecision.for_device(precision, acc.device)
     except (ValueError, RuntimeError) as e:
         raise MMCLError(f"--mixed-precision {precision} / --device {cfg.device}: {e}") from None
     for size in (cfg.optim.batch_size, cfg.optim.eval_batch_size):
         if size % acc.num_processes:
             raise MMCLError(f"batch size {size} does not split over {acc.num_processes} processes; "
                             f"choose a multiple of {acc.num_processes}")
-    return acc
+    return acc, mixed
 
 
 def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
@@ -162,7 +162,7 @@ def report_data(cfg: TrainConfig, data: Data, acc: Accelerator) -> None:
     acc.print(f"{data.skeletons.dataset} {cfg.data.protocol} {cfg.data.stream}: {len(s.train)} train"
               + (f", {len(s.val)} validation" if len(s.val) else "") + f", {len(s.test)} test samples; "
               f"{len(data.class_names)} classes; work dir {cfg.work_dir}; {acc.device.type}, "
-              + ("float32" if acc.mixed_precision == "no" else f"{acc.mixed_precision} autocast")
+              + ("float32" if cfg.mixed_precision == "no" else f"{cfg.mixed_precision} autocast")
               + (f"; {acc.num_processes} processes" if acc.num_processes > 1 else ""))
     f = data.features
     if f is None:
@@ -192,13 +192,13 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
     return optimizer, scheduler
 
 
-def restore(ckpt: Checkpoint, model, optimizer, scheduler, acc: Accelerator) -> int:
+def restore(ckpt: Checkpoint, model, optimizer, scheduler, precision: MixedPrecision) -> int:
     """Continue a checkpoint exactly: weights, optimiser, schedule, loss scale and RNG states."""
     model.load_state_dict(ckpt.model)
     optimizer.load_state_dict(ckpt.optimizer)
     scheduler.load_state_dict(ckpt.scheduler)
-    if acc.scaler is not None and ckpt.scaler:
-        acc.scaler.load_state_dict(ckpt.scaler)
+    if precision.scaler is not None and ckpt.scaler:
+        precision.scaler.load_state_dict(ckpt.scaler)
     set_rng_state(ckpt.rng)
     return ckpt.epoch
 
@@ -227,8 +227,8 @@ def augment_generator(cfg: TrainConfig, acc: Accelerator, epoch: int) -> torch.G
     return torch.Generator(device=acc.device).manual_seed(seed)
 
 
-def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader, data: Data,
-                    epoch: int) -> dict[str, float]:
+def train_one_epoch(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision, model, optimizer, loader,
+                    data: Data, epoch: int) -> dict[str, float]:
     model.train()
     loader.set_epoch(epoch)
     generator = augment_generator(cfg, acc, epoch)
@@ -237,13 +237,14 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader
     bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process,
                        leave=False)
     for step, batch in enumerate(bar):
-        out = model(data.train_input(batch, generator), rgb=batch.get("rgb"), text=batch.get("text"))
+        out = precision.forward(model, data.train_input(batch, generator), rgb=batch.get("rgb"),
+                                text=batch.get("text"))
         parts = mmcl_loss(out.logits, batch["label"], cfg.loss, refined=out.refined,
                           text_valid=batch.get("text_valid"), feature=out.feature,
                           rgb_proj=out.rgb_proj, rgb_valid=batch.get("rgb_valid"))
         optimizer.zero_grad(set_to_none=True)
-        acc.backward(parts["total"])
-        optimizer.step()
+        precision.backward(parts["total"], acc)
+        precision.step(optimizer)
         n = len(batch["label"])
         for key in ("total", "ce", "refine", "align"):
             sums[key] += parts[key].detach().float() * n
@@ -313,7 +314,8 @@ def last_checkpoint(work_dir: str | Path) -> Path:
     return Path(work_dir) / "last.pt"
 
 
-def write_checkpoint(cfg, acc, model, optimizer, scheduler, data: Data, epoch: int, metrics) -> None:
+def write_checkpoint(cfg, acc, precision: MixedPrecision, model, optimizer, scheduler, data: Data, epoch: int,
+                     metrics) -> None:
     """checkpoints/epoch-NNN.pt and <work dir>/last.pt: the full training state plus provenance."""
     acc.wait_for_everyone()
     if not acc.is_main_process:
@@ -321,7 +323,8 @@ def write_checkpoint(cfg, acc, model, optimizer, scheduler, data: Data, epoch: i
     net = acc.unwrap_model(model)
     ckpt = Checkpoint(spec=spec_from_run(cfg, net.config, data), epoch=epoch, config=cfg.to_dict(),
                       model=net.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                      scaler=acc.scaler.state_dict() if acc.scaler is not None else None, rng=rng_state(),
+                      scaler=precision.scaler.state_dict() if precision.scaler is not None else None,
+                      rng=rng_state(),
                       metrics=metrics, skeletons_names_hash=data.skeletons.names_hash)
     ckpt.save(checkpoint_dir(cfg.work_dir) / f"epoch-{epoch:03d}.pt")
     ckpt.save(last_checkpoint(cfg.work_dir))
