@@ -81,6 +81,7 @@ def test_stored_embeddings_are_those_of_the_temporal_image(reference, demo_root,
     np.testing.assert_allclose(block.text_embedding[row].astype(np.float32), text, rtol=2e-2, atol=2e-3)
 
 
+@pytest.mark.integration
 def test_killed_run_resumes_to_the_same_cache(reference, demo_root, demo_models, skeleton_file, tmp_path, capsys):
     from stage1_extract.cli import extract
 

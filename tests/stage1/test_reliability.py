@@ -19,6 +19,7 @@ from shared.cache_schema import SKELETON_FILE
 KILL_DEADLINE_S = 10
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(sys.platform != "linux", reason="lists child processes from /proc")
 def test_killed_extraction_leaves_no_worker_and_its_rerun_completes(reference, demo_root, demo_models,
                                                                     skeleton_file, tmp_path, capsys):
@@ -80,6 +81,7 @@ def test_full_disk_during_the_skeleton_write_is_one_clear_error(demo_root, tmp_p
     assert [p.name for p in (out / "demo").iterdir()] == []  # no partial file, no lock left
 
 
+@pytest.mark.integration
 def test_full_disk_during_the_feature_write_keeps_the_chunks(reference, demo_root, demo_models, skeleton_file,
                                                              tmp_path, capsys):
     from stage1_extract.cli import extract

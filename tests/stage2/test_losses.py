@@ -223,6 +223,7 @@ WORKER = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.integration
 def test_two_processes_use_the_global_batch(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)

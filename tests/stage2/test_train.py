@@ -109,6 +109,7 @@ def test_resume_continues_exactly(tiny, straight, tmp_path):
     assert_same_weights(work / "checkpoints" / "epoch-002.pt", straight / "checkpoints" / "epoch-002.pt")
 
 
+@pytest.mark.integration
 def test_compile_and_autocast_options_run(tiny, straight, tmp_path, capsys):
     """--compile captures the model (the eager backend here: inductor's code generation takes
     minutes on a CPU) with the same maths and checkpoint names; the other precision than the
