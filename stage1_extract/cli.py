@@ -109,10 +109,11 @@ def _shard(ctx, param, value: str | None):
 @click.option("--cpus-per-worker", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
               help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
-            chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, import_pyskl,
-            merge, save_images, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
-            vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker, quiet) -> int:
+def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin,
+            batch_size, chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol,
+            import_pyskl, merge, save_images, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization,
+            vllm_max_model_len, vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker,
+            quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
     from .extract import ExtractConfig, ensure_skeletons, extract_features
     from .provenance import default_feature_set_name, sanitize

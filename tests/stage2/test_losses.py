@@ -26,14 +26,14 @@ def grace_by_hand(G: list[list[float]], C: list[list[float]], tau: float) -> flo
         dot = sum(x * y for x, y in zip(a, b))
         return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
 
-    def l(U, V, i):  # -log e^{s(u_i,v_i)/t} / (sum_k e^{s(u_i,v_k)/t} + sum_{k!=i} e^{s(u_i,u_k)/t})
+    def ell(U, V, i):  # -log e^{s(u_i,v_i)/t} / (sum_k e^{s(u_i,v_k)/t} + sum_{k!=i} e^{s(u_i,u_k)/t})
         num = math.exp(cos(U[i], V[i]) / tau)
         den = sum(math.exp(cos(U[i], V[k]) / tau) for k in range(len(U)))
         den += sum(math.exp(cos(U[i], U[k]) / tau) for k in range(len(U)) if k != i)
         return -math.log(num / den)
 
     n = len(G)
-    return sum((l(G, C, i) + l(C, G, i)) / 2 for i in range(n)) / n
+    return sum((ell(G, C, i) + ell(C, G, i)) / 2 for i in range(n)) / n
 
 
 def test_grace_two_pairs_closed_form():
