@@ -110,4 +110,4 @@ mmcl export --checkpoint "$first/last.pt" --out "$first/export"
 
 step "predict one cached sample with the exported model"
 mmcl predict --model "$first/export/model.ts" --cache "$OUT/$DATASET" --sample 0
-printf '\nDone. Results: %s/*/metrics.jsonl, summary.json; cache: %s/%s\n' "$RUNS" "$OUT" "$DATASET"
+printf '\nDone. Results: %s/*/metrics.jsonl, %s/*/eval/summary.json; cache: %s/%s\n' "$RUNS" "$RUNS" "$OUT" "$DATASET"

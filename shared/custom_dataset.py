@@ -40,10 +40,12 @@ from .errors import MMCLError
 from .layouts import LAYOUTS
 from .registry import DATASETS, ClassInfo, DatasetSpec, Protocol, SampleMeta
 from .sample_names import name_problem
+from .text_files import read_text
 
 CUSTOM = "custom"  # the --dataset value that takes a manifest
 MANIFEST_KEYS = ("name", "title", "layout", "persons", "color_resolution", "classes", "protocols", "samples")
 META_COLUMNS = tuple(f.name for f in fields(SampleMeta) if f.name not in ("name", "action"))
+META_MAX = 2**31 - 1  # subject, camera, ...: int32 in skeletons.h5
 SPLIT_VALUES = {"train": True, "test": False}
 # skeleton file endings, longest first, and the reader each one means (see shared.readers)
 SKELETON_SUFFIXES = {"_skeleton.mat": "utd_mat", ".skeleton": "ntu", ".json": "ucla_json",
@@ -93,7 +95,7 @@ def load_manifest(path: str | Path) -> Manifest:
     """The manifest at `path`, checked whole: every problem is a ManifestError naming where it is."""
     path = Path(path).resolve()
     try:
-        text = path.read_text()
+        text = read_text(path, "manifest")
         doc = yaml.safe_load(text)
     except OSError as e:
         raise ManifestError(f"{path}: cannot read the manifest ({e.strerror or e})") from None
@@ -118,8 +120,18 @@ def load_manifest(path: str | Path) -> Manifest:
     classes = _classes(doc["classes"], path)
     protocols = _protocols(doc["protocols"], path)
     rows, where, table_text = _rows(doc["samples"], path)
-    samples = tuple(_sample(row, i, where, path.parent, classes, protocols) for i, row in rows)
-    _check_unique([s.meta.name for s in samples], where, "sample name")
+    samples, problems = [], []
+    for i, row in rows:  # every row checked: all the table's problems in one pass, not the first alone
+        try:
+            samples.append(_sample(row, i, where, path.parent, classes, protocols))
+        except ManifestError as e:
+            problems.append(str(e))
+    names = [str(row.get("name", "")).strip() for _, row in rows]
+    problems += _repeated([n for n in names if n], where, "sample name")
+    if len(problems) == 1:
+        raise ManifestError(problems[0])
+    if problems:
+        raise ManifestError(f"{where}: {len(problems)} problems (each row checked):\n  " + "\n  ".join(problems))
     splits = {p: frozenset(s.meta.name for s, train in zip(samples, _splits(rows, p)) if train) for p in protocols}
     spec = DatasetSpec(
         name=name, title=str(doc.get("title") or name), classes=classes, layout_name=layout, num_person=persons,
@@ -152,7 +164,7 @@ def _classes(value, path: Path) -> tuple[ClassInfo, ...]:
         if extra or not str(entry.get("name") or "").strip():
             raise ManifestError(f"{path}: class {i + 1} ({c!r}) must be a name or a mapping with name and "
                                 f"optional ntu_id")
-        if ntu_id is not None and (not isinstance(ntu_id, int) or not 1 <= ntu_id <= 120):
+        if ntu_id is not None and (not isinstance(ntu_id, int) or isinstance(ntu_id, bool) or not 1 <= ntu_id <= 120):
             raise ManifestError(f"{path}: class {entry['name']!r}: ntu_id {ntu_id!r} is not an NTU RGB+D 120 "
                                 f"action id (1-120)")
         out.append(ClassInfo(i + 1, str(entry["name"]).strip(), ntu_id))
@@ -179,13 +191,20 @@ def _rows(value, path: Path) -> tuple[list[tuple[int, dict]], str, str]:
         return list(enumerate(value, start=1)), f"{path}, samples", ""
     table = path.parent / str(value)
     try:
-        with open(table, newline="") as f:  # csv's own line handling (quoted newlines)
-            text = f.read()
+        text = read_text(table, "sample table")  # newlines kept: csv's own line handling (quoted newlines)
     except OSError as e:
         raise ManifestError(f"{path}: cannot read its sample table {table} ({e.strerror or e})") from None
     reader = csv.DictReader(io.StringIO(text))
-    rows = [(i, {k.strip(): (v or "").strip() for k, v in row.items() if k is not None})
-            for i, row in enumerate(reader, start=2)]  # row 1 is the header
+    header = [str(k).strip() for k in (reader.fieldnames or [])]
+    repeated = sorted({k for k in header if header.count(k) > 1})
+    if repeated:  # csv would keep the last column of a name silently
+        raise ManifestError(f"{table}, row 1: column(s) {', '.join(repeated)} appear more than once")
+    rows = []
+    for i, row in enumerate(reader, start=2):  # row 1 is the header
+        if row.get(None):  # more fields than the header names: the values would be dropped silently
+            raise ManifestError(f"{table}, row {i}: {len(header) + len(row[None])} fields, the header names "
+                                f"{len(header)} (a comma in a value must be quoted)")
+        rows.append((i, {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}))
     if not rows:
         raise ManifestError(f"{table}: no samples (expected a header line and one line per sample)")
     return rows, str(table), text
@@ -216,6 +235,8 @@ def _sample(row: dict, number: int, where: str, base: Path, classes: tuple[Class
                 meta_values[key] = int(value)
             except ValueError:
                 raise ManifestError(f"{at}: {key} {value!r} is not a whole number") from None
+            if not 0 <= meta_values[key] <= META_MAX:  # stored as int32 in skeletons.h5
+                raise ManifestError(f"{at}: {key} {value} is out of range (0 to {META_MAX})")
     skeleton = base / str(row["skeleton"]).strip()
     try:
         skeleton_format(skeleton)
@@ -252,8 +273,16 @@ def _resolution(value, path: Path) -> tuple[int, int] | None:
 
 
 def _check_unique(values: list[str], where, what: str) -> None:
-    seen: set[str] = set()
+    problems = _repeated(values, where, what)
+    if problems:
+        raise ManifestError(problems[0])
+
+
+def _repeated(values: list[str], where, what: str) -> list[str]:
+    """One problem per value that appears more than once."""
+    seen, repeated = set(), []
     for v in values:
-        if v in seen:
-            raise ManifestError(f"{where}: {what} {v!r} appears more than once")
+        if v in seen and v not in repeated:
+            repeated.append(v)
         seen.add(v)
+    return [f"{where}: {what} {v!r} appears more than once" for v in repeated]

@@ -6,6 +6,7 @@ imports its machinery when it runs, so `--help` answers without starting torch."
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ import click
 from shared.command import run
 from shared.custom_dataset import CUSTOM, load_manifest
 from shared.errors import MMCLError
+from shared.numeric_options import FiniteFloat
 from shared.registry import DATASETS, default_root, get_dataset
 
 from .model_specs import (DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, TRANSFORMERS_BATCH_SIZE,
@@ -32,7 +34,30 @@ def _image_size(ctx, param, value: str | None) -> tuple[int, int] | None:
         raise click.BadParameter(f"{value!r}: expected WIDTHxHEIGHT, e.g. 1120x448") from None
     if w < 1 or h < 1:
         raise click.BadParameter(f"{value!r}: width and height must be positive")
+    if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE:
+        raise click.BadParameter(f"{value!r}: at most {MAX_IMAGE_SIDE} pixels a side (the models see 224 to 448; "
+                                 f"a larger image does not fit in memory)")
     return w, h
+
+
+MAX_IMAGE_SIDE = 16384
+
+
+def _device(ctx, param, value: str) -> str:
+    """auto, cpu, cuda or cuda:N, and a CUDA device only where one exists (torch imported only then)."""
+    m = re.fullmatch(r"auto|cpu|cuda(?::(\d+))?", value.strip())
+    if m is None:
+        raise click.BadParameter(f"{value!r}: expected auto, cpu, cuda or cuda:N")
+    if value.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(m[1] or 0)
+        if index >= count:
+            raise click.BadParameter(f"{value!r}: this machine has {count or 'no'} "
+                                     f"CUDA device{'s' if count != 1 else ''}"
+                                     + (f" (cuda:0 to cuda:{count - 1})" if count else "; use --device cpu"))
+    return value.strip()
 
 
 def _shard(ctx, param, value: str | None):
@@ -61,7 +86,7 @@ def _shard(ctx, param, value: str | None):
               help="K frames per temporal image.")
 @click.option("--image-size", callback=_image_size, metavar="WxH",
               help="Stitched image size [default: K x 224 by 448].")
-@click.option("--crop-margin", type=click.FloatRange(0, 2), default=0.15, show_default=True,
+@click.option("--crop-margin", type=FiniteFloat(0, 2), default=0.15, show_default=True,
               help="Margin around the person, as a fraction of the box's longer side.")
 @click.option("--batch-size", type=click.IntRange(1),
               help=f"Samples per model call (the MLLM answers them in one pass) [default: "
@@ -84,19 +109,25 @@ def _shard(ctx, param, value: str | None):
 @click.option("--import-pyskl", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Make skeletons.h5 from a pyskl 3D annotation pickle (ntu60_3danno.pkl) instead of the raw files.")
 @click.option("--merge", is_flag=True, help="Merge the shard files of the feature set into <name>.h5.")
+@click.option("--frame-features", is_flag=True,
+              help="Also store rgb/frames: each of the K crops' RGB embedding (K more encoder passes per sample; "
+                   "stage 2 reads only rgb/pooled).")
 @click.option("--save-images", is_flag=True, help="Keep the temporal images as JPEG (features/<name>.images/).")
-@click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
-              help="Decoding processes (0: decode in the main process).")
+@click.option("--retry-failed", is_flag=True,
+              help="Extract the samples recorded as failed again (samples whose video changed always are).")
+@click.option("--workers", type=click.IntRange(0),
+              help="Decoding processes (0: decode in the main process) [default: with the models on the CPU a "
+                   "quarter of the cores, at least 1 (the models use the rest); on a GPU all cores but two].")
 @click.option("--vllm-tensor-parallel-size", type=click.IntRange(1), default=VLLMEngine.tensor_parallel_size,
               show_default=True, help="vLLM: GPUs the MLLM is split over.")
-@click.option("--vllm-gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True),
+@click.option("--vllm-gpu-memory-utilization", type=FiniteFloat(0, 1, min_open=True),
               default=VLLMEngine.gpu_memory_utilization, show_default=True,
               help="vLLM: fraction of each GPU's memory for weights and KV cache.")
 @click.option("--vllm-max-model-len", type=click.IntRange(1), default=VLLMEngine.max_model_len, show_default=True,
               help="vLLM: context length in tokens (a 1120x448 temporal image is about 640).")
 @click.option("--vllm-dtype", type=click.Choice(VLLM_DTYPES), default=VLLMEngine.dtype, show_default=True,
               help="vLLM: weights' dtype (auto: the checkpoint's).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
+@click.option("--device", default="auto", show_default=True, callback=_device, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--engine", type=click.Choice(["single", "ray"]), default="single", show_default=True,
               help="single: this process (+ --workers decoders); ray: a Ray Data pipeline (pip install "
                    "'mmcl-action[ray]').")
@@ -104,16 +135,16 @@ def _shard(ctx, param, value: str | None):
               help="With --engine ray: the cluster to join [default: a local Ray started for the run].")
 @click.option("--ray-workers", type=click.IntRange(1), default=1, show_default=True,
               help="With --engine ray: model workers (each holds the three models).")
-@click.option("--gpus-per-worker", type=click.FloatRange(0), help="With --engine ray: GPUs per model worker "
+@click.option("--gpus-per-worker", type=FiniteFloat(0), help="With --engine ray: GPUs per model worker "
               "[default: 1 where the cluster has GPUs, 0 with --device cpu].")
-@click.option("--cpus-per-worker", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+@click.option("--cpus-per-worker", type=FiniteFloat(0, min_open=True), default=1.0, show_default=True,
               help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin,
             batch_size, chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol,
-            import_pyskl, merge, save_images, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization,
-            vllm_max_model_len, vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker,
-            quiet) -> int:
+            import_pyskl, merge, frame_features, save_images, retry_failed, workers, vllm_tensor_parallel_size,
+            vllm_gpu_memory_utilization, vllm_max_model_len, vllm_dtype, device, engine, ray_address, ray_workers,
+            gpus_per_worker, cpus_per_worker, quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
     from .extract import ExtractConfig, ensure_skeletons, extract_features
     from .provenance import default_feature_set_name, sanitize
@@ -140,11 +171,15 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
         from .pyskl_interop import import_pyskl as import_pickle
         import_pickle(get_dataset(dataset), import_pyskl, out, progress=not quiet)
     if (import_npz or import_pyskl) and skeletons_only:
-        return 0
+        from shared.cache_schema import SkeletonCache
+
+        return 1 if SkeletonCache(out / dataset).failures else 0  # samples that failed: in failures/
     config = ExtractConfig(
         dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
-        workers=workers, progress=not quiet, manifest=manifest)
+        frame_features=frame_features, retry_failed=retry_failed,
+        workers=default_workers(models.resolved_device()) if workers is None else workers, progress=not quiet,
+        manifest=manifest)
     if skeletons_only:
         skeletons = ensure_skeletons(config.spec, config)
         return 1 if skeletons.failures else 0  # broken raw files: listed in its failures/ table
@@ -157,8 +192,11 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
                                                             cpus_per_worker=cpus_per_worker))
         click.echo(summary.report())
         return summary.exit_code
-    if models.resolved_device() == "cpu" and workers:
-        _leave_cores_to_workers(workers)
+    if models.resolved_device() == "cpu" and config.workers:
+        _leave_cores_to_workers(config.workers)
+    from .allocator import keep_freed_memory
+
+    keep_freed_memory()  # the models' large activations reuse heap pages (stage1_extract/allocator.py)
     summary = extract_features(config)
     click.echo(summary.report())
     return summary.exit_code
@@ -185,6 +223,15 @@ def _import_npz(dataset: str, npz: Path, names: Path | None, protocol: str | Non
         raise MMCLError("--import-npz needs --names FILE: the npz's sample names (skes_available_name.txt)")
     spec = get_dataset(dataset)
     import_ctrgcn_npz(spec, npz, names, spec.protocol(protocol).name, out, progress=not quiet)
+
+
+def default_workers(device: str, cores: int | None = None) -> int:
+    """Decoding processes for `mmcl extract`: one decode costs about a quarter of the models' CPU time
+    per sample (bench_extract's stage table), so with the models on the CPU a quarter of the cores
+    (at least 1); with the models on a GPU every core but two (the main process feeding the GPU, the
+    writer), at least 1."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // 4) if device == "cpu" else max(1, cores - 2)
 
 
 def _leave_cores_to_workers(workers: int) -> None:

@@ -13,9 +13,10 @@ import click
 
 from shared.command import run
 from shared.layouts import LAYOUTS
+from shared.numeric_options import FiniteFloat
 
-from .training.config import MIXED_PRECISION, RECIPES, TrainConfig
 from .data.streams import STREAMS
+from .training.config import MIXED_PRECISION, RECIPES, TrainConfig, describe_recipe
 
 
 def _steps(ctx, param, value: str | None) -> list[int] | None:
@@ -36,34 +37,41 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--stream", type=click.Choice(STREAMS + ("joint_motion", "bone_motion")),
               help="Input stream (default: joint).")
 @click.option("--work-dir", type=click.Path(),
-              help="Output folder (default: runs/<dataset>-<protocol>-<stream>).")
+              help="Output folder, used exactly (default: a new runs/<dataset>-<protocol>-<stream>-seed<S>-<time> "
+                   "per run, linked from runs/<dataset>-<protocol>-<stream>-latest).")
 @click.option("--features", help="Feature set under <cache>/features (default: the only one).")
 @click.option("--recipe", type=click.Choice(sorted(RECIPES)),
-              help="Defaults: mmcl with FAM or FRM, ctrgcn without, demo for the demo dataset.")
+              help="Defaults: mmcl with FAM or FRM, ctrgcn without, demo for the demo dataset; --init-from: the "
+                   "checkpoint's. " + "; ".join(describe_recipe(r) for r in RECIPES) + " (NW-UCLA: batch 16, "
+                   "wd 1e-4, step 50, window 52, 65 epochs, repeat 5). Fitted to small datasets (said at start). "
+                   "configs/<dataset>/<recipe>.yaml hold them as --config files to edit.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="YAML or TOML file of settings (recipe < file < flags).")
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int, help="Global batch size (split over processes).")
 @click.option("--test-batch-size", type=int)
-@click.option("--lr", type=float, help="Base learning rate.")
-@click.option("--weight-decay", type=float)
+@click.option("--lr", type=FiniteFloat(), help="Base learning rate.")
+@click.option("--weight-decay", type=FiniteFloat())
 @click.option("--warmup", type=int, help="Epochs of linear learning-rate warm-up.")
 @click.option("--steps", callback=_steps, help="Epochs where the learning rate drops x0.1, e.g. 90,100.")
 @click.option("--seed", type=int)
-@click.option("--lambda-align", type=float, help="Weight of FAM's contrastive loss (0.1).")
-@click.option("--lambda-refine", type=float, help="Weight of FRM's refined-score loss (0.2).")
-@click.option("--tau", type=float, help="Contrastive temperature (0.4).")
+@click.option("--lambda-align", type=FiniteFloat(), help="Weight of FAM's contrastive loss (0.1).")
+@click.option("--lambda-refine", type=FiniteFloat(), help="Weight of FRM's refined-score loss (0.2).")
+@click.option("--tau", type=FiniteFloat(), help="Contrastive temperature (0.4).")
 @click.option("--frm-vectors", type=int, help="FRM's number of class-wise vectors R (2).")
 @click.option("--no-fam", "no_fam", is_flag=True, help="Train without the feature alignment module.")
 @click.option("--no-frm", "no_frm", is_flag=True, help="Train without the feature refinement module.")
-@click.option("--resume", is_flag=True, help="Continue the work dir's last.pt exactly.")
+@click.option("--resume", is_flag=True,
+              help="Continue the work dir's last.pt exactly (without --work-dir: the "
+                   "runs/<dataset>-<protocol>-<stream>-latest run).")
 @click.option("--keep-checkpoints", type=click.IntRange(min=0),
               help=f"Epoch checkpoints kept: the last N checkpoints/epoch-NNN.pt (default "
                    f"{TrainConfig.keep_checkpoints}; 0 keeps every epoch), plus last.pt. Each holds the full "
                    f"training state: about 15 MB at full width (base channel 64, FAM and FRM: 6 MB of "
                    f"weights, the rest optimiser state).")
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False),
-              help="Start from a checkpoint's weights (fine-tuning; mismatched tensors stay fresh).")
+              help="Start from a checkpoint's weights (fine-tuning): its width and recipe are kept unless a "
+                   "config file or flag says otherwise; tensors that do not fit (a new classifier) start fresh.")
 @click.option("--layout", type=click.Choice(sorted(LAYOUTS)),
               help="Skeleton layout the network takes; another than the cache's maps the joints "
                    "(default: the cache's, or the --init-from checkpoint's where the cache maps to it).")
@@ -78,12 +86,13 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
               flag_value="inductor", help="torch.compile the model; --compile alone: inductor (default no: "
                                           "compiling costs minutes, see bench/bench_train_step.py).")
 @click.option("--log-every", type=click.IntRange(min=1), help="Steps between progress-bar updates (20).")
-@click.option("--val-split", type=float,
+@click.option("--val-split", type=FiniteFloat(),
               help="Fraction of the training samples held out (seeded) for validation.")
 @click.option("--val-seed", type=int,
               help="Seed of the validation draw (default 0, the same for every stream and --seed).")
 @click.option("--test-every", type=int,
-              help="Also evaluate on the test split every N epochs (0: only at the end).")
+              help="Also evaluate on the test split every N epochs (0: only at the end): the way to follow test "
+                   "accuracy (test/top1 % in TensorBoard, test_top1 in metrics.jsonl); report the last epoch.")
 @click.option("--workers", type=int, help="DataLoader worker processes (default: 0 in memory, else 4).")
 @click.option("--data-on-device", "on_device", is_flag=True, default=None,
               help="Hold the training frames and features on the training device and draw batches there "
@@ -102,30 +111,46 @@ def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **o
 
 
 def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **options):
-    """`mmcl train`'s parameters -> (the resolved config, notes for the user, the checkpoint to continue)."""
+    """`mmcl train`'s parameters -> (the resolved config, notes for the user, the checkpoint to continue).
+
+    The notes start with the settings line (each main setting and where it came from: default,
+    recipe, --init-from, config file, flag, or fitted to the data by recipe_fit)."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
-    from .training.config import (check_resume_compatible, finalize_config, load_config_file, resolve_config,
-                         resolve_input_layout)
-    from .training.published_weights import init_input
+    from .data.dataset import make_splits
+    from .training.config import (check_resume_compatible, check_resume_epochs, finalize_config,
+                                  load_config_file, resolve_input_layout, resolve_with_sources)
+    from .training.published_weights import init_architecture, load_weights, network_input
+    from .training.recipe_fit import fit_recipe, settings_lines
+    from .training.run_dirs import latest_run, train_run_name
     from .training.train import load_resume_checkpoint
 
     flags = {**options, "use_fam": False if no_fam else None, "use_frm": False if no_frm else None}
     file_values = load_config_file(config_file)
     dataset_dir = resolve_dataset_dir(flags["cache"] or file_values.get("cache") or "cache")
     skeletons = SkeletonCache(dataset_dir)
+    init_from = flags.get("init_from") or file_values.get("init_from")
+    init = load_weights(init_from) if init_from and not resume else None
 
     def resolved(base=None):
-        cfg = finalize_config(resolve_config(skeletons.dataset, file_values, flags, base=base), dataset_dir,
-                              skeletons.protocols)
-        init = init_input(cfg.init_from) if cfg.init_from else None
-        return resolve_input_layout(cfg, skeletons, init)
+        r = resolve_with_sources(skeletons.dataset, file_values, flags, base=base,
+                                 inherited=init_architecture(init) if init is not None else None,
+                                 file_name=config_file)
+        r = type(r)(finalize_config(r.config, dataset_dir, skeletons.protocols), r.sources)
+        d = r.config.data
+        fitted, fit_notes = fit_recipe(r, len(make_splits(skeletons, d.protocol, d.val_split, d.val_seed).train))
+        cfg, notes = resolve_input_layout(fitted.config, skeletons,
+                                          network_input(init) if init is not None else None)
+        return cfg, [*settings_lines(type(fitted)(cfg, fitted.sources)), *fit_notes, *notes]
 
     (cfg, notes), ckpt = resolved(), None
     if resume:  # read (and check) the checkpoint before anything in the work dir is touched
-        ckpt = load_resume_checkpoint(cfg.work_dir)
-        cfg, notes = resolved(base=ckpt.config)
+        work_dir = cfg.work_dir or str(latest_run(train_run_name(cfg.data.dataset, cfg.data.protocol,
+                                                                 cfg.data.stream)))
+        ckpt = load_resume_checkpoint(work_dir)
+        cfg, notes = resolved(base={**ckpt.config, "work_dir": work_dir})
         check_resume_compatible(cfg, ckpt.train_config(), Path(cfg.work_dir) / "last.pt")
+        check_resume_epochs(cfg, ckpt.epoch, Path(cfg.work_dir) / "last.pt")
         click.echo(f"resuming {cfg.work_dir} after epoch {ckpt.epoch}")
     return cfg, notes, ckpt
 

@@ -11,7 +11,8 @@
     cache/<dataset>/features/<name>.h5
         attrs: schema_version, kind="features", names_hash (of the skeleton file's names), ...
         samples/  name, index (row in skeletons.h5)
-        rgb/      valid (N,) bool, pooled (N, D) f16, frames (N, K, D) f16
+        rgb/      valid (N,) bool, pooled (N, D) f16, frames (N, K, D) f16 with `mmcl extract
+                  --frame-features` (attribute frame_features), else (N, 0, D); stage 2 reads only pooled
         text/     valid (N,) bool, yes_prob (N, Q) f32 (NaN = undetermined), questions (Q,),
                   description (N,), embedding (N, D_text) f16
         classes/  name (C,), embedding (C, D_text) f16
@@ -27,7 +28,7 @@ from .common import (
     write_failures)
 from .features import (
     BLOCK_FIELDS, BlockField, BlockShape, FeatureBlock, FeatureFile, FeatureHeader, merge_feature_parts,
-    check_rows, read_feature_arrays, read_feature_file, same_feature_set, text_input, write_feature_file)
+    check_rows, read_feature_arrays, read_feature_file, read_rows, same_feature_set, text_input, write_feature_file)
 from .locate import dataset_dirs, feature_files, resolve_dataset_dir, resolve_features
 from .skeletons import SkeletonCache, SkeletonCacheWriter
 
@@ -35,5 +36,5 @@ __all__ = [
     "BLOCK_FIELDS", "FEATURES_DIR", "META_FIELDS", "SCHEMA_VERSION", "SKELETON_FILE", "STR", "BlockField", "BlockShape",
     "FeatureBlock", "FeatureFile", "FeatureHeader", "SkeletonCache", "SkeletonCacheWriter", "dataset_dirs",
     "feature_files", "merge_feature_parts", "names_hash", "now", "read_failures", "read_feature_arrays",
-    "read_feature_file", "check_rows",
+    "read_feature_file", "read_rows", "check_rows",
     "resolve_dataset_dir", "resolve_features", "same_feature_set", "text_input", "write_failures", "write_feature_file"]

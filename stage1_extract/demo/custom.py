@@ -49,7 +49,7 @@ def generate_custom(root: str | Path, *, subjects: Sequence[int] = (1, 2, 3, 4),
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         generate_utd(tmp, subjects=subjects, trials=trials, actions=sorted(CLASSES), frames=frames,
-                     workers=workers, progress=progress)
+                     workers=workers, progress=progress, label="custom example (my-actions)")
         for mat in sorted(Path(tmp, "Skeleton").glob("*_skeleton.mat")):
             utd_name = mat.name[: -len("_skeleton.mat")]
             action, subject, trial = (int(part[1:]) for part in utd_name.split("_"))

@@ -150,8 +150,9 @@ def generate_utd(root: str | Path, *, subjects: Sequence[int] = UtdConfig.subjec
                  trials: Sequence[int] = UtdConfig.trials, actions: Sequence[int] | None = None,
                  frames: tuple[int, int] = (40, 80), video_size: tuple[int, int] = (640, 480),
                  fps: int = 30, seed: int = 0, workers: int | None = None,
-                 progress: bool = True) -> dict:
-    """Write UTD-MHAD-layout data for the six actions zero-shot maps to NTU (by default)."""
+                 progress: bool = True, label: str = "demo (UTD-MHAD layout)") -> dict:
+    """Write UTD-MHAD-layout data for the six actions zero-shot maps to NTU (by default); `label`
+    names the progress bar (the custom example is drawn from the same generator)."""
     config = UtdConfig(subjects=tuple(subjects), trials=tuple(trials), frames=tuple(frames),
                        video_size=tuple(video_size), fps=int(fps), seed=int(seed),
                        **_given(actions=actions))
@@ -161,7 +162,7 @@ def generate_utd(root: str | Path, *, subjects: Sequence[int] = UtdConfig.subjec
     started = time.perf_counter()
     tasks = [(config, root, a, s, t)
              for a in config.actions for s in config.subjects for t in config.trials]
-    rows = _run_tasks(utd_take, tasks, workers, progress, "demo (UTD-MHAD layout)")
+    rows = _run_tasks(utd_take, tasks, workers, progress, label)
     return _summary("utd-mhad", root, rows, started)
 
 

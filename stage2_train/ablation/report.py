@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.csv_cells import SafeWriter
+
 # Seeds up to this count enumerate all 2**n sign patterns; more draw this many at random.
 EXACT_SIGN_FLIPS = 16
 RANDOM_SIGN_FLIPS = 20000
@@ -93,7 +95,7 @@ def write_ablation(out: Path, results: list[RunResult], variants: list[str], tit
 
 def _write_runs_csv(path: Path, results: list[RunResult]) -> None:
     with path.open("w", newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f)  # no user text: the variants are ours ("+FAM" is their name, not a formula)
         w.writerow(["variant", "seed", "top1", "mean_class_accuracy", "work_dir"])
         for r in results:
             w.writerow([r.variant, r.seed, f"{r.top1:.6f}", f"{r.mean_class_accuracy:.6f}", r.work_dir])
@@ -111,7 +113,7 @@ def _write_per_class_csv(path: Path, by_variant: dict[str, list[RunResult]]) -> 
     baseline, means = variants[0], per_class_means(by_variant)
     names = by_variant[baseline][0].class_names
     with path.open("w", newline="") as f:
-        w = csv.writer(f)
+        w = SafeWriter(f)
         w.writerow(["class", "name", *(f"accuracy {v}" for v in variants),
                     *(f"delta {v}" for v in variants[1:])])
         for c, name in enumerate(names):
@@ -127,6 +129,11 @@ def _pct(x: float, signed: bool = False) -> str:
     return "n/a" if np.isnan(x) else (f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}")
 
 
+def _mean_sd(mean: float, sd: float, n: int) -> str:
+    """`61.11 ± 2.80`; one seed has no spread: `61.11` alone (never "± 0.00 over 1 seeds")."""
+    return f"{_pct(mean)} ± {_pct(sd)}" if n > 1 else _pct(mean)
+
+
 def _p(x: float) -> str:
     return "n/a" if np.isnan(x) else f"{x:.3f}"
 
@@ -138,17 +145,19 @@ def markdown(by_variant: dict[str, list[RunResult]], title: str) -> str:
     base_top1 = [r.top1 for r in by_variant[baseline]]
     base_mca = [r.mean_class_accuracy for r in by_variant[baseline]]
     method = paired_test(base_top1, base_top1).method
-    lines = [f"# Ablation: {title}", "",
-             f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); mean ± standard deviation over seeds "
-             f"(ddof 1), in %. Δ: mean over seeds of (variant − {baseline}) of the same seed. "
-             f"p: {method}, two-sided, paired by seed.", "",
+    how = (f"1 seed ({seeds[0]}): one run per variant, in %, no spread and no test. Δ: variant − {baseline}."
+           if len(seeds) == 1 else
+           f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); mean ± standard deviation over seeds "
+           f"(ddof 1), in %. Δ: mean over seeds of (variant − {baseline}) of the same seed. "
+           f"p: {method}, two-sided, paired by seed.")
+    lines = [f"# Ablation: {title}", "", how, "",
              "| variant | top-1 | mean class acc. | Δ top-1 | p (top-1) | Δ mean class acc. | p (mean class acc.) |",
              "|---|---|---|---|---|---|---|"]
     for v in variants:
         top1 = [r.top1 for r in by_variant[v]]
         mca = [r.mean_class_accuracy for r in by_variant[v]]
         (m1, s1), (m2, s2) = spread(top1), spread(mca)
-        row = [v, f"{_pct(m1)} ± {_pct(s1)}", f"{_pct(m2)} ± {_pct(s2)}"]
+        row = [v, _mean_sd(m1, s1, len(top1)), _mean_sd(m2, s2, len(mca))]
         if v == baseline:
             row += ["", "", "", ""]
         else:
@@ -188,7 +197,7 @@ def plot(path: Path, by_variant: dict[str, list[RunResult]], title: str) -> None
     ax.set_xticks(np.arange(len(metrics)), [name for name, _ in metrics])
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 118)  # room for the legend above the bars
-    ax.set_title(f"{title}\nmean ± std over {n} seed{'s' if n != 1 else ''}", fontsize=10)
+    ax.set_title(f"{title}\n" + (f"mean ± std over {n} seeds" if n > 1 else "one seed"), fontsize=10)
     ax.legend(fontsize=8, loc="upper center", ncols=len(variants))
     fig.tight_layout()
     fig.savefig(path, dpi=120)

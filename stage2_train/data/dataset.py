@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from shared.cache_schema import SkeletonCache
+from shared.cache_schema.digest import damaged_reads
 from shared.errors import MMCLError
 from shared.layouts import LayoutMap, pad_persons
 
@@ -46,7 +47,8 @@ class JointSource:
             self._file = h5py.File(self.path, "r")
             self._joints = self._file["skeleton/joints"]
         a, b = int(self.offsets[row]), int(self.offsets[row + 1])
-        return np.asarray(self._joints[a:b], dtype=np.float32)
+        with damaged_reads(self.path, "its frames"):  # a bad chunk fails its fletcher32 check
+            return np.asarray(self._joints[a:b], dtype=np.float32)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -59,7 +61,7 @@ def read_slabs(path, name: str, slab: int = 8192) -> np.ndarray:
     """A whole dataset into one contiguous array (the only copy: forked DataLoader workers share
     its pages), read `slab` rows at a time: reading a compressed dataset at once costs HDF5 about
     two thirds of the array again at peak (290 MiB of NTU-like frames: 486 MiB, in slabs 314)."""
-    with h5py.File(path, "r") as f:
+    with damaged_reads(path, "its frames"), h5py.File(path, "r") as f:  # a bad chunk fails its fletcher32 check
         ds = f[name]
         out = np.empty(ds.shape, ds.dtype)
         for a in range(0, len(out), slab):

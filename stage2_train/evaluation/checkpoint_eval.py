@@ -32,6 +32,9 @@ def test_checkpoint(ckpt: Checkpoint, ckpt_path: Path, cfg: TrainConfig, out_dir
         raise MMCLError(f"{data.skeletons.path} holds other samples than the cache {ckpt_path} was trained "
                         f"on, so its validation split would not be the one training held out; evaluate "
                         f"--split val on the training cache")
+    n = len(data.splits.val if split == "val" else data.splits.test)
+    acc.print(f"evaluating {ckpt_path} (epoch {ckpt.epoch}) on {data.skeletons.dataset} {cfg.data.protocol} "
+              f"{split} ({n} samples, {cfg.data.stream} stream), float32, skeletons alone")
     model = acc.prepare(ckpt.build_model())
     loader = acc.prepare(data.val_loader if split == "val" else data.test_loader)
     scores = predict_scores(model, loader, data.test_input, acc, data.skeletons.names, split)

@@ -27,6 +27,7 @@ from shared.cache_io import atomic_path
 from shared.errors import MMCLError
 
 from .evaluate import topk_accuracy
+from ..training.run_dirs import new_run_dir, point_latest
 from .score_files import Aligned, ScoreSet, align, cache_labels, load_score_file
 
 # CTR-GCN's ensemble weights per stream (joint, bone, joint motion, bone motion).
@@ -227,6 +228,14 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def new_ensemble_dir() -> Path:
+    """runs/ensemble-<time>/ (a new one per call) and runs/ensemble-latest pointing at it."""
+    folder = new_run_dir("ensemble", "")
+    folder.mkdir(parents=True)
+    point_latest(folder, "ensemble")
+    return folder
+
+
 @click.command()
 @click.argument("score_files", nargs=-1, required=True, type=click.Path())
 @click.option("--weights", help="One weight per score file, e.g. 2,2,1,1 (default: 2:2:1:1 for "
@@ -236,7 +245,8 @@ def format_summary(summary: dict[str, Any]) -> str:
                    "choose the weights by validation top-1 on a small grid, then apply them to the test files.")
 @click.option("--grid", default="0,0.5,1,1.5,2", show_default=True, help="Weight values tried by --search.")
 @click.option("--cache", type=click.Path(), help="Cache the scores were computed on (labels for .pkl files).")
-@click.option("--out", type=click.Path(), help="JSON summary (default: ensemble.json in the current folder).")
+@click.option("--out", type=click.Path(), help="JSON summary (default: a new runs/ensemble-<time>/ensemble.json, "
+                                                "linked from runs/ensemble-latest; never the current folder).")
 @click.option("--save-scores", type=click.Path(), help="Also write the fused scores (.npz).")
 def ensemble(score_files: tuple[str, ...], weights: str | None, search: tuple[str, ...], grid: str,
                      cache: str | None, out: str | None, save_scores: str | None) -> None:
@@ -247,7 +257,7 @@ def ensemble(score_files: tuple[str, ...], weights: str | None, search: tuple[st
         raise MMCLError(f"--grid {grid!r}: expected numbers like 0,0.5,1,2") from None
     check_weights(grid_values, "--grid")
     result = run_ensemble(list(score_files), weights, list(search), cache, SearchConfig(grid=grid_values))
-    out_path = Path(out or "ensemble.json")
+    out_path = Path(out) if out else new_ensemble_dir() / "ensemble.json"
     write_summary(result.summary, out_path)
     if save_scores:
         save_fused(result, Path(save_scores))

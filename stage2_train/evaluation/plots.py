@@ -33,7 +33,7 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str):
     rate = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     size = min(4 + 0.3 * c, 40)
     fig, ax = plt.subplots(figsize=(size, size))
-    im = ax.imshow(rate, cmap="Blues", vmin=0, vmax=1)
+    im = ax.imshow(100 * rate, cmap="Blues", vmin=0, vmax=100)  # %, as the cells
     labels = class_names if c <= NAMED_UP_TO else [str(i) for i in range(c)]
     ticks = max(4.0, min(8.0, 420 / c))
     ax.set_xticks(range(c), labels, rotation=90, fontsize=ticks)
@@ -45,19 +45,29 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str):
     ax.set_xlabel("predicted")
     ax.set_ylabel("true (cells: % of the true class)")
     ax.set_title(title, fontsize=max(9.0, min(14.0, size * 1.2)))
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="% of the true class")
     fig.tight_layout()
     return fig
 
 
 def confusion_title(meta: dict[str, Any], top1: float, num_samples: int) -> str:
-    run = " ".join(str(meta[k]) for k in ("dataset", "protocol", "stream") if meta.get(k))
-    return f"{run}, {meta.get('split', 'test')} split: top-1 {100 * top1:.2f} % ({num_samples} samples)"
+    """`<run folder>: <dataset> <protocol> <stream>, <split>: top-1 ...`; a zero-shot report names the
+    model's dataset and the target, and whether FRM refined the scores."""
+    where = " ".join(str(meta[k]) for k in ("dataset", "protocol", "stream") if meta.get(k))
+    if meta.get("target"):  # zero-shot: a model of one dataset on another
+        where = f"{meta.get('trained_on')} {meta.get('stream')} model on {meta['target']}"
+    split = str(meta.get("split", "test"))
+    split = split if split.endswith(("split", "samples")) else f"{split} split"
+    refined = ", scores refined by FRM" if meta.get("scores") == "refined" else ""
+    run = f"{Path(meta['checkpoint']).parent.name}: " if meta.get("checkpoint") else ""
+    return f"{run}{where}, {split}{refined}: top-1 {100 * top1:.2f} % ({num_samples} samples)"
 
 
 def curves_figure(rows: list[dict[str, Any]], title: str):
     """Loss (left) and top-1 per split (right) against the epoch, from metrics.jsonl's rows."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, (loss, top1) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = [r["epoch"] for r in rows]
     for key in ("loss", "loss_ce", "loss_refine", "loss_align"):
@@ -69,6 +79,7 @@ def curves_figure(rows: list[dict[str, Any]], title: str):
     loss.set(xlabel="epoch", ylabel="training loss")
     top1.set(xlabel="epoch", ylabel="top-1 %", ylim=(0, 100))
     for ax in (loss, top1):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(title)

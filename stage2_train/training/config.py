@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from shared.text_files import read_text
+
 from shared.cache_schema import SkeletonCache, resolve_features
 from shared.errors import MMCLError
 from shared.layouts import layout_map
@@ -47,7 +49,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     recipe: str | None = None
-    work_dir: str | None = None  # None: runs/<dataset>-<protocol>-<stream>
+    work_dir: str | None = None  # None: a new runs/<dataset>-<protocol>-<stream>-seed<S>-<time> (run_dirs)
     seed: int = field(default=1, metadata=bound(lambda v: 0 <= v < 2**32, "in [0, 2**32)"))  # numpy's seed range
     mixed_precision: str = "auto"  # bf16 on native-bf16 CUDA, float32 elsewhere; bf16/fp16 change numerics
     compile: str = "no"  # a torch.compile backend (inductor: same maths, minutes of compiling)
@@ -164,10 +166,25 @@ def default_recipe(dataset: str, use_fam: bool, use_frm: bool) -> str:
     return "mmcl" if (use_fam or use_frm) else "ctrgcn"
 
 
+# What every recipe decides (a recipe that does not list one keeps the default, as `mmcl` does all),
+# so the settings line says "recipe <name>" for each of them.
+RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup", "steps", "window", "base_channel")
+
+
+def describe_recipe(name: str) -> str:
+    """`demo: 4 epochs, batch 8, lr 0.1, ...` for --help (the NTU values; dataset variants in the README)."""
+    v = recipe_values(name, "")
+    steps = ",".join(str(s) for s in v["steps"])
+    return (f"{name}: {v['epochs']} epochs, batch {v['batch_size']}, lr {v['lr']:g}, wd {v['weight_decay']:g}, "
+            f"warm-up {v['warmup']}, x0.1 at {steps}, window {v['window']}, width {v['base_channel']}")
+
+
 def recipe_values(name: str, dataset: str) -> dict[str, Any]:
     if name not in RECIPES:
         raise MMCLError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
-    return {**RECIPES[name], **DATASET_VARIANTS.get((name, dataset), {}), "recipe": name}
+    defaults = TrainConfig().to_dict()
+    return {**{k: defaults[k] for k in RECIPE_KEYS}, **RECIPES[name], **DATASET_VARIANTS.get((name, dataset), {}),
+            "recipe": name}
 
 
 # --------------------------------------------------------------------------- files
@@ -209,7 +226,7 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
         return {}
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_text(path, "config file")
         values = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except OSError as e:
         raise MMCLError(f"{path}: cannot read config file ({e.strerror})") from None
@@ -237,17 +254,53 @@ def resolve_config(dataset: str, file_values: dict[str, Any], flags: dict[str, A
 
     `base` replaces the recipe layer (a resumed run's saved config).
     """
+    return resolve_with_sources(dataset, file_values, flags, base=base).config
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A resolved config and, per flat key, where its value came from: "default", "recipe <name>",
+    "--init-from", "config file <path>", "flag", "saved config" (--resume); `recipe_fit` adds "fitted"."""
+
+    config: TrainConfig
+    sources: dict[str, str]
+
+    def with_changes(self, values: dict[str, Any], source: str) -> "Resolved":
+        return Resolved(self.config.replace(**values), {**self.sources, **dict.fromkeys(values, source)})
+
+
+def resolve_with_sources(dataset: str, file_values: dict[str, Any], flags: dict[str, Any],
+                         base: dict[str, Any] | None = None, inherited: dict[str, Any] | None = None,
+                         file_name: str | None = None) -> Resolved:
+    """`resolve_config` that also says where each value came from. `inherited`: the architecture
+    (and recipe name) an --init-from checkpoint was trained with, between the recipe and the file."""
     flags = _normalise_keys({k: v for k, v in flags.items() if v is not None}, COMMAND_LINE)
+    inherited = dict(inherited or {})
+    inherited_recipe = inherited.pop("recipe", None)
     user = {**file_values, **flags}
+    recipe_source = "default"
     if base is None:
         use_fam, use_frm = user.get("use_fam", True), user.get("use_frm", True)
-        name = user.get("recipe") or default_recipe(dataset, use_fam, use_frm)
-        base = recipe_values(name, dataset)
-    return TrainConfig.from_dict({**_normalise_keys(base, "saved config"), **user, "dataset": dataset})
+        name = user.get("recipe") or inherited_recipe or default_recipe(dataset, use_fam, use_frm)
+        if "recipe" not in user and inherited_recipe:
+            recipe_source = "--init-from"
+        base, base_source = recipe_values(name, dataset), f"recipe {name}"
+    else:
+        base_source = "saved config"
+    layers = [(_normalise_keys(base, "saved config"), base_source), (inherited, "--init-from"),
+              (file_values, f"config file {file_name}" if file_name else "config file"), (flags, "flag")]
+    values: dict[str, Any] = {}
+    sources = dict.fromkeys(FLAT_KEYS, "default")
+    for layer, source in layers:
+        values |= layer
+        sources |= dict.fromkeys(layer, source)
+    if base_source != "saved config" and "recipe" not in user:
+        sources["recipe"] = recipe_source  # the recipe's own layer names itself; say who chose it
+    return Resolved(TrainConfig.from_dict({**values, "dataset": dataset}), sources | {"dataset": "cache"})
 
 
 def finalize_config(cfg: TrainConfig, dataset_dir: Path, protocols: list[str]) -> TrainConfig:
-    """Fill in what depends on the cache (its dataset directory, protocol and work dir) and on the
+    """Fill in what depends on the cache (its dataset directory and protocol) and on the
     machine (the precision `auto` means here, so that config.yaml and checkpoints say what ran)."""
     from .device import resolve_mixed_precision  # torch: only when a run is set up
     data = cfg.data
@@ -255,11 +308,11 @@ def finalize_config(cfg: TrainConfig, dataset_dir: Path, protocols: list[str]) -
     if protocol not in protocols:
         raise MMCLError(f"dataset {data.dataset!r} ({dataset_dir}) has no protocol {protocol!r}; "
                         f"choose one of: {', '.join(protocols)}")
-    work_dir = cfg.work_dir or str(Path("runs") / f"{data.dataset}-{protocol}-{data.stream}")
     features = data.features
     if cfg.model.use_fam or cfg.model.use_frm:  # fail before anything is written when the features are missing
         features = resolve_features(dataset_dir, data.features).stem
-    return cfg.replace(cache=str(Path(dataset_dir).resolve()), protocol=protocol, work_dir=work_dir,
+    # work_dir stays None unless given: train.train names a new folder per run (run_dirs)
+    return cfg.replace(cache=str(Path(dataset_dir).resolve()), protocol=protocol,
                        features=features, mixed_precision=resolve_mixed_precision(cfg.mixed_precision, cfg.device))
 
 
@@ -274,6 +327,14 @@ def check_resume_compatible(cfg: TrainConfig, saved: TrainConfig, checkpoint: Pa
         detail = ", ".join(f"{k} {saved.get(k)!r} -> {cfg.get(k)!r}" for k in changed)
         raise MMCLError(f"--resume: {checkpoint} was trained with other settings ({detail}); drop "
                         f"those flags or start a new work dir")
+
+
+def check_resume_epochs(cfg: TrainConfig, done: int, checkpoint: Path) -> None:
+    """--resume with fewer --epochs than the checkpoint has trained would report (and rewrite
+    config.yaml with) an epoch count the weights are past: refused before anything is written."""
+    if cfg.optim.epochs < done:
+        raise MMCLError(f"--resume: {checkpoint} has trained {done} epochs, more than --epochs "
+                        f"{cfg.optim.epochs}; pass --epochs {done} or more (or start a new work dir)")
 
 
 # --------------------------------------------------------------------------- input layout

@@ -21,9 +21,7 @@ from the cache it is given and CTR-GCN's recipe (window 64; NW-UCLA 52).
 
 from __future__ import annotations
 
-import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,7 @@ import torch
 from shared.cache_schema import SkeletonCache
 from shared.layouts import LAYOUTS, Layout
 
-from .checkpoint import Checkpoint, CheckpointError
+from .checkpoint import Checkpoint, CheckpointError, RefusedPickle, read_torch_file
 from ..models.mmcl_model import MMCLModel
 from ..models.model_config import UNIT_PLAN, CTRGCNConfig, MMCLModelConfig
 from ..models.model_spec import InputSpec, ModelSpec
@@ -127,10 +125,23 @@ def load_weights(path: str | Path) -> Checkpoint | PublishedWeights:
         return published
 
 
-def init_input(path: str | Path) -> InputSpec | NetworkInput:
-    """What `--init-from path` tells about the network's input (layout, persons)."""
-    w = load_weights(path)
-    return w.spec.input if isinstance(w, Checkpoint) else w.input
+def network_input(weights: Checkpoint | PublishedWeights) -> InputSpec | NetworkInput:
+    """What loaded --init-from weights tell about the network's input (layout, persons)."""
+    return weights.spec.input if isinstance(weights, Checkpoint) else weights.input
+
+
+def init_architecture(weights: Checkpoint | PublishedWeights) -> dict[str, object]:
+    """The settings `--init-from` keeps unless a config file or flag says otherwise: the network's
+    width (and, for our checkpoints, FRM's vectors, dropout and the recipe it was trained with), so
+    fine-tuning loads every backbone tensor instead of rebuilding another network."""
+    if isinstance(weights, PublishedWeights):
+        return {"base_channel": weights.backbone.base_channel}
+    model = weights.spec.model
+    kept: dict[str, object] = {"base_channel": model.backbone.base_channel, "drop_out": model.backbone.drop_out}
+    if model.use_frm:
+        kept["frm_vectors"] = model.frm_vectors
+    recipe = (weights.config or {}).get("recipe")
+    return kept | ({"recipe": recipe} if recipe else {})
 
 
 _RESAVE_HINT = ("; a file holding Python objects besides tensors (an mmcv checkpoint's meta) can be re-saved "
@@ -140,13 +151,11 @@ _RESAVE_HINT = ("; a file holding Python objects besides tensors (an mmcv checkp
 
 def _plain_payload(path: Path) -> tuple[object | None, bool]:
     """The file's contents if plain tensors and builtins, and whether it was refused for holding other objects."""
-    if not path.is_file():
-        return None, False
     try:
-        return torch.load(path, map_location="cpu", weights_only=True), False
-    except pickle.UnpicklingError:
+        return read_torch_file(path), False
+    except RefusedPickle:
         return None, True
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError):
+    except CheckpointError:
         return None, False
 
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set_seed
 
 from shared.progress import progress_bar
 from shared.cache_schema import SkeletonCache
-from shared.cache_io import output_lock
+from shared.cache_io import output_lock, remove_stale
 from shared.errors import LockedError, MMCLError
 from shared.layouts import Layout
 
@@ -39,6 +39,8 @@ from ..models.losses import mmcl_loss
 from ..models.mmcl_model import MMCLModel
 from ..models.model_spec import spec_from_run
 from .published_weights import PublishedWeights, load_weights
+from .recipe_fit import collapse_warnings
+from .run_dirs import new_run_dir, point_latest, train_run_name
 from .run_log import RunLog
 from .run_report import print_summary, report_dir, run_meta, selected_figures
 from .weight_transfer import load_matching_weights
@@ -49,14 +51,31 @@ from .weight_transfer import load_matching_weights
 def train(cfg: TrainConfig, resume: Checkpoint | None = None) -> dict[str, Any]:
     """Train (or continue the checkpoint `resume`) and evaluate; returns the test summary."""
     acc, precision = make_accelerator(cfg)
+    if cfg.work_dir is None:
+        cfg = cfg.replace(work_dir=str(new_work_dir(cfg, acc)))
     with work_dir_lock(Path(cfg.work_dir), acc):
         return run(cfg, acc, precision, resume)
+
+
+def new_work_dir(cfg: TrainConfig, acc: Accelerator) -> Path:
+    """A new `runs/<dataset>-<protocol>-<stream>-seed<S>-<time>` (the main process's clock, so every
+    process of a DDP run writes to the same one), and `runs/<...>-latest` pointing at it."""
+    name = train_run_name(cfg.data.dataset, cfg.data.protocol, cfg.data.stream)
+    folder = [str(new_run_dir(name, f"seed{cfg.seed}"))]
+    if acc.num_processes > 1:
+        folder = broadcast_object_list(folder)
+    path = Path(folder[0])
+    if acc.is_main_process:
+        path.mkdir(parents=True, exist_ok=True)
+        point_latest(path, name)
+    return path
 
 
 def run(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision,
         resume: Checkpoint | None) -> dict[str, Any]:
     set_seed(cfg.seed)
     data = build_data(cfg, acc)
+    report_data(cfg, data, acc)
     model = build_model(cfg, data)
     optimizer, scheduler = build_optimizer(cfg, model)
     start = restore(resume, model, optimizer, scheduler, precision) if resume else init_weights(cfg, model, acc)
@@ -70,7 +89,7 @@ def run(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision,
     if acc.is_main_process:
         save_config(cfg, Path(cfg.work_dir) / "config.yaml")
     for epoch in range(start, cfg.optim.epochs):
-        metrics = train_one_epoch(cfg, acc, precision, model, optimizer, train_loader, data, epoch)
+        metrics = train_one_epoch(cfg, acc, precision, model, optimizer, train_loader, data, epoch, log)
         if val_loader is not None:
             metrics |= prefixed("val", evaluate(model, val_loader, data, acc, "validate"))
         if cfg.test_every and (epoch + 1) % cfg.test_every == 0:
@@ -153,7 +172,6 @@ def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
         test_input=InputPipeline(cfg.augment, False, cfg.data.stream, layout))
     if len(splits.test) == 0:
         raise MMCLError(f"{skeletons.path}: protocol {cfg.data.protocol!r} has no test samples")
-    report_data(cfg, data, acc)
     return data
 
 
@@ -228,7 +246,7 @@ def augment_generator(cfg: TrainConfig, acc: Accelerator, epoch: int) -> torch.G
 
 
 def train_one_epoch(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision, model, optimizer, loader,
-                    data: Data, epoch: int) -> dict[str, float]:
+                    data: Data, epoch: int, log: RunLog) -> dict[str, float]:
     model.train()
     loader.set_epoch(epoch)
     generator = augment_generator(cfg, acc, epoch)
@@ -253,9 +271,13 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecisio
         sums["frm_samples"] += parts["n_valid_text"]
         sums["fam_samples"] += parts["n_valid_rgb"]  # already counted over all processes
         seen += n * acc.num_processes
-        if step % cfg.log_every == 0:  # .item() waits for the device: not on every step
+        if step % cfg.log_every == 0 or step == len(loader) - 1:  # .item() waits for the device: not every step
             speed = seen / (time.perf_counter() - start)
-            bar.set_postfix(loss=f"{parts['total'].item():.3f}", samples_s=f"{speed:.3g}")
+            # the bar: the epoch's running mean (one step's loss jumps); the log: this step's parts
+            bar.set_postfix(mean_loss=f"{(sums['total'] / sums['n']).item():.3f}", samples_s=f"{speed:.3g}")
+            log.step(epoch * len(loader) + step + 1, epoch + 1, {
+                "loss": parts["total"].item(), "loss_ce": parts["ce"].item(), "loss_refine": parts["refine"].item(),
+                "loss_align": parts["align"].item(), "lr": optimizer.param_groups[0]["lr"]})
     totals = {k: float(acc.reduce(v, reduction="mean" if k == "fam_samples" else "sum"))
               for k, v in sums.items()}
     n = max(totals["n"], 1)
@@ -287,8 +309,13 @@ def check_finite(model: torch.nn.Module, metrics: dict[str, float], epoch: int, 
         return
     raise Diverged(
         f"training diverged in epoch {epoch}: loss {metrics['loss']:.4g}, {len(bad)} weight tensors non-finite"
-        + (f" ({bad[0]}, ...)" if bad else "") + f"; nothing of epoch {epoch} is saved ({cfg.work_dir}/last.pt "
-        f"holds epoch {epoch - 1}). Lower --lr (now {cfg.optim.lr:g}) or check the input data")
+        + (f" ({bad[0]}, ...)" if bad else "") + f"; nothing of epoch {epoch} is saved ({_saved_before(cfg, epoch)}). "
+        f"Lower --lr (now {cfg.optim.lr:g}) or check the input data")
+
+
+def _saved_before(cfg: TrainConfig, epoch: int) -> str:
+    last = last_checkpoint(cfg.work_dir)
+    return f"{last} holds epoch {epoch - 1}" if last.exists() else "no checkpoint was written yet"
 
 
 @contextlib.contextmanager
@@ -297,9 +324,10 @@ def work_dir_lock(work_dir: Path, acc: Accelerator):
     with contextlib.ExitStack() as held:
         if acc.is_main_process:
             try:
-                held.enter_context(output_lock(work_dir / "train"))
+                held.enter_context(output_lock(work_dir / "train"))  # also clears the work dir's stale files
             except LockedError as e:
                 raise LockedError(f"{work_dir} is in use by another `mmcl train` ({e})") from None
+            remove_stale(checkpoint_dir(work_dir))  # .epoch-NNN.pt.tmp-<pid> of killed runs
         yield
 
 
@@ -345,8 +373,12 @@ def prune_checkpoints(work_dir: str | Path, epoch: int, keep: int) -> list[Path]
 
 def load_resume_checkpoint(work_dir: str | Path) -> Checkpoint:
     path = last_checkpoint(work_dir)
-    if not path.exists():
-        raise MMCLError(f"--resume: no checkpoint at {path}; train without --resume first")
+    if not path.exists():  # a run stopped between checkpoints/epoch-NNN.pt and last.pt (a full disk)
+        saved = sorted(checkpoint_dir(work_dir).glob("epoch-[0-9][0-9][0-9]*.pt"))
+        if not saved:
+            raise MMCLError(f"--resume: no checkpoint at {path}; train without --resume first")
+        path = saved[-1]
+        print(f"--resume: no {last_checkpoint(work_dir).name}; continuing from {path}")
     return load_checkpoint(path)
 
 
@@ -358,7 +390,6 @@ def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], d
     write one report per split; returns the test summary."""
     scores = {split: predict_scores(model, loader, data.test_input, acc, data.skeletons.names, split)
               for split, loader in loaders.items() if loader is not None}
-    log.close()
     if not acc.is_main_process:
         return {}
     summaries = {}
@@ -368,7 +399,13 @@ def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], d
                         checkpoint=last_checkpoint(cfg.work_dir))
         if split == "test":
             meta |= selected_figures(log.rows)
+        warnings = collapse_warnings(s.scores, s.labels, data.class_names, split)
         out_dir = report_dir(cfg.work_dir, split)
-        summaries[split] = write_report(out_dir, s, data.class_names, meta)
+        summaries[split] = write_report(out_dir, s, data.class_names, meta | {"warnings": warnings})
         print_summary(summaries[split], out_dir)
+        for line in warnings:
+            acc.print(line)
+    test = summaries["test"]
+    log.hyperparameters(cfg.to_dict(), {"test_top1": 100 * test["top1"], "test_top5": 100 * test["top5"]})
+    log.close()
     return summaries["test"]

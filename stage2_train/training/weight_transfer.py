@@ -27,14 +27,18 @@ class WeightTransfer:
     fresh: dict[str, str]
     unused: list[str]
 
-    def report(self, source: str | Path) -> list[str]:
-        """Lines for the user: counts per module, then each re-initialised tensor and why."""
+    def report(self, source: str | Path, shown: int = 3) -> list[str]:
+        """A few lines for the user: counts per module, then the first `shown` re-initialised
+        tensors and why (never one line per tensor: a new classifier is the usual case)."""
         modules = sorted({_module(k) for k in [*self.loaded, *self.fresh]})
         counts = ", ".join(f"{m} {sum(_module(k) == m for k in self.loaded)}/"
                            f"{sum(_module(k) == m for k in [*self.loaded, *self.fresh])}" for m in modules)
         lines = [f"--init-from {source}: {len(self.loaded)} tensors loaded, {len(self.fresh)} re-initialised "
                  f"(loaded/all per module: {counts})"]
-        lines += [f"  re-initialised {name}: {why}" for name, why in self.fresh.items()]
+        fresh = list(self.fresh.items())
+        lines += [f"  re-initialised {name}: {why}" for name, why in fresh[:shown]]
+        if len(fresh) > shown:
+            lines.append(f"  ... and {len(fresh) - shown} more re-initialised tensors")
         if self.unused:
             unused = sorted({_module(k) for k in self.unused})
             lines.append(f"  not used: {len(self.unused)} checkpoint tensors ({', '.join(unused)}) "

@@ -71,6 +71,19 @@ def test_a_bad_manifest_names_the_file_row_and_problem(tmp_path, keys, rows, mes
         load_manifest(_manifest(tmp_path, rows, **keys))
 
 
+def test_every_problem_of_the_sample_table_is_reported_in_one_pass(tmp_path):
+    """A split `trian` in one row and a label `wavy` in another: both at once (the second used to
+    appear only after fixing the first), one line each, plus a repeated name."""
+    rows = [ROW, {**ROW, "name": "b", "xsub": "trian"}, {**ROW, "name": "c", "label": "wavy"}, {**ROW, "name": "b"}]
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(_manifest(tmp_path, rows))
+    lines = str(caught.value).splitlines()
+    assert lines[0].endswith("samples.csv: 3 problems (each row checked):")
+    assert "row 3: xsub is 'trian'; expected train or test" in lines[1]
+    assert "row 4: label 'wavy' is not one of the classes" in lines[2]
+    assert "sample name 'b' appears more than once" in lines[3]
+
+
 def test_array_files_are_fitted_to_the_layout_and_checked(tmp_path):
     spec = load_manifest(_manifest(tmp_path, [ROW], persons=2)).spec
     np.save(tmp_path / "one.npy", np.ones((4, 20, 3), np.float32))

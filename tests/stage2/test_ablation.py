@@ -124,8 +124,9 @@ def test_variants_share_the_full_variants_recipe(tmp_path):
     assert alone.recipe == "ctrgcn"
     plans = plan_runs(str(cache), 2, tmp_path / "out", [])
     assert [p.action for p in plans] == ["train"] * 8
+    # the mmcl recipe's batch 200 fitted to the 60 training samples (recipe_fit: a quarter of them)
     assert {(p.cfg.recipe, p.cfg.optim.epochs, p.cfg.optim.batch_size, p.cfg.data.features) for p in plans} == {
-        ("mmcl", 110, 200, "tiny")}
+        ("mmcl", 110, 15, "tiny")}
     pinned = plan_runs(str(cache), 1, tmp_path / "out", ["--recipe", "ctrgcn", "--epochs", "3"])
     assert {(p.cfg.recipe, p.cfg.optim.epochs) for p in pinned} == {("ctrgcn", 3)}
 
@@ -136,3 +137,17 @@ def test_without_scipy_the_sign_flip_test_is_used(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy.stats", None)  # `from scipy.stats import ...` raises ImportError
     result = paired_test([0.5, 0.6, 0.7], [0.4, 0.4, 0.4])
     assert result.method == "sign-flip permutation test (exact)" and result.p_value == pytest.approx(0.25)
+
+
+def test_one_seed_reports_no_spread(tmp_path):
+    """It once printed "61.11 ± 0.00 over 1 seeds"."""
+    import numpy as np
+
+    from stage2_train.ablation_report import RunResult, write_ablation
+
+    names = ["a", "b"]
+    results = [RunResult(v, 1, top1, top1, np.array([top1, top1]), names, tmp_path / v)
+               for v, top1 in (("baseline", 0.6111), ("+FAM", 0.7778))]
+    write_ablation(tmp_path, results, ["baseline", "+FAM"], "demo")
+    md = (tmp_path / "ablation.md").read_text()
+    assert "| baseline | 61.11 |" in md and "± 0.00" not in md and "1 seed (1)" in md and "1 seeds" not in md

@@ -237,3 +237,15 @@ def test_the_mmcl_group_exposes_the_command():
 
     result = CliRunner().invoke(mmcl, ["ensemble", "--help"])
     assert result.exit_code == 0 and "--search" in result.output and ensemble.name == "ensemble"
+
+
+def test_default_output_is_a_new_run_folder_never_the_current_one(runs, tmp_path, monkeypatch):
+    """It once wrote ensemble.json into the current folder, over the previous one."""
+    _, work = runs
+    monkeypatch.chdir(tmp_path)
+    files = [str(work["joint"] / "eval" / "scores.npz"), str(work["bone"] / "eval" / "scores.npz")]
+    assert invoke(*files).exit_code == 0 and invoke(*files).exit_code == 0
+    assert not (tmp_path / "ensemble.json").exists()
+    folders = sorted(p for p in (tmp_path / "runs").iterdir() if not p.is_symlink())
+    assert len(folders) == 2 and all((f / "ensemble.json").is_file() for f in folders)
+    assert (tmp_path / "runs" / "ensemble-latest").resolve() == folders[-1].resolve()

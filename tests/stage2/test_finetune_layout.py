@@ -259,3 +259,35 @@ def test_map_input_checks_any_source_against_the_networks_layout_and_persons():
     with pytest.raises(NoLayoutMap):
         map_input("ntu25", 1, "kinect_v1", 1)
     assert not map_input("ntu25", 2, "ntu25", 2).changed
+
+
+# --------------------------------------------------------------------------- the README's example, as written
+
+
+def test_init_from_keeps_the_checkpoints_width_and_recipe(work, source, sysu):
+    """`mmcl train --cache cache/sysu --protocol xsub --init-from <demo run>/last.pt`, no --config and
+    no --recipe (only flags that keep the test short): the network keeps the checkpoint's width (8,
+    not the mmcl recipe's 64), the demo recipe it was trained with is kept, every backbone tensor but
+    the classifier loads, and the report is a few lines, not one per tensor."""
+    result = invoke("train", "--cache", sysu, "--protocol", "xsub", "--init-from", source,
+                    "--work-dir", work / "as-written", *ONE_EPOCH, "--device", "cpu")
+    lines = result.output.splitlines()
+    settings = next(line for line in lines if line.startswith("settings:"))
+    assert "recipe demo" in settings and "base_channel 8" in settings and "(--init-from)" in settings
+    ckpt = load_checkpoint(work / "as-written" / "last.pt")
+    assert ckpt.spec.model.backbone.base_channel == 8 and ckpt.config["recipe"] == "demo"
+    report = [line for line in lines if line.startswith("--init-from") or line.startswith("  ")]
+    assert len(report) <= 6, report
+    loaded = next(line for line in report if "loaded" in line)
+    n_backbone = len(MMCLModel(MMCLModelConfig(CTRGCNConfig(9, 25, 2, "ntu25", base_channel=8))).backbone.state_dict())
+    assert f"backbone {n_backbone - 2}/{n_backbone}" in loaded
+    transfer = plan_transfer(load_checkpoint(source).model, ckpt.model)
+    assert sorted(k for k in transfer.fresh if k.startswith("backbone.")) == ["backbone.fc.bias", "backbone.fc.weight"]
+
+
+def test_a_config_file_still_chooses_another_width(work, source, sysu):
+    (work / "wide.yaml").write_text("base_channel: 12\n")
+    result = invoke("train", "--cache", sysu, "--init-from", source, "--config", work / "wide.yaml",
+                    "--work-dir", work / "wider", *TINY)
+    assert load_checkpoint(work / "wider" / "last.pt").spec.model.backbone.base_channel == 12
+    assert "base_channel 12 (config file" in result.output

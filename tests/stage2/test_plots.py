@@ -38,3 +38,18 @@ def test_curves_show_loss_and_each_split():
     assert {line.get_label() for line in loss.lines} == {"loss", "loss_ce"}
     assert {line.get_label() for line in top1.lines} == {"train_top1", "val_top1"}
     np.testing.assert_allclose(top1.lines[0].get_ydata(), [20, 40, 60])
+
+
+def test_zero_shot_title_names_the_run_the_target_and_refinement():
+    """It once read "joint, xsub test split split" (no run, no dataset, no sign of refinement)."""
+    meta = {"checkpoint": "runs/demo-xsub-joint-seed1-20261205-080000/last.pt", "trained_on": "demo",
+            "stream": "joint", "target": "sysu", "split": "xsub test split", "scores": "refined"}
+    assert confusion_title(meta, top1=0.5, num_samples=8) == (
+        "demo-xsub-joint-seed1-20261205-080000: demo joint model on sysu, xsub test split, scores refined by FRM: "
+        "top-1 50.00 % (8 samples)")
+
+
+def test_confusion_colour_bar_is_in_percent():
+    fig = confusion_figure(np.array([[3, 1], [0, 2]]), ["a", "b"], "t")
+    colour_bar = fig.axes[1]
+    assert colour_bar.get_ylim() == (0.0, 100.0) and "%" in colour_bar.get_ylabel()

@@ -175,3 +175,66 @@ def test_non_finite_joints_are_refused(run, bad):
     joints[3, 0, 7, 1] = bad
     with pytest.raises(MMCLError, match=r"the sequence.*frame 3 \(from 0\), person 0, joint 7: y = "):
         Predictor.from_checkpoint(work / "last.pt").logits(joints, seq.layout)
+
+
+# --------------------------------------------------------------------------- many files (issue #25)
+
+
+@pytest.fixture(scope="module")
+def folder(run, tmp_path_factory) -> Path:
+    """Three good arrays (two NTU-25, one Kinect v1 with 20 joints) and two bad files."""
+    cache, _ = run
+    folder = tmp_path_factory.mktemp("many")
+    for n in range(2):
+        np.savez(folder / f"good_{n}.npz", joints=read_cached(cache, str(n)).joints)
+    (folder / "sub").mkdir()
+    np.save(folder / "sub" / "kinect.npy", read_cached(cache, "2").joints[:, :1, :20])
+    (folder / "broken.npz").write_bytes(b"not a zip")
+    (folder / "notes.txt").write_text("not a skeleton: skipped in a folder")
+    return folder
+
+
+def test_a_folder_is_predicted_in_batches_one_line_per_bad_file(run, folder, tmp_path):
+    cache, work = run
+    out = tmp_path / "preds.csv"
+    result = CliRunner().invoke(cli.predict, [str(folder), "--model", str(work / "export"), "--out", str(out),
+                                              "--batch-size", "2"], standalone_mode=False)
+    assert result.exception is None and result.return_value == 1  # the exit status `mmcl predict` gives
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and "Traceback" not in result.stderr + result.stdout
+    assert any("broken.npz" in e and "not a readable numpy" in e for e in errors)
+    assert any("kinect.npy: 20 joints per frame, but the model's (ntu25) layout ntu25 has 25; pass --layout "
+               "kinect_v1" in e for e in errors)
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("file,true_class,class_1,percent_1") and len(rows) == 1 + 4
+    predictor = Predictor.from_export(work / "export" / "model.ts")
+    for n in range(2):  # batched (2 a batch) as alone
+        seq = read_cached(cache, str(n))
+        expected = predictor.card.class_names[int(np.argmax(predictor.logits(seq.joints, seq.layout)))]
+        row = next(r for r in rows if f"good_{n}.npz" in r)
+        assert row.split(",")[2] == expected
+
+
+def test_layout_flag_maps_a_kinect_array(run, folder, tmp_path):
+    cache, work = run
+    out = tmp_path / "preds.json"
+    result = predict_cli(str(folder / "sub" / "kinect.npy"), "--layout", "kinect_v1",
+                         "--checkpoint", str(work / "last.pt"), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(out.read_text())
+    assert row["error"] is None and len(row["predictions"]) == 5
+    predictor = Predictor.from_checkpoint(work / "last.pt")
+    joints = np.load(folder / "sub" / "kinect.npy")
+    expected = predictor.logits(joints, "kinect_v1")
+    assert row["predictions"][0]["index"] == int(np.argmax(expected))
+    assert "kinect_v1 joint order" in result.output
+
+
+def test_batched_logits_equal_one_by_one(run):
+    cache, work = run
+    predictor = Predictor.from_checkpoint(work / "last.pt")
+    seqs = [read_cached(cache, str(n)) for n in range(5)]
+    from stage2_train.deploy.predict import to_model_layout
+    batch = predictor.logits_batch([to_model_layout(s.joints, s.layout, predictor.card) for s in seqs])
+    for s, row in zip(seqs, batch):
+        assert close(row, predictor.logits(s.joints, s.layout))
