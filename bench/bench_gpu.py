@@ -116,9 +116,9 @@ def step_fn(model, optimizer, pipeline, device: torch.device, v: Variant):
             parts = mmcl_loss(out.logits, batch["label"], refined=out.refined, text_valid=batch["text_valid"],
                               feature=out.feature, rgb_proj=out.rgb_proj, rgb_valid=batch["rgb_valid"])
         optimizer.zero_grad(set_to_none=True)
-        parts["total"].backward()
+        parts.total.backward()
         optimizer.step()
-        return parts["total"].detach()
+        return parts.total.detach()
 
     return step
 

@@ -120,7 +120,7 @@ def our_step(dataset: str, batch: int, folder: Path, variant: str) -> Callable[[
         x = pipeline(b, generator)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):  # as accelerate: the model
             out = model(x)
-        loss = mmcl_loss(out.logits.float(), b["label"], feature=out.feature.float())["total"]
+        loss = mmcl_loss(out.logits.float(), b["label"], feature=out.feature.float()).total
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -35,7 +35,7 @@ from ..data.features import FeatureArrays, load_features
 from ..data.input_layout import input_layout
 from ..data.transforms import InputPipeline
 from ..evaluation.evaluate import predict_scores, summarize, write_report
-from ..models.losses import mmcl_loss
+from ..models.losses import LOSS_METRICS, mmcl_loss
 from ..models.mmcl_model import MMCLModel
 from ..models.model_spec import spec_from_run
 from .published_weights import PublishedWeights, load_weights
@@ -261,28 +261,27 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecisio
                           text_valid=batch.get("text_valid"), feature=out.feature,
                           rgb_proj=out.rgb_proj, rgb_valid=batch.get("rgb_valid"))
         optimizer.zero_grad(set_to_none=True)
-        precision.backward(parts["total"], acc)
+        precision.backward(parts.total, acc)
         precision.step(optimizer)
         n = len(batch["label"])
-        for key in ("total", "ce", "refine", "align"):
-            sums[key] += parts[key].detach().float() * n
+        for name, value in parts.metrics().items():
+            sums[name] += value.detach().float() * n
         sums["correct"] += (out.logits.argmax(1) == batch["label"]).sum()
         sums["n"] += n
-        sums["frm_samples"] += parts["n_valid_text"]
-        sums["fam_samples"] += parts["n_valid_rgb"]  # already counted over all processes
+        sums["frm_samples"] += parts.n_valid_text
+        sums["fam_samples"] += parts.n_valid_rgb  # already counted over all processes
         seen += n * acc.num_processes
         if step % cfg.log_every == 0 or step == len(loader) - 1:  # .item() waits for the device: not every step
             speed = seen / (time.perf_counter() - start)
             # the bar: the epoch's running mean (one step's loss jumps); the log: this step's parts
-            bar.set_postfix(mean_loss=f"{(sums['total'] / sums['n']).item():.3f}", samples_s=f"{speed:.3g}")
+            bar.set_postfix(mean_loss=f"{(sums['loss'] / sums['n']).item():.3f}", samples_s=f"{speed:.3g}")
             log.step(epoch * len(loader) + step + 1, epoch + 1, {
-                "loss": parts["total"].item(), "loss_ce": parts["ce"].item(), "loss_refine": parts["refine"].item(),
-                "loss_align": parts["align"].item(), "lr": optimizer.param_groups[0]["lr"]})
+                **{name: value.item() for name, value in parts.metrics().items()},
+                "lr": optimizer.param_groups[0]["lr"]})
     totals = {k: float(acc.reduce(v, reduction="mean" if k == "fam_samples" else "sum"))
               for k, v in sums.items()}
     n = max(totals["n"], 1)
-    return {"loss": totals["total"] / n, "loss_ce": totals["ce"] / n, "loss_refine": totals["refine"] / n,
-            "loss_align": totals["align"] / n, "train_top1": totals["correct"] / n,
+    return {**{name: totals[name] / n for name in LOSS_METRICS}, "train_top1": totals["correct"] / n,
             # samples that entered FAM's and FRM's terms (the others lack features)
             "fam_samples": int(totals["fam_samples"]), "frm_samples": int(totals["frm_samples"]),
             "lr": optimizer.param_groups[0]["lr"], "samples_per_s": seen / (time.perf_counter() - start)}
