@@ -233,3 +233,11 @@ def test_stage2_uses_public_accelerate_api_only():
     offenders = {m: uses for m, path in MODULES.items() if stage(m) == "stage2_train"
                  and (uses := private_accelerate_uses(path))}
     assert not offenders
+
+
+MAX_MODULE_LINES = 400  # a module past this holds more than one concept: split it
+
+
+def test_no_module_is_over_400_lines():
+    long = {m: n for m, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long

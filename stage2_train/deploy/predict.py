@@ -5,7 +5,7 @@ custom dataset's files are) or a cached sample, with an exported model
 
 The sequence is prepared exactly as `mmcl test` prepares it: mapped to the model's skeleton
 layout and number of persons where it differs (as zero-shot does), then the model's own test-time
-pipeline (`data.InputPipeline`: translation to the centre joint, centre crop and resize to the
+pipeline (`data.transforms.InputPipeline`: translation to the centre joint, centre crop and resize to the
 window, stream), read from the export's card or the checkpoint.
 """
 

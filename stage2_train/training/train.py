@@ -8,7 +8,6 @@ validation split, when one is held out). Runs on the CPU, one GPU, or several wi
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections import defaultdict
@@ -18,12 +17,11 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set_seed
+from accelerate.utils import DataLoaderConfiguration, set_seed
 
 from shared.progress import progress_bar
 from shared.cache_schema import SkeletonCache
-from shared.cache_io import output_lock, remove_stale
-from shared.errors import LockedError, MMCLError
+from shared.errors import MMCLError
 from shared.layouts import Layout
 
 from .checkpoint import Checkpoint, load_checkpoint, rng_state, set_rng_state
@@ -40,10 +38,10 @@ from ..models.mmcl_model import MMCLModel
 from ..models.model_spec import spec_from_run
 from .published_weights import PublishedWeights, load_weights
 from .recipe_fit import collapse_warnings
-from .run_dirs import new_run_dir, point_latest, train_run_name
 from .run_log import RunLog
 from .run_report import print_summary, report_dir, run_meta, selected_figures
 from .weight_transfer import load_matching_weights
+from .work_dir import checkpoint_dir, last_checkpoint, new_work_dir, work_dir_lock
 
 # --------------------------------------------------------------------------- the loop
 
@@ -55,20 +53,6 @@ def train(cfg: TrainConfig, resume: Checkpoint | None = None) -> dict[str, Any]:
         cfg = cfg.replace(work_dir=str(new_work_dir(cfg, acc)))
     with work_dir_lock(Path(cfg.work_dir), acc):
         return run(cfg, acc, precision, resume)
-
-
-def new_work_dir(cfg: TrainConfig, acc: Accelerator) -> Path:
-    """A new `runs/<dataset>-<protocol>-<stream>-seed<S>-<time>` (the main process's clock, so every
-    process of a DDP run writes to the same one), and `runs/<...>-latest` pointing at it."""
-    name = train_run_name(cfg.data.dataset, cfg.data.protocol, cfg.data.stream)
-    folder = [str(new_run_dir(name, f"seed{cfg.seed}"))]
-    if acc.num_processes > 1:
-        folder = broadcast_object_list(folder)
-    path = Path(folder[0])
-    if acc.is_main_process:
-        path.mkdir(parents=True, exist_ok=True)
-        point_latest(path, name)
-    return path
 
 
 def run(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision,
@@ -317,28 +301,7 @@ def _saved_before(cfg: TrainConfig, epoch: int) -> str:
     return f"{last} holds epoch {epoch - 1}" if last.exists() else "no checkpoint was written yet"
 
 
-@contextlib.contextmanager
-def work_dir_lock(work_dir: Path, acc: Accelerator):
-    """One `mmcl train` per work dir: the main process holds `<work dir>/train.lock`."""
-    with contextlib.ExitStack() as held:
-        if acc.is_main_process:
-            try:
-                held.enter_context(output_lock(work_dir / "train"))  # also clears the work dir's stale files
-            except LockedError as e:
-                raise LockedError(f"{work_dir} is in use by another `mmcl train` ({e})") from None
-            remove_stale(checkpoint_dir(work_dir))  # .epoch-NNN.pt.tmp-<pid> of killed runs
-        yield
-
-
 # --------------------------------------------------------------------------- checkpoints and logs
-
-
-def checkpoint_dir(work_dir: str | Path) -> Path:
-    return Path(work_dir) / "checkpoints"
-
-
-def last_checkpoint(work_dir: str | Path) -> Path:
-    return Path(work_dir) / "last.pt"
 
 
 def write_checkpoint(cfg, acc, precision: MixedPrecision, model, optimizer, scheduler, data: Data, epoch: int,
