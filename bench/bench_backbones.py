@@ -41,7 +41,7 @@ def make_step(kind: str, args) -> callable:
     def step() -> None:
         out = model(x, rgb, text, label=labels)
         loss = mmcl_loss(out["logits"], labels, refined=out["refined"], feature=out["feature"],
-                         rgb_proj=out["rgb_proj"], backbone_loss=out["backbone_loss"])["total"]
+                         rgb_proj=out["rgb_proj"], backbone_loss=out["backbone_loss"]).total
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

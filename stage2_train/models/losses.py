@@ -8,11 +8,33 @@ under multi-process training, so its negatives come from every rank.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from .fam import gather_with_grad, grace_infonce
 from .loss_config import MMCLLossConfig
+
+
+LOSS_METRICS = ("loss", "loss_ce", "loss_refine", "loss_align", "loss_backbone")  # the parts' names in metrics.jsonl, TensorBoard
+
+
+@dataclass(frozen=True)
+class MMCLLoss:
+    """The loss and its parts, each a scalar tensor (shape ())."""
+
+    total: torch.Tensor  # with grad: ce + lambda_refine * refine + lambda_align * align + backbone
+    ce: torch.Tensor  # detached: CE(S_M, y)
+    refine: torch.Tensor  # detached: CE(S_R, y) over the rows with text features; 0 without FRM
+    align: torch.Tensor  # detached: FAM's contrastive L_c over the rows with RGB features; 0 without FAM
+    backbone: torch.Tensor  # detached: the backbone's own weighted loss (ProtoGCN's); 0 for the others
+    n_valid_text: torch.Tensor  # long: rows that entered `refine`
+    n_valid_rgb: torch.Tensor  # long: rows that entered `align` (over the global batch with several processes)
+
+    def metrics(self) -> dict[str, torch.Tensor]:
+        """The parts under their LOSS_METRICS names, in that order."""
+        return dict(zip(LOSS_METRICS, (self.total, self.ce, self.refine, self.align, self.backbone), strict=True))
 
 
 def _all_valid(labels: torch.Tensor) -> torch.Tensor:
@@ -37,7 +59,7 @@ def mmcl_loss(
     rgb_proj: torch.Tensor | None = None,
     rgb_valid: torch.Tensor | None = None,
     backbone_loss: torch.Tensor | None = None,
-) -> dict[str, torch.Tensor]:
+) -> MMCLLoss:
     """Total loss and its parts.
 
     logits: S_M (N, K); labels (N,) int; refined: S_R (N, K) or None (no FRM term);
@@ -45,9 +67,7 @@ def mmcl_loss(
     text_valid / rgb_valid: (N,) bool masks, None meaning all rows are valid;
     backbone_loss: the backbone's own loss, already weighted (`MMCLModel`), or None.
 
-    Returns {"total": scalar with grad, "ce", "refine", "align", "backbone": detached scalars,
-    "n_valid_text", "n_valid_rgb": rows that entered each term (the contrastive count is over
-    the global batch under multi-process training)}.
+    Returns the MMCLLoss: `total` with grad, the parts detached, and the rows that entered each term.
     """
     ce = F.cross_entropy(logits, labels)
     zero = logits.new_zeros(())
@@ -72,12 +92,5 @@ def mmcl_loss(
 
     own = zero if backbone_loss is None else backbone_loss
     total = ce + config.lambda_refine * refine + config.lambda_align * align + own
-    return {
-        "total": total,
-        "ce": ce.detach(),
-        "refine": refine.detach(),
-        "align": align.detach(),
-        "backbone": own.detach(),
-        "n_valid_text": n_text,
-        "n_valid_rgb": n_rgb,
-    }
+    return MMCLLoss(total=total, ce=ce.detach(), refine=refine.detach(), align=align.detach(),
+                    backbone=own.detach(), n_valid_text=n_text, n_valid_rgb=n_rgb)
