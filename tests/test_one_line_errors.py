@@ -251,3 +251,62 @@ def test_a_bad_rgb_encoder_file_is_one_line(tmp_path, capsys, content, says):
         load_efficientnet_lite0(path)
     assert str(e.value).startswith(f"{path}: {says}") and "\n" not in str(e.value)
     assert "this ran" not in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- #21 item 9: read-only or full outputs
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder no file can be written in: a read-only tmpfs as root (root writes through permission bits)."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(folder)],
+                               capture_output=True, text=True)
+        if mount.returncode != 0:
+            pytest.skip(f"running as root and cannot mount a read-only tmpfs: {mount.stderr.strip()}")
+        yield folder
+        subprocess.run(["umount", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+
+
+def test_a_writer_that_fails_for_want_of_space_is_one_line(tmp_path):
+    import errno
+
+    from shared.cache_io import atomic_path
+    from shared.errors import OutputError
+
+    target = tmp_path / "out.json"
+    with pytest.raises(OutputError, match=f"cannot write {target}: No space left on device"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("{")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+@pytest.fixture(scope="module")
+def tiny_run(cache, tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("tiny-run") / "run"
+    config = work.parent / "tiny.yaml"
+    config.write_text("base_channel: 8\nwindow: 8\n")
+    invoke("train", "--cache", cache, "--epochs", 1, "--recipe", "demo", "--batch-size", 9, "--device", "cpu",
+           "--workers", 0, "--config", config, "--no-fam", "--no-frm", "--work-dir", work)
+    return work
+
+
+@pytest.mark.parametrize("command", ["export-pyskl", "export", "ensemble --out"])
+def test_an_output_on_a_read_only_file_system_is_one_line(command, cache, tiny_run, read_only):
+    args = {"export-pyskl": ["export-pyskl", "--cache", cache, "--out", read_only / "x.pkl", "--quiet"],
+            "export": ["export", "--checkpoint", tiny_run / "last.pt", "--out", read_only / "e", "--format", "torchscript"],
+            "ensemble --out": ["ensemble", tiny_run / "eval" / "scores.npz", tiny_run / "eval" / "scores.npz",
+                               "--out", read_only / "ens.json"]}[command]
+    result = invoke(*args, ok=False)
+    assert isinstance(result.exception, MMCLError), repr(result.exception)
+    assert f"cannot write {read_only}" in str(result.exception) and "\n" not in str(result.exception)

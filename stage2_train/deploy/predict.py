@@ -11,7 +11,6 @@ window, stream), read from the export's card or the checkpoint.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ import click
 import numpy as np
 import torch
 
+from shared.cache_io import atomic_path, make_folder
+from shared.csv_cells import SafeWriter
 from shared.errors import MMCLError
 from shared.layouts import LAYOUTS, describe_layout_maps, get_layout
 from shared.array_skeleton import ARRAY_SUFFIXES, read_array_skeleton
@@ -292,15 +293,16 @@ def write_predictions(out: Path, results: list[FileResult]) -> None:
                               "probability_percent": round(100 * p.probability, 4)}
                              for n, p in enumerate(r.predictions or [], 1)],
              "error": r.error} for r in results]
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent)
     if out.suffix == ".json":
-        out.write_text(json.dumps(rows, indent=2) + "\n")
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(rows, indent=2) + "\n")
         return
     k = max((len(r["predictions"]) for r in rows), default=0)
     header = ["file", "true_class", *[f"{what}_{n}" for n in range(1, k + 1) for what in ("class", "percent")],
               "error"]
-    with open(out, "w", newline="") as f:
-        w = csv.writer(f)
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
+        w = SafeWriter(f)  # class names and file names from the user: no spreadsheet formulas
         w.writerow(header)
         for r in rows:
             ranks = [v for p in r["predictions"] for v in (p["name"], f"{p['probability_percent']:.2f}")]
