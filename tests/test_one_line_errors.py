@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -310,3 +311,34 @@ def test_an_output_on_a_read_only_file_system_is_one_line(command, cache, tiny_r
     result = invoke(*args, ok=False)
     assert isinstance(result.exception, MMCLError), repr(result.exception)
     assert f"cannot write {read_only}" in str(result.exception) and "\n" not in str(result.exception)
+
+
+@pytest.mark.parametrize("frame_index, says", [
+    (np.array([0, np.nan, 2, 3]), "frame_index[1] is nan"),
+    (np.array([0, 1, 2**33, 3]), "frame_index[2] is 8589934592"),
+    (np.array([0, 1.5, 2, 3]), "frame_index[1] is 1.5"),
+])
+def test_frame_indices_that_would_wrap_are_refused(tmp_path, frame_index, says):
+    from shared.array_skeleton import read_array_skeleton
+
+    path = tmp_path / "s.npz"
+    np.savez(path, joints=np.zeros((4, 25, 3), np.float32), frame_index=frame_index)
+    with pytest.raises(MMCLError, match=re.escape(f"s.npz: {says}")):
+        read_array_skeleton(path)
+
+
+def test_a_fifo_as_video_or_skeleton_is_refused_without_waiting(tmp_path):
+    import os
+
+    from shared.readers import read_sample
+    from shared.registry import NTU60
+    from stage1_extract.video import open_frames
+
+    fifo = tmp_path / "S001C001P001R001A001_rgb.avi"
+    os.mkfifo(fifo)
+    with pytest.raises(MMCLError, match="not a regular file"):
+        open_frames(fifo)  # before: the decoder opened it and waited forever
+    skeleton = tmp_path / "S001C001P001R001A001.skeleton"
+    os.mkfifo(skeleton)
+    with pytest.raises(MMCLError, match="S001C001P001R001A001.skeleton: not a regular file"):
+        read_sample(NTU60, skeleton)
