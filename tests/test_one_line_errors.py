@@ -342,3 +342,30 @@ def test_a_fifo_as_video_or_skeleton_is_refused_without_waiting(tmp_path):
     os.mkfifo(skeleton)
     with pytest.raises(MMCLError, match="S001C001P001R001A001.skeleton: not a regular file"):
         read_sample(NTU60, skeleton)
+
+
+def test_bit_flips_in_a_checkpoints_pickle_are_refused_in_one_line(tiny_run, tmp_path):
+    """#21 item 9: 11 of 400 single-bit flips in last.pt's pickle part were KeyError/TypeError/IndexError
+    tracebacks. Each flip now loads (the checksum then refuses any change that matters) or is one CheckpointError."""
+    import zipfile
+
+    from stage2_train.training.checkpoint import CheckpointError, load_checkpoint
+
+    original = (tiny_run / "last.pt").read_bytes()
+    with zipfile.ZipFile(tiny_run / "last.pt") as z:
+        info = next(i for i in z.infolist() if i.filename.endswith("data.pkl"))
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)  # the stored pickle bytes
+    rng = np.random.default_rng(0)
+    outcomes = {"loaded": 0, "refused": 0}
+    for bit in rng.choice(info.compress_size * 8, size=60, replace=False):
+        damaged = bytearray(original)
+        damaged[start + bit // 8] ^= 1 << (bit % 8)
+        path = tmp_path / "flipped.pt"
+        path.write_bytes(bytes(damaged))
+        try:
+            load_checkpoint(path)
+            outcomes["loaded"] += 1
+        except CheckpointError as e:
+            assert str(e).startswith(str(path)) and "\n" not in str(e)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == 60, outcomes  # a loaded one matched its checksum
