@@ -369,3 +369,15 @@ def test_bit_flips_in_a_checkpoints_pickle_are_refused_in_one_line(tiny_run, tmp
             assert str(e).startswith(str(path)) and "\n" not in str(e)
             outcomes["refused"] += 1
     assert outcomes["refused"] > 0 and sum(outcomes.values()) == 60, outcomes  # a loaded one matched its checksum
+
+
+def test_a_garbage_onnx_model_is_one_line(tiny_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    export = tmp_path / "e"
+    invoke("export", "--checkpoint", tiny_run / "last.pt", "--out", export, "--format", "torchscript")
+    (export / "model.onnx").write_bytes(np.random.default_rng(0).bytes(2000))
+    sample = tmp_path / "s.npy"
+    np.save(sample, np.zeros((10, 25, 3), np.float32) + [0, 0, 3])
+    result = invoke("predict", sample, "--model", export / "model.onnx", ok=False)
+    assert isinstance(result.exception, MMCLError), repr(result.exception)
+    assert str(result.exception).startswith(f"{export / 'model.onnx'}: not a loadable ONNX model")

@@ -23,6 +23,7 @@ import torch
 from shared.cache_io import atomic_path, make_folder
 from shared.csv_cells import SafeWriter
 from shared.errors import MMCLError
+from shared.text_files import read_text
 from shared.layouts import LAYOUTS, describe_layout_maps, get_layout
 from shared.array_skeleton import ARRAY_SUFFIXES, read_array_skeleton
 from shared.registry import DATASETS, get_dataset
@@ -116,7 +117,7 @@ def _card_beside(path: Path) -> ModelCard:
     if not card.is_file():
         raise MMCLError(f"{path}: no model card ({card}); predict needs the {CARD_NAME} that "
                         f"`mmcl export` writes beside the model")
-    return ModelCard.from_json(card.read_text(), str(card))
+    return ModelCard.from_json(read_text(card, "model card"), str(card))
 
 
 def _onnx_network(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -125,7 +126,12 @@ def _onnx_network(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
     except ImportError:
         raise MMCLError(f"{path}: running an ONNX model needs onnxruntime (pip install onnxruntime); "
                         f"or pass the TorchScript model.ts") from None
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - onnxruntime's own error types (InvalidProtobuf, Fail, ...)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise MMCLError(f"{path}: not a loadable ONNX model ({first[:200]}); export it again with "
+                        f"`mmcl export --format onnx`") from None
     return lambda x: torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0])
 
 
