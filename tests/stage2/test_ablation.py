@@ -141,7 +141,7 @@ def test_one_seed_reports_no_spread(tmp_path):
     """It once printed "61.11 ± 0.00 over 1 seeds"."""
     import numpy as np
 
-    from stage2_train.ablation_report import RunResult, write_ablation
+    from stage2_train.ablation.report import RunResult, write_ablation
 
     names = ["a", "b"]
     results = [RunResult(v, 1, top1, top1, np.array([top1, top1]), names, tmp_path / v)
