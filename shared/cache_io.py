@@ -71,9 +71,6 @@ def make_folder(folder: Path, exist_ok: bool = True) -> None:
         raise output_error(Path(folder), e) from None
 
 
-_make_folder = make_folder
-
-
 def tmp_path_of(path: Path) -> Path:
     return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
 
@@ -82,7 +79,7 @@ def tmp_path_of(path: Path) -> Path:
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to `path`; on success rename it over `path`, else delete it."""
     path = Path(path)
-    _make_folder(path.parent)
+    make_folder(path.parent)
     tmp = tmp_path_of(path)
     try:
         try:
@@ -166,7 +163,7 @@ def output_lock(path: str | os.PathLike):
     """Hold an exclusive lock on `path` for the duration; fail at once if another process has it.
     Taking it also removes what killed runs left in the folder (see remove_stale)."""
     path = Path(path)
-    _make_folder(path.parent)
+    make_folder(path.parent)
     lock_path = path.with_name(path.name + LOCK_SUFFIX)
     try:
         fd = _acquire(lock_path, path)

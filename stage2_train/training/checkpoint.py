@@ -107,7 +107,7 @@ class Checkpoint:
     @classmethod
     def load(cls, path: str | Path) -> "Checkpoint":
         path = Path(path)
-        payload = _read(path)
+        payload = read_torch_file(path)
         fmt = payload.get("format") if isinstance(payload, dict) else None
         if fmt not in (CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_V1):
             raise CheckpointError(f"{path}: not an mmcl training checkpoint "
@@ -204,9 +204,6 @@ def read_torch_file(path: Path) -> Any:
         first = text.splitlines()[0].split(". ")[0] if text else type(e).__name__
         raise CheckpointError(f"{path}: unreadable or corrupted checkpoint ({type(e).__name__}: {first}); use "
                               f"another checkpoint (checkpoints/epoch-NNN.pt) or start afresh") from None
-
-
-_read = read_torch_file
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
