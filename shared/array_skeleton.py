@@ -58,8 +58,8 @@ def read_array_skeleton(path) -> SkeletonSample:
             raise SkeletonFormatError(path, f"frame_index of shape {given.shape}, expected ({t},)")
         bad = _bad_frame_indices(given)
         if len(bad):  # NaN or 2**33 cast to int32 silently became other frames
-            raise SkeletonFormatError(path, f"frame_index[{bad[0]}] is {given[bad[0]].item()!r}: frame indices are whole "
-                                            f"numbers from 0 to {FRAME_INDEX_MAX}")
+            raise SkeletonFormatError(path, f"frame_index[{bad[0]}] is {given[bad[0]].item()!r}: frame indices "
+                                            f"are whole numbers from 0 to {FRAME_INDEX_MAX}")
         frame_index = given.astype(np.int32)
     color = None
     if "color_xy" in arrays:

@@ -312,7 +312,8 @@ def tiny_run(cache, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("command", ["export-pyskl", "export", "ensemble --out"])
 def test_an_output_on_a_read_only_file_system_is_one_line(command, cache, tiny_run, read_only):
     args = {"export-pyskl": ["export-pyskl", "--cache", cache, "--out", read_only / "x.pkl", "--quiet"],
-            "export": ["export", "--checkpoint", tiny_run / "last.pt", "--out", read_only / "e", "--format", "torchscript"],
+            "export": ["export", "--checkpoint", tiny_run / "last.pt", "--out", read_only / "e",
+                       "--format", "torchscript"],
             "ensemble --out": ["ensemble", tiny_run / "eval" / "scores.npz", tiny_run / "eval" / "scores.npz",
                                "--out", read_only / "ens.json"]}[command]
     result = invoke(*args, ok=False)
