@@ -95,9 +95,9 @@ def our_batches(folder: Path, workers: int, in_memory: bool | None):
 
     from shared.cache_schema import SkeletonCache
     from shared.layouts import NTU25
-    from stage2_train.augment_config import AugmentConfig
-    from stage2_train.dataset import JointSource, SkeletonDataset, make_loader
-    from stage2_train.transforms import InputPipeline
+    from stage2_train.data.augment_config import AugmentConfig
+    from stage2_train.data.dataset import JointSource, SkeletonDataset, make_loader
+    from stage2_train.data.transforms import InputPipeline
 
     cache = SkeletonCache(folder / "ntu60")
     dataset = SkeletonDataset(JointSource(cache, in_memory), np.arange(len(cache)), cache.labels)
@@ -111,7 +111,7 @@ def our_batches(folder: Path, workers: int, in_memory: bool | None):
 def child(impl: str, workers: int, folder: Path, threads: int) -> None:
     import torch
 
-    import stage2_train.train  # noqa: F401  the training process's imports belong to the baseline
+    import stage2_train.training.train  # noqa: F401  the training process's imports belong to the baseline
 
     torch.set_num_threads(threads)
     with PeakMemory() as mem:

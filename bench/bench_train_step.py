@@ -46,13 +46,13 @@ from reference_feeder import (ReferenceNTUFeeder, ReferenceUCLAFeeder, ntu_like_
                               ucla_like_samples, write_ntu_like_cache, write_reference_npz, write_ucla_like_cache)
 from shared.cache_schema import SkeletonCache  # noqa: E402
 from shared.layouts import LAYOUTS  # noqa: E402
-from stage2_train.augment_config import AugmentConfig  # noqa: E402
-from stage2_train.dataset import JointSource, SkeletonDataset, make_loader  # noqa: E402
-from stage2_train.device import resolve_mixed_precision  # noqa: E402
-from stage2_train.losses import mmcl_loss  # noqa: E402
-from stage2_train.mmcl_model import MMCLModel  # noqa: E402
-from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig  # noqa: E402
-from stage2_train.transforms import InputPipeline  # noqa: E402
+from stage2_train.data.augment_config import AugmentConfig  # noqa: E402
+from stage2_train.data.dataset import JointSource, SkeletonDataset, make_loader  # noqa: E402
+from stage2_train.training.device import resolve_mixed_precision  # noqa: E402
+from stage2_train.models.losses import mmcl_loss  # noqa: E402
+from stage2_train.models.mmcl_model import MMCLModel  # noqa: E402
+from stage2_train.models.model_config import CTRGCNConfig, MMCLModelConfig  # noqa: E402
+from stage2_train.data.transforms import InputPipeline  # noqa: E402
 
 SAMPLES = 160  # per configuration: enough distinct batches, quick to write
 CONFIGS = {  # name: (dataset, batch)
@@ -90,7 +90,7 @@ def reference_step(dataset: str, batch: int, folder: Path) -> Callable[[], None]
 
     def step() -> None:
         x, label, _ = next(batches)
-        out = model(x.float())["logits"]
+        out = model(x.float()).logits
         loss = F.cross_entropy(out, label)
         optimizer.zero_grad()
         loss.backward()
@@ -120,7 +120,7 @@ def our_step(dataset: str, batch: int, folder: Path, variant: str) -> Callable[[
         x = pipeline(b, generator)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):  # as accelerate: the model
             out = model(x)
-        loss = mmcl_loss(out["logits"].float(), b["label"], feature=out["feature"].float())["total"]
+        loss = mmcl_loss(out.logits.float(), b["label"], feature=out.feature.float())["total"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

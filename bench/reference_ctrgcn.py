@@ -9,7 +9,7 @@ from types import MethodType
 import torch
 from torch import nn
 
-from stage2_train.ctrgcn import CTRGC
+from stage2_train.models.ctrgcn import CTRGC
 
 
 def reference_ctrgc_forward(self: CTRGC, x: torch.Tensor, A: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

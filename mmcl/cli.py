@@ -20,7 +20,7 @@ SUBCOMMANDS = {
     "export": ("stage2_train.cli", "export", "Export the skeleton-only network (TorchScript, ONNX)."),
     "predict": ("stage2_train.cli", "predict", "Top-5 classes for a raw skeleton file or cached sample."),
     "zeroshot": ("stage2_train.cli", "zeroshot", "Zero-shot evaluation on UTD-MHAD / SYSU."),
-    "ablate": ("stage2_train.ablation", "ablate", "Baseline vs +FAM vs +FRM vs MMCL over seeds: tables, chart."),
+    "ablate": ("stage2_train.ablation.ablate", "ablate", "Baseline vs +FAM vs +FRM vs MMCL over seeds: tables, chart."),
 }
 
 

@@ -1,4 +1,7 @@
-"""Stage 1 commands: `mmcl extract` (= `mmcl-extract`), `mmcl demo-data`, `mmcl demo-models`."""
+"""Stage 1 commands: `mmcl extract` (= `mmcl-extract`), `mmcl demo-data`, `mmcl demo-models`.
+
+Only torch-free modules are imported here (the options' defaults come from `model_specs`); each command
+imports its machinery when it runs, so `--help` answers without starting torch."""
 
 from __future__ import annotations
 
@@ -10,13 +13,11 @@ import click
 from shared.command import run
 from shared.custom_dataset import CUSTOM, load_manifest
 from shared.errors import MMCLError
+from shared.numeric_options import FiniteFloat
 from shared.registry import DATASETS, default_root, get_dataset
 
-from .extract import ExtractConfig, ensure_skeletons, extract_features
-from .featurize import DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, ModelSpecs
-from .mllm_vllm import VLLM_DTYPES, VLLMEngine, VLLMOptions
-from .provenance import default_feature_set_name, sanitize
-from .shards import Shard, merge_shards
+from .model_specs import (DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, TRANSFORMERS_BATCH_SIZE,
+                          VLLM_BATCH_SIZE, VLLM_DTYPES, ModelSpecs, VLLMEngine)
 from .temporal_image import TemporalImageConfig
 
 DEMO_WHICH = ("demo", "utd-mhad", "sysu", "custom")
@@ -35,7 +36,9 @@ def _image_size(ctx, param, value: str | None) -> tuple[int, int] | None:
     return w, h
 
 
-def _shard(ctx, param, value: str | None) -> Shard | None:
+def _shard(ctx, param, value: str | None):
+    from .shards import Shard
+
     return None if value is None else Shard.parse(value)
 
 
@@ -59,11 +62,11 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
               help="K frames per temporal image.")
 @click.option("--image-size", callback=_image_size, metavar="WxH",
               help="Stitched image size [default: K x 224 by 448].")
-@click.option("--crop-margin", type=click.FloatRange(0, 2), default=0.15, show_default=True,
+@click.option("--crop-margin", type=FiniteFloat(0, 2), default=0.15, show_default=True,
               help="Margin around the person, as a fraction of the box's longer side.")
 @click.option("--batch-size", type=click.IntRange(1),
               help=f"Samples per model call (the MLLM answers them in one pass) [default: "
-                   f"{VLLMOptions.batch_size} with vLLM, {ExtractConfig.batch_size} with transformers].")
+                   f"{VLLM_BATCH_SIZE} with vLLM, {TRANSFORMERS_BATCH_SIZE} with transformers].")
 @click.option("--chunk-size", type=click.IntRange(1), default=256, show_default=True,
               help="Samples per crash-safe commit.")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N samples (a quick look).")
@@ -82,12 +85,18 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 @click.option("--import-pyskl", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Make skeletons.h5 from a pyskl 3D annotation pickle (ntu60_3danno.pkl) instead of the raw files.")
 @click.option("--merge", is_flag=True, help="Merge the shard files of the feature set into <name>.h5.")
+@click.option("--frame-features", is_flag=True,
+              help="Also store rgb/frames: each of the K crops' RGB embedding (K more encoder passes per sample; "
+                   "stage 2 reads only rgb/pooled).")
 @click.option("--save-images", is_flag=True, help="Keep the temporal images as JPEG (features/<name>.images/).")
-@click.option("--workers", type=click.IntRange(0), default=min(4, os.cpu_count() or 1), show_default=True,
-              help="Decoding processes (0: decode in the main process).")
+@click.option("--retry-failed", is_flag=True,
+              help="Extract the samples recorded as failed again (samples whose video changed always are).")
+@click.option("--workers", type=click.IntRange(0),
+              help="Decoding processes (0: decode in the main process) [default: with the models on the CPU a "
+                   "quarter of the cores, at least 1 (the models use the rest); on a GPU all cores but two].")
 @click.option("--vllm-tensor-parallel-size", type=click.IntRange(1), default=VLLMEngine.tensor_parallel_size,
               show_default=True, help="vLLM: GPUs the MLLM is split over.")
-@click.option("--vllm-gpu-memory-utilization", type=click.FloatRange(0, 1, min_open=True),
+@click.option("--vllm-gpu-memory-utilization", type=FiniteFloat(0, 1, min_open=True),
               default=VLLMEngine.gpu_memory_utilization, show_default=True,
               help="vLLM: fraction of each GPU's memory for weights and KV cache.")
 @click.option("--vllm-max-model-len", type=click.IntRange(1), default=VLLMEngine.max_model_len, show_default=True,
@@ -102,16 +111,21 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
               help="With --engine ray: the cluster to join [default: a local Ray started for the run].")
 @click.option("--ray-workers", type=click.IntRange(1), default=1, show_default=True,
               help="With --engine ray: model workers (each holds the three models).")
-@click.option("--gpus-per-worker", type=click.FloatRange(0), help="With --engine ray: GPUs per model worker "
+@click.option("--gpus-per-worker", type=FiniteFloat(0), help="With --engine ray: GPUs per model worker "
               "[default: 1 where the cluster has GPUs, 0 with --device cpu].")
-@click.option("--cpus-per-worker", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+@click.option("--cpus-per-worker", type=FiniteFloat(0, min_open=True), default=1.0, show_default=True,
               help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
             chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, import_pyskl,
-            merge, save_images, workers, vllm_tensor_parallel_size, vllm_gpu_memory_utilization, vllm_max_model_len,
+            merge, frame_features, save_images, retry_failed, workers, vllm_tensor_parallel_size,
+            vllm_gpu_memory_utilization, vllm_max_model_len,
             vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker, quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
+    from .extract import ExtractConfig, ensure_skeletons, extract_features
+    from .provenance import default_feature_set_name, sanitize
+    from .shards import merge_shards
+
     if manifest is not None or dataset == CUSTOM:
         dataset, root = _custom(dataset, manifest, root, import_npz or import_pyskl)
     models, batch_size = run_settings(
@@ -137,7 +151,9 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
     config = ExtractConfig(
         dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
-        workers=workers, progress=not quiet, manifest=manifest)
+        frame_features=frame_features, retry_failed=retry_failed,
+        workers=default_workers(models.resolved_device()) if workers is None else workers, progress=not quiet,
+        manifest=manifest)
     if skeletons_only:
         skeletons = ensure_skeletons(config.spec, config)
         return 1 if skeletons.failures else 0  # broken raw files: listed in its failures/ table
@@ -150,8 +166,11 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
                                                             cpus_per_worker=cpus_per_worker))
         click.echo(summary.report())
         return summary.exit_code
-    if models.resolved_device() == "cpu" and workers:
-        _leave_cores_to_workers(workers)
+    if models.resolved_device() == "cpu" and config.workers:
+        _leave_cores_to_workers(config.workers)
+    from .allocator import keep_freed_memory
+
+    keep_freed_memory()  # the models' large activations reuse heap pages (stage1_extract/allocator.py)
     summary = extract_features(config)
     click.echo(summary.report())
     return summary.exit_code
@@ -167,7 +186,7 @@ def run_settings(*, mllm, backend, rgb_encoder, text_encoder, prompts, device, b
     models = ModelSpecs(mllm=mllm, backend=backend, rgb_encoder=rgb_encoder, text_encoder=text_encoder,
                         prompts=prompts, device=device, vllm=engine)
     if batch_size is None:
-        batch_size = VLLMOptions.batch_size if models.resolved_backend() == "vllm" else ExtractConfig.batch_size
+        batch_size = VLLM_BATCH_SIZE if models.resolved_backend() == "vllm" else TRANSFORMERS_BATCH_SIZE
     return models, batch_size
 
 
@@ -178,6 +197,15 @@ def _import_npz(dataset: str, npz: Path, names: Path | None, protocol: str | Non
         raise MMCLError("--import-npz needs --names FILE: the npz's sample names (skes_available_name.txt)")
     spec = get_dataset(dataset)
     import_ctrgcn_npz(spec, npz, names, spec.protocol(protocol).name, out, progress=not quiet)
+
+
+def default_workers(device: str, cores: int | None = None) -> int:
+    """Decoding processes for `mmcl extract`: one decode costs about a quarter of the models' CPU time
+    per sample (bench_extract's stage table), so with the models on the CPU a quarter of the cores
+    (at least 1); with the models on a GPU every core but two (the main process feeding the GPU, the
+    writer), at least 1."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // 4) if device == "cpu" else max(1, cores - 2)
 
 
 def _leave_cores_to_workers(workers: int) -> None:

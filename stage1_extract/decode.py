@@ -19,8 +19,9 @@ from shared.registry import DatasetSpec
 from shared.sample_names import file_inside
 from shared.worker_lifetime import DieWithParent
 
+from .allocator import keep_freed_memory
 from .temporal_image import TemporalImageConfig, from_frames
-from .video import VideoFile, check_covers_skeleton, open_frames, video_path
+from .video import check_covers_skeleton, open_frames, video_path
 
 
 @dataclass
@@ -40,9 +41,10 @@ class TemporalImages(Dataset):
     """Item i: the temporal image of skeleton row `rows[i]`, decoded and cropped in the worker."""
 
     def __init__(self, rows: np.ndarray, skeletons: SkeletonCache, spec: DatasetSpec, video_dir: Path,
-                 config: TemporalImageConfig, images_dir: Path | None):
+                 config: TemporalImageConfig, images_dir: Path | None, keep_crops: bool = False):
         self.rows, self.skeletons, self.spec = rows, skeletons, spec
         self.video_dir, self.config, self.images_dir = video_dir, config, images_dir
+        self.keep_crops = keep_crops  # sent to the models only for --frame-features
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -54,14 +56,12 @@ class TemporalImages(Dataset):
             t0 = time.perf_counter()
             skeleton = self.skeletons.sample(row)
             source = open_frames(video_path(self.spec, self.video_dir, item.name))
-            if isinstance(source, VideoFile):
-                source.check_integrity()
-            frames, indices = source.sample(self.config.frames)
+            frames, indices = source.sample(self.config.frames)  # a video: one decode, checked for damage
             check_covers_skeleton(source, int(skeleton["frame_index"][-1]) + 1)
             t1 = time.perf_counter()
             result = from_frames(frames, indices, skeleton, self.skeletons.color_resolution, self.config,
                                  self.spec.layout_name)
-            item.image, item.crops = result.image, result.crops
+            item.image, item.crops = result.image, result.crops if self.keep_crops else None
             item.decode_s, item.compose_s = t1 - t0, time.perf_counter() - t1
         except MMCLError as e:  # VideoError, or no folder for the sample
             item.error = str(e)
@@ -81,6 +81,7 @@ def _as_list(batch: list[Decoded]) -> list[Decoded]:
 
 def _quiet_worker(_: int) -> None:
     torch.set_num_threads(1)  # workers decode and crop; they must not compete with the models' threads
+    keep_freed_memory()  # decoded frames reuse heap pages, not fresh mmaps (allocator.py)
 
 
 def prefetch(dataset: TemporalImages, batches: list[list[int]], workers: int) -> Iterator[list[Decoded]]:

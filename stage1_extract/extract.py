@@ -24,6 +24,7 @@ import json
 import shutil
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Protocol
 
@@ -36,11 +37,12 @@ from shared.errors import MMCLError
 from shared.registry import DatasetSpec, find_dir, get_dataset
 
 from .decode import Decoded, TemporalImages, prefetch
-from .featurize import (
-    Models, ModelSpecs, Timer, check_model_sources, load_models, load_prompts_for, run_models)
+from .featurize import Models, Timer, check_model_sources, load_models, load_prompts_for, run_models
+from .model_specs import TRANSFORMERS_BATCH_SIZE, ModelSpecs
 from .provenance import default_feature_set_name, feature_header, request_attrs, sanitize
+from .input_stamps import InputStamps
 from .resume import FeaturePaths, batches_of, check_parts_header, commit_chunk, finish, plan_chunks, read_progress
-from .shards import Shard
+from .shards import Shard, ShardPlan
 from .summary import Summary
 from .temporal_image import TemporalImageConfig
 
@@ -52,12 +54,14 @@ class ExtractConfig:
     out: Path = Path("cache")
     models: ModelSpecs = ModelSpecs()
     image: TemporalImageConfig = TemporalImageConfig()
-    batch_size: int = 16
+    batch_size: int = TRANSFORMERS_BATCH_SIZE
     chunk_size: int = 256  # samples per committed part file (rounded up to whole batches)
     limit: int | None = None
     shard: Shard | None = None
     feature_set: str | None = None
     save_images: bool = False
+    retry_failed: bool = False  # extract recorded failures again
+    frame_features: bool = False  # also rgb/frames: each crop's embedding (K encoder passes more per sample)
     workers: int = 2
     abort_after: int = 64  # stop when the models fail on this many samples in a row
     progress: bool = True
@@ -118,7 +122,8 @@ class Extraction:
         # a custom dataset's manifest names each video itself
         video_dir = config.root if spec.manifest else find_dir(config.root, spec.video_dirs, "video", spec)
         name = sanitize(config.feature_set or default_feature_set_name(config.models, config.image))
-        request = request_attrs(spec, config.models, config.image, load_prompts_for(config.models))
+        request = request_attrs(spec, config.models, config.image, load_prompts_for(config.models),
+                                config.frame_features)
         skeletons = ensure_skeletons(spec, config)
         return cls(config, spec, skeletons, video_dir, FeaturePaths.of(config.out / spec.name, name, config.shard),
                    request)
@@ -126,9 +131,20 @@ class Extraction:
     @property
     def wanted(self) -> np.ndarray:
         """Skeleton rows this run covers: its shard, the first --limit of them."""
-        n, shard, limit = len(self.skeletons), self.config.shard, self.config.limit
-        rows = shard.rows(n, self.config.batch_size) if shard else np.arange(n)
-        return rows[:limit] if limit else rows
+        n, plan, limit = len(self.skeletons), self.shard_plan, self.config.limit
+        if plan is not None:
+            return plan.rows(n)
+        return np.arange(n)[:limit] if limit else np.arange(n)
+
+    @cached_property
+    def stamps(self) -> InputStamps:
+        """Identity of each covered sample's input now (rows whose stored stamp differs are redone)."""
+        return InputStamps(self.spec, self.video_dir, self.skeletons.names, self.wanted)
+
+    @property
+    def shard_plan(self) -> ShardPlan | None:
+        config = self.config
+        return None if config.shard is None else ShardPlan(config.shard, config.batch_size, config.limit)
 
     @property
     def skeleton_failures(self) -> list[tuple[str, str, str]]:
@@ -145,7 +161,8 @@ class Extraction:
                             f"{self.skeletons.path} has only {len(self.skeletons)}")
         t0 = time.perf_counter()
         with output_lock(paths.output):
-            progress = read_progress(paths, wanted, self.skeletons.names_hash, self.request)
+            progress = read_progress(paths, wanted, self.skeletons.names_hash, self.request, self.stamps,
+                                     config.retry_failed)
             if progress.finished is not None:
                 shutil.rmtree(paths.parts, ignore_errors=True)  # left by a run killed after its merge
                 return Summary(progress.finished, len(wanted), len(wanted),
@@ -160,12 +177,12 @@ class Extraction:
                 # Workers start before the models load: their start-up overlaps the loading.
                 decoded = self.prefetch(chunks)
                 t_load = time.perf_counter()
-                models = models or load_models(config.models, config.batch_size)
+                models = models or load_models(config.models, config.batch_size, config.image.image_size)
                 summary.load_s = time.perf_counter() - t_load
                 header = feature_header(self.skeletons, self.spec, self.request, models)
                 check_parts_header(paths, header)
                 self.run_chunks(chunks, decoded, models, header, summary)
-            summary.block = finish(paths, complete=config.shard is None)
+            summary.block = finish(paths, self.shard_plan)
         summary.seconds = time.perf_counter() - t0
         return summary
 
@@ -174,7 +191,7 @@ class Extraction:
         for folder in (paths.parts,) + ((paths.images,) if config.save_images else ()):
             folder.mkdir(parents=True, exist_ok=True)
         dataset = TemporalImages(np.concatenate(chunks), self.skeletons, self.spec, self.video_dir, config.image,
-                                 paths.images if config.save_images else None)
+                                 paths.images if config.save_images else None, keep_crops=config.frame_features)
         return prefetch(dataset, batches_of(chunks, config.batch_size), config.workers)
 
     def run_chunks(self, chunks: list[np.ndarray], decoded: Iterator[list[Decoded]], models: Models,
@@ -195,7 +212,7 @@ class Extraction:
                 bar.update(len(batch))
                 bar.set_postfix(failed=summary.failed_now, refresh=False)
             with Timer(summary.times, "write"):
-                commit_chunk(self.paths, header, blocks)
+                commit_chunk(self.paths, header, blocks, self.stamps)
         bar.close()
 
 

@@ -1,20 +1,19 @@
-"""The model stage of stage 1: which models (ModelSpecs), loading them, and one decoded batch through
-them (RGB embeddings, MLLM answers, description embeddings) into a feature block, timed per stage."""
+"""The model stage of stage 1: loading the models (`model_specs.ModelSpecs` says which), and one
+decoded batch through them (RGB embeddings, MLLM answers, description embeddings) into a feature
+block, timed per stage."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 import numpy as np
-import torch
 
 from shared.cache_schema import BlockShape, FeatureBlock, FeatureHeader
 
 from .decode import Decoded
-from .mllm_vllm import VLLMEngine
+from .model_specs import ModelSpecs
 
 if TYPE_CHECKING:  # the model modules import transformers: loaded only when a run needs them
     from .mllm_backend import MLLMBackend
@@ -23,33 +22,8 @@ if TYPE_CHECKING:  # the model modules import transformers: loaded only when a r
     from .text_encoder import TextEncoder
 
 
-DEFAULT_MLLM = "Qwen/Qwen2.5-VL-7B-Instruct"
-DEFAULT_RGB_ENCODER = "efficientnet-lite0"
-DEFAULT_TEXT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
-
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class ModelSpecs:
-    mllm: str = DEFAULT_MLLM  # hub id or local directory
-    backend: str = "auto"  # vllm | transformers | auto
-    rgb_encoder: str = DEFAULT_RGB_ENCODER
-    text_encoder: str = DEFAULT_TEXT_ENCODER
-    prompts: Path | None = None  # None: the built-in prompts
-    device: str = "auto"
-    vllm: VLLMEngine = VLLMEngine()  # engine settings, used when the backend is vLLM
-
-    def resolved_backend(self) -> str:
-        from .mllm_factory import choose_backend
-
-        return choose_backend(self.backend)
-
-    def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass
@@ -66,8 +40,9 @@ def load_prompts_for(models: ModelSpecs) -> Prompts:
     return load_prompts(models.prompts)
 
 
-def load_models(specs: ModelSpecs, batch_size: int) -> Models:
-    """The three models; the MLLM answers a whole batch in one pass."""
+def load_models(specs: ModelSpecs, batch_size: int, image_size: tuple[int, int] | None = None) -> Models:
+    """The three models; the MLLM answers a whole batch in one pass (of temporal images of
+    `image_size`, where known: vLLM bounds its images to it)."""
     from .mllm_factory import build_mllm
     from .rgb_encoders import build_rgb_encoder
     from .text_encoder import TextEncoder
@@ -75,14 +50,14 @@ def load_models(specs: ModelSpecs, batch_size: int) -> Models:
     device = specs.resolved_device()
     return Models(rgb=build_rgb_encoder(specs.rgb_encoder, device, batch_size=max(batch_size, 8)),
                   text=TextEncoder(specs.text_encoder, device),
-                  mllm=build_mllm(specs.mllm, backend=specs.backend, device=device, **mllm_options(specs, batch_size)),
+                  mllm=build_mllm(specs.mllm, backend=specs.backend, device=device, **mllm_options(specs, batch_size, image_size)),
                   prompts=load_prompts_for(specs))
 
 
-def mllm_options(specs: ModelSpecs, batch_size: int) -> dict:
+def mllm_options(specs: ModelSpecs, batch_size: int, image_size: tuple[int, int] | None = None) -> dict:
     """build_mllm's options for the chosen backend (the vLLM engine settings only where vLLM runs)."""
     if specs.resolved_backend() == "vllm":
-        return {"batch_size": batch_size, "engine": specs.vllm}
+        return {"batch_size": batch_size, "engine": specs.vllm, "image_size": image_size}
     return {"batch_size": batch_size}
 
 
@@ -165,7 +140,7 @@ def run_models(batch: list[Decoded], models: Models, header: FeatureHeader, time
     block.failures = [(d.name, "video", d.error) for d in batch if d.error is not None]
     ok = [i for i, d in enumerate(batch) if d.image is not None]
     with Timer(times, "rgb"):
-        rgb = batch_or_each(lambda b: encode_rgb(models.rgb, b), [batch[i] for i in ok])
+        rgb = batch_or_each(lambda b: encode_rgb(models.rgb, b, block.rgb_frames.shape[1]), [batch[i] for i in ok])
     with Timer(times, "mllm"):
         answers = batch_or_each(lambda b: models.mllm.answer([d.image for d in b], models.prompts),
                                 [batch[i] for i in ok])
@@ -193,16 +168,26 @@ def run_models(batch: list[Decoded], models: Models, header: FeatureHeader, time
     return block
 
 
-def encode_rgb(encoder, batch: list[Decoded]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per sample: the pooled embedding of the stitched image (D,) and of each crop (K, D)."""
-    pooled = encoder.encode([d.image for d in batch])
-    frames = encoder.encode([c for d in batch for c in d.crops]).reshape(len(batch), -1, pooled.shape[-1])
-    return list(zip(pooled, frames))
+def encode_rgb(encoder, batch: list[Decoded], frames: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per sample: the pooled embedding of the stitched image (D,) and of each of its first `frames`
+    crops (frames, D): K with --frame-features, else 0 (nothing reads them; the crops cost 5x the
+    stitched image in the encoder)."""
+    pooled = encoder.encode([d.image for d in batch])  # (n, D)
+    if not frames:
+        return [(p, np.zeros((0, pooled.shape[-1]), pooled.dtype)) for p in pooled]
+    crops = encoder.encode([c for d in batch for c in d.crops[:frames]])  # (n * frames, D)
+    return list(zip(pooled, crops.reshape(len(batch), frames, pooled.shape[-1])))
+
+
+def stored_frames(attrs: dict) -> int:
+    """K of rgb/frames: the temporal image's K with --frame-features, else 0 (an N x 0 x D dataset).
+    Files made before the flag existed stored every frame."""
+    return int(attrs["frames"]) if bool(attrs.get("frame_features", True)) else 0
 
 
 def empty_block(batch: list[Decoded], header: FeatureHeader) -> FeatureBlock:
     """All rows invalid: zero features, undetermined answers (float32, as the models give them)."""
-    sizes = BlockShape(frames=int(header.attrs["frames"]), rgb_dim=int(header.attrs["rgb_dim"]),
+    sizes = BlockShape(frames=stored_frames(header.attrs), rgb_dim=int(header.attrs["rgb_dim"]),
                        questions=len(header.questions), text_dim=int(header.attrs["text_dim"]))
     return FeatureBlock.empty(np.array([d.row for d in batch], np.int64), [d.name for d in batch], sizes,
                               float_dtype=np.float32)

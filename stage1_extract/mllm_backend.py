@@ -23,11 +23,10 @@ from PIL import Image
 
 from shared.errors import MMCLError
 from stage1_extract.model_source import ModelSource, loading_error
+from stage1_extract.model_specs import MLLM_LABEL
 from stage1_extract.prompts import Prompts
 
 log = logging.getLogger(__name__)
-
-MLLM_LABEL = "MLLM"  # what error messages call the model
 
 
 # --------------------------------------------------------------------------------------------- answers
@@ -43,6 +42,37 @@ class MLLMAnswer:
     @classmethod
     def failed(cls, num_questions: int, error: str) -> MLLMAnswer:
         return cls(np.full(num_questions, np.nan, np.float32), "", error)
+
+
+# ------------------------------------------------------------------------ how descriptions are decoded
+@dataclass(frozen=True)
+class DescriptionDecoding:
+    """How both backends decode the description: greedy, at most `max_new_tokens`, with the
+    checkpoint's repetition penalty (Qwen2.5-VL-Instruct's generation_config.json sets 1.05;
+    transformers' `generate` and vLLM's SamplingParams define it the same way). Without this vLLM
+    would ignore the checkpoint's setting that transformers applies, and the two would write
+    different descriptions."""
+
+    max_new_tokens: int
+    repetition_penalty: float = 1.0
+
+    @classmethod
+    def of(cls, generation_config: Any, max_new_tokens: int) -> DescriptionDecoding:
+        """From a checkpoint's transformers GenerationConfig (None: it has none)."""
+        penalty = getattr(generation_config, "repetition_penalty", None)
+        return cls(max_new_tokens, float(penalty) if penalty else 1.0)
+
+    @classmethod
+    def of_checkpoint(cls, source: ModelSource, revision: str | None, max_new_tokens: int) -> DescriptionDecoding:
+        """From the checkpoint's generation_config.json (absent: no penalty)."""
+        from transformers import GenerationConfig
+
+        kwargs = {"revision": revision} if revision else {}
+        try:
+            config = GenerationConfig.from_pretrained(source.path_or_id, **kwargs)
+        except OSError:  # the checkpoint has no generation_config.json
+            config = None
+        return cls.of(config, max_new_tokens)
 
 
 # ------------------------------------------------------------------------------------- the P(yes) rule

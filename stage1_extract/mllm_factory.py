@@ -6,16 +6,14 @@ module is imported only when it is built (vllm is absent from CPU installs).
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import fields
 from typing import Any
 
 import torch
 
 from shared.errors import MMCLError
-from stage1_extract.mllm_backend import MLLM_LABEL, MLLMBackend
-
-BACKENDS = ("auto", "transformers", "vllm")
+from stage1_extract.mllm_backend import MLLMBackend
+from stage1_extract.model_specs import MLLM_LABEL, choose_backend
 
 
 def _options(options_class: type, opts: dict[str, Any], backend: str):
@@ -26,17 +24,6 @@ def _options(options_class: type, opts: dict[str, Any], backend: str):
             f"{MLLM_LABEL} backend '{backend}': unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
         )
     return options_class(**opts)
-
-
-def choose_backend(backend: str = "auto") -> str:
-    """"auto" -> "vllm" where CUDA is available and vllm is installed, else "transformers"."""
-    if backend not in BACKENDS:
-        raise MMCLError(f"{MLLM_LABEL} backend '{backend}': unknown; choose one of {', '.join(BACKENDS)}")
-    if backend != "auto":
-        return backend
-    if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None:
-        return "vllm"
-    return "transformers"
 
 
 def mllm_required_modules(backend: str) -> list[str]:

@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 
 from shared.errors import MMCLError
-from stage1_extract.mllm_backend import MLLM_LABEL, MLLMBackend, PromptTexts, YesNoTokens, load_processor
+from stage1_extract.mllm_backend import (
+    MLLM_LABEL, DescriptionDecoding, MLLMBackend, PromptTexts, YesNoTokens, load_processor)
 from stage1_extract.model_source import loading_error, resolve_model_source, revision_of
 
 
@@ -67,9 +68,11 @@ class TransformersBackend(MLLMBackend):
         self.revision = revision_of(source, getattr(model.config, "_commit_hash", None))
         tokenizer = self.processor.tokenizer
         self.yes_no = YesNoTokens.from_tokenizer(tokenizer, spec)
+        self.decoding = DescriptionDecoding.of(model.generation_config, options.max_new_tokens)
         self.generation_config = GenerationConfig(
-            max_new_tokens=options.max_new_tokens,
+            max_new_tokens=self.decoding.max_new_tokens,
             do_sample=False,
+            repetition_penalty=self.decoding.repetition_penalty,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=model.generation_config.eos_token_id or tokenizer.eos_token_id,
         )

@@ -16,7 +16,8 @@ import numpy as np
 from shared.cache_schema import FeatureHeader, SkeletonCache
 from shared.registry import DatasetSpec
 
-from .featurize import Models, ModelSpecs
+from .featurize import Models
+from .model_specs import ModelSpecs
 from .temporal_image import BOX_WHOLE_FRAME, TemporalImageConfig, box_source
 
 LIBRARIES = ("mmcl-action", "torch", "transformers", "vllm", "sentence-transformers", "decord",
@@ -48,10 +49,11 @@ def default_feature_set_name(models: ModelSpecs, image: TemporalImageConfig) -> 
     return sanitize(name)
 
 
-def request_attrs(spec: DatasetSpec, models: ModelSpecs, image: TemporalImageConfig, prompts) -> dict:
+def request_attrs(spec: DatasetSpec, models: ModelSpecs, image: TemporalImageConfig, prompts,
+                  frame_features: bool = False) -> dict:
     """What the user asked for; known before any model loads, so a resume can be checked at once."""
     return {"dataset": spec.name, "mllm_spec": models.mllm, "rgb_encoder_spec": models.rgb_encoder,
-            "text_encoder_spec": models.text_encoder, "frames": image.frames,
+            "text_encoder_spec": models.text_encoder, "frames": image.frames, "frame_features": frame_features,
             "image_size": list(image.image_size), "crop_margin": image.margin, "min_box": image.min_box,
             "prompts": json.dumps(_as_dict(prompts), sort_keys=True)}
 

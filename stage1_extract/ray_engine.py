@@ -31,9 +31,11 @@ from shared.cache_schema import FeatureBlock, FeatureHeader, SkeletonCache
 from shared.errors import MMCLError
 from shared.registry import DatasetSpec
 
+from .allocator import keep_freed_memory
 from .decode import Decoded, TemporalImages
 from .extract import Extraction, FailureStreak, account
-from .featurize import ModelSpecs, StageTimes, Timer
+from .featurize import StageTimes, Timer
+from .model_specs import ModelSpecs
 from .provenance import attr_differences
 from .resume import batches_of, check_parts_header, commit_chunk
 from .summary import Summary
@@ -105,6 +107,7 @@ class DecodeSource:
     video_dir: Path
     image: TemporalImageConfig
     images_dir: Path | None
+    keep_crops: bool  # --frame-features
 
 
 @lru_cache(maxsize=4)
@@ -119,7 +122,7 @@ def decode_batch(row: dict, source: DecodeSource) -> dict:
     torch.set_num_threads(1)  # decoding and cropping: one thread, like a DataLoader worker
     rows = np.asarray(row["rows"], np.int64)
     images = TemporalImages(rows, _skeletons(source.skeletons), source.dataset, source.video_dir,
-                            source.image, source.images_dir)
+                            source.image, source.images_dir, source.keep_crops)
     return {"position": row["position"], PAYLOAD: pickle.dumps([images[i] for i in range(len(rows))])}
 
 
@@ -148,8 +151,9 @@ class ModelWorker:
         from .provenance import feature_header
 
         torch.set_num_threads(threads)
+        keep_freed_memory()  # the models' large activations reuse heap pages (allocator.py)
         t0 = time.perf_counter()
-        self.models = load_models(models, batch_size)
+        self.models = load_models(models, batch_size, tuple(request["image_size"]))
         self.load_s = time.perf_counter() - t0
         self.header = feature_header(_skeletons(skeletons), dataset, request, self.models)
         self.header_sent = False
@@ -183,7 +187,7 @@ def _pipeline(ray, extraction: Extraction, chunks: list[np.ndarray], options: Ra
     plan = [{"position": i, "rows": rows[positions]} for i, positions in
             enumerate(batches_of(chunks, config.batch_size))]
     source = DecodeSource(extraction.skeletons.path, extraction.spec, extraction.video_dir, config.image,
-                          paths.images if config.save_images else None)
+                          paths.images if config.save_images else None, config.frame_features)
     # Ray Data restarts a dead actor and retries its batch by default (max_restarts and
     # max_task_retries of -1 for actor pools), which is what no batch lost needs.
     return (ray.data.from_items(plan, override_num_blocks=len(plan))
@@ -258,7 +262,8 @@ def _gather(extraction: Extraction, chunks: list[np.ndarray], summary: Summary, 
         bar.set_postfix(failed=summary.failed_now, refresh=False)
         if len(blocks) == counts[chunk]:
             with Timer(summary.times, "write"):
-                commit_chunk(paths, header, [blocks[p] for p in range(first[chunk], first[chunk + 1])])
+                commit_chunk(paths, header, [blocks[p] for p in range(first[chunk], first[chunk + 1])],
+                             extraction.stamps)
             committed.add(chunk)
             del pending[chunk]
     bar.close()

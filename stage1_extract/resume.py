@@ -7,15 +7,18 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from shared.cache_schema import (
-    FEATURES_DIR, FeatureBlock, FeatureHeader, merge_feature_parts, read_feature_file, write_feature_file)
-from shared.errors import CacheError
+    FEATURES_DIR, FeatureBlock, FeatureHeader, merge_feature_parts, read_feature_file, read_rows, write_feature_file)
+from shared.errors import CacheError, MMCLError
 
+from .input_stamps import InputStamps
 from .provenance import attr_differences
-from .shards import Shard, join_parts
+from .shards import Shard, ShardPlan, join_parts
+
+
+EARLIER_PART = "part-earlier.h5"  # a finished output's rows kept while some of its rows are extracted again
 
 
 @dataclass(frozen=True)
@@ -41,39 +44,72 @@ class Progress:
     finished: Path | None = None  # a file that already holds every wanted row
 
 
-def read_progress(paths: FeaturePaths, wanted: np.ndarray, names_hash: str, request: dict) -> Progress:
+def read_progress(paths: FeaturePaths, wanted: np.ndarray, names_hash: str, request: dict, stamps: InputStamps,
+                  retry_failed: bool = False) -> Progress:
     """Rows already done. Parts made for another skeleton file are dropped; parts or an output made
-    with other settings are an error (choose another --feature-set or delete them)."""
+    with other settings are an error (choose another --feature-set or delete them). Rows whose input
+    changed since (input_stamps.py), and recorded failures with `retry_failed`, are not done: they
+    are taken out of the parts (a finished output's other rows become a part) and extracted again."""
     for path in dict.fromkeys([paths.output, paths.complete]):  # a shard run: its file, or the merged one
         if path.exists():
-            attrs, index, names = _rows_of(path)
-            _check_request(path, attrs, request)
+            attrs, index, names = read_rows(path)
+            attrs = {"frame_features": True, **attrs}  # files made before the flag stored every frame
+            _check_request(path, attrs, with_frames_held(request, attrs))
             processed = {int(i) for i, name in zip(index, names) if name}  # "" = not extracted (--limit)
-            if attrs.get("names_hash") == names_hash and processed.issuperset(wanted.tolist()):
+            if attrs.get("names_hash") != names_hash or not processed.issuperset(wanted.tolist()):
+                continue
+            header, block = read_feature_file(path, require_complete=False)
+            redo = rows_to_redo(path, block, stamps, retry_failed)
+            if not redo:
                 return Progress(processed, finished=path)
+            if path != paths.output:
+                raise MMCLError(f"{path}: {len(redo)} samples of this shard must be extracted again (inputs changed "
+                                f"or --retry-failed) after its shards were merged; rerun without --shard")
+            keep = np.flatnonzero([int(i) in processed and int(i) not in redo for i in block.index])
+            write_feature_file(paths.parts / EARLIER_PART, header, block.take(keep), complete=False)
+            break
     # files being written when a run was killed (we hold the lock: nobody else writes them)
     for stale in [*paths.parts.glob(".part-*.tmp-*"), *paths.output.parent.glob(f".{paths.output.name}.tmp-*")]:
         stale.unlink()
     done: set[int] = set()
     for part in sorted(paths.parts.glob("part-*.h5")):
-        attrs, index, _ = _rows_of(part)
+        attrs, index, _ = read_rows(part)
         if attrs.get("names_hash") != names_hash:
             print(f"discarding {part}: made for another skeleton cache")
             part.unlink()
             continue
         _check_request(part, attrs, request)
-        done.update(int(i) for i in index)
+        header, block = read_feature_file(part, require_complete=False)
+        redo = rows_to_redo(part, block, stamps, retry_failed)
+        if redo:  # the part without them (written aside, then renamed), or nothing
+            keep = np.flatnonzero([int(i) not in redo for i in block.index])
+            if len(keep):
+                write_feature_file(part, header, block.take(keep), complete=False)
+            else:
+                part.unlink()
+        done.update(int(i) for i in index if int(i) not in redo)
     return Progress(done)
 
 
-def _rows_of(path: Path) -> tuple[dict, np.ndarray, list[str]]:
-    """Attributes, row indices and sample names of a feature file, without reading its arrays."""
-    try:
-        with h5py.File(path, "r") as f:
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["samples/name"][()]]
-            return dict(f.attrs), f["samples/index"][()], names
-    except (OSError, KeyError) as e:
-        raise CacheError(f"{path}: unreadable feature file ({e}); delete it to start again") from None
+def rows_to_redo(path: Path, block: FeatureBlock, stamps: InputStamps, retry_failed: bool) -> set[int]:
+    """Rows of `block` to extract again: their input changed, or (with `retry_failed`) they failed."""
+    changed = stamps.stale(block.index, block.input_stamp)
+    failed = set()
+    if retry_failed:
+        names = {name for name, _, _ in block.failures}
+        failed = {int(i) for i, name in zip(block.index, block.name) if name in names}
+    if changed or failed:
+        print(f"{path}: extracting again {len(changed)} samples whose input changed"
+              + (f" and {len(failed)} that failed" if retry_failed else ""))
+    return changed | failed
+
+
+def with_frames_held(request: dict, attrs: dict) -> dict:
+    """A finished output that holds per-frame embeddings also serves a run that does not ask for
+    them (it holds more); parts never mix the two (their arrays differ in shape)."""
+    if attrs.get("frame_features") and not request.get("frame_features", False):
+        return {**request, "frame_features": attrs["frame_features"]}
+    return request
 
 
 def _check_request(path: Path, attrs: dict, request: dict) -> None:
@@ -112,20 +148,23 @@ def batches_of(chunks: list[np.ndarray], batch_size: int) -> list[list[int]]:
     return out
 
 
-def commit_chunk(paths: FeaturePaths, header: FeatureHeader, blocks: list[FeatureBlock]) -> FeatureBlock:
+def commit_chunk(paths: FeaturePaths, header: FeatureHeader, blocks: list[FeatureBlock],
+                 stamps: InputStamps) -> FeatureBlock:
+    """The chunk's batches as one part file, each row with the stamp of its input."""
     block = FeatureBlock.concat(blocks)
+    block.input_stamp = stamps.of(block.index)
     write_feature_file(paths.parts / f"part-{int(block.index[0]):07d}.h5", header, block, complete=False)
     return block
 
 
-def finish(paths: FeaturePaths, complete: bool) -> FeatureBlock:
+def finish(paths: FeaturePaths, plan: ShardPlan | None) -> FeatureBlock:
     """Merge the committed parts into the output (crash-safe: written aside, then renamed), then
-    drop the parts."""
+    drop the parts. A shard's file (`plan` given) keeps its own rows and the plan they came from."""
     parts = sorted(paths.parts.glob("part-*.h5"))
-    if complete:  # rows outside --limit stay invalid
+    if plan is None:  # rows outside --limit stay invalid
         block = merge_feature_parts(parts, paths.output, allow_missing=True)
     else:  # a shard: its own rows only, merged with the other shards later
         header, block = join_parts(parts)
-        write_feature_file(paths.output, header, block, complete=False)
+        write_feature_file(paths.output, header, block, complete=False, plan=plan.attrs())
     shutil.rmtree(paths.parts)
     return block

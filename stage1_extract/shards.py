@@ -12,7 +12,8 @@ import numpy as np
 
 from shared.cache_io import output_lock
 from shared.cache_schema import (
-    FEATURES_DIR, FeatureBlock, FeatureHeader, merge_feature_parts, read_feature_file, same_feature_set)
+    FEATURES_DIR, FeatureBlock, FeatureHeader, merge_feature_parts, read_feature_file, read_rows, same_feature_set)
+from shared.cache_schema.common import open_cache
 from shared.errors import CacheError, MMCLError
 
 from .summary import Summary, skeleton_failures
@@ -43,6 +44,36 @@ class Shard:
     @property
     def suffix(self) -> str:
         return f".shard-{self.index}-of-{self.count}"
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """The rows a shard run was asked for (its shard of --batch-size batches, the first --limit of
+    them), recorded in the shard's file: `--merge` checks from them that the shards cover every
+    sample. Shards run with different batch sizes leave rows to no shard (0/2 at batch 2 and 1/2 at
+    batch 10 of 12 samples: 4 never extracted), which is refused."""
+
+    shard: Shard
+    batch_size: int
+    limit: int | None = None
+
+    def rows(self, num_samples: int) -> np.ndarray:
+        rows = self.shard.rows(num_samples, self.batch_size)
+        return rows[:self.limit] if self.limit else rows
+
+    def attrs(self) -> dict:
+        """As PLAN_ATTRS of the shard's file (0: no --limit)."""
+        return {"plan_shard": f"{self.shard.index}/{self.shard.count}", "plan_batch_size": self.batch_size,
+                "plan_limit": self.limit or 0}
+
+    @classmethod
+    def read(cls, path: Path) -> "ShardPlan | None":
+        """The plan stored in a shard file; None for a file written before plans were stored."""
+        with open_cache(path) as f:
+            if "plan_shard" not in f.attrs:
+                return None
+            return cls(Shard.parse(str(f.attrs["plan_shard"])), int(f.attrs["plan_batch_size"]),
+                       int(f.attrs["plan_limit"]) or None)
 
 
 def join_parts(parts: list[Path]) -> tuple[FeatureHeader, FeatureBlock]:
@@ -82,7 +113,8 @@ def merge_shards(dataset_dir: Path, name: str) -> Summary:
             block, n = merged[1], 0  # merged before: the report says so, not "merged from 0"
         else:
             n = _complete_shard_count(folder, name, shards)
-            block = merge_feature_parts([p for _, p in shards], output, allow_missing=True)
+            limited = _check_coverage(folder, name, shards)
+            block = merge_feature_parts([p for _, p in shards], output, allow_missing=limited)
             for _, path in shards:
                 path.unlink()
     return Summary(output, len(block), len(block), seconds=time.perf_counter() - t0, block=block,
@@ -104,6 +136,38 @@ def _remove_merged_shards(header: FeatureHeader, shards: list[tuple[Shard, Path]
                              f"or delete {output} to merge again")
     for _, path in shards:
         path.unlink()
+
+
+def _check_coverage(folder: Path, name: str, shards: list[tuple[Shard, Path]]) -> bool:
+    """Every sample is in exactly one shard's plan and each shard holds its planned rows (extracted or
+    recorded failed); else a clear error. Returns whether a shard ran with --limit (then the rows past
+    the limit stay invalid, as in an unsharded --limit run). Shards written before plans were stored
+    must cover every sample between them."""
+    plans = [ShardPlan.read(path) for _, path in shards]
+    if any(plan is None for plan in plans):
+        return False
+    sizes = sorted({plan.batch_size for plan in plans})
+    if len(sizes) > 1:
+        runs = ", ".join(f"{p.shard.index}/{p.shard.count} at {p.batch_size}" for p in plans)
+        raise MMCLError(f"{folder}: shards of {name} were run with different --batch-size ({runs}): some samples "
+                        f"fall in no shard; rerun them all with one --batch-size")
+    for (shard, path), plan in zip(shards, plans):
+        if plan.shard != shard:
+            raise CacheError(f"{path}: holds shard {plan.shard.index}/{plan.shard.count}, not the one its name says")
+        _, index, names = read_rows(path)
+        held = {int(i) for i, n in zip(index, names) if n}
+        planned = set(plan.rows(_num_samples(path)).tolist())
+        if held != planned:
+            gap = sorted(planned - held)[:5]
+            raise MMCLError(f"{path}: holds {len(held & planned)} of the {len(planned)} samples its run was given "
+                            f"(e.g. rows {', '.join(map(str, gap or sorted(held - planned)[:5]))}); rerun "
+                            f"`mmcl extract --shard {shard.index}/{shard.count} --batch-size {plan.batch_size}`")
+    return any(plan.limit for plan in plans)
+
+
+def _num_samples(path: Path) -> int:
+    with open_cache(path) as f:
+        return int(f.attrs["num_samples"])
 
 
 def _complete_shard_count(folder: Path, name: str, shards: list[tuple[Shard, Path]]) -> int:

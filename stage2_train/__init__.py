@@ -2,5 +2,5 @@
 
 FAM aligns the skeleton feature with a cached RGB embedding (contrastive), FRM rescales the
 classifier scores with weights predicted from cached MLLM text features. Only the backbone is
-exported; see `mmcl_model.MMCLModel.skeleton_model`.
+exported; see `models.mmcl_model.MMCLModel.skeleton_model`.
 """

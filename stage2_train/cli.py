@@ -13,9 +13,10 @@ import click
 
 from shared.command import run
 from shared.layouts import LAYOUTS
+from shared.numeric_options import FiniteFloat
 
-from .config import MIXED_PRECISION, RECIPES, TrainConfig, describe_recipe
-from .streams import STREAMS
+from .training.config import MIXED_PRECISION, RECIPES, TrainConfig, describe_recipe
+from .data.streams import STREAMS
 
 
 def _steps(ctx, param, value: str | None) -> list[int] | None:
@@ -49,14 +50,14 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int, help="Global batch size (split over processes).")
 @click.option("--test-batch-size", type=int)
-@click.option("--lr", type=float, help="Base learning rate.")
-@click.option("--weight-decay", type=float)
+@click.option("--lr", type=FiniteFloat(), help="Base learning rate.")
+@click.option("--weight-decay", type=FiniteFloat())
 @click.option("--warmup", type=int, help="Epochs of linear learning-rate warm-up.")
 @click.option("--steps", callback=_steps, help="Epochs where the learning rate drops x0.1, e.g. 90,100.")
 @click.option("--seed", type=int)
-@click.option("--lambda-align", type=float, help="Weight of FAM's contrastive loss (0.1).")
-@click.option("--lambda-refine", type=float, help="Weight of FRM's refined-score loss (0.2).")
-@click.option("--tau", type=float, help="Contrastive temperature (0.4).")
+@click.option("--lambda-align", type=FiniteFloat(), help="Weight of FAM's contrastive loss (0.1).")
+@click.option("--lambda-refine", type=FiniteFloat(), help="Weight of FRM's refined-score loss (0.2).")
+@click.option("--tau", type=FiniteFloat(), help="Contrastive temperature (0.4).")
 @click.option("--frm-vectors", type=int, help="FRM's number of class-wise vectors R (2).")
 @click.option("--no-fam", "no_fam", is_flag=True, help="Train without the feature alignment module.")
 @click.option("--no-frm", "no_frm", is_flag=True, help="Train without the feature refinement module.")
@@ -85,7 +86,7 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
               flag_value="inductor", help="torch.compile the model; --compile alone: inductor (default no: "
                                           "compiling costs minutes, see bench/bench_train_step.py).")
 @click.option("--log-every", type=click.IntRange(min=1), help="Steps between progress-bar updates (20).")
-@click.option("--val-split", type=float,
+@click.option("--val-split", type=FiniteFloat(),
               help="Fraction of the training samples held out (seeded) for validation.")
 @click.option("--val-seed", type=int,
               help="Seed of the validation draw (default 0, the same for every stream and --seed).")
@@ -101,7 +102,7 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **options) -> None:
     """Train CTR-GCN with MMCL's FAM and FRM on a cache made by `mmcl extract`."""
-    from .train import train as run_training
+    from .training.train import train as run_training
 
     cfg, notes, ckpt = resolve_train(config_file, resume, no_fam, no_frm, **options)
     for line in notes:
@@ -116,13 +117,13 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
     recipe, --init-from, config file, flag, or fitted to the data by recipe_fit)."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
-    from .config import (check_resume_compatible, finalize_config, load_config_file, resolve_input_layout,
-                         resolve_with_sources)
-    from .dataset import make_splits
-    from .published_weights import init_architecture, load_weights, network_input
-    from .recipe_fit import fit_recipe, settings_lines
-    from .run_dirs import latest_run, train_run_name
-    from .train import load_resume_checkpoint
+    from .data.dataset import make_splits
+    from .training.config import (check_resume_compatible, check_resume_epochs, finalize_config, load_config_file,
+                                  resolve_input_layout, resolve_with_sources)
+    from .training.published_weights import init_architecture, load_weights, network_input
+    from .training.recipe_fit import fit_recipe, settings_lines
+    from .training.run_dirs import latest_run, train_run_name
+    from .training.train import load_resume_checkpoint
 
     flags = {**options, "use_fam": False if no_fam else None, "use_frm": False if no_frm else None}
     file_values = load_config_file(config_file)
@@ -149,6 +150,7 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
         ckpt = load_resume_checkpoint(work_dir)
         cfg, notes = resolved(base={**ckpt.config, "work_dir": work_dir})
         check_resume_compatible(cfg, ckpt.train_config(), Path(cfg.work_dir) / "last.pt")
+        check_resume_epochs(cfg, ckpt.epoch, Path(cfg.work_dir) / "last.pt")
         click.echo(f"resuming {cfg.work_dir} after epoch {ckpt.epoch}")
     return cfg, notes, ckpt
 
@@ -183,10 +185,10 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
     from shared.errors import MMCLError
 
-    from .config import finalize_config
-    from .published_weights import PublishedWeights, load_weights
-    from .checkpoint_eval import test_checkpoint
-    from .run_report import check_not_training_report, evaluation_dir
+    from .training.config import finalize_config
+    from .training.published_weights import PublishedWeights, load_weights
+    from .evaluation.checkpoint_eval import test_checkpoint
+    from .training.run_report import check_not_training_report, evaluation_dir
 
     path = Path(checkpoint_path)
     ckpt = load_weights(path)
@@ -227,7 +229,8 @@ def main() -> None:
     run(train)
 
 
-_LAZY_COMMANDS = {"zeroshot": ".zeroshot", "ensemble": ".ensemble", "export": ".export", "predict": ".predict"}
+_LAZY_COMMANDS = {"zeroshot": ".transfer.zeroshot", "ensemble": ".evaluation.ensemble", "export": ".deploy.export",
+                  "predict": ".deploy.predict"}
 
 
 def __getattr__(name: str):

@@ -14,7 +14,7 @@ import numpy as np
 
 from shared.cache_schema import SKELETON_FILE, read_feature_file
 from stage1_extract.extract import ExtractConfig
-from stage1_extract.featurize import ModelSpecs
+from stage1_extract.model_specs import ModelSpecs
 from stage1_extract.temporal_image import TemporalImageConfig
 
 SUBJECTS, ACTIONS = (1, 2), (1, 23, 58)  # 6 samples; A058 is a two-person action

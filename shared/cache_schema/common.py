@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 
 from ..errors import CacheError
+from .digest import read_checked, write_checked
 
 SCHEMA_VERSION = 1
 SKELETON_FILE = "skeletons.h5"
@@ -32,7 +33,12 @@ def now() -> str:
 
 
 def strings(ds) -> list[str]:
-    return [s.decode() if isinstance(s, bytes) else str(s) for s in ds[()]]
+    return decoded(ds[()])
+
+
+def decoded(values) -> list[str]:
+    """A string dataset's values (bytes as h5py reads them) as a list of str."""
+    return [s.decode() if isinstance(s, bytes) else str(s) for s in values]
 
 
 def check_header(f: h5py.File, path: Path, kind: str) -> None:
@@ -58,11 +64,11 @@ def write_failures(f: h5py.File, failures) -> None:
     g = f.create_group("failures")
     cols = list(zip(*failures)) if failures else ([], [], [])
     for key, col in zip(("name", "stage", "reason"), cols):
-        g.create_dataset(key, data=list(col), dtype=STR)
+        write_checked(g, key, [str(v) for v in col])
 
 
 def read_failures(f: h5py.File) -> list[tuple[str, str, str]]:
     if "failures" not in f:
         return []
-    g = f["failures"]
-    return list(zip(strings(g["name"]), strings(g["stage"]), strings(g["reason"])))
+    g, path = f["failures"], Path(f.filename)
+    return list(zip(*(decoded(read_checked(g[key], path)) for key in ("name", "stage", "reason"))))

@@ -7,12 +7,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from ..cache_io import atomic_path
 from ..errors import CacheError
+from .digest import read_checked, write_checked
 from .h5_output import H5Output
-from .common import SCHEMA_VERSION, STR, check_header, now, open_cache, read_failures, strings, write_failures
+from .common import SCHEMA_VERSION, check_header, decoded, now, open_cache, read_failures, write_failures
 from .skeletons import SkeletonCache
 
 
@@ -59,7 +61,11 @@ BLOCK_FIELDS = (  # in the order they are written
     BlockField("yes_prob", "text/yes_prob", np.float32, ("questions",), fill=np.nan),  # NaN = undetermined
     BlockField("description", "text/description", None),
     BlockField("text_embedding", "text/embedding", np.float16, ("text_dim",)),
+    # the identity of the sample's input when it was extracted (stage1_extract/input_stamps.py);
+    # "" = unknown (a file written before stamps existed: read as all "")
+    BlockField("input_stamp", "samples/input_stamp", None),
 )
+OPTIONAL_FIELDS = ("input_stamp",)
 
 
 @dataclass
@@ -76,6 +82,11 @@ class FeatureBlock:
     description: list[str]
     text_embedding: np.ndarray  # (n, D_text) float16
     failures: list[tuple[str, str, str]] = field(default_factory=list)
+    input_stamp: list[str] | None = None  # None: all unknown ("")
+
+    def __post_init__(self) -> None:
+        if self.input_stamp is None:
+            self.input_stamp = [""] * len(self.index)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -127,11 +138,16 @@ class FeatureHeader:
     attrs: dict  # provenance: model ids and revisions, prompts, K, image sizes, versions, params
 
 
-HEADER_ATTRS = ("schema_version", "kind", "names_hash", "num_samples", "complete", "created")  # not provenance
+# A shard file's plan (shard I/N, --batch-size, --limit): which rows its run was asked for, so that
+# `--merge` can check the shards cover every sample. Not provenance: the merged file does not keep it.
+PLAN_ATTRS = ("plan_shard", "plan_batch_size", "plan_limit")
+HEADER_ATTRS = ("schema_version", "kind", "names_hash", "num_samples", "complete", "created") + PLAN_ATTRS
 
 
-def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complete: bool) -> None:
-    """Write a feature file (a whole set when `complete`, else a chunk or shard) atomically."""
+def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complete: bool,
+                       plan: dict | None = None) -> None:
+    """Write a feature file (a whole set when `complete`, else a chunk or shard) atomically; `plan`:
+    a shard's PLAN_ATTRS."""
     path = Path(path)
     needed = sum(np.asarray(getattr(block, fld.attr)).nbytes for fld in BLOCK_FIELDS if not fld.is_text)
     with atomic_path(path) as tmp, H5Output(tmp, path, needed) as out:
@@ -139,16 +155,13 @@ def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complet
         f.attrs.update(header.attrs)
         f.attrs.update(schema_version=SCHEMA_VERSION, kind="features", names_hash=header.names_hash,
                        num_samples=header.num_samples, complete=complete, created=now())
-        for fld in BLOCK_FIELDS:
-            value = getattr(block, fld.attr)
-            if fld.is_text:
-                f.create_dataset(fld.path, data=value, dtype=STR)
-            else:
-                f[fld.path] = value.astype(fld.dtype)
+        f.attrs.update(plan or {})
+        for fld in BLOCK_FIELDS:  # each under a stored checksum (digest.py)
+            write_checked(f, fld.path, getattr(block, fld.attr), fld.dtype)
             if fld.attr == "yes_prob":  # the questions beside their answers: the order files were always written in
-                f.create_dataset("text/questions", data=header.questions, dtype=STR)
-        f.create_dataset("classes/name", data=header.class_names, dtype=STR)
-        f["classes/embedding"] = np.asarray(header.class_embedding, np.float16)
+                write_checked(f, "text/questions", list(header.questions))
+        write_checked(f, "classes/name", list(header.class_names))
+        write_checked(f, "classes/embedding", header.class_embedding, np.float16)
         write_failures(f, block.failures)
 
 
@@ -171,17 +184,30 @@ def read_feature_arrays(path, attrs, require_complete: bool = True) -> tuple[Fea
             raise CacheError(f"{path}: a partial feature file (a chunk or shard); merge the shards "
                              f"with `mmcl extract --merge`")
         try:
+            checked = lambda name: read_checked(f[name], path)  # noqa: E731
             header = FeatureHeader(
                 names_hash=str(f.attrs["names_hash"]), num_samples=int(f.attrs["num_samples"]),
-                questions=strings(f["text/questions"]), class_names=strings(f["classes/name"]),
-                class_embedding=f["classes/embedding"][()],
+                questions=decoded(checked("text/questions")), class_names=decoded(checked("classes/name")),
+                class_embedding=checked("classes/embedding"),
                 attrs={k: v for k, v in f.attrs.items() if k not in HEADER_ATTRS})
-            arrays = {fld.attr: strings(f[fld.path]) if fld.is_text else f[fld.path][()] for fld in fields}
+            arrays = {fld.attr: decoded(checked(fld.path)) if fld.is_text else checked(fld.path) for fld in fields
+                      if fld.attr not in OPTIONAL_FIELDS or fld.path in f}
         except KeyError as e:
             raise CacheError(f"{path}: incomplete feature file, missing {e}; re-run `mmcl extract`") from None
     if len({len(a) for a in arrays.values()}) > 1:
         raise CacheError(f"{path}: feature arrays disagree in length; rebuild the file")
     return header, arrays
+
+
+def read_rows(path) -> tuple[dict, np.ndarray, list[str]]:
+    """Attributes, row indices and sample names ("" = not extracted) of a feature file, without
+    reading its arrays."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            return dict(f.attrs), read_checked(f["samples/index"], path), decoded(read_checked(f["samples/name"], path))
+    except (OSError, KeyError) as e:
+        raise CacheError(f"{path}: unreadable feature file ({e}); delete it to start again") from None
 
 
 def same_feature_set(a: FeatureHeader, b: FeatureHeader) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from contextlib import ExitStack
 from functools import cached_property
@@ -14,10 +13,11 @@ import numpy as np
 from .. import __version__
 from ..cache_io import atomic_path
 from ..errors import CacheError
+from .digest import damaged_reads, read_checked, write_checked
 from .h5_output import H5Output
 from ..registry import DATASETS, DatasetSpec, SampleMeta, dataset_from_card
 from .common import (
-    META_FIELDS, SCHEMA_VERSION, SKELETON_FILE, STR, check_header, open_cache, strings, names_hash, now,
+    META_FIELDS, SCHEMA_VERSION, SKELETON_FILE, check_header, decoded, open_cache, names_hash, now,
     read_failures, write_failures)
 
 
@@ -104,15 +104,16 @@ class SkeletonCacheWriter:
             layout=spec.layout_name, num_person=spec.num_person, num_joints=spec.layout.num_joints,
             names_hash=names_hash(names), dataset_card=spec.card(), tool_version=__version__, created=now(),
             **self.attrs)
-        f["skeleton/offsets"] = np.concatenate([[0], np.cumsum(self.frame_counts)]).astype(np.int64)
+        # the sample table under stored checksums (digest.py): bit rot is an error, not a wrong label
+        write_checked(f["skeleton"], "offsets", np.concatenate([[0], np.cumsum(self.frame_counts)]), np.int64)
         s = f.create_group("samples")
-        s.create_dataset("name", data=names, dtype=STR)
-        s["label"] = np.array([spec.label_of_action(m.action) for m in self.metas], np.int64)
+        write_checked(s, "name", names)
+        write_checked(s, "label", [spec.label_of_action(m.action) for m in self.metas], np.int64)
         for key in META_FIELDS:
-            s[key] = np.array([getattr(m, key) for m in self.metas], np.int32)
-        s["frame_count"] = np.array(self.frame_counts, np.int32)
+            write_checked(s, key, [getattr(m, key) for m in self.metas], np.int32)
+        write_checked(s, "frame_count", self.frame_counts, np.int32)
         for p in spec.protocols:
-            s[f"is_train/{p.name}"] = np.array([p.is_train(m) for m in self.metas], bool)
+            write_checked(s, f"is_train/{p.name}", [p.is_train(m) for m in self.metas], bool)
         write_failures(f, self.failures)
 
 
@@ -139,11 +140,12 @@ class SkeletonCache:
             check_header(f, self.path, "skeletons")
             try:
                 self.attrs = dict(f.attrs)
-                self.names = strings(f["samples/name"])
-                self.labels = f["samples/label"][()]
-                self.meta = {k: f[f"samples/{k}"][()] for k in META_FIELDS + ("frame_count",)}
-                self.splits = {k: v[()] for k, v in f["samples/is_train"].items()}
-                self.offsets = f["skeleton/offsets"][()]
+                checked = lambda name: read_checked(f[name], self.path)  # noqa: E731
+                self.names = decoded(checked("samples/name"))
+                self.labels = checked("samples/label")
+                self.meta = {k: checked(f"samples/{k}") for k in META_FIELDS + ("frame_count",)}
+                self.splits = {k: read_checked(v, self.path) for k, v in f["samples/is_train"].items()}
+                self.offsets = checked("skeleton/offsets")
                 self.joints_shape = f["skeleton/joints"].shape
                 self.has_color = "color_xy" in f["skeleton"]
                 self.color_resolution = (tuple(int(x) for x in f["skeleton/color_xy"].attrs["resolution"])
@@ -163,8 +165,18 @@ class SkeletonCache:
         self.num_joints = int(self.attrs["num_joints"])
         self.layout = str(self.attrs["layout"])
         self.names_hash = str(self.attrs["names_hash"])
+        self._check_labels()
         self._f: h5py.File | None = None
         self._mem: dict[str, np.ndarray] | None = None
+
+    def _check_labels(self) -> None:
+        """Every label indexes a class of the dataset (a file written before checksums has only this check)."""
+        num_classes = len(self.spec.classes)
+        bad = np.flatnonzero((self.labels < 0) | (self.labels >= num_classes))
+        if len(bad):
+            i = int(bad[0])
+            raise CacheError(f"{self.path}: sample {self.names[i]} has label {int(self.labels[i])}, outside "
+                             f"0..{num_classes - 1} ({len(bad)} such); the file is damaged: rebuild it")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -197,14 +209,9 @@ class SkeletonCache:
             self._mem = {k: ds[()] for k, ds in f["skeleton"].items() if k != "offsets"}
         return self
 
-    @contextlib.contextmanager
     def _reading(self):
         """HDF5 reports a damaged chunk (checksum or decompression failure) as a bare OSError."""
-        try:
-            yield
-        except OSError as e:
-            raise CacheError(f"{self.path}: damaged, its frames cannot be read ({_first_line(e)}); rebuild it "
-                             f"(delete it and rerun `mmcl extract --skeletons-only`)") from None
+        return damaged_reads(self.path, "its frames")
 
     def _arrays(self):
         if self._mem is not None:

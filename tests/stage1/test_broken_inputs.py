@@ -16,7 +16,7 @@ from shared.cache_schema import SKELETON_FILE, SkeletonCache
 from shared.errors import CacheError, MMCLError
 from shared.registry import DEMO
 from stage1_extract.extract import ExtractConfig, extract_features
-from stage1_extract.featurize import ModelSpecs
+from stage1_extract.model_specs import ModelSpecs
 from stage1_extract.temporal_image import TemporalImageConfig
 
 IMAGE = TemporalImageConfig(frames=5, size=(280, 112))

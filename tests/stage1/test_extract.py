@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from processes import wait_for_files
 from stage1_demo import (
-    ACTIONS, BROKEN, CLI_ENV, IMAGE, SUBJECTS, assert_same_features, cli_args, cli_command, config, new_cache, specs)
+    ACTIONS, BROKEN, CLI_ENV, IMAGE, OPTIONS, SUBJECTS, assert_same_features, cli_args, cli_command, config, new_cache, specs)
 
 from shared.cache_io import output_lock
 from shared.cache_schema import FeatureFile, SkeletonCache, feature_files, read_feature_file, resolve_features
 from shared.errors import LockedError, MMCLError
 from shared.registry import DEMO, SYSU
 from stage1_extract.extract import ExtractConfig, extract_features
-from stage1_extract.featurize import ModelSpecs
+from stage1_extract.model_specs import ModelSpecs
 from stage1_extract.provenance import default_feature_set_name
 from stage1_extract.shards import Shard, merge_shards
 from stage1_extract.temporal_image import TemporalImageConfig, temporal_image
@@ -34,7 +34,7 @@ def test_feature_file_contents_failures_and_provenance(reference, demo_root, dem
         default_feature_set_name(specs(demo_models), IMAGE) + ".h5"
     assert block.rgb_pooled.shape[0] == n and block.rgb_pooled.dtype == np.float16
     d = block.rgb_pooled.shape[1]
-    assert block.rgb_frames.shape == (n, k, d) and block.rgb_frames.dtype == np.float16
+    assert block.rgb_frames.shape == (n, 0, d) and block.rgb_frames.dtype == np.float16  # --frame-features off
     assert block.yes_prob.shape == (n, q) and block.yes_prob.dtype == np.float32
     assert block.text_embedding.shape == (n, 384) and header.class_embedding.shape == (len(DEMO.classes), 384)
 
@@ -52,7 +52,7 @@ def test_feature_file_contents_failures_and_provenance(reference, demo_root, dem
     assert reference.exit_code == 1 and "3 samples failed" in reference.report()
 
     attrs = header.attrs
-    assert attrs["frames"] == k and list(attrs["image_size"]) == [280, 112] and attrs["crop_margin"] == 0.15
+    assert attrs["frames"] == k and not attrs["frame_features"] and list(attrs["image_size"]) == [280, 112] and attrs["crop_margin"] == 0.15
     assert attrs["mllm_id"] == str(demo_models["mllm"]) and attrs["mllm_revision"].startswith("local:")
     assert attrs["rgb_encoder_id"] == "efficientnet-lite0" and attrs["rgb_encoder_revision"]
     assert list(attrs["rgb_image_size"]) == [224, 224] and attrs["mllm_backend"] == "transformers"
@@ -74,11 +74,42 @@ def test_stored_embeddings_are_those_of_the_temporal_image(reference, demo_root,
     video = demo_root / "nturgb+d_rgb" / f"{block.name[row]}_rgb.avi"
     image = temporal_image(video, skeletons.sample(row), skeletons.color_resolution, IMAGE)
     encoder = build_rgb_encoder("efficientnet-lite0", "cpu")
-    pooled, frames = encoder.encode([image.image])[0], encoder.encode(image.crops)
+    pooled = encoder.encode([image.image])[0]
     np.testing.assert_allclose(block.rgb_pooled[row].astype(np.float32), pooled, rtol=2e-2, atol=2e-3)
-    np.testing.assert_allclose(block.rgb_frames[row].astype(np.float32), frames, rtol=2e-2, atol=2e-3)
     text = TextEncoder("sentence-transformers/all-MiniLM-L6-v2", "cpu").encode([block.description[row]])[0]
     np.testing.assert_allclose(block.text_embedding[row].astype(np.float32), text, rtol=2e-2, atol=2e-3)
+
+
+def test_frame_features_are_opt_in_and_leave_the_rest_unchanged(reference, demo_root, demo_models, models,
+                                                                skeleton_file, tmp_path):
+    """--frame-features adds each crop's embedding; pooled RGB and text equal the default run's."""
+    from stage1_extract.rgb_encoders import build_rgb_encoder
+
+    skeletons = SkeletonCache(skeleton_file)
+    limit = 2 * OPTIONS["batch_size"]  # the reference's first batches: the same model inputs
+    out = new_cache(tmp_path, skeleton_file)
+    summary = extract_features(config(out, demo_root, demo_models, limit=limit, frame_features=True,
+                                      feature_set="with-frames"), models)
+    header, block = read_feature_file(summary.output)
+    _, default = read_feature_file(reference.output)
+    assert header.attrs["frame_features"] and block.rgb_frames.shape[1:] == (IMAGE.frames, default.rgb_pooled.shape[1])
+    np.testing.assert_array_equal(block.rgb_valid[:limit], default.rgb_valid[:limit])
+    rows = np.flatnonzero(default.rgb_valid[:limit])
+    assert len(rows) >= 2
+    np.testing.assert_array_equal(block.rgb_pooled[rows], default.rgb_pooled[rows])
+    np.testing.assert_array_equal(block.yes_prob[rows], default.yes_prob[rows])
+    encoder = build_rgb_encoder("efficientnet-lite0", "cpu")
+    for row in rows:
+        video = demo_root / "nturgb+d_rgb" / f"{block.name[row]}_rgb.avi"
+        image = temporal_image(video, skeletons.sample(row), skeletons.color_resolution, IMAGE)
+        np.testing.assert_allclose(block.rgb_frames[row].astype(np.float32), encoder.encode(image.crops),
+                                   rtol=2e-2, atol=2e-3)
+    again = extract_features(config(out, demo_root, demo_models, limit=limit, feature_set="with-frames"), models)
+    assert (again.skipped, again.processed) == (limit, 0)  # a file with frames serves a run without them
+    plain = config(out, demo_root, demo_models, limit=1, feature_set="plain")
+    extract_features(plain, models)
+    with pytest.raises(MMCLError, match="frame_features"):  # but not the other way round
+        extract_features(dataclasses.replace(plain, frame_features=True), models)
 
 
 def test_killed_run_resumes_to_the_same_cache(reference, demo_root, demo_models, skeleton_file, tmp_path, capsys):

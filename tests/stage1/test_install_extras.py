@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from stage1_extract.cli import extract, run_settings
-from stage1_extract.featurize import ModelSpecs, mllm_options, required_modules
+from stage1_extract.featurize import mllm_options, required_modules
+from stage1_extract.model_specs import ModelSpecs
 from stage1_extract.mllm_vllm import VLLMEngine, VLLMOptions, llm_kwargs
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -73,8 +74,8 @@ def test_vllm_flags_reach_the_engine_arguments():
                               "--vllm-gpu-memory-utilization", "0.5", "--vllm-max-model-len", "4096",
                               "--vllm-dtype", "float16")
     assert batch == VLLMOptions.batch_size == 64  # the backend's own default, not transformers' 16
-    kwargs = llm_kwargs("some/model", VLLMOptions(**mllm_options(models, batch)))
-    assert kwargs["model"] == "some/model" and kwargs["limit_mm_per_prompt"] == {"image": 1}
+    kwargs = llm_kwargs("some/model", VLLMOptions(**mllm_options(models, batch)), {})
+    assert kwargs["model"] == "some/model" and kwargs["limit_mm_per_prompt"] == {"image": 1, "video": 0}
     assert (kwargs["tensor_parallel_size"], kwargs["gpu_memory_utilization"], kwargs["max_model_len"],
             kwargs["dtype"]) == (2, 0.5, 4096, "float16")
 
@@ -82,7 +83,7 @@ def test_vllm_flags_reach_the_engine_arguments():
 def test_vllm_defaults_and_explicit_batch():
     models, batch = _settings("--backend", "vllm", "--batch-size", "8")
     assert batch == 8
-    kwargs = llm_kwargs("m", VLLMOptions(**mllm_options(models, batch)))
+    kwargs = llm_kwargs("m", VLLMOptions(**mllm_options(models, batch)), {})
     assert (kwargs["tensor_parallel_size"], kwargs["gpu_memory_utilization"], kwargs["max_model_len"],
             kwargs["dtype"]) == (1, 0.9, 8192, "auto")
 

@@ -14,7 +14,8 @@ from PIL import Image
 from shared.errors import MMCLError
 from stage1_extract.demo.models import MANIFEST_NAME, MLLM_DIR_NAME, build_demo_models
 from stage1_extract.mllm_backend import MLLMAnswer, PromptTexts, YesNoTokens
-from stage1_extract.mllm_factory import build_mllm, choose_backend
+from stage1_extract.mllm_factory import build_mllm
+from stage1_extract.model_specs import choose_backend
 from stage1_extract.prompts import Prompts, load_prompts
 
 

@@ -176,12 +176,28 @@ def damaged_copies(tmp_path: Path) -> tuple[Path, Path, Path]:
 def test_cut_or_corrupted_video_fails_the_integrity_check(tmp_path):
     clean, cut, garbled = damaged_copies(tmp_path)
     open_frames(clean).check_integrity()
-    cut_source = open_frames(cut)
-    cut_source.sample(5)  # decord alone reads the first fifth of the action without complaint
-    with pytest.raises(VideoError, match=r"cut_rgb.avi: damaged or cut video: decodes \d+ of the \d+ frames"):
-        cut_source.check_integrity()
-    with pytest.raises(VideoError, match=r"garbled_rgb.avi: damaged or cut video: .*decode error"):
-        open_frames(garbled).check_integrity()
+    open_frames(clean).sample(5)
+    for check in ("check_integrity", "sample"):  # sampling decodes once and checks in the same pass
+        run = (lambda source: source.sample(5)) if check == "sample" else (lambda source: source.check_integrity())
+        with pytest.raises(VideoError, match=r"cut_rgb.avi: damaged or cut video: decodes \d+ of the \d+ frames"):
+            run(open_frames(cut))
+        with pytest.raises(VideoError, match=r"garbled_rgb.avi: damaged or cut video: .*decode error"):
+            run(open_frames(garbled))
+
+
+def test_sampling_decodes_the_video_once(tmp_path, monkeypatch):
+    """The K frames and the integrity check come from one pass of the decoder over the file."""
+    import av
+
+    clean, _, _ = damaged_copies(tmp_path)
+    opened = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **kw: opened.append(a[0]) or real_open(*a, **kw))
+    source = open_frames(clean)
+    frames, indices = source.sample(5)
+    decodes = len(opened) - 1  # the first open reads the container's frame count (no decoding)
+    assert decodes == 1 and frames.shape[0] == 5
+    np.testing.assert_array_equal(frames, decode_all_with_pyav(clean)[indices])
 
 
 def test_video_much_shorter_than_its_skeleton_is_an_error(tmp_path):
@@ -193,3 +209,46 @@ def test_video_much_shorter_than_its_skeleton_is_an_error(tmp_path):
     check_covers_skeleton(source, 21)  # a frame or two apart is normal
     with pytest.raises(VideoError, match="short_rgb.avi: 20 frames, but its skeleton spans 63"):
         check_covers_skeleton(source, 63)
+
+
+def test_single_byte_corruptions_never_yield_wrong_frames(tmp_path):
+    """bench/fuzz_video.py in small: a flipped byte either leaves the sampled frames unchanged or is
+    caught (decode errors, frames the decoder flags corrupt, a packet missing from the stream)."""
+    clean, _, _ = damaged_copies(tmp_path)
+    intact = open_frames(clean).sample(5)[0]
+    data = clean.read_bytes()
+    rng = np.random.default_rng(0)
+    damaged, caught = tmp_path / "flipped_rgb.avi", 0
+    for offset in rng.integers(len(data) // 10, len(data), 24):  # past the headers: mostly frame data
+        flipped = bytearray(data)
+        flipped[offset] ^= int(rng.integers(1, 256))
+        damaged.write_bytes(bytes(flipped))
+        try:
+            frames = open_frames(damaged).sample(5)[0]
+        except VideoError:
+            caught += 1
+            continue
+        np.testing.assert_array_equal(frames, intact, err_msg=f"byte {offset} changed the frames unnoticed")
+    assert caught >= 12  # most flips in frame data do change frames
+
+
+def test_the_same_damage_twice_in_a_row_is_caught_twice(tmp_path):
+    """PyAV drops a log line that repeats the previous one: the second of two videos with the same
+    first error must still be caught."""
+    _, _, garbled = damaged_copies(tmp_path)
+    for _ in range(2):
+        with pytest.raises(VideoError, match="decode error"):
+            open_frames(garbled).sample(5)
+
+
+def test_damage_rules(tmp_path):
+    from stage1_extract.video import DecodePass
+
+    source = open_frames(damaged_copies(tmp_path)[0])
+    n = source.num_frames
+    source.check_damage(DecodePass(decoded=n, packets=n))
+    source.check_damage(DecodePass(decoded=n - 1, packets=n))  # the decoder's count has a frame of slack
+    with pytest.raises(VideoError, match=f"1 frame\\(s\\) and 0 packet\\(s\\) flagged corrupt"):
+        source.check_damage(DecodePass(decoded=n, packets=n, corrupt_frames=1))
+    with pytest.raises(VideoError, match=f"holds {n - 1} of the {n} packets"):
+        source.check_damage(DecodePass(decoded=n - 1, packets=n - 1))

@@ -11,9 +11,9 @@ import pytest
 from scipy.stats import ttest_rel
 
 from shared.errors import MMCLError
-from stage2_train.ablation import ablate
-from stage2_train.ablation_report import paired_test, sign_flip_test
-from stage2_train.config import load_config_file
+from stage2_train.ablation.ablate import ablate
+from stage2_train.ablation.report import paired_test, sign_flip_test
+from stage2_train.training.config import load_config_file
 from stage2_cache import write_tiny_cache
 from stage2_run import COMMON, ONE_EPOCH
 
@@ -115,7 +115,7 @@ def test_variants_share_the_full_variants_recipe(tmp_path):
     """Alone, `mmcl train --no-fam --no-frm` on NTU picks the ctrgcn recipe (other epochs, batch,
     steps); the ablation pins the full variant's, so only FAM and FRM differ. Resolution only."""
     from shared.registry import NTU60
-    from stage2_train.ablation import plan_runs, resolve
+    from stage2_train.ablation.ablate import plan_runs, resolve
 
     cache = write_tiny_cache(tmp_path / "cache", spec=NTU60, subjects=(1, 3))
     alone = resolve(["--cache", str(cache), "--no-fam", "--no-frm", "--work-dir", str(tmp_path / "w")])
@@ -141,7 +141,7 @@ def test_one_seed_reports_no_spread(tmp_path):
     """It once printed "61.11 ± 0.00 over 1 seeds"."""
     import numpy as np
 
-    from stage2_train.ablation_report import RunResult, write_ablation
+    from stage2_train.ablation.report import RunResult, write_ablation
 
     names = ["a", "b"]
     results = [RunResult(v, 1, top1, top1, np.array([top1, top1]), names, tmp_path / v)

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, invoke, train
 
-from stage2_train.checkpoint import load_checkpoint
-from stage2_train.train import prune_checkpoints
+from stage2_train.training.checkpoint import load_checkpoint
+from stage2_train.training.train import prune_checkpoints
 
 
 def epochs_kept(work: Path) -> list[str]:

@@ -10,9 +10,9 @@ import torch
 
 from shared.errors import MMCLError
 from shared.layouts import Layout
-from stage2_train.ctrgcn import CTRGCN
-from stage2_train.model_config import CTRGCNConfig
-from stage2_train.graph import Graph
+from stage2_train.models.ctrgcn import CTRGCN
+from stage2_train.models.model_config import CTRGCNConfig
+from stage2_train.models.graph import Graph
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -155,7 +155,7 @@ def test_graph_errors():
 def test_graph_convolution_equals_the_reference_formulation():
     """CTRGC pools over time before conv1/conv2; the reference pools after (`conv1(x).mean(-2)`).
     Affine convs make both the same maths: outputs and gradients agree to float tolerance."""
-    from stage2_train.ctrgcn import CTRGC
+    from stage2_train.models.ctrgcn import CTRGC
 
     torch.manual_seed(0)
     ours = CTRGC(16, 32)

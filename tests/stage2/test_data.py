@@ -12,16 +12,16 @@ import torch
 import torch.nn.functional as F
 
 from shared.cache_schema import FEATURES_DIR, FeatureFile, SkeletonCache
-from shared.errors import MMCLError
+from shared.errors import CacheError, MMCLError
 from shared.layouts import KINECT_V1, NTU25
 from shared.registry import NW_UCLA
-from stage2_train.dataset import JointSource, SkeletonDataset, collate, make_splits
-from stage2_train.features import load_features
-from stage2_train.transforms import (AugmentConfig, BatchAugment, InputPipeline, center_crops, crop_resize,
+from stage2_train.data.dataset import JointSource, SkeletonDataset, collate, make_splits
+from stage2_train.data.features import load_features
+from stage2_train.data.transforms import (AugmentConfig, BatchAugment, InputPipeline, center_crops, crop_resize,
                                      random_crops, rotate, rotation_matrices, translated_crop_resize,
                                      ucla_frame_indices)
 from shared.normalization import translate_to_origin_torch
-from stage2_train.streams import STREAMS, canonical_stream, make_stream, to_model_input
+from stage2_train.data.streams import STREAMS, canonical_stream, make_stream, to_model_input
 from stage2_cache import write_tiny_cache
 
 # --------------------------------------------------------------------------- the reference, per sample
@@ -242,7 +242,7 @@ def test_dataset_collate_and_features(tiny):
 def test_shared_and_lazy_sources_give_the_same_batches(tiny):
     """The frames in memory, read by forked workers that share one array, and read per sample
     from the file give the same training batches, epoch after epoch."""
-    from stage2_train.dataset import make_loader
+    from stage2_train.data.dataset import make_loader
 
     cache = SkeletonCache(tiny)
     rows = cache.split_indices("xsub", True)
@@ -278,7 +278,7 @@ def test_training_reads_only_the_feature_arrays_it_uses(tiny, tmp_path):
     shutil.copytree(tiny, folder)
     path = folder / FEATURES_DIR / "tiny.h5"
     unreadable(path, "rgb/frames")
-    with pytest.raises(OSError):  # the whole-file reader does read rgb/frames
+    with pytest.raises(CacheError, match="rgb/frames cannot be read"):  # the whole-file reader reads rgb/frames
         FeatureFile(path)
     cache = SkeletonCache(folder)
     both = load_features(folder, None, cache, need_rgb=True, need_text=True)
@@ -288,7 +288,7 @@ def test_training_reads_only_the_feature_arrays_it_uses(tiny, tmp_path):
     unreadable(path, "text/embedding", "text/yes_prob")  # FAM alone never reads the text side
     fam = load_features(folder, None, cache, need_rgb=True, need_text=False)
     assert fam.text is None and np.array_equal(fam.rgb, expected.rgb)
-    with pytest.raises(OSError):
+    with pytest.raises(CacheError, match="text/.* cannot be read"):
         load_features(folder, None, cache, need_rgb=True, need_text=True)
 
 

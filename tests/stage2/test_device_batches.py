@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from shared.cache_schema import SkeletonCache
-from stage2_train.dataset import JointSource, SkeletonDataset, make_loader
-from stage2_train.device import resolve_mixed_precision
-from stage2_train.device_batches import DeviceBatches
-from stage2_train.features import load_features
+from stage2_train.data.dataset import JointSource, SkeletonDataset, make_loader
+from stage2_train.training.device import resolve_mixed_precision
+from stage2_train.data.device_batches import DeviceBatches
+from stage2_train.data.features import load_features
 from stage2_cache import write_tiny_cache
 from stage2_run import ONE_EPOCH, train
 

@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from shared.errors import MMCLError
 from stage2_train import cli
-from stage2_train.ensemble import Weights, default_weights, ensemble, fuse, run_ensemble, search_weights
-from stage2_train.evaluate import SplitScores, topk_accuracy, write_report
-from stage2_train.score_files import align, load_score_file
+from stage2_train.evaluation.ensemble import Weights, default_weights, ensemble, fuse, run_ensemble, search_weights
+from stage2_train.evaluation.evaluate import SplitScores, topk_accuracy, write_report
+from stage2_train.evaluation.score_files import align, load_score_file
 
 FOUR = ("joint", "bone", "joint-motion", "bone-motion")
 

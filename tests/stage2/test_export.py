@@ -20,9 +20,9 @@ from stage2_run import ONE_EPOCH, train
 from shared.errors import MMCLError
 from shared.registry import DEMO
 from stage2_train import cli
-from stage2_train.checkpoint import load_checkpoint
-from stage2_train.dataset import collate
-from stage2_train.export import CARD_NAME, ExportConfig, ModelCard, export_checkpoint, quiet_torchscript
+from stage2_train.training.checkpoint import load_checkpoint
+from stage2_train.data.dataset import collate
+from stage2_train.deploy.export import CARD_NAME, ExportConfig, ModelCard, export_checkpoint, quiet_torchscript
 
 ATOL = 1e-5
 

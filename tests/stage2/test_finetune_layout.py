@@ -16,15 +16,15 @@ from shared.cache_schema import SKELETON_FILE, SkeletonCache, SkeletonCacheWrite
 from shared.errors import MMCLError
 from shared.layouts import NTU25, kinect_v1_to_ntu25, pad_persons
 from shared.registry import DEMO, SYSU
-from stage2_train.checkpoint import load_checkpoint
-from stage2_train.weight_transfer import load_matching_weights, plan_transfer
-from stage2_train.config import TrainConfig, resolve_input_layout
-from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
-from stage2_train.transforms import AugmentConfig, BatchAugment
-from stage2_train.export import ModelCard
-from stage2_train.input_layout import NoLayoutMap, TooManyPersons, map_input
-from stage2_train.mmcl_model import MMCLModel
-from stage2_train.predict import Predictor
+from stage2_train.training.checkpoint import load_checkpoint
+from stage2_train.training.weight_transfer import load_matching_weights, plan_transfer
+from stage2_train.training.config import TrainConfig, resolve_input_layout
+from stage2_train.models.model_config import CTRGCNConfig, MMCLModelConfig
+from stage2_train.data.transforms import AugmentConfig, BatchAugment
+from stage2_train.deploy.export import ModelCard
+from stage2_train.data.input_layout import NoLayoutMap, TooManyPersons, map_input
+from stage2_train.models.mmcl_model import MMCLModel
+from stage2_train.deploy.predict import Predictor
 from stage2_cache import motion, write_tiny_cache, write_tiny_features
 from stage2_run import COMMON, ONE_EPOCH, invoke
 

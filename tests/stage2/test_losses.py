@@ -13,10 +13,10 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from stage2_train.fam import gather_with_grad, grace_infonce
-from stage2_train.frm import FRM
-from stage2_train.model_config import FRMConfig
-from stage2_train.losses import MMCLLossConfig, mmcl_loss
+from stage2_train.models.fam import gather_with_grad, grace_infonce
+from stage2_train.models.frm import FRM
+from stage2_train.models.model_config import FRMConfig
+from stage2_train.models.losses import MMCLLossConfig, mmcl_loss
 
 
 def grace_by_hand(G: list[list[float]], C: list[list[float]], tau: float) -> float:
@@ -202,7 +202,7 @@ def test_gather_is_identity_in_a_single_process_group(tmp_path):
 
 WORKER = textwrap.dedent('''
     import os, sys, torch, torch.distributed as dist
-    from stage2_train.losses import mmcl_loss
+    from stage2_train.models.losses import mmcl_loss
 
     rank, out = int(sys.argv[1]), sys.argv[2]
     dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank, world_size=2)

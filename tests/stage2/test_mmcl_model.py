@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from accelerate.utils import convert_to_fp32
 
 from shared.errors import MMCLError
-from stage2_train.ctrgcn import CTRGCN
-from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
-from stage2_train.losses import mmcl_loss
-from stage2_train.mmcl_model import MMCLModel
+from stage2_train.models.ctrgcn import CTRGCN
+from stage2_train.models.model_config import CTRGCNConfig, MMCLModelConfig
+from stage2_train.models.losses import mmcl_loss
+from stage2_train.models.mmcl_model import MMCLModel, MMCLOutput
 
 TINY = CTRGCNConfig(num_class=6, num_point=20, num_person=1, graph="kinect_v1", base_channel=8)
 
@@ -29,10 +30,30 @@ def test_outputs_and_missing_modalities():
     model = full_model()
     x, rgb, text, _ = inputs()
     out = model(x, rgb, text)
-    assert out["logits"].shape == (4, 6) and out["refined"].shape == (4, 6)
-    assert out["feature"].shape == out["rgb_proj"].shape == (4, TINY.feature_dim)
+    assert out.logits.shape == (4, 6) and out.refined.shape == (4, 6)
+    assert out.feature.shape == out.rgb_proj.shape == (4, TINY.feature_dim)
     bare = model(x)
-    assert bare["rgb_proj"] is None and bare["refined"] is None
+    assert bare.rgb_proj is None and bare.refined is None
+
+
+def test_output_is_typed_and_reads_as_a_mapping():
+    """HF-style: fields, and the mapping view the callers of the dict it replaced use; accelerate's
+    float32 conversion of autocast outputs rebuilds it as `type(out)(dict)` and keeps the type."""
+    model = full_model()
+    x, rgb, text, _ = inputs()
+    out = model(x, rgb, text)
+    assert isinstance(out, MMCLOutput)
+    assert list(out) == ["logits", "feature", "rgb_proj", "refined"] and len(out) == 4
+    assert out["logits"] is out.logits and dict(out)["refined"] is out.refined
+    with pytest.raises(KeyError):
+        out["loss"]
+    half = MMCLOutput(**{k: v.to(torch.bfloat16) for k, v in out.items()})
+    back = convert_to_fp32(half)
+    assert isinstance(back, MMCLOutput) and all(v.dtype == torch.float32 for v in back.values())
+    torch.testing.assert_close(back.logits, out.logits.to(torch.bfloat16).float())
+    assert MMCLOutput(dict(model(x))).rgb_proj is None
+    with pytest.raises(MMCLError, match="required"):
+        MMCLOutput(out.logits)
 
 
 def _backward(model: MMCLModel) -> None:

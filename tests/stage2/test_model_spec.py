@@ -5,8 +5,8 @@ import io
 import pytest
 import torch
 
-from stage2_train.model_config import CTRGCNConfig, MMCLModelConfig
-from stage2_train.model_spec import FORMAT, FeatureIdentity, InputSpec, ModelSpec
+from stage2_train.models.model_config import CTRGCNConfig, MMCLModelConfig
+from stage2_train.models.model_spec import FORMAT, FeatureIdentity, InputSpec, ModelSpec
 
 
 def test_round_trip_weights_only():

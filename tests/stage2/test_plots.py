@@ -3,7 +3,7 @@ and its top-1; the training curves show loss and top-1 per split."""
 
 import numpy as np
 
-from stage2_train.plots import confusion_figure, confusion_title, curves_figure
+from stage2_train.evaluation.plots import confusion_figure, confusion_title, curves_figure
 
 
 def texts(fig) -> list[str]:

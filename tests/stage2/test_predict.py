@@ -17,8 +17,8 @@ from shared.errors import MMCLError
 from shared.layouts import kinect_v1_to_ntu25, utd_to_kinect_v1
 from shared.ntu_skeleton import write_ntu_skeleton
 from stage2_train import cli
-from stage2_train.export import export_checkpoint
-from stage2_train.predict import Predictor, read_cached
+from stage2_train.deploy.export import export_checkpoint
+from stage2_train.deploy.predict import Predictor, read_cached
 
 LINE = re.compile(r"^\s+(\d)\. (.+?)\s+(\d+\.\d\d) %$")
 
@@ -234,7 +234,7 @@ def test_batched_logits_equal_one_by_one(run):
     cache, work = run
     predictor = Predictor.from_checkpoint(work / "last.pt")
     seqs = [read_cached(cache, str(n)) for n in range(5)]
-    from stage2_train.predict import to_model_layout
+    from stage2_train.deploy.predict import to_model_layout
     batch = predictor.logits_batch([to_model_layout(s.joints, s.layout, predictor.card) for s in seqs])
     for s, row in zip(seqs, batch):
         assert close(row, predictor.logits(s.joints, s.layout))

@@ -19,9 +19,9 @@ from stage2_run import ONE_EPOCH, SKELETON_ONLY, invoke, train
 from torch import nn
 
 from shared.errors import MMCLError
-from stage2_train.checkpoint import load_checkpoint
-from stage2_train.ctrgcn import CTRGC
-from stage2_train.published_weights import CTRGCN, PYSKL, PublishedWeights, from_pyskl, load_weights
+from stage2_train.training.checkpoint import load_checkpoint
+from stage2_train.models.ctrgcn import CTRGC
+from stage2_train.training.published_weights import CTRGCN, PYSKL, PublishedWeights, from_pyskl, load_weights
 
 
 def official(model: dict[str, torch.Tensor], prefix: str = "") -> OrderedDict:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from shared.errors import MMCLError
-from stage2_train.config import resolve_with_sources
-from stage2_train.recipe_fit import MIN_TOTAL_STEPS, collapse_warnings, fit_recipe, settings_lines
+from stage2_train.training.config import resolve_with_sources
+from stage2_train.training.recipe_fit import MIN_TOTAL_STEPS, collapse_warnings, fit_recipe, settings_lines
 from stage2_cache import write_tiny_cache
 from stage2_run import SKELETON_ONLY, invoke
 

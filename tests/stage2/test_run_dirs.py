@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from stage2_train.checkpoint import load_checkpoint
-from stage2_train.run_dirs import new_run_dir, point_latest
+from stage2_train.training.checkpoint import load_checkpoint
+from stage2_train.training.run_dirs import new_run_dir, point_latest
 from stage2_cache import write_tiny_cache
 from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, invoke
 

@@ -15,9 +15,9 @@ from stage2_cache import write_tiny_cache
 from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, train
 
 from shared.errors import LockedError, MMCLError
-from stage2_train import checkpoint as checkpoint_module
-from stage2_train.checkpoint import load_checkpoint
-from stage2_train.config import load_config_file, resolve_config
+from stage2_train.training import checkpoint as checkpoint_module
+from stage2_train.training.checkpoint import load_checkpoint
+from stage2_train.training.config import load_config_file, resolve_config
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +98,19 @@ def test_a_kill_right_after_the_checkpoint_keeps_the_epochs_metrics_row(cache, t
     train(cache, work, *flags, "--resume")
     rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
+
+
+def test_resume_with_fewer_epochs_than_trained_is_refused(cache, tmp_path):
+    """#21 item 8: `--resume --epochs 1` on an epoch-2 run reported epoch 1 for epoch-2 weights and
+    rewrote config.yaml; now refused, the work dir untouched."""
+    work = tmp_path / "done"
+    flags = (*SKELETON_ONLY, "--warmup", "0", "--window", "12", "--workers", "0")
+    train(cache, work, *flags, "--epochs", "2")
+    before = {p.name: p.read_bytes() for p in (work / "config.yaml", work / "metrics.jsonl", work / "last.pt")}
+    with pytest.raises(MMCLError, match=r"--resume: .*last.pt has trained 2 epochs, more than --epochs 1; "
+                                        r"pass --epochs 2 or more"):
+        train(cache, work, *flags, "--epochs", "1", "--resume")
+    assert {p.name: p.read_bytes() for p in (work / "config.yaml", work / "metrics.jsonl", work / "last.pt")} == before
 
 
 # --------------------------------------------------------------------------- one run per work dir

@@ -22,10 +22,10 @@ from shared.cache_schema import SkeletonCache
 from mmcl.cli import mmcl
 from shared.errors import MMCLError
 from stage2_train import cli
-from stage2_train.checkpoint import load_checkpoint
-from stage2_train.dataset import make_splits
-from stage2_train.ensemble import fuse
-from stage2_train.evaluate import topk_accuracy
+from stage2_train.training.checkpoint import load_checkpoint
+from stage2_train.data.dataset import make_splits
+from stage2_train.evaluation.ensemble import fuse
+from stage2_train.evaluation.evaluate import topk_accuracy
 
 REPORT_FILES = ("summary.json", "per_class.csv", "confusion.csv", "confusion.png", "scores.npz", "scores.pkl")
 SEED = 5

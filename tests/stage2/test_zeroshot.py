@@ -16,12 +16,12 @@ from shared.errors import MMCLError
 from shared.layouts import KINECT_V1, NTU25
 from shared.registry import DEMO, NTU60, UTD_MHAD
 from stage1_extract.demo.dataset import generate_sysu, generate_utd
-from stage2_train.checkpoint import load_checkpoint
-from stage2_train.dataset import JointSource
-from stage2_train.evaluate import topk_accuracy
-from stage2_train.model_spec import InputSpec, ModelSpec, ntu_ids_of
-from stage2_train.class_mapping import class_mapping
-from stage2_train.zeroshot import check_refine_features, target_input
+from stage2_train.training.checkpoint import load_checkpoint
+from stage2_train.data.dataset import JointSource
+from stage2_train.evaluation.evaluate import topk_accuracy
+from stage2_train.models.model_spec import InputSpec, ModelSpec, ntu_ids_of
+from stage2_train.transfer.class_mapping import class_mapping
+from stage2_train.transfer.zeroshot import check_refine_features, target_input
 from stage2_cache import write_tiny_cache, write_tiny_features
 from stage2_run import invoke
 
@@ -141,7 +141,7 @@ def test_refine_refuses_features_of_other_models_or_prompts(run_dir, targets):
 def test_refine_needs_a_checkpoint_with_frm(run_dir, targets):
     spec = load_checkpoint(run_dir / "last.pt").spec
     spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, use_frm=False))
-    from stage2_train.features import load_features
+    from stage2_train.data.features import load_features
 
     target = SkeletonCache(targets["sysu"])
     features = load_features(targets["sysu"], None, target, need_rgb=False, need_text=True)

@@ -1,0 +1,1 @@
+"""The ablation study: runs (`ablate`) and their tables and chart (`report`)."""

@@ -1,0 +1,1 @@
+"""The trained network outside training: export (TorchScript, ONNX) and predict."""

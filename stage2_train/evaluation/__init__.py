@@ -1,0 +1,1 @@
+"""Evaluation: test-set scores, `mmcl test` on a checkpoint, score files, the ensemble, plots."""

@@ -1,0 +1,373 @@
+"""Training configuration: the nested TrainConfig, named recipes, and how flags, files and recipes combine.
+
+Precedence, lowest first: the dataclass defaults < the recipe (and its dataset variant) < the
+config file (YAML or TOML) < command-line flags. On `--resume` the checkpoint's resolved config
+takes the recipe's place, so a resumed run keeps its settings unless a flag changes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from shared.cache_schema import SkeletonCache, resolve_features
+from shared.errors import MMCLError
+from shared.layouts import layout_map
+
+from ..data.augment_config import AugmentConfig
+from ..data.data_config import DataConfig
+from ..models.loss_config import MMCLLossConfig
+from ..models.model_config import ArchitectureConfig
+from .optim_config import OptimConfig
+from ..settings import AT_LEAST_ONE, NON_NEGATIVE, bound, checked
+
+if TYPE_CHECKING:
+    from ..models.model_spec import InputSpec
+
+MIXED_PRECISION = ("auto", "no", "fp16", "bf16")  # auto: device.resolve_mixed_precision
+DEVICES = ("auto", "cpu", "cuda")
+COMPILE = ("no", "inductor", "aot_eager", "eager")  # eager/aot_eager: graph capture only (tests)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run: the configs it uses, nested, plus the run's own settings. Each section's
+    defaults are written once, in its own module; `to_dict`/`from_dict` speak the flat keys of
+    flags, config files, recipes and the saved config.yaml (`FLAT_KEYS`)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ArchitectureConfig = field(default_factory=ArchitectureConfig)
+    loss: MMCLLossConfig = field(default_factory=MMCLLossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    recipe: str | None = None
+    work_dir: str | None = None  # None: a new runs/<dataset>-<protocol>-<stream>-seed<S>-<time> (run_dirs)
+    seed: int = field(default=1, metadata=bound(lambda v: 0 <= v < 2**32, "in [0, 2**32)"))  # numpy's seed range
+    mixed_precision: str = "auto"  # bf16 on native-bf16 CUDA, float32 elsewhere; bf16/fp16 change numerics
+    compile: str = "no"  # a torch.compile backend (inductor: same maths, minutes of compiling)
+    log_every: int = field(default=20, metadata=AT_LEAST_ONE)  # steps between progress-bar loss updates (host syncs)
+    device: str = "auto"
+    test_every: int = field(default=0, metadata=NON_NEGATIVE)  # evaluate on the test split every N epochs (0: only at the end)
+    init_from: str | None = None  # checkpoint whose weights start the run (fine-tuning)
+    keep_checkpoints: int = 3  # epoch-NNN.pt files kept (the last N; 0: all); last.pt always
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}"),
+            (self.compile in COMPILE, f"compile must be one of {COMPILE}"),
+            (self.log_every >= 1, "log_every must be at least 1"),
+            (self.device in DEVICES, f"device must be one of {DEVICES} (choose a GPU with CUDA_VISIBLE_DEVICES)"),
+            (self.keep_checkpoints >= 0, "keep_checkpoints must be at least 0 (0 keeps every epoch)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise MMCLError(f"training config: {message}")
+
+    def get(self, key: str) -> Any:
+        """The value of a flat key (`lr`, `augment`, `window`, ...)."""
+        section, name = FLAT_KEYS[key]
+        return getattr(getattr(self, section) if section else self, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat keys -> plain values (lists, not tuples: YAML and JSON safe)."""
+        return {key: list(v) if isinstance(v := self.get(key), tuple) else v for key in FLAT_KEYS}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Flat keys (`to_dict`, config.yaml, a checkpoint's config) -> a TrainConfig; absent keys
+        take their defaults. Unknown keys raise MMCLError."""
+        values = _normalise_keys(values, "saved config")
+        sections: dict[str | None, dict[str, Any]] = {}
+        for key, value in values.items():
+            section, name = FLAT_KEYS[key]
+            sections.setdefault(section, {})[name] = value
+        nested = {s: SECTIONS[s](**sections[s]) for s in SECTIONS if s in sections}
+        return cls(**nested, **sections.get(None, {}))
+
+    def replace(self, **values: Any) -> "TrainConfig":
+        """This config with some flat keys changed."""
+        return TrainConfig.from_dict({**self.to_dict(), **values})
+
+    def with_input(self, layout: str | None, persons: int | None) -> "TrainConfig":
+        """This config with the network's input layout and persons resolved."""
+        return self.replace(layout=layout, persons=persons)
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ArchitectureConfig, "loss": MMCLLossConfig,
+                             "augment": AugmentConfig, "optim": OptimConfig}
+# Flat keys whose name differs from their field's (the rest are the field names themselves).
+RENAMED = {("augment", "kind"): "augment"}
+
+
+def _flat_keys() -> dict[str, tuple[str | None, str]]:
+    keys: dict[str, tuple[str | None, str]] = {}
+    for section, kind in SECTIONS.items():
+        for f in dataclasses.fields(kind):
+            keys[RENAMED.get((section, f.name), f.name)] = (section, f.name)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in SECTIONS:
+            keys[f.name] = (None, f.name)
+    assert len(keys) == sum(len(dataclasses.fields(k)) for k in SECTIONS.values()) + len(dataclasses.fields(
+        TrainConfig)) - len(SECTIONS), "two sections share a field name"
+    return keys
+
+
+# flat key -> (section, field); None: TrainConfig's own field
+FLAT_KEYS: dict[str, tuple[str | None, str]] = _flat_keys()
+
+
+def _field_types() -> dict[str, tuple[dataclasses.Field, Any]]:
+    """flat key -> (its dataclass field, its resolved type)."""
+    out = {}
+    for key, (section, name) in FLAT_KEYS.items():
+        kind = SECTIONS[section] if section else TrainConfig
+        out[key] = ({f.name: f for f in dataclasses.fields(kind)}[name], typing.get_type_hints(kind)[name])
+    return out
+
+
+FIELD_TYPES = _field_types()
+
+
+# --------------------------------------------------------------------------- recipes
+
+# Each recipe lists what it changes from the defaults.
+RECIPES: dict[str, dict[str, Any]] = {
+    # MMCL's NTU recipe (the reference's configs) is the defaults themselves (OptimConfig:
+    # 110 epochs, batch 200, lr 0.1, weight decay 4e-4, 5 warm-up epochs, steps 90 and 100).
+    "mmcl": {},
+    # CTR-GCN's own NTU recipe.
+    "ctrgcn": dict(epochs=65, batch_size=64, steps=[35, 55]),
+    # Sized for `./pipeline.sh` on 2 CPU cores: a narrow network on short windows, a few epochs.
+    # Batches of 8 give the motion streams enough steps (16: near chance after 4 epochs).
+    "demo": dict(epochs=4, batch_size=8, warmup=1, steps=[3], window=32, base_channel=16),
+}
+
+# CTR-GCN's NW-UCLA recipe; MMCL publishes none, so its MMCL runs use the same schedule.
+_NW_UCLA = dict(epochs=65, batch_size=16, weight_decay=1e-4, warmup=5, steps=[50], window=52,
+                repeat=5, augment="ucla-view")
+DATASET_VARIANTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("ctrgcn", "nw-ucla"): _NW_UCLA,
+    ("mmcl", "nw-ucla"): _NW_UCLA,
+}
+
+
+def default_recipe(dataset: str, use_fam: bool, use_frm: bool) -> str:
+    if dataset == "demo":
+        return "demo"
+    return "mmcl" if (use_fam or use_frm) else "ctrgcn"
+
+
+# What every recipe decides (a recipe that does not list one keeps the default, as `mmcl` does all),
+# so the settings line says "recipe <name>" for each of them.
+RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup", "steps", "window", "base_channel")
+
+
+def describe_recipe(name: str) -> str:
+    """`demo: 4 epochs, batch 8, lr 0.1, ...` for --help (the NTU values; dataset variants in the README)."""
+    v = recipe_values(name, "")
+    steps = ",".join(str(s) for s in v["steps"])
+    return (f"{name}: {v['epochs']} epochs, batch {v['batch_size']}, lr {v['lr']:g}, wd {v['weight_decay']:g}, "
+            f"warm-up {v['warmup']}, x0.1 at {steps}, window {v['window']}, width {v['base_channel']}")
+
+
+def recipe_values(name: str, dataset: str) -> dict[str, Any]:
+    if name not in RECIPES:
+        raise MMCLError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
+    defaults = TrainConfig().to_dict()
+    return {**{k: defaults[k] for k in RECIPE_KEYS}, **RECIPES[name], **DATASET_VARIANTS.get((name, dataset), {}),
+            "recipe": name}
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """Flat keys with `-` read as `_`; a section given as a mapping (`optim: {lr: 0.05}`) is
+    flattened into its keys."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        k = str(k).replace("-", "_")
+        if k in SECTIONS and isinstance(v, dict):
+            inner = {str(n).replace("-", "_"): x for n, x in v.items()}
+            names = {f.name for f in dataclasses.fields(SECTIONS[k])}
+            unknown = sorted(set(inner) - names)
+            if unknown:
+                raise MMCLError(f"{source}: unknown setting(s) {', '.join(f'{k}.{n}' for n in unknown)}; "
+                                f"known in {k}: {', '.join(sorted(names))}")
+            out |= {RENAMED.get((k, n), n): x for n, x in inner.items()}
+        else:
+            out[k] = v
+    unknown = sorted(set(out) - set(FLAT_KEYS))
+    if unknown:
+        raise MMCLError(f"{source}: unknown setting(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(sorted(FLAT_KEYS))}")
+
+    def name(key: str) -> str:  # as the user wrote it
+        return f"--{key.replace('_', '-')}" if source == COMMAND_LINE else key
+
+    return {k: checked(v, *FIELD_TYPES[k], name(k), source) for k, v in out.items()}
+
+
+COMMAND_LINE = "command line"
+
+
+def load_config_file(path: str | Path | None) -> dict[str, Any]:
+    """Settings from a YAML (.yaml/.yml, also our saved config.yaml) or TOML (.toml) file."""
+    if path is None:
+        return {}
+    path = Path(path)
+    try:
+        text = path.read_text()
+        values = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except OSError as e:
+        raise MMCLError(f"{path}: cannot read config file ({e.strerror})") from None
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
+        kind = "TOML" if path.suffix == ".toml" else "YAML"
+        raise MMCLError(f"{path}: not a valid {kind} file: {e}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise MMCLError(f"{path}: expected a mapping of settings, got {type(values).__name__}")
+    return _normalise_keys(values, str(path))
+
+
+def save_config(cfg: TrainConfig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def resolve_config(dataset: str, file_values: dict[str, Any], flags: dict[str, Any],
+                   base: dict[str, Any] | None = None) -> TrainConfig:
+    """Combine the layers for `dataset`. `flags` holds only the flags the user gave.
+
+    `base` replaces the recipe layer (a resumed run's saved config).
+    """
+    return resolve_with_sources(dataset, file_values, flags, base=base).config
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A resolved config and, per flat key, where its value came from: "default", "recipe <name>",
+    "--init-from", "config file <path>", "flag", "saved config" (--resume); `recipe_fit` adds "fitted"."""
+
+    config: TrainConfig
+    sources: dict[str, str]
+
+    def with_changes(self, values: dict[str, Any], source: str) -> "Resolved":
+        return Resolved(self.config.replace(**values), {**self.sources, **dict.fromkeys(values, source)})
+
+
+def resolve_with_sources(dataset: str, file_values: dict[str, Any], flags: dict[str, Any],
+                         base: dict[str, Any] | None = None, inherited: dict[str, Any] | None = None,
+                         file_name: str | None = None) -> Resolved:
+    """`resolve_config` that also says where each value came from. `inherited`: the architecture
+    (and recipe name) an --init-from checkpoint was trained with, between the recipe and the file."""
+    flags = _normalise_keys({k: v for k, v in flags.items() if v is not None}, COMMAND_LINE)
+    inherited = dict(inherited or {})
+    inherited_recipe = inherited.pop("recipe", None)
+    user = {**file_values, **flags}
+    recipe_source = "default"
+    if base is None:
+        use_fam, use_frm = user.get("use_fam", True), user.get("use_frm", True)
+        name = user.get("recipe") or inherited_recipe or default_recipe(dataset, use_fam, use_frm)
+        if "recipe" not in user and inherited_recipe:
+            recipe_source = "--init-from"
+        base, base_source = recipe_values(name, dataset), f"recipe {name}"
+    else:
+        base_source = "saved config"
+    layers = [(_normalise_keys(base, "saved config"), base_source), (inherited, "--init-from"),
+              (file_values, f"config file {file_name}" if file_name else "config file"), (flags, "flag")]
+    values: dict[str, Any] = {}
+    sources = dict.fromkeys(FLAT_KEYS, "default")
+    for layer, source in layers:
+        values |= layer
+        sources |= dict.fromkeys(layer, source)
+    if base_source != "saved config" and "recipe" not in user:
+        sources["recipe"] = recipe_source  # the recipe's own layer names itself; say who chose it
+    return Resolved(TrainConfig.from_dict({**values, "dataset": dataset}), sources | {"dataset": "cache"})
+
+
+def finalize_config(cfg: TrainConfig, dataset_dir: Path, protocols: list[str]) -> TrainConfig:
+    """Fill in what depends on the cache (its dataset directory and protocol) and on the
+    machine (the precision `auto` means here, so that config.yaml and checkpoints say what ran)."""
+    from .device import resolve_mixed_precision  # torch: only when a run is set up
+    data = cfg.data
+    protocol = data.protocol or protocols[0]
+    if protocol not in protocols:
+        raise MMCLError(f"dataset {data.dataset!r} ({dataset_dir}) has no protocol {protocol!r}; "
+                        f"choose one of: {', '.join(protocols)}")
+    features = data.features
+    if cfg.model.use_fam or cfg.model.use_frm:  # fail before anything is written when the features are missing
+        features = resolve_features(dataset_dir, data.features).stem
+    # work_dir stays None unless given: train.train names a new folder per run (run_dirs)
+    return cfg.replace(cache=str(Path(dataset_dir).resolve()), protocol=protocol,
+                       features=features, mixed_precision=resolve_mixed_precision(cfg.mixed_precision, cfg.device))
+
+
+# Settings a resumed run cannot change: they shape the model or the data it was trained on.
+FIXED_ON_RESUME = ("dataset", "protocol", "stream", "use_fam", "use_frm", "frm_vectors", "base_channel",
+                   "window", "augment", "val_split", "val_seed", "seed", "layout", "persons")
+
+
+def check_resume_compatible(cfg: TrainConfig, saved: TrainConfig, checkpoint: Path) -> None:
+    changed = [k for k in FIXED_ON_RESUME if saved.get(k) != cfg.get(k)]
+    if changed:
+        detail = ", ".join(f"{k} {saved.get(k)!r} -> {cfg.get(k)!r}" for k in changed)
+        raise MMCLError(f"--resume: {checkpoint} was trained with other settings ({detail}); drop "
+                        f"those flags or start a new work dir")
+
+
+def check_resume_epochs(cfg: TrainConfig, done: int, checkpoint: Path) -> None:
+    """--resume with fewer --epochs than the checkpoint has trained would report (and rewrite
+    config.yaml with) an epoch count the weights are past: refused before anything is written."""
+    if cfg.optim.epochs < done:
+        raise MMCLError(f"--resume: {checkpoint} has trained {done} epochs, more than --epochs "
+                        f"{cfg.optim.epochs}; pass --epochs {done} or more (or start a new work dir)")
+
+
+# --------------------------------------------------------------------------- input layout
+
+
+def resolve_input_layout(cfg: TrainConfig, skeletons: SkeletonCache,
+                         init: InputSpec | None = None) -> tuple[TrainConfig, list[str]]:
+    """Fill in the network's input layout and persons; returns the config and lines telling the
+    user how the input differs from the cache's, and why.
+
+    Defaults: the cache's own. With --init-from (`init`: the input spec of the checkpoint it
+    names), the checkpoint's number of persons (or the
+    cache's, if more) and, when the cache's joints map to it, the checkpoint's layout, so the
+    layout-dependent tensors (data_bn, the graph's adjacency) load too: a Kinect v1 cache (SYSU,
+    NW-UCLA) fine-tuned from an NTU-25 model is read as NTU-25. Checkpoints record the resolved
+    values, so test, export, predict and zero-shot prepare their input the same way.
+    """
+    # Imported here: `mmcl --help` and the config file tests need no torch.
+    from ..data.input_layout import input_layout
+
+    layout, persons, notes = cfg.data.layout, cfg.data.persons, []
+    if init is not None and (layout is None or persons is None):
+        init_layout, init_persons = init.layout, init.num_person
+        if layout is None and init_layout != skeletons.layout:
+            if layout_map(skeletons.layout, init_layout) is not None:
+                layout = init_layout
+                notes.append(f"mapping the cache's {skeletons.layout} joints to {init_layout}, the layout "
+                             f"--init-from {cfg.init_from} was trained on (--layout {skeletons.layout} "
+                             f"keeps the cache's)")
+            else:
+                notes.append(f"--init-from {cfg.init_from} was trained on {init_layout} skeletons, to which "
+                             f"{skeletons.layout} does not map: its layout-dependent tensors start fresh")
+        if persons is None:
+            persons = max(init_persons, skeletons.num_person)
+    view = input_layout(skeletons, layout, persons)  # checks the mapping and the persons
+    cfg = cfg.with_input(layout=view.layout.name, persons=view.num_person)
+    if view.changed:
+        notes.insert(0, f"input: {skeletons.dataset} skeletons {view.describe()}")
+    return cfg, notes

@@ -1,0 +1,398 @@
+"""The training loop: CTR-GCN with MMCL's FAM and FRM heads, from a skeleton + feature cache.
+
+`train(cfg)` reads top to bottom: set up (accelerator, data, model, optimiser), then per epoch
+train, validate, checkpoint and log, then evaluate the last epoch on the test split (and on the
+validation split, when one is held out). Runs on the CPU, one GPU, or several with
+`accelerate launch` (DDP; the batch size is the global batch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set_seed
+
+from shared.progress import progress_bar
+from shared.cache_schema import SkeletonCache
+from shared.cache_io import output_lock
+from shared.errors import LockedError, MMCLError
+from shared.layouts import Layout
+
+from .checkpoint import Checkpoint, load_checkpoint, rng_state, set_rng_state
+from .config import TrainConfig, save_config
+from ..data.device_batches import DeviceBatches
+from ..data.dataset import JointSource, SkeletonDataset, Splits, default_workers, make_loader, make_splits
+from ..data.features import FeatureArrays, load_features
+from ..data.input_layout import input_layout
+from ..data.transforms import InputPipeline
+from ..evaluation.evaluate import predict_scores, summarize, write_report
+from ..models.losses import mmcl_loss
+from ..models.mmcl_model import MMCLModel
+from ..models.model_spec import spec_from_run
+from .published_weights import PublishedWeights, load_weights
+from .recipe_fit import collapse_warnings
+from .run_dirs import new_run_dir, point_latest, train_run_name
+from .run_log import RunLog
+from .run_report import print_summary, report_dir, run_meta, selected_figures
+from .weight_transfer import load_matching_weights
+
+# --------------------------------------------------------------------------- the loop
+
+
+def train(cfg: TrainConfig, resume: Checkpoint | None = None) -> dict[str, Any]:
+    """Train (or continue the checkpoint `resume`) and evaluate; returns the test summary."""
+    acc = make_accelerator(cfg)
+    if cfg.work_dir is None:
+        cfg = cfg.replace(work_dir=str(new_work_dir(cfg, acc)))
+    with work_dir_lock(Path(cfg.work_dir), acc):
+        return run(cfg, acc, resume)
+
+
+def new_work_dir(cfg: TrainConfig, acc: Accelerator) -> Path:
+    """A new `runs/<dataset>-<protocol>-<stream>-seed<S>-<time>` (the main process's clock, so every
+    process of a DDP run writes to the same one), and `runs/<...>-latest` pointing at it."""
+    name = train_run_name(cfg.data.dataset, cfg.data.protocol, cfg.data.stream)
+    folder = [str(new_run_dir(name, f"seed{cfg.seed}"))]
+    if acc.num_processes > 1:
+        folder = broadcast_object_list(folder)
+    path = Path(folder[0])
+    if acc.is_main_process:
+        path.mkdir(parents=True, exist_ok=True)
+        point_latest(path, name)
+    return path
+
+
+def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[str, Any]:
+    set_seed(cfg.seed)
+    data = build_data(cfg, acc)
+    report_data(cfg, data, acc)
+    model = build_model(cfg, data)
+    optimizer, scheduler = build_optimizer(cfg, model)
+    start = restore(resume, model, optimizer, scheduler, acc) if resume else init_weights(cfg, model, acc)
+    if cfg.compile != "no":  # in place: parameter names, hence checkpoints, stay the eager model's
+        model.compile(backend=cfg.compile)
+    model, optimizer, train_loader, *eval_loaders = acc.prepare(
+        model, optimizer, data.train_loader, data.val_loader, data.test_loader)
+    val_loader, test_loader = eval_loaders
+    log = RunLog(Path(cfg.work_dir), acc, start,
+                 title=f"{cfg.data.dataset} {cfg.data.protocol} {cfg.data.stream} ({cfg.work_dir})")
+    if acc.is_main_process:
+        save_config(cfg, Path(cfg.work_dir) / "config.yaml")
+    for epoch in range(start, cfg.optim.epochs):
+        metrics = train_one_epoch(cfg, acc, model, optimizer, train_loader, data, epoch, log)
+        if val_loader is not None:
+            metrics |= prefixed("val", evaluate(model, val_loader, data, acc, "validate"))
+        if cfg.test_every and (epoch + 1) % cfg.test_every == 0:
+            metrics |= prefixed("test", evaluate(model, test_loader, data, acc, "test"))
+        check_finite(acc.unwrap_model(model), metrics, epoch + 1, cfg)
+        scheduler.step()
+        # The row first: a kill before the checkpoint is in place redoes the epoch on --resume
+        # (RunLog drops rows past the checkpoint), so no epoch ever lacks its row.
+        log.write(epoch + 1, metrics)
+        write_checkpoint(cfg, acc, model, optimizer, scheduler, data, epoch + 1, metrics)
+    return finish(cfg, acc, model, {"val": val_loader, "test": test_loader}, data, log)
+
+
+# --------------------------------------------------------------------------- setup
+
+
+@dataclass
+class Data:
+    """What the loop needs from the cache: loaders, input pipelines, classes, provenance."""
+
+    skeletons: SkeletonCache
+    class_names: list[str]
+    layout: Layout  # the network's input layout (cfg.data.layout: the cache's, or mapped to)
+    num_person: int  # the network's persons (cfg.data.persons: the cache's, or more)
+    splits: Splits
+    features: FeatureArrays | None
+    train_loader: torch.utils.data.DataLoader | DeviceBatches
+    val_loader: torch.utils.data.DataLoader | None
+    test_loader: torch.utils.data.DataLoader
+    train_input: InputPipeline
+    test_input: InputPipeline
+
+
+def make_accelerator(cfg: TrainConfig) -> Accelerator:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise MMCLError("--device cuda: no CUDA device is available (use --device cpu)")
+    precision = cfg.mixed_precision  # resolved by config.finalize_config (auto -> bf16 or no)
+    if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
+        # Another run in this process (a notebook, the tests) chose another precision: accelerate
+        # keeps the first one's in process-wide state, which only its own reset clears.
+        AcceleratorState._reset_state()
+    try:
+        acc = Accelerator(cpu=cfg.device == "cpu", mixed_precision=precision,
+                          # batch_size is the global batch, split over the processes as
+                          # the reference's DataParallel does.
+                          dataloader_config=DataLoaderConfiguration(split_batches=True))
+    except (ValueError, RuntimeError) as e:
+        raise MMCLError(f"--mixed-precision {precision} / --device {cfg.device}: {e}") from None
+    for size in (cfg.optim.batch_size, cfg.optim.eval_batch_size):
+        if size % acc.num_processes:
+            raise MMCLError(f"batch size {size} does not split over {acc.num_processes} processes; "
+                            f"choose a multiple of {acc.num_processes}")
+    return acc
+
+
+def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
+    dataset_dir = Path(cfg.data.cache)
+    skeletons = SkeletonCache(dataset_dir)
+    spec = skeletons.spec
+    splits = make_splits(skeletons, cfg.data.protocol, cfg.data.val_split, cfg.data.val_seed)
+    features = load_features(dataset_dir, cfg.data.features, skeletons, cfg.model.use_fam, cfg.model.use_frm)
+    view = input_layout(skeletons, cfg.data.layout, cfg.data.persons)
+    joints = view.joints(JointSource(skeletons, cfg.data.in_memory))
+    workers = default_workers(joints) if cfg.data.workers is None else cfg.data.workers
+    labels = skeletons.labels
+
+    def dataset(rows, repeat=1):
+        return SkeletonDataset(joints, rows, labels, features, repeat)
+
+    layout = view.layout
+    train_set = dataset(splits.train, cfg.data.repeat)
+    data = Data(
+        skeletons, spec.class_names, layout, view.num_person, splits, features,
+        train_loader=(DeviceBatches(train_set, cfg.optim.batch_size, cfg.seed, acc.device, acc.process_index,
+                                    acc.num_processes) if cfg.data.on_device
+                      else make_loader(train_set, cfg.optim.batch_size, True, workers, cfg.seed)),
+        val_loader=(make_loader(dataset(splits.val), cfg.optim.eval_batch_size, False, workers)
+                    if len(splits.val) else None),
+        test_loader=make_loader(dataset(splits.test), cfg.optim.eval_batch_size, False, workers),
+        train_input=InputPipeline(cfg.augment, True, cfg.data.stream, layout),
+        test_input=InputPipeline(cfg.augment, False, cfg.data.stream, layout))
+    if len(splits.test) == 0:
+        raise MMCLError(f"{skeletons.path}: protocol {cfg.data.protocol!r} has no test samples")
+    return data
+
+
+def report_data(cfg: TrainConfig, data: Data, acc: Accelerator) -> None:
+    s = data.splits
+    acc.print(f"{data.skeletons.dataset} {cfg.data.protocol} {cfg.data.stream}: {len(s.train)} train"
+              + (f", {len(s.val)} validation" if len(s.val) else "") + f", {len(s.test)} test samples; "
+              f"{len(data.class_names)} classes; work dir {cfg.work_dir}; {acc.device.type}, "
+              + ("float32" if acc.mixed_precision == "no" else f"{acc.mixed_precision} autocast")
+              + (f"; {acc.num_processes} processes" if acc.num_processes > 1 else ""))
+    f = data.features
+    if f is None:
+        acc.print("features: none (FAM and FRM off): skeleton losses only")
+        return
+    for valid, module in ((f.rgb_valid, "FAM"), (f.text_valid, "FRM")):
+        if valid is not None:
+            missing = int((~valid[s.train]).sum())
+            acc.print(f"features {f.name}: {missing} of {len(s.train)} training samples lack {module} "
+                      f"input and train with the skeleton losses only")
+
+
+def build_model(cfg: TrainConfig, data: Data) -> MMCLModel:
+    f = data.features
+    return MMCLModel(cfg.model.model_config(
+        num_class=len(data.class_names), layout=data.layout.name, num_point=data.layout.num_joints,
+        num_person=data.num_person, rgb_dim=f.rgb_dim if f is not None else None,
+        text_dim=f.text_dim if f is not None else None))
+
+
+def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
+    o = cfg.optim
+    optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
+                                weight_decay=o.weight_decay)
+    # a lambda, not the bound method: LambdaLR's state then holds no schedule of its own
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: o.lr_factor(epoch))
+    return optimizer, scheduler
+
+
+def restore(ckpt: Checkpoint, model, optimizer, scheduler, acc: Accelerator) -> int:
+    """Continue a checkpoint exactly: weights, optimiser, schedule, loss scale and RNG states."""
+    model.load_state_dict(ckpt.model)
+    optimizer.load_state_dict(ckpt.optimizer)
+    scheduler.load_state_dict(ckpt.scheduler)
+    if acc.scaler is not None and ckpt.scaler:
+        acc.scaler.load_state_dict(ckpt.scaler)
+    set_rng_state(ckpt.rng)
+    return ckpt.epoch
+
+
+def init_weights(cfg: TrainConfig, model: MMCLModel, acc: Accelerator) -> int:
+    """A fresh run; --init-from copies every tensor whose name and shape match (fine-tuning to
+    new classes leaves the classifier freshly initialised; see weight_transfer.plan_transfer)."""
+    if last_checkpoint(cfg.work_dir).exists():
+        acc.print(f"warning: {cfg.work_dir} holds an earlier run, which this one overwrites "
+                  f"(--resume continues it instead)")
+    if cfg.init_from is None:
+        return 0
+    source = load_weights(cfg.init_from)  # ours, or a published CTR-GCN / pyskl checkpoint
+    transfer = load_matching_weights(model, source.model)
+    notes = source.notes() if isinstance(source, PublishedWeights) else []
+    acc.print("\n".join([*notes, *transfer.report(cfg.init_from)]))
+    return 0
+
+
+# --------------------------------------------------------------------------- one epoch
+
+
+def augment_generator(cfg: TrainConfig, acc: Accelerator, epoch: int) -> torch.Generator:
+    """Augmentation randomness from (seed, epoch, process) alone, so a resumed epoch replays it."""
+    seed = (cfg.seed * 1_000 + epoch) * 1_000 + acc.process_index
+    return torch.Generator(device=acc.device).manual_seed(seed)
+
+
+def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader, data: Data,
+                    epoch: int, log: RunLog) -> dict[str, float]:
+    model.train()
+    loader.set_epoch(epoch)
+    generator = augment_generator(cfg, acc, epoch)
+    sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=acc.device))
+    start, seen = time.perf_counter(), 0
+    bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process,
+                       leave=False)
+    for step, batch in enumerate(bar):
+        out = model(data.train_input(batch, generator), rgb=batch.get("rgb"), text=batch.get("text"))
+        parts = mmcl_loss(out.logits, batch["label"], cfg.loss, refined=out.refined,
+                          text_valid=batch.get("text_valid"), feature=out.feature,
+                          rgb_proj=out.rgb_proj, rgb_valid=batch.get("rgb_valid"))
+        optimizer.zero_grad(set_to_none=True)
+        acc.backward(parts["total"])
+        optimizer.step()
+        n = len(batch["label"])
+        for key in ("total", "ce", "refine", "align"):
+            sums[key] += parts[key].detach().float() * n
+        sums["correct"] += (out.logits.argmax(1) == batch["label"]).sum()
+        sums["n"] += n
+        sums["frm_samples"] += parts["n_valid_text"]
+        sums["fam_samples"] += parts["n_valid_rgb"]  # already counted over all processes
+        seen += n * acc.num_processes
+        if step % cfg.log_every == 0 or step == len(loader) - 1:  # .item() waits for the device: not every step
+            speed = seen / (time.perf_counter() - start)
+            # the bar: the epoch's running mean (one step's loss jumps); the log: this step's parts
+            bar.set_postfix(mean_loss=f"{(sums['total'] / sums['n']).item():.3f}", samples_s=f"{speed:.3g}")
+            log.step(epoch * len(loader) + step + 1, epoch + 1, {
+                "loss": parts["total"].item(), "loss_ce": parts["ce"].item(), "loss_refine": parts["refine"].item(),
+                "loss_align": parts["align"].item(), "lr": optimizer.param_groups[0]["lr"]})
+    totals = {k: float(acc.reduce(v, reduction="mean" if k == "fam_samples" else "sum"))
+              for k, v in sums.items()}
+    n = max(totals["n"], 1)
+    return {"loss": totals["total"] / n, "loss_ce": totals["ce"] / n, "loss_refine": totals["refine"] / n,
+            "loss_align": totals["align"] / n, "train_top1": totals["correct"] / n,
+            # samples that entered FAM's and FRM's terms (the others lack features)
+            "fam_samples": int(totals["fam_samples"]), "frm_samples": int(totals["frm_samples"]),
+            "lr": optimizer.param_groups[0]["lr"], "samples_per_s": seen / (time.perf_counter() - start)}
+
+
+def evaluate(model, loader, data: Data, acc: Accelerator, desc: str) -> dict[str, float]:
+    s = predict_scores(model, loader, data.test_input, acc, data.skeletons.names, desc)
+    summary = summarize(s, data.class_names)
+    return {k: summary[k] for k in ("top1", "top5", "mean_class_accuracy")}
+
+
+def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{k}": v for k, v in metrics.items()}
+
+
+class Diverged(MMCLError):
+    """Training produced a non-finite loss or non-finite weights."""
+
+
+def check_finite(model: torch.nn.Module, metrics: dict[str, float], epoch: int, cfg: TrainConfig) -> None:
+    """Stop before a diverged epoch is saved: a NaN model must never be checkpointed or reported."""
+    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if math.isfinite(metrics["loss"]) and not bad:
+        return
+    raise Diverged(
+        f"training diverged in epoch {epoch}: loss {metrics['loss']:.4g}, {len(bad)} weight tensors non-finite"
+        + (f" ({bad[0]}, ...)" if bad else "") + f"; nothing of epoch {epoch} is saved ({cfg.work_dir}/last.pt "
+        f"holds epoch {epoch - 1}). Lower --lr (now {cfg.optim.lr:g}) or check the input data")
+
+
+@contextlib.contextmanager
+def work_dir_lock(work_dir: Path, acc: Accelerator):
+    """One `mmcl train` per work dir: the main process holds `<work dir>/train.lock`."""
+    with contextlib.ExitStack() as held:
+        if acc.is_main_process:
+            try:
+                held.enter_context(output_lock(work_dir / "train"))
+            except LockedError as e:
+                raise LockedError(f"{work_dir} is in use by another `mmcl train` ({e})") from None
+        yield
+
+
+# --------------------------------------------------------------------------- checkpoints and logs
+
+
+def checkpoint_dir(work_dir: str | Path) -> Path:
+    return Path(work_dir) / "checkpoints"
+
+
+def last_checkpoint(work_dir: str | Path) -> Path:
+    return Path(work_dir) / "last.pt"
+
+
+def write_checkpoint(cfg, acc, model, optimizer, scheduler, data: Data, epoch: int, metrics) -> None:
+    """checkpoints/epoch-NNN.pt and <work dir>/last.pt: the full training state plus provenance."""
+    acc.wait_for_everyone()
+    if not acc.is_main_process:
+        return
+    net = acc.unwrap_model(model)
+    ckpt = Checkpoint(spec=spec_from_run(cfg, net.config, data), epoch=epoch, config=cfg.to_dict(),
+                      model=net.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                      scaler=acc.scaler.state_dict() if acc.scaler is not None else None, rng=rng_state(),
+                      metrics=metrics, skeletons_names_hash=data.skeletons.names_hash)
+    ckpt.save(checkpoint_dir(cfg.work_dir) / f"epoch-{epoch:03d}.pt")
+    ckpt.save(last_checkpoint(cfg.work_dir))
+    prune_checkpoints(cfg.work_dir, epoch, cfg.keep_checkpoints)
+
+
+def prune_checkpoints(work_dir: str | Path, epoch: int, keep: int) -> list[Path]:
+    """Delete checkpoints/epoch-NNN.pt older than the last `keep` epochs (0 keeps all); last.pt,
+    which --resume reads, is never touched. Returns the files deleted."""
+    if keep == 0:
+        return []
+    old = [p for p in checkpoint_dir(work_dir).glob("epoch-*.pt")
+           if p.stem[len("epoch-"):].isdigit() and int(p.stem[len("epoch-"):]) <= epoch - keep]
+    for p in old:
+        p.unlink(missing_ok=True)
+    return old
+
+
+def load_resume_checkpoint(work_dir: str | Path) -> Checkpoint:
+    path = last_checkpoint(work_dir)
+    if not path.exists():
+        raise MMCLError(f"--resume: no checkpoint at {path}; train without --resume first")
+    return load_checkpoint(path)
+
+
+# --------------------------------------------------------------------------- the end
+
+def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], data: Data,
+           log: RunLog) -> dict[str, Any]:
+    """Evaluate the last epoch's model on each split with a loader (test; val when held out) and
+    write one report per split; returns the test summary."""
+    scores = {split: predict_scores(model, loader, data.test_input, acc, data.skeletons.names, split)
+              for split, loader in loaders.items() if loader is not None}
+    if not acc.is_main_process:
+        return {}
+    summaries = {}
+    for split, s in scores.items():
+        features = data.features.name if data.features is not None else None
+        meta = run_meta(cfg, data.skeletons.dataset, features, split, epoch=cfg.optim.epochs,
+                        checkpoint=last_checkpoint(cfg.work_dir))
+        if split == "test":
+            meta |= selected_figures(log.rows)
+        warnings = collapse_warnings(s.scores, s.labels, data.class_names, split)
+        out_dir = report_dir(cfg.work_dir, split)
+        summaries[split] = write_report(out_dir, s, data.class_names, meta | {"warnings": warnings})
+        print_summary(summaries[split], out_dir)
+        for line in warnings:
+            acc.print(line)
+    test = summaries["test"]
+    log.hyperparameters(cfg.to_dict(), {"test_top1": 100 * test["top1"], "test_top5": 100 * test["top5"]})
+    log.close()
+    return summaries["test"]

@@ -1,0 +1,1 @@
+"""Cross-dataset transfer: zero-shot evaluation and the class mapping between datasets."""
