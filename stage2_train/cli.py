@@ -15,8 +15,8 @@ from shared.command import run
 from shared.layouts import LAYOUTS
 from shared.numeric_options import FiniteFloat
 
-from .training.config import MIXED_PRECISION, RECIPES, TrainConfig, describe_recipe
 from .data.streams import STREAMS
+from .training.config import MIXED_PRECISION, RECIPES, TrainConfig, describe_recipe
 
 
 def _steps(ctx, param, value: str | None) -> list[int] | None:
@@ -118,8 +118,8 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
     from .data.dataset import make_splits
-    from .training.config import (check_resume_compatible, check_resume_epochs, finalize_config, load_config_file,
-                                  resolve_input_layout, resolve_with_sources)
+    from .training.config import (check_resume_compatible, check_resume_epochs, finalize_config,
+                                  load_config_file, resolve_input_layout, resolve_with_sources)
     from .training.published_weights import init_architecture, load_weights, network_input
     from .training.recipe_fit import fit_recipe, settings_lines
     from .training.run_dirs import latest_run, train_run_name
