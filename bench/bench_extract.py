@@ -103,9 +103,9 @@ def prepare_demo(work: Path, samples: int = 36) -> tuple[Path, dict]:
     from stage1_extract.demo.dataset import generate_demo
     from stage1_extract.demo.models import build_demo_models
 
-    root = work / "data" / "demo"
+    subjects = tuple(range(1, max(2, math.ceil(samples / 18)) + 1))
+    root = work / "data" / f"demo-{len(subjects)}-subjects"  # a --work folder of a smaller run has fewer
     if not (root / "nturgb+d_rgb").is_dir():
-        subjects = tuple(range(1, max(2, math.ceil(samples / 18)) + 1))
         generate_demo(root, subjects=subjects, cameras=(1, 2), replications=(1,), workers=1, progress=False)
     models = build_demo_models(work / "demo_models")
     return root, models
@@ -215,9 +215,9 @@ def reference_tree(work: Path, revision: str) -> Path:
     return tree
 
 
-def run_extract_cli(tree: Path, root: Path, models: dict, out: Path, limit: int) -> tuple[float, str]:
+def run_extract_cli(tree: Path, root: Path, models: dict, out: Path, limit: int) -> tuple[float, int, str]:
     """`mmcl extract` of `tree` with default flags (the demo models; skeleton file copied in):
-    whole-process seconds and its report."""
+    whole-process seconds, samples extracted and its report."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     command = [sys.executable, "-m", "stage1_extract.cli", "--dataset", "demo", "--root", str(root), "--out",
                str(out), "--mllm", str(models["mllm"]), "--limit", str(limit), "--quiet"]
@@ -226,7 +226,10 @@ def run_extract_cli(tree: Path, root: Path, models: dict, out: Path, limit: int)
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"{tree}: mmcl extract failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
-    return seconds, done.stdout
+    processed = re.search(r"\((\d+) done before, (\d+) now", done.stdout)
+    if processed is None or int(processed.group(1)):
+        raise SystemExit(f"{tree}: not a fresh extraction:\n{done.stdout}")
+    return seconds, int(processed.group(2)), done.stdout
 
 
 def feature_file(out: Path) -> Path:
@@ -276,14 +279,15 @@ def bench_reference(work: Path, revision: str, limit: int, repeat: int) -> None:
             shutil.rmtree(out, ignore_errors=True)
             (out / "demo").mkdir(parents=True)
             shutil.copy(skeletons, out / "demo" / SKELETON_FILE)
-            seconds, reports[label] = run_extract_cli(code, root, models, out, limit)
-            rates[label].append(limit / seconds)
-            print(f"{label:9s} {limit} samples in {seconds:6.1f} s: {limit / seconds:.2f} samples/s")
+            seconds, processed, reports[label] = run_extract_cli(code, root, models, out, limit)
+            rates[label].append(processed / seconds)
+            print(f"{label:9s} {processed} samples in {seconds:6.1f} s: {processed / seconds:.2f} samples/s")
     worst = compare_outputs(feature_file(outs["ours"]), feature_file(outs["reference"]))
     print(f"outputs equal: pooled RGB, masks, P(yes), descriptions, text embeddings (largest difference {worst:g})")
     for label, report in reports.items():
-        stages = re.search(r"ms per sample: .*", report)
-        print(f"{label:9s} {stages.group(0) if stages else report.strip()}")
+        for line in ("ms per sample: .*", "start-up: .*"):
+            found = re.search(line, report)
+            print(f"{label:9s} {found.group(0) if found else report.strip()}")
     best = {label: max(values) for label, values in rates.items()}
     ratios = [o / r for o in rates["ours"] for r in rates["reference"]]
     print(f"RESULT stage1 ours/reference {best['ours'] / best['reference']:.2f} (whole run, best of {repeat}: "

@@ -9,6 +9,7 @@ so row i of x_train is the i-th training name of that list.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,14 @@ import numpy as np
 from .errors import MMCLError
 from .registry import DatasetSpec, Protocol
 from .sample_names import check_sample_name
+from .text_files import read_text
 
 
 def read_name_list(path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise MMCLError(f"{path}: no such sample-name list (CTR-GCN's statistics/skes_available_name.txt)")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return [line.strip() for line in read_text(path, "name list").splitlines() if line.strip()]
 
 
 def iter_ctrgcn_npz(npz_path, names_path, spec: DatasetSpec, protocol: Protocol):
@@ -37,8 +39,13 @@ def iter_ctrgcn_npz(npz_path, names_path, spec: DatasetSpec, protocol: Protocol)
         if meta is None:
             raise MMCLError(f"{names_path}: {name!r} is not a {spec.name} sample name")
         metas.append(meta)
-    data = np.load(npz_path, allow_pickle=False)
-    missing_keys = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
+    try:
+        data = np.load(npz_path, allow_pickle=False)
+        files = data.files
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise MMCLError(f"{npz_path}: not a readable .npz archive ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                        f"expected CTR-GCN's NTU60_CS.npz-style file") from None
+    missing_keys = {"x_train", "y_train", "x_test", "y_test"} - set(files)
     if missing_keys:
         raise MMCLError(f"{npz_path}: missing arrays {sorted(missing_keys)} (expected CTR-GCN's layout)")
     for part, train in (("train", True), ("test", False)):

@@ -40,10 +40,12 @@ from .errors import MMCLError
 from .layouts import LAYOUTS
 from .registry import DATASETS, ClassInfo, DatasetSpec, Protocol, SampleMeta
 from .sample_names import name_problem
+from .text_files import read_text
 
 CUSTOM = "custom"  # the --dataset value that takes a manifest
 MANIFEST_KEYS = ("name", "title", "layout", "persons", "color_resolution", "classes", "protocols", "samples")
 META_COLUMNS = tuple(f.name for f in fields(SampleMeta) if f.name not in ("name", "action"))
+META_MAX = 2**31 - 1  # subject, camera, ...: int32 in skeletons.h5
 SPLIT_VALUES = {"train": True, "test": False}
 # skeleton file endings, longest first, and the reader each one means (see shared.readers)
 SKELETON_SUFFIXES = {"_skeleton.mat": "utd_mat", ".skeleton": "ntu", ".json": "ucla_json",
@@ -93,7 +95,7 @@ def load_manifest(path: str | Path) -> Manifest:
     """The manifest at `path`, checked whole: every problem is a ManifestError naming where it is."""
     path = Path(path).resolve()
     try:
-        text = path.read_text()
+        text = read_text(path, "manifest")
         doc = yaml.safe_load(text)
     except OSError as e:
         raise ManifestError(f"{path}: cannot read the manifest ({e.strerror or e})") from None
@@ -162,7 +164,7 @@ def _classes(value, path: Path) -> tuple[ClassInfo, ...]:
         if extra or not str(entry.get("name") or "").strip():
             raise ManifestError(f"{path}: class {i + 1} ({c!r}) must be a name or a mapping with name and "
                                 f"optional ntu_id")
-        if ntu_id is not None and (not isinstance(ntu_id, int) or not 1 <= ntu_id <= 120):
+        if ntu_id is not None and (not isinstance(ntu_id, int) or isinstance(ntu_id, bool) or not 1 <= ntu_id <= 120):
             raise ManifestError(f"{path}: class {entry['name']!r}: ntu_id {ntu_id!r} is not an NTU RGB+D 120 "
                                 f"action id (1-120)")
         out.append(ClassInfo(i + 1, str(entry["name"]).strip(), ntu_id))
@@ -189,13 +191,20 @@ def _rows(value, path: Path) -> tuple[list[tuple[int, dict]], str, str]:
         return list(enumerate(value, start=1)), f"{path}, samples", ""
     table = path.parent / str(value)
     try:
-        with open(table, newline="") as f:  # csv's own line handling (quoted newlines)
-            text = f.read()
+        text = read_text(table, "sample table")  # newlines kept: csv's own line handling (quoted newlines)
     except OSError as e:
         raise ManifestError(f"{path}: cannot read its sample table {table} ({e.strerror or e})") from None
     reader = csv.DictReader(io.StringIO(text))
-    rows = [(i, {k.strip(): (v or "").strip() for k, v in row.items() if k is not None})
-            for i, row in enumerate(reader, start=2)]  # row 1 is the header
+    header = [str(k).strip() for k in (reader.fieldnames or [])]
+    repeated = sorted({k for k in header if header.count(k) > 1})
+    if repeated:  # csv would keep the last column of a name silently
+        raise ManifestError(f"{table}, row 1: column(s) {', '.join(repeated)} appear more than once")
+    rows = []
+    for i, row in enumerate(reader, start=2):  # row 1 is the header
+        if row.get(None):  # more fields than the header names: the values would be dropped silently
+            raise ManifestError(f"{table}, row {i}: {len(header) + len(row[None])} fields, the header names "
+                                f"{len(header)} (a comma in a value must be quoted)")
+        rows.append((i, {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}))
     if not rows:
         raise ManifestError(f"{table}: no samples (expected a header line and one line per sample)")
     return rows, str(table), text
@@ -226,6 +235,8 @@ def _sample(row: dict, number: int, where: str, base: Path, classes: tuple[Class
                 meta_values[key] = int(value)
             except ValueError:
                 raise ManifestError(f"{at}: {key} {value!r} is not a whole number") from None
+            if not 0 <= meta_values[key] <= META_MAX:  # stored as int32 in skeletons.h5
+                raise ManifestError(f"{at}: {key} {value} is out of range (0 to {META_MAX})")
     skeleton = base / str(row["skeleton"]).strip()
     try:
         skeleton_format(skeleton)

@@ -59,10 +59,16 @@ def read_pyskl(path, spec: DatasetSpec) -> PysklImport:
     path = Path(path)
     data = load_pickle(path)
     out = PysklImport()
+    first: dict[str, int] = {}  # frame_dir -> its annotation
     for i, ann in enumerate(data["annotations"]):
         sample = _sample(path, i, ann, spec, out.failures)
-        if sample is not None:
-            out.samples.append(sample)
+        if sample is None:
+            continue
+        if sample.meta.name in first:  # a cache holds each sample once (scores, ensembles key by name)
+            raise MMCLError(f"{path}: frame_dir {sample.meta.name!r} appears twice (annotations "
+                            f"{first[sample.meta.name]} and {i}); remove one")
+        first[sample.meta.name] = i
+        out.samples.append(sample)
     out.ignored_splits = _check_splits(path, data.get("split", {}), spec, {s.meta.name: s.meta for s in out.samples})
     return out
 
@@ -85,7 +91,7 @@ def _sample(path: Path, i: int, ann, spec: DatasetSpec, failures: list) -> Pyskl
         raise MMCLError(f"{path}: {name} has {c}D keypoints; only 3D skeleton pickles (*_3danno.pkl) "
                         f"make a skeleton cache")
     expected_label = spec.label_of_action(meta.action)
-    if int(ann.get("label", -1)) != expected_label:
+    if _whole(ann, "label", -1, path, name) != expected_label:
         raise MMCLError(f"{path}: {name} has label {ann.get('label')!r}, but its action {meta.action} is class "
                         f"{expected_label} of {spec.name}; is this a {spec.name} file? (--dataset)")
     problem = None
@@ -95,7 +101,7 @@ def _sample(path: Path, i: int, ann, spec: DatasetSpec, failures: list) -> Pyskl
         problem = f"{m} persons, expected 1 to {spec.num_person}"
     elif t == 0:
         problem = "no frames"
-    elif int(ann.get("total_frames", t)) != t:
+    elif _whole(ann, "total_frames", t, path, name) != t:
         problem = f"total_frames {ann['total_frames']} but keypoint has {t} frames"
     if problem:
         failures.append((name, f"{path}: {name}: {problem}"))
@@ -103,6 +109,14 @@ def _sample(path: Path, i: int, ann, spec: DatasetSpec, failures: list) -> Pyskl
     joints = np.zeros((t, spec.num_person, v, 3), np.float32)
     joints[:, :m] = np.transpose(keypoint, (1, 0, 2, 3))
     return PysklSample(meta, joints)
+
+
+def _whole(ann: dict, key: str, default: int, path: Path, name: str) -> int:
+    """An annotation's integer field (a numpy integer allowed); anything else is one line naming it."""
+    value = ann.get(key, default)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise MMCLError(f"{path}: {name}: '{key}' is {value!r}, not a whole number")
+    return int(value)
 
 
 def _check_splits(path: Path, split: dict, spec: DatasetSpec, metas: dict[str, SampleMeta]) -> list[str]:

@@ -6,6 +6,7 @@ imports its machinery when it runs, so `--help` answers without starting torch."
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import click
@@ -33,7 +34,29 @@ def _image_size(ctx, param, value: str | None) -> tuple[int, int] | None:
         raise click.BadParameter(f"{value!r}: expected WIDTHxHEIGHT, e.g. 1120x448") from None
     if w < 1 or h < 1:
         raise click.BadParameter(f"{value!r}: width and height must be positive")
+    if w > MAX_IMAGE_SIDE or h > MAX_IMAGE_SIDE:
+        raise click.BadParameter(f"{value!r}: at most {MAX_IMAGE_SIDE} pixels a side (the models see 224 to 448; "
+                                 f"a larger image does not fit in memory)")
     return w, h
+
+
+MAX_IMAGE_SIDE = 16384
+
+
+def _device(ctx, param, value: str) -> str:
+    """auto, cpu, cuda or cuda:N, and a CUDA device only where one exists (torch imported only then)."""
+    m = re.fullmatch(r"auto|cpu|cuda(?::(\d+))?", value.strip())
+    if m is None:
+        raise click.BadParameter(f"{value!r}: expected auto, cpu, cuda or cuda:N")
+    if value.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(m[1] or 0)
+        if index >= count:
+            raise click.BadParameter(f"{value!r}: this machine has {count or 'no'} CUDA device{'s' if count != 1 else ''}"
+                                     + (f" (cuda:0 to cuda:{count - 1})" if count else "; use --device cpu"))
+    return value.strip()
 
 
 def _shard(ctx, param, value: str | None):
@@ -103,7 +126,7 @@ def _shard(ctx, param, value: str | None):
               help="vLLM: context length in tokens (a 1120x448 temporal image is about 640).")
 @click.option("--vllm-dtype", type=click.Choice(VLLM_DTYPES), default=VLLMEngine.dtype, show_default=True,
               help="vLLM: weights' dtype (auto: the checkpoint's).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
+@click.option("--device", default="auto", show_default=True, callback=_device, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--engine", type=click.Choice(["single", "ray"]), default="single", show_default=True,
               help="single: this process (+ --workers decoders); ray: a Ray Data pipeline (pip install "
                    "'mmcl-action[ray]').")
@@ -147,7 +170,9 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
         from .pyskl_interop import import_pyskl as import_pickle
         import_pickle(get_dataset(dataset), import_pyskl, out, progress=not quiet)
     if (import_npz or import_pyskl) and skeletons_only:
-        return 0
+        from shared.cache_schema import SkeletonCache
+
+        return 1 if SkeletonCache(out / dataset).failures else 0  # samples that failed: in failures/
     config = ExtractConfig(
         dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,

@@ -8,6 +8,8 @@ for stride 2), batch-norm eps 1e-3, ReLU6, no squeeze-excitation, inputs scaled 
 
 from __future__ import annotations
 
+import pickle
+
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -187,11 +189,15 @@ def load_efficientnet_lite0(path: Path | None = None) -> EfficientNetLite0:
     path = packaged_weights_path() if path is None else Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise MMCLError(f"{path}: cannot read an EfficientNet-Lite0 state dict ({exc})") from exc
+    except pickle.UnpicklingError:  # weights_only refused it: a Python object (could run code) or not a pickle
+        raise MMCLError(f"{path}: not a plain PyTorch state dict (a text or damaged file, or one holding Python "
+                        f"objects, which are refused: loading them could run code)") from None
+    except Exception as exc:  # noqa: BLE001 - damaged bytes (a text file) fail the unpickler in any way
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MMCLError(f"{path}: cannot read an EfficientNet-Lite0 state dict ({type(exc).__name__}: {first})") from None
     model = EfficientNetLite0()
     try:
         model.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError) as exc:
+    except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
         raise MMCLError(f"{path}: not an EfficientNet-Lite0 state dict ({str(exc).splitlines()[0]})") from exc
     return model.eval()

@@ -32,6 +32,12 @@ AT_LEAST_ONE = bound(lambda v: v >= 1, ">= 1")
 FRACTION = bound(lambda v: 0 <= v < 1, "in [0, 1)")
 
 
+def between(low: int, high: int, why: str) -> dict[str, Check]:
+    """Field metadata: low <= value <= high; `why` says what the upper bound protects (a size past
+    it cannot fit, or a run that long is a typo), shown in the message."""
+    return bound(lambda v: low <= v <= high, f"in [{low}, {high}] ({why})")
+
+
 class SettingError(MMCLError):
     """A setting whose value has the wrong type or lies out of range."""
 

@@ -56,10 +56,12 @@ def _meta(spec: DatasetSpec, action: int, subject: int, r: int) -> SampleMeta:
     return spec.parse_name(name)
 
 
-def write_tiny_features(folder: Path, invalid_rgb=(), invalid_text=(), seed: int = 0,
-                        garbage: float | None = None) -> Path:
-    """`garbage`: what the invalid rows' RGB embedding (+garbage) and text embedding (-garbage) hold,
-    written with the file (its checksums cover it) rather than edited in afterwards."""
+def write_tiny_features(folder: Path, invalid_rgb=(), invalid_text=(), seed: int = 0, frames: int = 2,
+                        name: str = "tiny", garbage: float | None = None) -> Path:
+    """A feature set over the skeleton cache in `folder`; `frames`: K of rgb/frames (0: written without
+    --frame-features, as stage 1 does by default; 2: as every file before that flag). `garbage`: what
+    the invalid rows' RGB embedding (+garbage) and text embedding (-garbage) hold, written with the
+    file (its checksums cover it) rather than edited in afterwards."""
     cache = SkeletonCache(folder)
     rng = np.random.default_rng(seed + 1)
     n, c = len(cache), int(cache.labels.max()) + 1
@@ -76,12 +78,12 @@ def write_tiny_features(folder: Path, invalid_rgb=(), invalid_text=(), seed: int
         text_embedding[list(invalid_text)] = -garbage
     block = FeatureBlock(
         index=np.arange(n), name=list(cache.names), rgb_valid=rgb_valid, rgb_pooled=rgb_pooled,
-        rgb_frames=np.zeros((n, 2, RGB_DIM), np.float16), text_valid=text_valid, yes_prob=yes,
+        rgb_frames=np.zeros((n, frames, RGB_DIM), np.float16), text_valid=text_valid, yes_prob=yes,
         description=["a person moves"] * n, text_embedding=text_embedding)
     header = FeatureHeader(names_hash=cache.names_hash, num_samples=n, questions=QUESTIONS,
                            class_names=[f"class {i}" for i in range(c)],
                            class_embedding=np.zeros((c, TEXT_DIM), np.float16),
                            attrs={"rgb_model": "tiny-test", "mllm": "none"})
-    path = folder / FEATURES_DIR / "tiny.h5"
+    path = folder / FEATURES_DIR / f"{name}.h5"
     write_feature_file(path, header, block, complete=True)
     return path

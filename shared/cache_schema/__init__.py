@@ -11,7 +11,8 @@
     cache/<dataset>/features/<name>.h5
         attrs: schema_version, kind="features", names_hash (of the skeleton file's names), ...
         samples/  name, index (row in skeletons.h5)
-        rgb/      valid (N,) bool, pooled (N, D) f16, frames (N, K, D) f16
+        rgb/      valid (N,) bool, pooled (N, D) f16, frames (N, K, D) f16 with `mmcl extract
+                  --frame-features` (attribute frame_features), else (N, 0, D); stage 2 reads only pooled
         text/     valid (N,) bool, yes_prob (N, Q) f32 (NaN = undetermined), questions (Q,),
                   description (N,), embedding (N, D_text) f16
         classes/  name (C,), embedding (C, D_text) f16

@@ -76,7 +76,7 @@ class FeatureBlock:
     name: list[str]
     rgb_valid: np.ndarray  # (n,) bool
     rgb_pooled: np.ndarray  # (n, D) float16
-    rgb_frames: np.ndarray  # (n, K, D) float16
+    rgb_frames: np.ndarray  # (n, K, D) float16; (n, 0, D) unless extracted with --frame-features
     text_valid: np.ndarray  # (n,) bool
     yes_prob: np.ndarray  # (n, Q) float32, NaN = undetermined
     description: list[str]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.csv_cells import SafeWriter
+
 # Seeds up to this count enumerate all 2**n sign patterns; more draw this many at random.
 EXACT_SIGN_FLIPS = 16
 RANDOM_SIGN_FLIPS = 20000
@@ -93,7 +95,7 @@ def write_ablation(out: Path, results: list[RunResult], variants: list[str], tit
 
 def _write_runs_csv(path: Path, results: list[RunResult]) -> None:
     with path.open("w", newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f)  # no user text: the variants are ours ("+FAM" is their name, not a formula)
         w.writerow(["variant", "seed", "top1", "mean_class_accuracy", "work_dir"])
         for r in results:
             w.writerow([r.variant, r.seed, f"{r.top1:.6f}", f"{r.mean_class_accuracy:.6f}", r.work_dir])
@@ -111,7 +113,7 @@ def _write_per_class_csv(path: Path, by_variant: dict[str, list[RunResult]]) -> 
     baseline, means = variants[0], per_class_means(by_variant)
     names = by_variant[baseline][0].class_names
     with path.open("w", newline="") as f:
-        w = csv.writer(f)
+        w = SafeWriter(f)
         w.writerow(["class", "name", *(f"accuracy {v}" for v in variants),
                     *(f"delta {v}" for v in variants[1:])])
         for c, name in enumerate(names):

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 
 from shared.errors import MMCLError
 
-from ..settings import NON_NEGATIVE, bound
+from ..settings import NON_NEGATIVE, between, bound
 
 AUGMENTS = ("crop-rotate", "ucla-view")  # CTR-GCN's NTU feeder, CTR-GCN's NW-UCLA feeder
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    window: int = field(default=64, metadata=bound(lambda v: v > 1, "> 1"))  # frames per sample after crop + resize
+    window: int = field(default=64, metadata=between(2, 10_000, "frames per sample; NTU clips have at most 300"))  # frames per sample after crop + resize
     kind: str = "crop-rotate"  # or "ucla-view"
     crop: tuple[float, float] = (0.5, 1.0)  # training crop ratio of the valid frames
     test_crop: float = field(default=0.95, metadata=bound(lambda v: 0 < v <= 1, "in (0, 1]"))

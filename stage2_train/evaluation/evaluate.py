@@ -13,7 +13,6 @@ across processes when distributed. `write_report` writes into one folder:
 
 from __future__ import annotations
 
-import csv
 import json
 import pickle
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from shared.csv_cells import SafeWriter
 from shared.progress import progress_bar
 from shared.cache_io import atomic_path
 
@@ -128,7 +128,7 @@ def write_report(out_dir: Path, s: SplitScores, class_names: list[str],
 def _write_per_class(path: Path, confusion: np.ndarray, per_class: np.ndarray,
                      class_names: list[str]) -> None:
     with open(path, "w", newline="") as f:
-        w = csv.writer(f)
+        w = SafeWriter(f)
         w.writerow(["class", "name", "support", "correct", "accuracy"])
         for c, name in enumerate(class_names):
             acc = "" if np.isnan(per_class[c]) else f"{per_class[c]:.6f}"
@@ -137,7 +137,7 @@ def _write_per_class(path: Path, confusion: np.ndarray, per_class: np.ndarray,
 
 def _write_confusion_csv(path: Path, confusion: np.ndarray, class_names: list[str]) -> None:
     with open(path, "w", newline="") as f:
-        w = csv.writer(f)
+        w = SafeWriter(f)
         w.writerow(["true \\ predicted", *class_names])
         for name, row in zip(class_names, confusion):
             w.writerow([name, *row.tolist()])

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from shared.errors import MMCLError
 from shared.layouts import get_layout
 
-from ..settings import AT_LEAST_ONE, FRACTION, bound
+from ..settings import FRACTION, between, bound
 
 # Reference layout: 10 units as (out = base_channel * multiplier, temporal stride).
 UNIT_PLAN: tuple[tuple[int, int], ...] = (
@@ -108,10 +108,12 @@ class ArchitectureConfig:
 
     use_fam: bool = True
     use_frm: bool = True
-    frm_vectors: int = field(default=MMCLModelConfig.frm_vectors, metadata=AT_LEAST_ONE)
+    frm_vectors: int = field(default=MMCLModelConfig.frm_vectors, metadata=between(1, 1024, "the paper uses 2"))
     # the multi-scale TCN splits channels over 4 branches
     base_channel: int = field(default=CTRGCNConfig.base_channel,
-                              metadata=bound(lambda v: v >= 4 and v % 4 == 0, "a positive multiple of 4"))
+                              metadata=bound(lambda v: 4 <= v <= 1024 and v % 4 == 0,
+                                                            "a positive multiple of 4, at most 1024 (the paper's "
+                                                            "is 64; 1024 makes about 360M parameters)"))
     drop_out: float = field(default=CTRGCNConfig.drop_out, metadata=FRACTION)
 
     def model_config(self, num_class: int, layout: str, num_point: int, num_person: int,

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from shared.cache_io import atomic_path
+from shared.cache_io import atomic_path, output_error
 from shared.errors import MMCLError
 from shared.layouts import get_layout
 
@@ -94,7 +94,15 @@ class Checkpoint:
         The payload's checksum lets `load` refuse a file damaged since (bit rot, a bad copy)."""
         payload = self.to_payload()
         with atomic_path(Path(path)) as tmp:
-            torch.save({**payload, "checksum": checksum(payload)}, tmp)
+            try:
+                with open(tmp, "wb") as f:  # through Python: a failed write keeps its OSError (errno)
+                    torch.save({**payload, "checksum": checksum(payload)}, f)
+            except OSError as e:
+                raise output_error(Path(path), e) from None
+            except RuntimeError as e:  # torch's zip writer wraps the failed write ("enforce fail")
+                if not isinstance(e.__context__, OSError):
+                    raise
+                raise output_error(Path(path), e.__context__) from None
 
     @classmethod
     def load(cls, path: str | Path) -> "Checkpoint":
@@ -168,18 +176,27 @@ def _spec_from_v1(payload: dict[str, Any]) -> ModelSpec:
             questions=list(f.get("questions", [])), rgb_dim=f["rgb_dim"], text_dim=f["text_dim"]))
 
 
-def _read(path: Path) -> Any:
+class RefusedPickle(CheckpointError):
+    """A PyTorch file holding Python objects besides tensors and plain data (weights_only refused it)."""
+
+
+def read_torch_file(path: Path) -> Any:
+    """A .pt/.pth file's payload (tensors and plain data only), or CheckpointError naming the file."""
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # weights_only refuses anything but tensors and plain data
-        raise CheckpointError(f"{path}: not an mmcl checkpoint (not a plain PyTorch state file)") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+        raise RefusedPickle(f"{path}: not an mmcl checkpoint (not a plain PyTorch state file)") from None
+    except Exception as e:  # noqa: BLE001 - damaged bytes (a text file, a flipped bit) fail the
+        # unpickler in any way: IndexError, KeyError: 101, TypeError, struct.error, ... All mean the same.
         text = str(e).strip()
         first = text.splitlines()[0].split(". ")[0] if text else type(e).__name__
-        raise CheckpointError(f"{path}: unreadable or corrupted checkpoint ({first}); use another "
-                              f"checkpoint (checkpoints/epoch-NNN.pt) or start afresh") from None
+        raise CheckpointError(f"{path}: unreadable or corrupted checkpoint ({type(e).__name__}: {first}); use "
+                              f"another checkpoint (checkpoints/epoch-NNN.pt) or start afresh") from None
+
+
+_read = read_torch_file
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from shared.text_files import read_text
+
 from shared.cache_schema import SkeletonCache, resolve_features
 from shared.errors import MMCLError
 from shared.layouts import layout_map
@@ -223,7 +225,7 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
         return {}
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_text(path, "config file")
         values = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except OSError as e:
         raise MMCLError(f"{path}: cannot read config file ({e.strerror})") from None

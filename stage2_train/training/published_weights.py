@@ -21,9 +21,7 @@ from the cache it is given and CTR-GCN's recipe (window 64; NW-UCLA 52).
 
 from __future__ import annotations
 
-import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,7 @@ import torch
 from shared.cache_schema import SkeletonCache
 from shared.layouts import LAYOUTS, Layout
 
-from .checkpoint import Checkpoint, CheckpointError
+from .checkpoint import Checkpoint, CheckpointError, RefusedPickle, read_torch_file
 from ..models.mmcl_model import MMCLModel
 from ..models.model_config import UNIT_PLAN, CTRGCNConfig, MMCLModelConfig
 from ..models.model_spec import InputSpec, ModelSpec
@@ -153,13 +151,11 @@ _RESAVE_HINT = ("; a file holding Python objects besides tensors (an mmcv checkp
 
 def _plain_payload(path: Path) -> tuple[object | None, bool]:
     """The file's contents if plain tensors and builtins, and whether it was refused for holding other objects."""
-    if not path.is_file():
-        return None, False
     try:
-        return torch.load(path, map_location="cpu", weights_only=True), False
-    except pickle.UnpicklingError:
+        return read_torch_file(path), False
+    except RefusedPickle:
         return None, True
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError):
+    except CheckpointError:
         return None, False
 
 

@@ -14,7 +14,28 @@ from accelerate import Accelerator
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from shared.errors import MMCLError
+
 from ..evaluation.plots import curves_figure, save
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl's rows. A last line cut short (a kill while it was written: its epoch has no
+    checkpoint yet, so the resumed run redoes it) is dropped; a damaged line before it is one error."""
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            if number == len(lines):
+                break
+            raise MMCLError(f"{path}, line {number}: not a JSON object (damaged); restore or delete the file "
+                            f"(its rows are a record, training does not need them)")
+        rows.append(row)
+    return rows
 
 
 class RunLog:
@@ -29,12 +50,12 @@ class RunLog:
             return
         work_dir.mkdir(parents=True, exist_ok=True)
         if self.path.exists():  # a resumed run keeps the epochs its checkpoint covers
-            old = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+            old = read_rows(self.path)
             self.rows = [r for r in old if r.get("epoch", 0) <= start_epoch]
         self.path.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
         if self.steps_path.exists():  # steps of epochs the checkpoint covers
-            old = [json.loads(line) for line in self.steps_path.read_text().splitlines() if line.strip()]
-            self.steps_path.write_text("".join(json.dumps(r) + "\n" for r in old if r["epoch"] <= start_epoch))
+            old = read_rows(self.steps_path)
+            self.steps_path.write_text("".join(json.dumps(r) + "\n" for r in old if r.get("epoch", 0) <= start_epoch))
         self.tb = SummaryWriter(str(work_dir / "tensorboard"),
                                 purge_step=start_epoch + 1 if start_epoch else None)
 

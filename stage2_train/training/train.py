@@ -23,7 +23,7 @@ from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set
 
 from shared.progress import progress_bar
 from shared.cache_schema import SkeletonCache
-from shared.cache_io import output_lock
+from shared.cache_io import output_lock, remove_stale
 from shared.errors import LockedError, MMCLError
 from shared.layouts import Layout
 
@@ -308,8 +308,13 @@ def check_finite(model: torch.nn.Module, metrics: dict[str, float], epoch: int, 
         return
     raise Diverged(
         f"training diverged in epoch {epoch}: loss {metrics['loss']:.4g}, {len(bad)} weight tensors non-finite"
-        + (f" ({bad[0]}, ...)" if bad else "") + f"; nothing of epoch {epoch} is saved ({cfg.work_dir}/last.pt "
-        f"holds epoch {epoch - 1}). Lower --lr (now {cfg.optim.lr:g}) or check the input data")
+        + (f" ({bad[0]}, ...)" if bad else "") + f"; nothing of epoch {epoch} is saved ({_saved_before(cfg, epoch)}). "
+        f"Lower --lr (now {cfg.optim.lr:g}) or check the input data")
+
+
+def _saved_before(cfg: TrainConfig, epoch: int) -> str:
+    last = last_checkpoint(cfg.work_dir)
+    return f"{last} holds epoch {epoch - 1}" if last.exists() else "no checkpoint was written yet"
 
 
 @contextlib.contextmanager
@@ -318,9 +323,10 @@ def work_dir_lock(work_dir: Path, acc: Accelerator):
     with contextlib.ExitStack() as held:
         if acc.is_main_process:
             try:
-                held.enter_context(output_lock(work_dir / "train"))
+                held.enter_context(output_lock(work_dir / "train"))  # also clears the work dir's stale files
             except LockedError as e:
                 raise LockedError(f"{work_dir} is in use by another `mmcl train` ({e})") from None
+            remove_stale(checkpoint_dir(work_dir))  # .epoch-NNN.pt.tmp-<pid> of killed runs
         yield
 
 
@@ -364,8 +370,12 @@ def prune_checkpoints(work_dir: str | Path, epoch: int, keep: int) -> list[Path]
 
 def load_resume_checkpoint(work_dir: str | Path) -> Checkpoint:
     path = last_checkpoint(work_dir)
-    if not path.exists():
-        raise MMCLError(f"--resume: no checkpoint at {path}; train without --resume first")
+    if not path.exists():  # a run stopped between checkpoints/epoch-NNN.pt and last.pt (a full disk)
+        saved = sorted(checkpoint_dir(work_dir).glob("epoch-[0-9][0-9][0-9]*.pt"))
+        if not saved:
+            raise MMCLError(f"--resume: no checkpoint at {path}; train without --resume first")
+        path = saved[-1]
+        print(f"--resume: no {last_checkpoint(work_dir).name}; continuing from {path}")
     return load_checkpoint(path)
 
 

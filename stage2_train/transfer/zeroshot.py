@@ -17,7 +17,6 @@ MLLM features ("w/ BLIP Refine"). Read top to bottom:
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import click
 import numpy as np
 import torch
 
+from shared.csv_cells import SafeWriter
 from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 from shared.errors import MMCLError
 from shared.layouts import describe_layout_maps
@@ -195,7 +195,7 @@ def write_per_class_csv(path: Path, rows: list[dict[str, Any]], sets: list[str])
         return f"{value:.6f}" if isinstance(value, float) else str(value)
 
     with open(path, "w", newline="") as f:
-        w = csv.writer(f)
+        w = SafeWriter(f)
         w.writerow(columns)
         w.writerows([cell(row, c) for c in columns] for row in rows)
 

@@ -172,7 +172,7 @@ def test_limit_feature_sets_side_by_side_other_settings_and_locks(demo_root, dem
     features = FeatureFile(three.output, SkeletonCache(out / "demo"))
     extracted = np.array([bool(name) for name in features.block.name])
     assert extracted.tolist() == [True, True] + [False] * (len(extracted) - 2)  # the rest stays invalid
-    assert features.block.rgb_frames.shape[1] == 3 and not features.block.rgb_valid[2:].any()
+    assert features.header.attrs["frames"] == 3 and not features.block.rgb_valid[2:].any()
 
     again = extract_features(config(out, demo_root, demo_models, limit=2))  # complete: nothing to do
     assert again.processed == 0 and again.skipped == 2

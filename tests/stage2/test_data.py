@@ -22,7 +22,7 @@ from stage2_train.data.transforms import (AugmentConfig, BatchAugment, InputPipe
                                      ucla_frame_indices)
 from shared.normalization import translate_to_origin_torch
 from stage2_train.data.streams import STREAMS, canonical_stream, make_stream, to_model_input
-from stage2_cache import write_tiny_cache
+from stage2_cache import write_tiny_cache, write_tiny_features
 
 # --------------------------------------------------------------------------- the reference, per sample
 # CTR-GCN's feeders/tools.py on one (C, T, V, M) sample, with the random draws passed in.
@@ -271,6 +271,23 @@ def unreadable(path, *datasets: str) -> None:
             shape, dtype = f[name].shape, f[name].dtype
             del f[name]
             f.create_dataset(name, shape, dtype, external=[(str(path) + ".missing", 0, h5py.h5f.UNLIMITED)])
+
+
+def test_feature_sets_with_and_without_per_frame_embeddings_train_the_same(tiny, tmp_path):
+    """Stage 1 writes rgb/frames as N x 0 x D unless --frame-features; files of both kinds (and
+    those written before the flag, with K frames) give training the same arrays."""
+    folder = tmp_path / "ds"
+    shutil.copytree(tiny, folder)
+    shutil.rmtree(folder / FEATURES_DIR)
+    cache = SkeletonCache(folder)
+    loaded = {}
+    for k in (0, 2):
+        path = write_tiny_features(folder, frames=k, name=f"k{k}")
+        assert FeatureFile(path, cache).block.rgb_frames.shape[1] == k
+        loaded[k] = load_features(folder, f"k{k}", cache, need_rgb=True, need_text=True)
+    np.testing.assert_array_equal(loaded[0].rgb, loaded[2].rgb)
+    np.testing.assert_array_equal(loaded[0].text, loaded[2].text)
+    assert loaded[0].rgb_dim == 12
 
 
 def test_training_reads_only_the_feature_arrays_it_uses(tiny, tmp_path):

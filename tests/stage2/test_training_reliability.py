@@ -5,6 +5,7 @@ epoch's metrics row; two runs never share a work dir."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -39,7 +40,7 @@ def cache(tmp_path_factory) -> Path:
     ("lr: .nan", "lr = nan: expected a finite number"),
     ("tau: 0", "tau = 0: expected > 0"),
     ("base_channel: 6", "base_channel = 6: expected a positive multiple of 4"),
-    ("optim: {warmup: -1}", "warmup = -1: expected >= 0"),
+    ("optim: {warmup: -1}", "warmup = -1: expected in [0, 100000]"),
 ])
 def test_wrong_values_in_a_config_file_name_the_file_key_and_value(tmp_path, text, message):
     f = tmp_path / "bad.yaml"
@@ -50,9 +51,9 @@ def test_wrong_values_in_a_config_file_name_the_file_key_and_value(tmp_path, tex
 
 
 @pytest.mark.parametrize("flag, value, message", [
-    ("lr", -0.1, "--lr = -0.1: expected >= 0"), ("workers", -1, "--workers = -1: expected >= 0"),
+    ("lr", -0.1, "--lr = -0.1: expected >= 0"), ("workers", -1, "--workers = -1: expected in [0, 1024]"),
     ("seed", -1, "--seed = -1: expected in [0, 2**32)"),
-    ("test_batch_size", -4, "--test-batch-size = -4: expected >= 1"),
+    ("test_batch_size", -4, "--test-batch-size = -4: expected in [1, 1000000]"),
 ])
 def test_out_of_range_flags_are_one_clear_line(cache, tmp_path, flag, value, message):
     with pytest.raises(MMCLError, match="command line: " + message.replace("[", r"\[").replace("*", r"\*")
@@ -70,7 +71,8 @@ def test_out_of_range_flags_are_one_clear_line(cache, tmp_path, flag, value, mes
 
 def test_a_diverging_run_stops_before_saving_a_nan_model(cache, tmp_path):
     work = tmp_path / "nan"
-    with pytest.raises(MMCLError, match="training diverged in epoch 1: loss .*nothing of epoch 1 is saved"):
+    with pytest.raises(MMCLError, match="training diverged in epoch 1: loss .*nothing of epoch 1 is saved "
+                                        r"\(no checkpoint was written yet\)"):
         train(cache, work, *ONE_EPOCH, *SKELETON_ONLY, "--lr", "1e30")
     assert not (work / "last.pt").exists() and not (work / "eval").exists()
     assert not (work / "metrics.jsonl").read_text().strip()  # no row for the diverged epoch
@@ -111,6 +113,69 @@ def test_resume_with_fewer_epochs_than_trained_is_refused(cache, tmp_path):
                                         r"pass --epochs 2 or more"):
         train(cache, work, *flags, "--epochs", "1", "--resume")
     assert {p.name: p.read_bytes() for p in (work / "config.yaml", work / "metrics.jsonl", work / "last.pt")} == before
+
+
+def dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def test_temporary_checkpoints_of_killed_runs_are_removed(cache, tmp_path):
+    """#21 item 11: checkpoints/.epoch-00N.pt.tmp-<pid> of a killed training stayed."""
+    work = tmp_path / "tmp"
+    pid = dead_pid()
+    leftovers = [work / "checkpoints" / f".epoch-001.pt.tmp-{pid}", work / f".last.pt.tmp-{pid}"]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a checkpoint")
+    live = work / "checkpoints" / f".epoch-002.pt.tmp-{os.getpid()}"  # a live writer's file is kept
+    live.write_bytes(b"being written")
+    train(cache, work, *ONE_EPOCH, *SKELETON_ONLY)
+    assert not any(p.exists() for p in leftovers) and live.exists()
+
+
+def test_a_truncated_last_metrics_row_is_dropped_on_resume(cache, tmp_path):
+    """#21 item 9: a metrics.jsonl whose last line a kill cut short was a JSONDecodeError on --resume."""
+    work = tmp_path / "cut"
+    flags = (*SKELETON_ONLY, "--warmup", "0", "--window", "12", "--workers", "0")
+    train(cache, work, *flags, "--epochs", "1")
+    with open(work / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 2, "loss": 1.2')  # the kill came while epoch 2's row was written
+    train(cache, work, *flags, "--epochs", "2", "--resume")
+    rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    (work / "metrics.jsonl").write_text('{"epoch": 1}\nnot json\n{"epoch": 2}\n')
+    with pytest.raises(MMCLError, match=r"metrics.jsonl, line 2: not a JSON object"):
+        train(cache, work, *flags, "--epochs", "3", "--resume")
+
+
+def test_a_full_disk_under_training_is_one_line_with_nothing_half_written(cache, tmp_path):
+    """#21 item 9: a full disk under `mmcl train` was 'RuntimeError: enforce fail' (torch's writer),
+    and a run stopped between epoch-001.pt and last.pt was 'no checkpoint' on --resume."""
+    import resource
+    import signal
+
+    def limit() -> None:  # no file may grow past 200 kB: as a full disk, without root
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    work = tmp_path / "full"
+    flags = [*COMMON, *ONE_EPOCH, *SKELETON_ONLY]
+    done = subprocess.run([sys.executable, "-m", "stage2_train.cli", "--cache", str(cache), "--work-dir", str(work),
+                           *flags], capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "cannot write" in errors[0] and ".pt: File too large" in errors[0], done.stderr
+    assert not [p for p in work.rglob("*") if ".tmp-" in p.name]  # nothing half-written stays
+
+
+def test_resume_continues_from_the_newest_epoch_checkpoint_when_last_pt_is_missing(cache, tmp_path):
+    work = tmp_path / "between"
+    train(cache, work, *ONE_EPOCH, *SKELETON_ONLY)
+    (work / "last.pt").unlink()  # as if the disk filled between checkpoints/epoch-001.pt and last.pt
+    train(cache, work, *SKELETON_ONLY, "--warmup", "0", "--window", "12", "--workers", "0", "--epochs", "2",
+          "--resume")
+    assert load_checkpoint(work / "last.pt").epoch == 2
 
 
 # --------------------------------------------------------------------------- one run per work dir
