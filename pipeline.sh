@@ -63,7 +63,7 @@ fi
 
 if [ "$TEST" = 1 ]; then
   step "tests"
-  exec "$PY" -m pytest -q
+  exec "$PY" -m pytest -q -m 'not vllm and not slow'  # both tiers: the default and the integration one
 fi
 
 # the dataset's first protocol unless one is given (NTU: xsub, NW-UCLA: view3)

@@ -116,9 +116,9 @@ def step_fn(model, optimizer, pipeline, device: torch.device, v: Variant):
             parts = mmcl_loss(out.logits, batch["label"], refined=out.refined, text_valid=batch["text_valid"],
                               feature=out.feature, rgb_proj=out.rgb_proj, rgb_valid=batch["rgb_valid"])
         optimizer.zero_grad(set_to_none=True)
-        parts["total"].backward()
+        parts.total.backward()
         optimizer.step()
-        return parts["total"].detach()
+        return parts.total.detach()
 
     return step
 
@@ -225,7 +225,8 @@ def vllm_check(dry_run: bool) -> int:
         model_dir = build_tiny_qwen(Path(tmp) / MLLM_DIR_NAME)
         if dry_run:
             options, source = VLLMOptions(**vllm_options()), resolve_model_source(str(model_dir), "MLLM")
-            kwargs = llm_kwargs(str(model_dir), options, image_processor_kwargs(load_processor(source), options.image_size))
+            kwargs = llm_kwargs(str(model_dir), options,
+                                image_processor_kwargs(load_processor(source), options.image_size))
             _, describe = sampling_kwargs(DescriptionDecoding.of_checkpoint(source, None, options.max_new_tokens),
                                           options.logprobs)
             print(f"vllm (dry run): LLM arguments {sorted(kwargs)}; limit_mm_per_prompt "

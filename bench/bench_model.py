@@ -49,7 +49,7 @@ def train_step_fn(model: MMCLModel, batch: int, rgb_dim: int, text_dim: int,
     def step() -> None:
         out = model(x, rgb, text)
         loss = mmcl_loss(out.logits, labels, refined=out.refined, feature=out.feature,
-                         rgb_proj=out.rgb_proj)["total"]
+                         rgb_proj=out.rgb_proj).total
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -103,8 +103,8 @@ def main() -> None:
                 ratios.append(ratio)
                 print(f"{name} round {r + 1}: float32 {speeds['no'][-1]:.1f} samples/s, "
                       f"bf16 {speeds['bf16'][-1]:.1f} samples/s, bf16/float32 {ratio:.2f}", flush=True)
-            print(f"{name}: float32 {statistics.median(speeds['no']):.1f}, bf16 {statistics.median(speeds['bf16']):.1f} "
-                  f"samples/s (medians)", flush=True)
+            print(f"{name}: float32 {statistics.median(speeds['no']):.1f}, "
+                  f"bf16 {statistics.median(speeds['bf16']):.1f} samples/s (medians)", flush=True)
     print(f"RESULT train-epoch bf16/float32 {statistics.median(ratios):.2f} "
           f"(spread {min(ratios):.2f}-{max(ratios):.2f})")
 

@@ -120,7 +120,7 @@ def our_step(dataset: str, batch: int, folder: Path, variant: str) -> Callable[[
         x = pipeline(b, generator)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):  # as accelerate: the model
             out = model(x)
-        loss = mmcl_loss(out.logits.float(), b["label"], feature=out.feature.float())["total"]
+        loss = mmcl_loss(out.logits.float(), b["label"], feature=out.feature.float()).total
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -152,7 +152,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2,
                         help="torch threads (2: this machine's cores, as pipeline.sh's OMP_NUM_THREADS)")
     parser.add_argument("--configs", default=",".join(CONFIGS))
-    parser.add_argument("--bf16", action="store_true", help="also time ours under bf16 autocast (--mixed-precision bf16)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time ours under bf16 autocast (--mixed-precision bf16)")
     parser.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()

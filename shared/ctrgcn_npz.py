@@ -43,7 +43,8 @@ def iter_ctrgcn_npz(npz_path, names_path, spec: DatasetSpec, protocol: Protocol)
         data = np.load(npz_path, allow_pickle=False)
         files = data.files
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise MMCLError(f"{npz_path}: not a readable .npz archive ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise MMCLError(f"{npz_path}: not a readable .npz archive ({reason}); "
                         f"expected CTR-GCN's NTU60_CS.npz-style file") from None
     missing_keys = {"x_train", "y_train", "x_test", "y_test"} - set(files)
     if missing_keys:

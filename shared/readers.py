@@ -72,7 +72,8 @@ def list_samples(spec: DatasetSpec, root) -> SampleListing:
 
 def read_sample(dataset: str | DatasetSpec, path) -> SkeletonSample:
     """Read and clean one raw sample of `dataset` (a registry name, or a spec); raises
-    SkeletonFormatError naming the file and problem (CoordinateError when a kept coordinate is NaN, infinite or absurd: see check_coordinates)."""
+    SkeletonFormatError naming the file and problem (CoordinateError when a kept coordinate is NaN,
+    infinite or absurd: see check_coordinates)."""
     sample = _read_cleaned(dataset, path)
     check_coordinates(sample.joints, path, sample.frame_index)
     return sample

@@ -39,5 +39,5 @@ def check_coordinates(joints: np.ndarray, source, frame_index: np.ndarray | None
     frame = int(frame_index[t]) if frame_index is not None else t
     value = joints[t, m, v, axis]
     problem = "not finite" if not np.isfinite(value) else f"beyond {max_abs:g} m: not a physical position"
-    raise CoordinateError(source, f"frame {frame} (from 0), person {m}, joint {v}: {AXES[axis]} = {value:g} is {problem} "
-                                  f"({int(bad.any(axis=(1, 2, 3)).sum())} frame(s) with such values)")
+    raise CoordinateError(source, f"frame {frame} (from 0), person {m}, joint {v}: {AXES[axis]} = {value:g} is "
+                                  f"{problem} ({int(bad.any(axis=(1, 2, 3)).sum())} frame(s) with such values)")

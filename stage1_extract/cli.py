@@ -54,7 +54,8 @@ def _device(ctx, param, value: str) -> str:
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(m[1] or 0)
         if index >= count:
-            raise click.BadParameter(f"{value!r}: this machine has {count or 'no'} CUDA device{'s' if count != 1 else ''}"
+            raise click.BadParameter(f"{value!r}: this machine has {count or 'no'} "
+                                     f"CUDA device{'s' if count != 1 else ''}"
                                      + (f" (cuda:0 to cuda:{count - 1})" if count else "; use --device cpu"))
     return value.strip()
 
@@ -139,11 +140,11 @@ def _shard(ctx, param, value: str | None):
 @click.option("--cpus-per-worker", type=FiniteFloat(0, min_open=True), default=1.0, show_default=True,
               help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin, batch_size,
-            chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol, import_pyskl,
-            merge, frame_features, save_images, retry_failed, workers, vllm_tensor_parallel_size,
-            vllm_gpu_memory_utilization, vllm_max_model_len,
-            vllm_dtype, device, engine, ray_address, ray_workers, gpus_per_worker, cpus_per_worker, quiet) -> int:
+def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin,
+            batch_size, chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol,
+            import_pyskl, merge, frame_features, save_images, retry_failed, workers, vllm_tensor_parallel_size,
+            vllm_gpu_memory_utilization, vllm_max_model_len, vllm_dtype, device, engine, ray_address, ray_workers,
+            gpus_per_worker, cpus_per_worker, quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
     from .extract import ExtractConfig, ensure_skeletons, extract_features
     from .provenance import default_feature_set_name, sanitize

@@ -194,7 +194,8 @@ def load_efficientnet_lite0(path: Path | None = None) -> EfficientNetLite0:
                         f"objects, which are refused: loading them could run code)") from None
     except Exception as exc:  # noqa: BLE001 - damaged bytes (a text file) fail the unpickler in any way
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise MMCLError(f"{path}: cannot read an EfficientNet-Lite0 state dict ({type(exc).__name__}: {first})") from None
+        raise MMCLError(f"{path}: cannot read an EfficientNet-Lite0 state dict "
+                        f"({type(exc).__name__}: {first})") from None
     model = EfficientNetLite0()
     try:
         model.load_state_dict(state, strict=True)

@@ -50,7 +50,8 @@ def load_models(specs: ModelSpecs, batch_size: int, image_size: tuple[int, int] 
     device = specs.resolved_device()
     return Models(rgb=build_rgb_encoder(specs.rgb_encoder, device, batch_size=max(batch_size, 8)),
                   text=TextEncoder(specs.text_encoder, device),
-                  mllm=build_mllm(specs.mllm, backend=specs.backend, device=device, **mllm_options(specs, batch_size, image_size)),
+                  mllm=build_mllm(specs.mllm, backend=specs.backend, device=device,
+                                  **mllm_options(specs, batch_size, image_size)),
                   prompts=load_prompts_for(specs))
 
 

@@ -21,7 +21,8 @@ def _options(options_class: type, opts: dict[str, Any], backend: str):
     unknown = sorted(set(opts) - names)
     if unknown:
         raise MMCLError(
-            f"{MLLM_LABEL} backend '{backend}': unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
+            f"{MLLM_LABEL} backend '{backend}': unknown option(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(sorted(names))}"
         )
     return options_class(**opts)
 

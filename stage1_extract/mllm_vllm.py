@@ -53,7 +53,8 @@ class VLLMOptions:
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise MMCLError(f"{MLLM_LABEL}: batch_size and max_new_tokens must be at least 1, got {self}")
         if self.logprobs < MIN_LOGPROBS:
-            raise MMCLError(f"{MLLM_LABEL}: logprobs must be at least {MIN_LOGPROBS} (P(yes) rule), got {self.logprobs}")
+            raise MMCLError(f"{MLLM_LABEL}: logprobs must be at least {MIN_LOGPROBS} (P(yes) rule), "
+                            f"got {self.logprobs}")
 
 
 def llm_kwargs(model: str, options: VLLMOptions, processor_kwargs: dict[str, Any]) -> dict[str, Any]:

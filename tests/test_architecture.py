@@ -199,3 +199,45 @@ def test_lazily_named_modules_are_in_this_tree():
         module = "stage2_train" + relative
         assert module in MODULES, f"stage2_train.cli _LAZY_COMMANDS names {module}"
         assert command in top_level_names(MODULES[module]), f"{module} defines no {command}"
+
+
+ACCELERATE_PRIVATE = ("_shared_state", "_reset_state", "_original_forward")
+
+
+def private_accelerate_uses(path: Path) -> set[str]:
+    """`_name` attributes read from what the file imports from accelerate, and accelerate's private
+    names spelled out anywhere (e.g. `getattr(model, "_original_forward")`)."""
+    tree = ast.parse(path.read_text(), str(path))
+    from_accelerate = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                       and (node.module or "").startswith("accelerate") for alias in node.names}
+    uses = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            if node.attr in ACCELERATE_PRIVATE or (
+                    node.attr.startswith("_") and not node.attr.startswith("__")
+                    and isinstance(node.value, ast.Name) and node.value.id in from_accelerate):
+                uses.add(node.attr)
+        elif isinstance(node, ast.Constant) and node.value in ACCELERATE_PRIVATE:
+            uses.add(node.value)
+    return uses
+
+
+def test_private_accelerate_uses_are_found(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from accelerate.state import AcceleratorState as S\nS._reset_state()\nS._other\n"
+                      "f = getattr(m, '_original_forward', m)\nm._private\n")
+    assert private_accelerate_uses(sample) == {"_reset_state", "_other", "_original_forward"}
+
+
+def test_stage2_uses_public_accelerate_api_only():
+    offenders = {m: uses for m, path in MODULES.items() if stage(m) == "stage2_train"
+                 and (uses := private_accelerate_uses(path))}
+    assert not offenders
+
+
+MAX_MODULE_LINES = 400  # a module past this holds more than one concept: split it
+
+
+def test_no_module_is_over_400_lines():
+    long = {m: n for m, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long

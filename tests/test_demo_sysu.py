@@ -73,6 +73,7 @@ def ntu_model(work) -> Path:
     return work / "ntu-run" / "last.pt"
 
 
+@pytest.mark.integration
 def test_zeroshot_xsub_on_the_demo_sysu(sysu_cache, ntu_model, work):
     assert len(list((sysu_cache / "features").glob("*.h5"))) == 1  # the full extraction ran
     invoke("zeroshot", "--checkpoint", ntu_model, "--cache", sysu_cache, "--protocol", "xsub",
@@ -82,6 +83,7 @@ def test_zeroshot_xsub_on_the_demo_sysu(sysu_cache, ntu_model, work):
     assert summary["target"] == "sysu" and summary["num_samples"] == 3
 
 
+@pytest.mark.integration
 def test_finetuning_xsub_on_the_demo_sysu(sysu_cache, ntu_model, work):
     result = invoke("train", "--cache", sysu_cache, "--protocol", "xsub", "--init-from", ntu_model,
                     "--work-dir", work / "ft", "--config", work / "tiny.yaml", *COMMON, *ONE_EPOCH,

@@ -56,7 +56,8 @@ CASES = {  # name: (the command line from a folder and the cache, the file named
                                  "c.yaml", "epochs"),
     "config latin-1": (lambda d, c: ["train", "--cache", c, "--config", _write(d / "c.yaml", LATIN1)],
                        "c.yaml, line 1: not UTF-8 text", "save the config file as UTF-8"),
-    "config UTF-16": (lambda d, c: ["train", "--cache", c, "--config", _write(d / "c.yaml", "epochs: 2\n".encode("utf-16"))],
+    "config UTF-16": (lambda d, c: ["train", "--cache", c, "--config",
+                                    _write(d / "c.yaml", "epochs: 2\n".encode("utf-16"))],
                       "c.yaml, line 1: not UTF-8 text (it looks like UTF-16)", "UTF-8"),
     "manifest latin-1": (lambda d, c: ["extract", "--dataset", "custom", "--out", d / "o", "--skeletons-only",
                                        "--manifest", manifest(d, yaml_bytes='{"name": "mîne"}'.encode("latin-1"))],
@@ -65,10 +66,12 @@ CASES = {  # name: (the command line from a folder and the cache, the file named
                                           "--manifest", manifest(d, table="name,label\n".encode("utf-16"))],
                             "samples.csv, line 1: not UTF-8 text (it looks like UTF-16)", "sample table"),
     "sample table latin-1": (lambda d, c: ["extract", "--dataset", "custom", "--out", d / "o", "--skeletons-only",
-                                           "--manifest", manifest(d, table="name,label,skeleton,xsub\né,wave,a.npy,train\n".encode("latin-1"))],
+                                           "--manifest",
+                                           manifest(d, table="name,label,skeleton,xsub\né,wave,a.npy,train\n"
+                                                    .encode("latin-1"))],
                              "samples.csv, line 2: not UTF-8 text", "sample table"),
-    "manifest subject 3000000000": (lambda d, c: ["extract", "--dataset", "custom", "--out", d / "o", "--skeletons-only",
-                                                  "--manifest", manifest(d, subject="3000000000")],
+    "manifest subject 3000000000": (lambda d, c: ["extract", "--dataset", "custom", "--out", d / "o",
+                                                  "--skeletons-only", "--manifest", manifest(d, subject="3000000000")],
                                     "samples.csv, row 2: subject 3000000000 is out of range", "2147483647"),
     "pyskl label 'zero'": (lambda d, c: ["extract", "--dataset", "ntu60", "--out", d / "o", "--skeletons-only",
                                          "--import-pyskl", pyskl(d, label="zero")],
@@ -77,14 +80,16 @@ CASES = {  # name: (the command line from a folder and the cache, the file named
                                                "--import-pyskl", pyskl(d, total_frames="abc")],
                                  "'total_frames' is 'abc'", "not a whole number"),
     "--import-npz random bytes": (lambda d, c: ["extract", "--dataset", "ntu60", "--out", d / "o", "--skeletons-only",
-                                                "--import-npz", _write(d / "x.npz", np.random.default_rng(0).bytes(4096)),
+                                                "--import-npz",
+                                                _write(d / "x.npz", np.random.default_rng(0).bytes(4096)),
                                                 "--names", _write(d / "n.txt", b"S001C001P001R001A001\n")],
                                   "x.npz: not a readable .npz archive", "CTR-GCN"),
     "--names latin-1": (lambda d, c: ["extract", "--dataset", "ntu60", "--out", d / "o", "--skeletons-only",
-                                      "--import-npz", _write(d / "x.npz", b"PK"), "--names", _write(d / "n.txt", "é\n".encode("latin-1"))],
+                                      "--import-npz", _write(d / "x.npz", b"PK"),
+                                      "--names", _write(d / "n.txt", "é\n".encode("latin-1"))],
                         "n.txt, line 1: not UTF-8 text", "save the name list as UTF-8"),
-    "text --init-from": (lambda d, c: ["train", "--cache", c, "--init-from", text_checkpoint(d), "--work-dir", d / "w", "--no-fam",
-                                       "--no-frm"],
+    "text --init-from": (lambda d, c: ["train", "--cache", c, "--init-from", text_checkpoint(d), "--work-dir", d / "w",
+                                       "--no-fam", "--no-frm"],
                          "model.pt", "checkpoint"),
     "text test checkpoint": (lambda d, c: ["test", "--checkpoint", text_checkpoint(d), "--cache", c],
                              "model.pt", "checkpoint"),
@@ -174,7 +179,8 @@ def test_an_import_with_failed_samples_exits_1(tmp_path):
 
 
 @pytest.mark.parametrize("cell, written", [
-    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+cmd", "'+cmd"), ("-x", "'-x"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+cmd", "'+cmd"), ("-x", "'-x"),
+    ("@SUM(A1)", "'@SUM(A1)"),
     ("-0.25", "-0.25"), ("wave", "wave"), (3, 3),
 ])
 def test_csv_cells_that_look_like_formulas_are_written_as_text(cell, written):
@@ -196,7 +202,8 @@ def test_a_class_name_formula_reaches_the_report_as_text(tmp_path):
 
 @pytest.mark.parametrize("table, says", [
     (b"name,label,skeleton,xsub\na,wave,a.npy,train,extra\n", "samples.csv, row 2: 5 fields, the header names 4"),
-    (b"name,label,label,skeleton,xsub\na,wave,squat,a.npy,train\n", "samples.csv, row 1: column(s) label appear more than once"),
+    (b"name,label,label,skeleton,xsub\na,wave,squat,a.npy,train\n",
+     "samples.csv, row 1: column(s) label appear more than once"),
 ])
 def test_a_sample_table_that_would_lose_values_is_refused(tmp_path, table, says):
     from shared.custom_dataset import load_manifest

@@ -35,5 +35,6 @@ from .skeletons import SkeletonCache, SkeletonCacheWriter
 __all__ = [
     "BLOCK_FIELDS", "FEATURES_DIR", "META_FIELDS", "SCHEMA_VERSION", "SKELETON_FILE", "STR", "BlockField", "BlockShape",
     "FeatureBlock", "FeatureFile", "FeatureHeader", "SkeletonCache", "SkeletonCacheWriter", "dataset_dirs",
-    "feature_files", "merge_feature_parts", "names_hash", "now", "read_failures", "read_feature_arrays", "read_feature_file", "read_rows", "check_rows",
+    "feature_files", "merge_feature_parts", "names_hash", "now", "read_failures", "read_feature_arrays",
+    "read_feature_file", "read_rows", "check_rows",
     "resolve_dataset_dir", "resolve_features", "same_feature_set", "text_input", "write_failures", "write_feature_file"]

@@ -19,16 +19,21 @@ class DataConfig:
     protocol: str | None = None  # None: the dataset's first protocol
     stream: str = "joint"
     features: str | None = None  # feature set name; None: the only one present
-    repeat: int = field(default=1, metadata=between(1, 10_000, "NW-UCLA's recipe repeats 5 times"))  # the training set is seen `repeat` times per epoch (NW-UCLA: 5)
-    val_split: float = field(default=0.0, metadata=FRACTION)  # fraction of the training samples held out for validation
-    val_seed: int = field(default=0, metadata=NON_NEGATIVE)  # draws the validation split; apart from `seed` so that streams trained
-    # with different seeds hold out the same samples (the ensemble weight search needs that)
-    workers: int | None = field(default=None, metadata=between(0, 1024, "processes"))  # None: 0 when the frames are in memory, else up to 4
+    # the training set is seen `repeat` times per epoch (NW-UCLA: 5)
+    repeat: int = field(default=1, metadata=between(1, 10_000, "NW-UCLA's recipe repeats 5 times"))
+    val_split: float = field(default=0.0, metadata=FRACTION)  # fraction of the training samples held out
+    # draws the validation split; apart from `seed` so that streams trained with different seeds hold
+    # out the same samples (the ensemble weight search needs that)
+    val_seed: int = field(default=0, metadata=NON_NEGATIVE)
+    # None: 0 when the frames are in memory, else up to 4
+    workers: int | None = field(default=None, metadata=between(0, 1024, "processes"))
     in_memory: bool | None = None  # None: load the frames when they fit in memory
     on_device: bool = False  # the training rows' frames and features held on the device (device_batches)
     # The network's input; None: the cache's (config.resolve_input_layout fills them in before training).
     layout: str | None = None  # skeleton layout (another than the cache's maps the joints)
-    persons: int | None = field(default=None, metadata=between(1, 16, "the datasets have 1 or 2; the input grows with it"))  # persons per sample (more than the cache's pads absent ones)
+    # persons per sample (more than the cache's pads absent ones)
+    persons: int | None = field(default=None,
+                                metadata=between(1, 16, "the datasets have 1 or 2; the input grows with it"))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stream", canonical_stream(self.stream))

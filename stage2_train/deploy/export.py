@@ -125,7 +125,8 @@ def _card_from_v1(d: dict[str, Any]) -> ModelCard:
     spec = ModelSpec(
         model=None,
         input=InputSpec(layout=d["layout"], num_person=int(d["num_person"]), num_point=int(d["num_point"]),
-                        channels=int(d["in_channels"]), window=int(p["window"]), stream=canonical_stream(d["stream"]), augment=p["augment"],
+                        channels=int(d["in_channels"]), window=int(p["window"]), stream=canonical_stream(d["stream"]),
+                        augment=p["augment"],
                         test_crop=float(p["test_crop"]), origin_joint=int(p["center_joint"])),
         dataset=d["dataset"], protocol=d.get("protocol"), class_names=list(d["class_names"]),
         ntu_ids=list(d["ntu_ids"]))

@@ -5,7 +5,7 @@ custom dataset's files are) or a cached sample, with an exported model
 
 The sequence is prepared exactly as `mmcl test` prepares it: mapped to the model's skeleton
 layout and number of persons where it differs (as zero-shot does), then the model's own test-time
-pipeline (`data.InputPipeline`: translation to the centre joint, centre crop and resize to the
+pipeline (`data.transforms.InputPipeline`: translation to the centre joint, centre crop and resize to the
 window, stream), read from the export's card or the checkpoint.
 """
 
@@ -333,7 +333,8 @@ def predict(skeletons: tuple[str, ...], model_path: str | None, checkpoint_path:
     if (model_path is None) == (checkpoint_path is None):
         raise MMCLError("give one of --model (an exported model.ts) or --checkpoint (a training checkpoint)")
     if (not skeletons) == (sample is None):
-        raise MMCLError("give either a skeleton file or --cache DIR --sample INDEX|NAME (files and folders may be many)")
+        raise MMCLError("give either a skeleton file or --cache DIR --sample INDEX|NAME "
+                        "(files and folders may be many)")
     if sample is not None and cache is None:
         raise MMCLError("--sample needs --cache (the cache root or dataset directory)")
     if out is not None and Path(out).suffix not in (".csv", ".json"):

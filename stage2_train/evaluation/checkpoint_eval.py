@@ -23,7 +23,7 @@ def test_checkpoint(ckpt: Checkpoint, ckpt_path: Path, cfg: TrainConfig, out_dir
         raise MMCLError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     if split == "val":
         check_val_recomputable(ckpt, ckpt_path, cfg)
-    acc = make_accelerator(cfg)
+    acc, _ = make_accelerator(cfg)  # evaluation runs in float32 whatever precision trained
     data = build_data(cfg.replace(use_fam=False, use_frm=False), acc)  # S_M alone
     if data.class_names != ckpt.spec.class_names:
         raise MMCLError(f"{ckpt_path} was trained on other classes ({ckpt.spec.dataset}) than {cfg.data.cache} "

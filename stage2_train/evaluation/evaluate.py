@@ -42,13 +42,11 @@ def predict_scores(model, loader, pipeline, accelerator, sample_names: list[str]
                    desc: str = "evaluate") -> SplitScores:
     """Logits of every sample in `loader` (test-time input pipeline), in loader order, in float32
     whatever precision training autocasts to: the scores `export` and `predict` give."""
-    model.eval()
-    # accelerate keeps the forward it wrapped in autocast as `_original_forward`
-    forward = getattr(model, "_original_forward", model)
+    model.eval()  # the model itself: training's autocast is applied around it (training.precision)
     outs: list[tuple[torch.Tensor, ...]] = []
     bar = progress_bar(loader, desc=desc, leave=False, disable=not accelerator.is_main_process)
     for batch in bar:
-        logits = forward(pipeline(batch)).logits.float()
+        logits = model(pipeline(batch)).logits.float()
         outs.append(accelerator.gather_for_metrics((logits, batch["label"], batch["index"])))
     scores, labels, rows = (torch.cat(parts).cpu().numpy() for parts in zip(*outs))
     return SplitScores(scores.astype(np.float32), labels.astype(np.int64), rows.astype(np.int64),

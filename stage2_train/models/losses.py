@@ -7,11 +7,32 @@ under multi-process training, so its negatives come from every rank.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from .fam import gather_with_grad, grace_infonce
 from .loss_config import MMCLLossConfig
+
+
+LOSS_METRICS = ("loss", "loss_ce", "loss_refine", "loss_align")  # the parts' names in metrics.jsonl, TensorBoard
+
+
+@dataclass(frozen=True)
+class MMCLLoss:
+    """The loss and its parts, each a scalar tensor (shape ())."""
+
+    total: torch.Tensor  # with grad: ce + lambda_refine * refine + lambda_align * align
+    ce: torch.Tensor  # detached: CE(S_M, y)
+    refine: torch.Tensor  # detached: CE(S_R, y) over the rows with text features; 0 without FRM
+    align: torch.Tensor  # detached: FAM's contrastive L_c over the rows with RGB features; 0 without FAM
+    n_valid_text: torch.Tensor  # long: rows that entered `refine`
+    n_valid_rgb: torch.Tensor  # long: rows that entered `align` (over the global batch with several processes)
+
+    def metrics(self) -> dict[str, torch.Tensor]:
+        """The parts under their LOSS_METRICS names, in that order."""
+        return dict(zip(LOSS_METRICS, (self.total, self.ce, self.refine, self.align), strict=True))
 
 
 def _all_valid(labels: torch.Tensor) -> torch.Tensor:
@@ -35,16 +56,14 @@ def mmcl_loss(
     feature: torch.Tensor | None = None,
     rgb_proj: torch.Tensor | None = None,
     rgb_valid: torch.Tensor | None = None,
-) -> dict[str, torch.Tensor]:
+) -> MMCLLoss:
     """Total loss and its parts.
 
     logits: S_M (N, K); labels (N,) int; refined: S_R (N, K) or None (no FRM term);
     feature: skeleton feature g (N, D) and rgb_proj: FAM output c (N, D), or None (no FAM term);
     text_valid / rgb_valid: (N,) bool masks, None meaning all rows are valid.
 
-    Returns {"total": scalar with grad, "ce", "refine", "align": detached scalars,
-    "n_valid_text", "n_valid_rgb": rows that entered each term (the contrastive count is over
-    the global batch under multi-process training)}.
+    Returns the MMCLLoss: `total` with grad, the parts detached, and the rows that entered each term.
     """
     ce = F.cross_entropy(logits, labels)
     zero = logits.new_zeros(())
@@ -68,11 +87,5 @@ def mmcl_loss(
         n_rgb = valid.sum()
 
     total = ce + config.lambda_refine * refine + config.lambda_align * align
-    return {
-        "total": total,
-        "ce": ce.detach(),
-        "refine": refine.detach(),
-        "align": align.detach(),
-        "n_valid_text": n_text,
-        "n_valid_rgb": n_rgb,
-    }
+    return MMCLLoss(total=total, ce=ce.detach(), refine=refine.detach(), align=align.detach(), n_valid_text=n_text,
+                    n_valid_rgb=n_rgb)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import pickle
 import random
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any

@@ -55,7 +55,8 @@ class TrainConfig:
     compile: str = "no"  # a torch.compile backend (inductor: same maths, minutes of compiling)
     log_every: int = field(default=20, metadata=AT_LEAST_ONE)  # steps between progress-bar loss updates (host syncs)
     device: str = "auto"
-    test_every: int = field(default=0, metadata=NON_NEGATIVE)  # evaluate on the test split every N epochs (0: only at the end)
+    # evaluate on the test split every N epochs (0: only at the end)
+    test_every: int = field(default=0, metadata=NON_NEGATIVE)
     init_from: str | None = None  # checkpoint whose weights start the run (fine-tuning)
     keep_checkpoints: int = 3  # epoch-NNN.pt files kept (the last N; 0: all); last.pt always
 

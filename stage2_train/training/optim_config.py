@@ -13,13 +13,17 @@ from ..settings import FRACTION, NON_NEGATIVE, POSITIVE, between, bound
 @dataclass(frozen=True)
 class OptimConfig:
     epochs: int = field(default=110, metadata=between(0, 100_000, "the recipes train 65 to 110"))
-    batch_size: int = field(default=200, metadata=between(1, 1_000_000, "more samples than any dataset has"))  # the global batch, split over the processes
-    test_batch_size: int | None = field(default=None, metadata=between(1, 1_000_000, "more samples than any dataset has"))  # None: batch_size
+    # the global batch, split over the processes
+    batch_size: int = field(default=200, metadata=between(1, 1_000_000, "more samples than any dataset has"))
+    # None: batch_size
+    test_batch_size: int | None = field(default=None,
+                                        metadata=between(1, 1_000_000, "more samples than any dataset has"))
     lr: float = field(default=0.1, metadata=NON_NEGATIVE)
     momentum: float = field(default=0.9, metadata=FRACTION)
     nesterov: bool = True
     weight_decay: float = field(default=4e-4, metadata=NON_NEGATIVE)
-    warmup: int = field(default=5, metadata=between(0, 100_000, "at most the epochs allowed"))  # epochs of linear warm-up
+    # epochs of linear warm-up
+    warmup: int = field(default=5, metadata=between(0, 100_000, "at most the epochs allowed"))
     steps: tuple[int, ...] = field(default=(90, 100),  # epochs where lr *= lr_decay
                                    metadata=bound(lambda v: min(v, default=0) >= 0, "epochs >= 0"))
     lr_decay: float = field(default=0.1, metadata=POSITIVE)

@@ -8,7 +8,6 @@ validation split, when one is held out). Runs on the CPU, one GPU, or several wi
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections import defaultdict
@@ -18,66 +17,52 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
-from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set_seed
+from accelerate.utils import DataLoaderConfiguration, set_seed
 
 from shared.progress import progress_bar
 from shared.cache_schema import SkeletonCache
-from shared.cache_io import output_lock, remove_stale
-from shared.errors import LockedError, MMCLError
+from shared.errors import MMCLError
 from shared.layouts import Layout
 
 from .checkpoint import Checkpoint, load_checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, save_config
+from .precision import MixedPrecision
 from ..data.device_batches import DeviceBatches
 from ..data.dataset import JointSource, SkeletonDataset, Splits, default_workers, make_loader, make_splits
 from ..data.features import FeatureArrays, load_features
 from ..data.input_layout import input_layout
 from ..data.transforms import InputPipeline
 from ..evaluation.evaluate import predict_scores, summarize, write_report
-from ..models.losses import mmcl_loss
+from ..models.losses import LOSS_METRICS, mmcl_loss
 from ..models.mmcl_model import MMCLModel
 from ..models.model_spec import spec_from_run
 from .published_weights import PublishedWeights, load_weights
 from .recipe_fit import collapse_warnings
-from .run_dirs import new_run_dir, point_latest, train_run_name
 from .run_log import RunLog
 from .run_report import print_summary, report_dir, run_meta, selected_figures
 from .weight_transfer import load_matching_weights
+from .work_dir import checkpoint_dir, last_checkpoint, new_work_dir, work_dir_lock
 
 # --------------------------------------------------------------------------- the loop
 
 
 def train(cfg: TrainConfig, resume: Checkpoint | None = None) -> dict[str, Any]:
     """Train (or continue the checkpoint `resume`) and evaluate; returns the test summary."""
-    acc = make_accelerator(cfg)
+    acc, precision = make_accelerator(cfg)
     if cfg.work_dir is None:
         cfg = cfg.replace(work_dir=str(new_work_dir(cfg, acc)))
     with work_dir_lock(Path(cfg.work_dir), acc):
-        return run(cfg, acc, resume)
+        return run(cfg, acc, precision, resume)
 
 
-def new_work_dir(cfg: TrainConfig, acc: Accelerator) -> Path:
-    """A new `runs/<dataset>-<protocol>-<stream>-seed<S>-<time>` (the main process's clock, so every
-    process of a DDP run writes to the same one), and `runs/<...>-latest` pointing at it."""
-    name = train_run_name(cfg.data.dataset, cfg.data.protocol, cfg.data.stream)
-    folder = [str(new_run_dir(name, f"seed{cfg.seed}"))]
-    if acc.num_processes > 1:
-        folder = broadcast_object_list(folder)
-    path = Path(folder[0])
-    if acc.is_main_process:
-        path.mkdir(parents=True, exist_ok=True)
-        point_latest(path, name)
-    return path
-
-
-def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[str, Any]:
+def run(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision,
+        resume: Checkpoint | None) -> dict[str, Any]:
     set_seed(cfg.seed)
     data = build_data(cfg, acc)
     report_data(cfg, data, acc)
     model = build_model(cfg, data)
     optimizer, scheduler = build_optimizer(cfg, model)
-    start = restore(resume, model, optimizer, scheduler, acc) if resume else init_weights(cfg, model, acc)
+    start = restore(resume, model, optimizer, scheduler, precision) if resume else init_weights(cfg, model, acc)
     if cfg.compile != "no":  # in place: parameter names, hence checkpoints, stay the eager model's
         model.compile(backend=cfg.compile)
     model, optimizer, train_loader, *eval_loaders = acc.prepare(
@@ -88,7 +73,7 @@ def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[s
     if acc.is_main_process:
         save_config(cfg, Path(cfg.work_dir) / "config.yaml")
     for epoch in range(start, cfg.optim.epochs):
-        metrics = train_one_epoch(cfg, acc, model, optimizer, train_loader, data, epoch, log)
+        metrics = train_one_epoch(cfg, acc, precision, model, optimizer, train_loader, data, epoch, log)
         if val_loader is not None:
             metrics |= prefixed("val", evaluate(model, val_loader, data, acc, "validate"))
         if cfg.test_every and (epoch + 1) % cfg.test_every == 0:
@@ -98,7 +83,7 @@ def run(cfg: TrainConfig, acc: Accelerator, resume: Checkpoint | None) -> dict[s
         # The row first: a kill before the checkpoint is in place redoes the epoch on --resume
         # (RunLog drops rows past the checkpoint), so no epoch ever lacks its row.
         log.write(epoch + 1, metrics)
-        write_checkpoint(cfg, acc, model, optimizer, scheduler, data, epoch + 1, metrics)
+        write_checkpoint(cfg, acc, precision, model, optimizer, scheduler, data, epoch + 1, metrics)
     return finish(cfg, acc, model, {"val": val_loader, "test": test_loader}, data, log)
 
 
@@ -122,26 +107,25 @@ class Data:
     test_input: InputPipeline
 
 
-def make_accelerator(cfg: TrainConfig) -> Accelerator:
+def make_accelerator(cfg: TrainConfig) -> tuple[Accelerator, MixedPrecision]:
+    """The accelerator (devices, processes, batches), built in float32, and the run's precision
+    (cfg.mixed_precision, resolved by config.finalize_config), which the run applies itself."""
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise MMCLError("--device cuda: no CUDA device is available (use --device cpu)")
-    precision = cfg.mixed_precision  # resolved by config.finalize_config (auto -> bf16 or no)
-    if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
-        # Another run in this process (a notebook, the tests) chose another precision: accelerate
-        # keeps the first one's in process-wide state, which only its own reset clears.
-        AcceleratorState._reset_state()
+    precision = cfg.mixed_precision
     try:
-        acc = Accelerator(cpu=cfg.device == "cpu", mixed_precision=precision,
+        acc = Accelerator(cpu=cfg.device == "cpu", mixed_precision="no",
                           # batch_size is the global batch, split over the processes as
                           # the reference's DataParallel does.
                           dataloader_config=DataLoaderConfiguration(split_batches=True))
+        mixed = MixedPrecision.for_device(precision, acc.device)
     except (ValueError, RuntimeError) as e:
         raise MMCLError(f"--mixed-precision {precision} / --device {cfg.device}: {e}") from None
     for size in (cfg.optim.batch_size, cfg.optim.eval_batch_size):
         if size % acc.num_processes:
             raise MMCLError(f"batch size {size} does not split over {acc.num_processes} processes; "
                             f"choose a multiple of {acc.num_processes}")
-    return acc
+    return acc, mixed
 
 
 def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
@@ -180,7 +164,7 @@ def report_data(cfg: TrainConfig, data: Data, acc: Accelerator) -> None:
     acc.print(f"{data.skeletons.dataset} {cfg.data.protocol} {cfg.data.stream}: {len(s.train)} train"
               + (f", {len(s.val)} validation" if len(s.val) else "") + f", {len(s.test)} test samples; "
               f"{len(data.class_names)} classes; work dir {cfg.work_dir}; {acc.device.type}, "
-              + ("float32" if acc.mixed_precision == "no" else f"{acc.mixed_precision} autocast")
+              + ("float32" if cfg.mixed_precision == "no" else f"{cfg.mixed_precision} autocast")
               + (f"; {acc.num_processes} processes" if acc.num_processes > 1 else ""))
     f = data.features
     if f is None:
@@ -210,13 +194,13 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
     return optimizer, scheduler
 
 
-def restore(ckpt: Checkpoint, model, optimizer, scheduler, acc: Accelerator) -> int:
+def restore(ckpt: Checkpoint, model, optimizer, scheduler, precision: MixedPrecision) -> int:
     """Continue a checkpoint exactly: weights, optimiser, schedule, loss scale and RNG states."""
     model.load_state_dict(ckpt.model)
     optimizer.load_state_dict(ckpt.optimizer)
     scheduler.load_state_dict(ckpt.scheduler)
-    if acc.scaler is not None and ckpt.scaler:
-        acc.scaler.load_state_dict(ckpt.scaler)
+    if precision.scaler is not None and ckpt.scaler:
+        precision.scaler.load_state_dict(ckpt.scaler)
     set_rng_state(ckpt.rng)
     return ckpt.epoch
 
@@ -245,8 +229,8 @@ def augment_generator(cfg: TrainConfig, acc: Accelerator, epoch: int) -> torch.G
     return torch.Generator(device=acc.device).manual_seed(seed)
 
 
-def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader, data: Data,
-                    epoch: int, log: RunLog) -> dict[str, float]:
+def train_one_epoch(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision, model, optimizer, loader,
+                    data: Data, epoch: int, log: RunLog) -> dict[str, float]:
     model.train()
     loader.set_epoch(epoch)
     generator = augment_generator(cfg, acc, epoch)
@@ -255,33 +239,33 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, model, optimizer, loader
     bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process,
                        leave=False)
     for step, batch in enumerate(bar):
-        out = model(data.train_input(batch, generator), rgb=batch.get("rgb"), text=batch.get("text"))
+        out = precision.forward(model, data.train_input(batch, generator), rgb=batch.get("rgb"),
+                                text=batch.get("text"))
         parts = mmcl_loss(out.logits, batch["label"], cfg.loss, refined=out.refined,
                           text_valid=batch.get("text_valid"), feature=out.feature,
                           rgb_proj=out.rgb_proj, rgb_valid=batch.get("rgb_valid"))
         optimizer.zero_grad(set_to_none=True)
-        acc.backward(parts["total"])
-        optimizer.step()
+        precision.backward(parts.total, acc)
+        precision.step(optimizer)
         n = len(batch["label"])
-        for key in ("total", "ce", "refine", "align"):
-            sums[key] += parts[key].detach().float() * n
+        for name, value in parts.metrics().items():
+            sums[name] += value.detach().float() * n
         sums["correct"] += (out.logits.argmax(1) == batch["label"]).sum()
         sums["n"] += n
-        sums["frm_samples"] += parts["n_valid_text"]
-        sums["fam_samples"] += parts["n_valid_rgb"]  # already counted over all processes
+        sums["frm_samples"] += parts.n_valid_text
+        sums["fam_samples"] += parts.n_valid_rgb  # already counted over all processes
         seen += n * acc.num_processes
         if step % cfg.log_every == 0 or step == len(loader) - 1:  # .item() waits for the device: not every step
             speed = seen / (time.perf_counter() - start)
             # the bar: the epoch's running mean (one step's loss jumps); the log: this step's parts
-            bar.set_postfix(mean_loss=f"{(sums['total'] / sums['n']).item():.3f}", samples_s=f"{speed:.3g}")
+            bar.set_postfix(mean_loss=f"{(sums['loss'] / sums['n']).item():.3f}", samples_s=f"{speed:.3g}")
             log.step(epoch * len(loader) + step + 1, epoch + 1, {
-                "loss": parts["total"].item(), "loss_ce": parts["ce"].item(), "loss_refine": parts["refine"].item(),
-                "loss_align": parts["align"].item(), "lr": optimizer.param_groups[0]["lr"]})
+                **{name: value.item() for name, value in parts.metrics().items()},
+                "lr": optimizer.param_groups[0]["lr"]})
     totals = {k: float(acc.reduce(v, reduction="mean" if k == "fam_samples" else "sum"))
               for k, v in sums.items()}
     n = max(totals["n"], 1)
-    return {"loss": totals["total"] / n, "loss_ce": totals["ce"] / n, "loss_refine": totals["refine"] / n,
-            "loss_align": totals["align"] / n, "train_top1": totals["correct"] / n,
+    return {**{name: totals[name] / n for name in LOSS_METRICS}, "train_top1": totals["correct"] / n,
             # samples that entered FAM's and FRM's terms (the others lack features)
             "fam_samples": int(totals["fam_samples"]), "frm_samples": int(totals["frm_samples"]),
             "lr": optimizer.param_groups[0]["lr"], "samples_per_s": seen / (time.perf_counter() - start)}
@@ -317,31 +301,11 @@ def _saved_before(cfg: TrainConfig, epoch: int) -> str:
     return f"{last} holds epoch {epoch - 1}" if last.exists() else "no checkpoint was written yet"
 
 
-@contextlib.contextmanager
-def work_dir_lock(work_dir: Path, acc: Accelerator):
-    """One `mmcl train` per work dir: the main process holds `<work dir>/train.lock`."""
-    with contextlib.ExitStack() as held:
-        if acc.is_main_process:
-            try:
-                held.enter_context(output_lock(work_dir / "train"))  # also clears the work dir's stale files
-            except LockedError as e:
-                raise LockedError(f"{work_dir} is in use by another `mmcl train` ({e})") from None
-            remove_stale(checkpoint_dir(work_dir))  # .epoch-NNN.pt.tmp-<pid> of killed runs
-        yield
-
-
 # --------------------------------------------------------------------------- checkpoints and logs
 
 
-def checkpoint_dir(work_dir: str | Path) -> Path:
-    return Path(work_dir) / "checkpoints"
-
-
-def last_checkpoint(work_dir: str | Path) -> Path:
-    return Path(work_dir) / "last.pt"
-
-
-def write_checkpoint(cfg, acc, model, optimizer, scheduler, data: Data, epoch: int, metrics) -> None:
+def write_checkpoint(cfg, acc, precision: MixedPrecision, model, optimizer, scheduler, data: Data, epoch: int,
+                     metrics) -> None:
     """checkpoints/epoch-NNN.pt and <work dir>/last.pt: the full training state plus provenance."""
     acc.wait_for_everyone()
     if not acc.is_main_process:
@@ -349,7 +313,8 @@ def write_checkpoint(cfg, acc, model, optimizer, scheduler, data: Data, epoch: i
     net = acc.unwrap_model(model)
     ckpt = Checkpoint(spec=spec_from_run(cfg, net.config, data), epoch=epoch, config=cfg.to_dict(),
                       model=net.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                      scaler=acc.scaler.state_dict() if acc.scaler is not None else None, rng=rng_state(),
+                      scaler=precision.scaler.state_dict() if precision.scaler is not None else None,
+                      rng=rng_state(),
                       metrics=metrics, skeletons_names_hash=data.skeletons.names_hash)
     ckpt.save(checkpoint_dir(cfg.work_dir) / f"epoch-{epoch:03d}.pt")
     ckpt.save(last_checkpoint(cfg.work_dir))

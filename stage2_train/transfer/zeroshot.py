@@ -351,7 +351,8 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
 @click.option("--features", help="Target feature set for --refine (default: the only one).")
 @click.option("--refine", is_flag=True,
               help="Also refine the scores with the trained FRM and the target's text features.")
-@click.option("--out", type=click.Path(), help="Output folder (default: a new <work dir>/zeroshot-<dataset>-<YYYYmmdd-HHMMSS>).")
+@click.option("--out", type=click.Path(),
+              help="Output folder (default: a new <work dir>/zeroshot-<dataset>-<YYYYmmdd-HHMMSS>).")
 @click.option("--protocol", help="Score only this protocol's test split (default: every sample).")
 @click.option("--test-batch-size", type=int, help="Evaluation batch size (default: the checkpoint's).")
 @click.option("--batch-size", "batch_size_alias", type=int, hidden=True)  # the former name, kept as an alias

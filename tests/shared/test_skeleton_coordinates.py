@@ -25,7 +25,8 @@ def joints(t=6):
 def test_bad_coordinate_names_source_frame_person_and_joint(value, words):
     j = joints()
     j[4, 1, 7, 0] = value
-    with pytest.raises(CoordinateError, match=re.escape(f"clip.skeleton: frame 13 (from 0), person 1, joint 7: {words} (1 frame(s)")):
+    expected = f"clip.skeleton: frame 13 (from 0), person 1, joint 7: {words} (1 frame(s)"
+    with pytest.raises(CoordinateError, match=re.escape(expected)):
         check_coordinates(j, "clip.skeleton", frame_index=np.arange(6) + 9)
 
 

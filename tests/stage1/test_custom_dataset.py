@@ -111,6 +111,7 @@ def example(tmp_path_factory, demo_models) -> Path:
     return work
 
 
+@pytest.mark.integration
 def test_extract_writes_a_cache_that_describes_its_dataset(example):
     skeletons = SkeletonCache(example / "cache" / NAME)
     assert len(skeletons) == 12 and [f[0] for f in skeletons.failures] == ["broken"]
@@ -125,6 +126,7 @@ def test_extract_writes_a_cache_that_describes_its_dataset(example):
     assert len(features) == 1  # every sample has its video: RGB and text features for all
 
 
+@pytest.mark.integration
 def test_train_predict_and_zeroshot_on_a_custom_cache(example):
     run = example / "run"
     invoke("train", "--cache", example / "cache", "--work-dir", run, "--config", example / "tiny.yaml",

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from processes import wait_for_files
 from stage1_demo import (
-    ACTIONS, BROKEN, CLI_ENV, IMAGE, OPTIONS, SUBJECTS, assert_same_features, cli_args, cli_command, config, new_cache, specs)
+    ACTIONS, BROKEN, CLI_ENV, IMAGE, OPTIONS, SUBJECTS, assert_same_features, cli_args, cli_command, config, new_cache,
+    specs)
 
 from shared.cache_io import output_lock
 from shared.cache_schema import FeatureFile, SkeletonCache, feature_files, read_feature_file, resolve_features
@@ -52,7 +53,8 @@ def test_feature_file_contents_failures_and_provenance(reference, demo_root, dem
     assert reference.exit_code == 1 and "3 samples failed" in reference.report()
 
     attrs = header.attrs
-    assert attrs["frames"] == k and not attrs["frame_features"] and list(attrs["image_size"]) == [280, 112] and attrs["crop_margin"] == 0.15
+    assert attrs["frames"] == k and not attrs["frame_features"]
+    assert list(attrs["image_size"]) == [280, 112] and attrs["crop_margin"] == 0.15
     assert attrs["mllm_id"] == str(demo_models["mllm"]) and attrs["mllm_revision"].startswith("local:")
     assert attrs["rgb_encoder_id"] == "efficientnet-lite0" and attrs["rgb_encoder_revision"]
     assert list(attrs["rgb_image_size"]) == [224, 224] and attrs["mllm_backend"] == "transformers"
@@ -112,6 +114,7 @@ def test_frame_features_are_opt_in_and_leave_the_rest_unchanged(reference, demo_
         extract_features(dataclasses.replace(plain, frame_features=True), models)
 
 
+@pytest.mark.integration
 def test_killed_run_resumes_to_the_same_cache(reference, demo_root, demo_models, skeleton_file, tmp_path, capsys):
     from stage1_extract.cli import extract
 

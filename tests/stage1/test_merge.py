@@ -103,7 +103,8 @@ def test_a_shard_missing_some_of_its_rows_is_refused(tmp_path):
     cache = skeleton_cache(dataset_dir, TWELVE)
     write_shard(cache, Shard(0, 2), batch_size=2)
     short = write_shard(cache, Shard(1, 2), batch_size=2, rows=[2, 3, 6, 7])  # rows 10 11 lost
-    with pytest.raises(MMCLError, match=f"{short.name}: holds 4 of the 6 samples its run was given \\(e.g. rows 10, 11\\)"):
+    says = f"{short.name}: holds 4 of the 6 samples its run was given \\(e.g. rows 10, 11\\)"
+    with pytest.raises(MMCLError, match=says):
         merge_shards(dataset_dir, SET)
 
 

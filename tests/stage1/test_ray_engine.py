@@ -14,6 +14,8 @@ from stage1_demo import assert_same_features, cli_args, config, new_cache
 
 from shared.errors import MMCLError
 
+pytestmark = pytest.mark.integration  # a local Ray cluster, killed workers
+
 WORKER_TITLE = b"ray::MapWorker(MapBatches(ModelWorker))"  # the process title Ray gives the actors
 # 2 workers of half a CPU each leave one CPU of the 2 for a decoding task at a time.
 RAY_ARGS = ["--engine", "ray", "--ray-workers", "2", "--cpus-per-worker", "0.5"]

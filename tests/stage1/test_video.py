@@ -248,7 +248,7 @@ def test_damage_rules(tmp_path):
     n = source.num_frames
     source.check_damage(DecodePass(decoded=n, packets=n))
     source.check_damage(DecodePass(decoded=n - 1, packets=n))  # the decoder's count has a frame of slack
-    with pytest.raises(VideoError, match=f"1 frame\\(s\\) and 0 packet\\(s\\) flagged corrupt"):
+    with pytest.raises(VideoError, match="1 frame\\(s\\) and 0 packet\\(s\\) flagged corrupt"):
         source.check_damage(DecodePass(decoded=n, packets=n, corrupt_frames=1))
     with pytest.raises(VideoError, match=f"holds {n - 1} of the {n} packets"):
         source.check_damage(DecodePass(decoded=n - 1, packets=n - 1))

@@ -48,6 +48,7 @@ def rows(out: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.integration
 def test_four_variants_two_seeds(first_run):
     table = rows(first_run)
     assert [(r["variant"], r["seed"]) for r in table] == [
@@ -69,6 +70,7 @@ def test_four_variants_two_seeds(first_run):
     assert (first_run / "ablation.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.integration
 def test_rerun_trains_nothing_and_a_changed_run_again(tiny, first_run, capsys):
     cache, config, out = tiny
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/seed-*/last.pt")}

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # a whole benchmark run (about a minute here)
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_gpu.py"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, invoke, train
 
@@ -15,6 +16,7 @@ def epochs_kept(work: Path) -> list[str]:
     return sorted(p.name for p in (work / "checkpoints").glob("*.pt"))
 
 
+@pytest.mark.integration
 def test_a_run_keeps_its_last_checkpoints_and_resumes_from_them(skeleton_cache, tmp_path):
     work = train(skeleton_cache, tmp_path / "run", *SKELETON_ONLY, *ONE_EPOCH, "--epochs", "3",
                  "--keep-checkpoints", "2")

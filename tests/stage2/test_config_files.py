@@ -29,4 +29,5 @@ def test_a_config_file_resolves_as_its_recipe_flags(path):
     from_file = resolve_config(dataset, load_config_file(path), {})
     from_flags = resolve_config(dataset, {}, flags)
     assert from_file.to_dict() == from_flags.to_dict()
-    assert from_file.to_dict() != resolve_config(dataset, {}, {"recipe": "demo" if recipe != "demo" else "mmcl"}).to_dict()
+    other = resolve_config(dataset, {}, {"recipe": "demo" if recipe != "demo" else "mmcl"})
+    assert from_file.to_dict() != other.to_dict()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -57,6 +56,7 @@ def test_each_process_takes_its_share_of_the_global_batch(tiny):
         assert torch.equal(h0["joints"], w["joints"][:3, :t0])
 
 
+@pytest.mark.integration
 def test_a_run_on_device_batches_equals_one_on_the_dataloader(tiny, tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text("base_channel: 8\n")

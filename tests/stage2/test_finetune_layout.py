@@ -208,9 +208,11 @@ def test_layout_and_persons_resolution(source, sysu, work):
     cfg, _ = resolve(layout="ntu25", persons=3)  # explicit, no checkpoint
     assert (cfg.data.layout, cfg.data.persons) == ("ntu25", 3)
     with pytest.raises(MMCLError, match="no mapping to kinect_v1"):
-        resolve_input_layout(TrainConfig.from_dict({"dataset": "demo", "layout": "kinect_v1"}), SkeletonCache(work / "cache" / DEMO.name))
+        resolve_input_layout(TrainConfig.from_dict({"dataset": "demo", "layout": "kinect_v1"}),
+                             SkeletonCache(work / "cache" / DEMO.name))
     with pytest.raises(MMCLError, match="up to 2 persons"):
-        resolve_input_layout(TrainConfig.from_dict({"dataset": "demo", "persons": 1}), SkeletonCache(work / "cache" / DEMO.name))
+        resolve_input_layout(TrainConfig.from_dict({"dataset": "demo", "persons": 1}),
+                             SkeletonCache(work / "cache" / DEMO.name))
     with pytest.raises(MMCLError, match="layout must be one of"):
         TrainConfig.from_dict({"layout": "openpose18"})
 

@@ -20,7 +20,8 @@ ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent))
 TRAIN = ["-m", "stage2_train.cli", "--no-fam", "--no-frm", "--recipe", "demo", "--epochs", "1", "--batch-size", "8",
          "--window", "12", "--workers", "0", "--device", "cpu"]
 
-pytestmark = pytest.mark.skipif(ACCELERATE is None, reason="accelerate's launcher is not installed")
+pytestmark = [pytest.mark.integration,  # multi-process and two-machine launches
+              pytest.mark.skipif(ACCELERATE is None, reason="accelerate's launcher is not installed")]
 
 
 def free_port() -> int:

@@ -3,6 +3,7 @@ and the cross-process gather."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from stage2_train.models.fam import gather_with_grad, grace_infonce
 from stage2_train.models.frm import FRM
 from stage2_train.models.model_config import FRMConfig
-from stage2_train.models.losses import MMCLLossConfig, mmcl_loss
+from stage2_train.models.losses import MMCLLoss, MMCLLossConfig, mmcl_loss
 
 
 def grace_by_hand(G: list[list[float]], C: list[list[float]], tau: float) -> float:
@@ -26,14 +27,14 @@ def grace_by_hand(G: list[list[float]], C: list[list[float]], tau: float) -> flo
         dot = sum(x * y for x, y in zip(a, b))
         return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
 
-    def l(U, V, i):  # -log e^{s(u_i,v_i)/t} / (sum_k e^{s(u_i,v_k)/t} + sum_{k!=i} e^{s(u_i,u_k)/t})
+    def ell(U, V, i):  # -log e^{s(u_i,v_i)/t} / (sum_k e^{s(u_i,v_k)/t} + sum_{k!=i} e^{s(u_i,u_k)/t})
         num = math.exp(cos(U[i], V[i]) / tau)
         den = sum(math.exp(cos(U[i], V[k]) / tau) for k in range(len(U)))
         den += sum(math.exp(cos(U[i], U[k]) / tau) for k in range(len(U)) if k != i)
         return -math.log(num / den)
 
     n = len(G)
-    return sum((l(G, C, i) + l(C, G, i)) / 2 for i in range(n)) / n
+    return sum((ell(G, C, i) + ell(C, G, i)) / 2 for i in range(n)) / n
 
 
 def test_grace_two_pairs_closed_form():
@@ -135,6 +136,17 @@ def batch(n=6, k=5, d=8, seed=0):
     )
 
 
+def test_loss_is_typed_and_names_its_metrics_once():
+    """A dataclass of scalars, and the names metrics.jsonl gives its parts, in the file's order."""
+    b = batch()
+    parts = mmcl_loss(b["logits"], b["labels"], refined=b["refined"], feature=b["feature"], rgb_proj=b["rgb_proj"])
+    assert isinstance(parts, MMCLLoss)
+    assert all(getattr(parts, f.name).shape == () for f in dataclasses.fields(MMCLLoss))
+    assert list(parts.metrics()) == ["loss", "loss_ce", "loss_refine", "loss_align"]
+    assert parts.metrics()["loss"] is parts.total and parts.metrics()["loss_align"] is parts.align
+    assert parts.total.requires_grad and not parts.ce.requires_grad
+
+
 @pytest.mark.parametrize("config", [MMCLLossConfig(), MMCLLossConfig(1.0, 0.5, tau=0.1)])
 def test_total_is_weighted_sum_over_valid_rows(config):
     b = batch()
@@ -146,11 +158,11 @@ def test_total_is_weighted_sum_over_valid_rows(config):
     ce = F.cross_entropy(b["logits"], b["labels"])
     refine = F.cross_entropy(b["refined"][text_valid], b["labels"][text_valid])
     align = grace_infonce(b["feature"][rgb_valid], b["rgb_proj"][rgb_valid], tau=config.tau)
-    torch.testing.assert_close(parts["ce"], ce.detach())
-    torch.testing.assert_close(parts["refine"], refine.detach())
-    torch.testing.assert_close(parts["align"], align.detach())
-    torch.testing.assert_close(parts["total"], ce + config.lambda_refine * refine + config.lambda_align * align)
-    assert parts["n_valid_text"].item() == 4 and parts["n_valid_rgb"].item() == 4
+    torch.testing.assert_close(parts.ce, ce.detach())
+    torch.testing.assert_close(parts.refine, refine.detach())
+    torch.testing.assert_close(parts.align, align.detach())
+    torch.testing.assert_close(parts.total, ce + config.lambda_refine * refine + config.lambda_align * align)
+    assert parts.n_valid_text.item() == 4 and parts.n_valid_rgb.item() == 4
 
 
 def test_default_lambdas_are_the_papers():
@@ -163,21 +175,21 @@ def test_no_valid_rows_and_absent_heads_leave_plain_ce():
     parts = mmcl_loss(b["logits"], b["labels"], refined=b["refined"], text_valid=none,
                       feature=b["feature"], rgb_proj=b["rgb_proj"], rgb_valid=none)
     ce = F.cross_entropy(b["logits"], b["labels"])
-    torch.testing.assert_close(parts["total"], ce)
-    assert parts["refine"].item() == 0 and parts["align"].item() == 0
-    assert parts["n_valid_text"].item() == 0 and parts["n_valid_rgb"].item() == 0
-    parts["total"].backward()
+    torch.testing.assert_close(parts.total, ce)
+    assert parts.refine.item() == 0 and parts.align.item() == 0
+    assert parts.n_valid_text.item() == 0 and parts.n_valid_rgb.item() == 0
+    parts.total.backward()
     for name in ("refined", "feature", "rgb_proj"):
         assert torch.all(b[name].grad == 0), name
 
     plain = mmcl_loss(b["logits"], b["labels"])
-    torch.testing.assert_close(plain["total"], ce)
+    torch.testing.assert_close(plain.total, ce)
 
 
 def test_gradients_reach_every_input():
     b = batch()
     mmcl_loss(b["logits"], b["labels"], refined=b["refined"], feature=b["feature"],
-              rgb_proj=b["rgb_proj"])["total"].backward()
+              rgb_proj=b["rgb_proj"]).total.backward()
     for name in ("logits", "refined", "feature", "rgb_proj"):
         grad = b[name].grad
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
@@ -213,8 +225,8 @@ WORKER = textwrap.dedent('''
     g, c = g[rows].clone().requires_grad_(), c[rows].clone().requires_grad_()
     logits, labels = torch.zeros(g.shape[0], 2), torch.zeros(g.shape[0], dtype=torch.long)
     parts = mmcl_loss(logits, labels, feature=g, rgb_proj=c, rgb_valid=valid[rows])
-    parts["total"].backward()
-    torch.save(dict(align=parts["align"], n=parts["n_valid_rgb"], g=g.grad, c=c.grad), f"{out}/rank{rank}.pt")
+    parts.total.backward()
+    torch.save(dict(align=parts.align, n=parts.n_valid_rgb, g=g.grad, c=c.grad), f"{out}/rank{rank}.pt")
     dist.barrier()
     dist.destroy_process_group()
     # gloo's threads may abort the interpreter's own teardown ("terminate called without an active
@@ -223,6 +235,7 @@ WORKER = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.integration
 def test_two_processes_use_the_global_batch(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)

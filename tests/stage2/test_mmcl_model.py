@@ -61,7 +61,7 @@ def _backward(model: MMCLModel) -> None:
     model.zero_grad()
     out = model(x, rgb, text)
     mmcl_loss(out["logits"], labels, refined=out["refined"], feature=out["feature"],
-              rgb_proj=out["rgb_proj"])["total"].backward()
+              rgb_proj=out["rgb_proj"]).total.backward()
 
 
 def test_every_parameter_gets_a_gradient():

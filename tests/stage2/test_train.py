@@ -109,7 +109,8 @@ def test_resume_continues_exactly(tiny, straight, tmp_path):
     assert_same_weights(work / "checkpoints" / "epoch-002.pt", straight / "checkpoints" / "epoch-002.pt")
 
 
-def test_compile_and_autocast_options_run(tiny, straight, tmp_path):
+@pytest.mark.integration
+def test_compile_and_autocast_options_run(tiny, straight, tmp_path, capsys):
     """--compile captures the model (the eager backend here: inductor's code generation takes
     minutes on a CPU) with the same maths and checkpoint names; the other precision than the
     default's (bf16 on a CPU with native bf16, float32 elsewhere) trains too, with other numerics."""
@@ -122,16 +123,12 @@ def test_compile_and_autocast_options_run(tiny, straight, tmp_path):
     for k in ws:
         torch.testing.assert_close(wc[k], ws[k], rtol=1e-4, atol=1e-5, msg=k)
     assert load_checkpoint(straight / "last.pt").config["mixed_precision"] == AUTO  # what auto meant here
-    # a process of its own: accelerate's state keeps the first run's precision for the process
-    cache, config = tiny
+    # in this process, after runs of the default precision: the run holds its precision, not accelerate
     other = "no" if AUTO == "bf16" else "bf16"
-    run = tmp_path / other
-    proc = subprocess.run([sys.executable, "-c", "from mmcl.cli import mmcl; mmcl()", "train", "--cache", str(cache),
-                    "--work-dir", str(run), "--config", str(config), "--window", "16", "--seed", "3",
-                    "--recipe", "demo", "--batch-size", "9", "--device", "cpu", "--epochs", "1",
-                    "--mixed-precision", other], check=True, capture_output=True, text=True)
+    capsys.readouterr()
+    run = run_train(tiny, tmp_path / other, "--epochs", "1", "--mixed-precision", other)
     assert load_checkpoint(run / "last.pt").config["mixed_precision"] == other
-    assert f"cpu, {'float32' if other == 'no' else other + ' autocast'}" in proc.stdout  # the header says it
+    assert f"cpu, {'float32' if other == 'no' else other + ' autocast'}" in capsys.readouterr().out  # the header
     row = metrics(run)[0]
     assert np.isfinite(row["loss"]) and row["loss"] != metrics(straight)[0]["loss"]
     assert all(v.dtype != torch.bfloat16 for v in load_checkpoint(run / "last.pt").model.values())

@@ -81,6 +81,7 @@ def test_a_diverging_run_stops_before_saving_a_nan_model(cache, tmp_path):
 # --------------------------------------------------------------------------- metrics and checkpoint
 
 
+@pytest.mark.integration
 def test_a_kill_right_after_the_checkpoint_keeps_the_epochs_metrics_row(cache, tmp_path, monkeypatch):
     """The kill point the old order lost a row at: epoch 2's last.pt in place, nothing after it."""
     work = tmp_path / "kill"
