@@ -13,7 +13,7 @@ usage: ./pipeline.sh [options]
   --out DIR             cache root (default: cache)
   --runs DIR            training work dirs (default: runs)
   --protocol NAME       protocol (default: the dataset's first)
-  --streams "S ..."     streams to train (default: "joint bone joint_motion bone_motion")
+  --streams "S ..."     streams to train (default: "joint bone joint-motion bone-motion")
   --extract-args "..."  extra options for `mmcl extract` (e.g. "--mllm Qwen/Qwen2.5-VL-7B-Instruct")
   --train-args "..."    extra options for `mmcl train` (e.g. "--epochs 110 --batch-size 200")
   --venv DIR            virtual environment to create/use (default: .venv)
@@ -23,7 +23,7 @@ EOF
 }
 
 DATASET=demo ROOT="" OUT=cache RUNS=runs PROTOCOL="" VENV=.venv INSTALL=1 TEST=0
-STREAMS="joint bone joint_motion bone_motion" EXTRACT_ARGS="" TRAIN_ARGS=""
+STREAMS="joint bone joint-motion bone-motion" EXTRACT_ARGS="" TRAIN_ARGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dataset) DATASET=$2; shift 2 ;;

@@ -21,6 +21,17 @@ from .skeleton_sample import SkeletonSample
 ARRAY_SUFFIXES = (".npy", ".npz")
 
 
+FRAME_INDEX_MAX = 2**31 - 1  # stored as int32
+
+
+def _bad_frame_indices(values: np.ndarray) -> np.ndarray:
+    """Positions of entries that are not whole numbers in [0, FRAME_INDEX_MAX]."""
+    if values.dtype.kind not in "iuf":
+        return np.arange(len(values))
+    v = values.astype(np.float64)
+    return np.flatnonzero(~np.isfinite(v) | (v != np.round(v)) | (v < 0) | (v > FRAME_INDEX_MAX))
+
+
 def read_array_skeleton(path) -> SkeletonSample:
     """The file's frames as (T, M, V, 3) float32 (M = 1 for a (T, V, 3) array)."""
     path = Path(path)
@@ -42,9 +53,14 @@ def read_array_skeleton(path) -> SkeletonSample:
         raise SkeletonFormatError(path, "no frames")
     frame_index = np.arange(t, dtype=np.int32)
     if "frame_index" in arrays:
-        frame_index = np.asarray(arrays["frame_index"]).astype(np.int32)
-        if frame_index.shape != (t,):
-            raise SkeletonFormatError(path, f"frame_index of shape {frame_index.shape}, expected ({t},)")
+        given = np.asarray(arrays["frame_index"])
+        if given.shape != (t,):
+            raise SkeletonFormatError(path, f"frame_index of shape {given.shape}, expected ({t},)")
+        bad = _bad_frame_indices(given)
+        if len(bad):  # NaN or 2**33 cast to int32 silently became other frames
+            raise SkeletonFormatError(path, f"frame_index[{bad[0]}] is {given[bad[0]].item()!r}: frame indices "
+                                            f"are whole numbers from 0 to {FRAME_INDEX_MAX}")
+        frame_index = given.astype(np.int32)
     color = None
     if "color_xy" in arrays:
         color = _with_persons(arrays["color_xy"], 2, path, "color_xy")

@@ -27,6 +27,7 @@ TMP_MARK = ".tmp-"  # temporary files: .<name>.tmp-<pid of the writer>
 LOCK_RETRIES = 50  # x 10 ms: how long a lock file being removed by a cleaner may look held
 
 SPACE_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+OUTPUT_ERRORS = SPACE_ERRORS + (errno.EROFS, errno.EACCES, errno.EPERM)  # a write failed for the output's sake
 
 _held_locks: set[int] = set()  # descriptors of the locks this process holds
 
@@ -60,11 +61,14 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:.2f} MB" if size < 1e7 else f"{size / 1e6:.0f} MB"
 
 
-def _make_folder(folder: Path) -> None:
+def make_folder(folder: Path, exist_ok: bool = True) -> None:
+    """mkdir -p, or one OutputError line naming the folder (read-only file system, full disk)."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        Path(folder).mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        raise
     except OSError as e:
-        raise output_error(folder, e) from None
+        raise output_error(Path(folder), e) from None
 
 
 def tmp_path_of(path: Path) -> Path:
@@ -75,10 +79,19 @@ def tmp_path_of(path: Path) -> Path:
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to `path`; on success rename it over `path`, else delete it."""
     path = Path(path)
-    _make_folder(path.parent)
+    make_folder(path.parent)
     tmp = tmp_path_of(path)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:  # the writer's own write failed (full disk, read-only, size limit)
+            if e.errno not in OUTPUT_ERRORS:
+                raise
+            raise output_error(path, e) from None
+        except RuntimeError as e:  # torch's writers wrap a failed write ("enforce fail") around its OSError
+            if not (isinstance(e.__context__, OSError) and e.__context__.errno in OUTPUT_ERRORS):
+                raise
+            raise output_error(path, e.__context__) from None
         try:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
@@ -150,7 +163,7 @@ def output_lock(path: str | os.PathLike):
     """Hold an exclusive lock on `path` for the duration; fail at once if another process has it.
     Taking it also removes what killed runs left in the folder (see remove_stale)."""
     path = Path(path)
-    _make_folder(path.parent)
+    make_folder(path.parent)
     lock_path = path.with_name(path.name + LOCK_SUFFIX)
     try:
         fd = _acquire(lock_path, path)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache_io import atomic_path
+from .cache_io import atomic_path, make_folder
 from .errors import MMCLError
 from .registry import DatasetSpec, SampleMeta
 from .safe_pickle import load_plain
@@ -151,6 +151,6 @@ def pyskl_annotation(name: str, label: int, joints: np.ndarray) -> dict:
 def write_pyskl(path, annotations: list[dict], split: dict[str, list[str]]) -> None:
     """Write {"split", "annotations"} under a temporary name, then rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         pickle.dump(dict(split=split, annotations=annotations), f, protocol=WRITE_PROTOCOL)

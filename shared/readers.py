@@ -81,6 +81,8 @@ def read_sample(dataset: str | DatasetSpec, path) -> SkeletonSample:
 
 def _read_cleaned(dataset: str | DatasetSpec, path) -> SkeletonSample:
     spec = dataset if isinstance(dataset, DatasetSpec) else get_dataset(dataset)
+    if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():  # a FIFO would block the reader
+        raise SkeletonFormatError(path, "not a regular file (a FIFO, socket or device)")
     fmt = spec.skeleton_format
     if fmt == "by_suffix":  # a custom dataset's files: any supported format, fitted to its layout
         return _fit_to(spec, Path(path), _read_file(Path(path)))

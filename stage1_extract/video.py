@@ -230,6 +230,8 @@ def open_frames(path: Path) -> FrameSource:
         return FrameFolder(path)
     if not path.exists():
         raise VideoError(f"{path}: no such video")
+    if not path.is_file():  # a FIFO or a device: the decoder would wait on it forever
+        raise VideoError(f"{path}: not a regular file (a FIFO, socket or device); give a video file")
     return VideoFile(path)
 
 

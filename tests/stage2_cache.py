@@ -57,9 +57,11 @@ def _meta(spec: DatasetSpec, action: int, subject: int, r: int) -> SampleMeta:
 
 
 def write_tiny_features(folder: Path, invalid_rgb=(), invalid_text=(), seed: int = 0, frames: int = 2,
-                        name: str = "tiny") -> Path:
+                        name: str = "tiny", garbage: float | None = None) -> Path:
     """A feature set over the skeleton cache in `folder`; `frames`: K of rgb/frames (0: written without
-    --frame-features, as stage 1 does by default; 2: as every file before that flag)."""
+    --frame-features, as stage 1 does by default; 2: as every file before that flag). `garbage`: what
+    the invalid rows' RGB embedding (+garbage) and text embedding (-garbage) hold, written with the
+    file (its checksums cover it) rather than edited in afterwards."""
     cache = SkeletonCache(folder)
     rng = np.random.default_rng(seed + 1)
     n, c = len(cache), int(cache.labels.max()) + 1
@@ -69,11 +71,15 @@ def write_tiny_features(folder: Path, invalid_rgb=(), invalid_text=(), seed: int
     text_valid[list(invalid_text)] = False
     yes = rng.uniform(0, 1, (n, len(QUESTIONS))).astype(np.float32)
     yes[list(invalid_text)] = np.nan
+    rgb_pooled = (onehot + rng.normal(0, 0.1, (n, RGB_DIM))).astype(np.float16)
+    text_embedding = rng.normal(0, 1, (n, TEXT_DIM)).astype(np.float16)
+    if garbage is not None:
+        rgb_pooled[list(invalid_rgb)] = garbage
+        text_embedding[list(invalid_text)] = -garbage
     block = FeatureBlock(
-        index=np.arange(n), name=list(cache.names), rgb_valid=rgb_valid,
-        rgb_pooled=(onehot + rng.normal(0, 0.1, (n, RGB_DIM))).astype(np.float16),
+        index=np.arange(n), name=list(cache.names), rgb_valid=rgb_valid, rgb_pooled=rgb_pooled,
         rgb_frames=np.zeros((n, frames, RGB_DIM), np.float16), text_valid=text_valid, yes_prob=yes,
-        description=["a person moves"] * n, text_embedding=rng.normal(0, 1, (n, TEXT_DIM)).astype(np.float16))
+        description=["a person moves"] * n, text_embedding=text_embedding)
     header = FeatureHeader(names_hash=cache.names_hash, num_samples=n, questions=QUESTIONS,
                            class_names=[f"class {i}" for i in range(c)],
                            class_embedding=np.zeros((c, TEXT_DIM), np.float16),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -258,3 +259,133 @@ def test_a_bad_rgb_encoder_file_is_one_line(tmp_path, capsys, content, says):
         load_efficientnet_lite0(path)
     assert str(e.value).startswith(f"{path}: {says}") and "\n" not in str(e.value)
     assert "this ran" not in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- #21 item 9: read-only or full outputs
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder no file can be written in: a read-only tmpfs as root (root writes through permission bits)."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(folder)],
+                               capture_output=True, text=True)
+        if mount.returncode != 0:
+            pytest.skip(f"running as root and cannot mount a read-only tmpfs: {mount.stderr.strip()}")
+        yield folder
+        subprocess.run(["umount", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+
+
+def test_a_writer_that_fails_for_want_of_space_is_one_line(tmp_path):
+    import errno
+
+    from shared.cache_io import atomic_path
+    from shared.errors import OutputError
+
+    target = tmp_path / "out.json"
+    with pytest.raises(OutputError, match=f"cannot write {target}: No space left on device"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("{")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+@pytest.fixture(scope="module")
+def tiny_run(cache, tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("tiny-run") / "run"
+    config = work.parent / "tiny.yaml"
+    config.write_text("base_channel: 8\nwindow: 8\n")
+    invoke("train", "--cache", cache, "--epochs", 1, "--recipe", "demo", "--batch-size", 9, "--device", "cpu",
+           "--workers", 0, "--config", config, "--no-fam", "--no-frm", "--work-dir", work)
+    return work
+
+
+@pytest.mark.parametrize("command", ["export-pyskl", "export", "ensemble --out"])
+def test_an_output_on_a_read_only_file_system_is_one_line(command, cache, tiny_run, read_only):
+    args = {"export-pyskl": ["export-pyskl", "--cache", cache, "--out", read_only / "x.pkl", "--quiet"],
+            "export": ["export", "--checkpoint", tiny_run / "last.pt", "--out", read_only / "e",
+                       "--format", "torchscript"],
+            "ensemble --out": ["ensemble", tiny_run / "eval" / "scores.npz", tiny_run / "eval" / "scores.npz",
+                               "--out", read_only / "ens.json"]}[command]
+    result = invoke(*args, ok=False)
+    assert isinstance(result.exception, MMCLError), repr(result.exception)
+    assert f"cannot write {read_only}" in str(result.exception) and "\n" not in str(result.exception)
+
+
+@pytest.mark.parametrize("frame_index, says", [
+    (np.array([0, np.nan, 2, 3]), "frame_index[1] is nan"),
+    (np.array([0, 1, 2**33, 3]), "frame_index[2] is 8589934592"),
+    (np.array([0, 1.5, 2, 3]), "frame_index[1] is 1.5"),
+])
+def test_frame_indices_that_would_wrap_are_refused(tmp_path, frame_index, says):
+    from shared.array_skeleton import read_array_skeleton
+
+    path = tmp_path / "s.npz"
+    np.savez(path, joints=np.zeros((4, 25, 3), np.float32), frame_index=frame_index)
+    with pytest.raises(MMCLError, match=re.escape(f"s.npz: {says}")):
+        read_array_skeleton(path)
+
+
+def test_a_fifo_as_video_or_skeleton_is_refused_without_waiting(tmp_path):
+    import os
+
+    from shared.readers import read_sample
+    from shared.registry import NTU60
+    from stage1_extract.video import open_frames
+
+    fifo = tmp_path / "S001C001P001R001A001_rgb.avi"
+    os.mkfifo(fifo)
+    with pytest.raises(MMCLError, match="not a regular file"):
+        open_frames(fifo)  # before: the decoder opened it and waited forever
+    skeleton = tmp_path / "S001C001P001R001A001.skeleton"
+    os.mkfifo(skeleton)
+    with pytest.raises(MMCLError, match="S001C001P001R001A001.skeleton: not a regular file"):
+        read_sample(NTU60, skeleton)
+
+
+def test_bit_flips_in_a_checkpoints_pickle_are_refused_in_one_line(tiny_run, tmp_path):
+    """#21 item 9: 11 of 400 single-bit flips in last.pt's pickle part were KeyError/TypeError/IndexError
+    tracebacks. Each flip now loads (the checksum then refuses any change that matters) or is one CheckpointError."""
+    import zipfile
+
+    from stage2_train.training.checkpoint import CheckpointError, load_checkpoint
+
+    original = (tiny_run / "last.pt").read_bytes()
+    with zipfile.ZipFile(tiny_run / "last.pt") as z:
+        info = next(i for i in z.infolist() if i.filename.endswith("data.pkl"))
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)  # the stored pickle bytes
+    rng = np.random.default_rng(0)
+    outcomes = {"loaded": 0, "refused": 0}
+    for bit in rng.choice(info.compress_size * 8, size=60, replace=False):
+        damaged = bytearray(original)
+        damaged[start + bit // 8] ^= 1 << (bit % 8)
+        path = tmp_path / "flipped.pt"
+        path.write_bytes(bytes(damaged))
+        try:
+            load_checkpoint(path)
+            outcomes["loaded"] += 1
+        except CheckpointError as e:
+            assert str(e).startswith(str(path)) and "\n" not in str(e)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == 60, outcomes  # a loaded one matched its checksum
+
+
+def test_a_garbage_onnx_model_is_one_line(tiny_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    export = tmp_path / "e"
+    invoke("export", "--checkpoint", tiny_run / "last.pt", "--out", export, "--format", "torchscript")
+    (export / "model.onnx").write_bytes(np.random.default_rng(0).bytes(2000))
+    sample = tmp_path / "s.npy"
+    np.save(sample, np.zeros((10, 25, 3), np.float32) + [0, 0, 3])
+    result = invoke("predict", sample, "--model", export / "model.onnx", ok=False)
+    assert isinstance(result.exception, MMCLError), repr(result.exception)
+    assert str(result.exception).startswith(f"{export / 'model.onnx'}: not a loadable ONNX model")

@@ -29,7 +29,7 @@ import click
 import numpy as np
 import torch
 
-from shared.cache_io import atomic_path
+from shared.cache_io import atomic_path, make_folder
 from shared.errors import MMCLError
 
 from ..training.checkpoint import Checkpoint, load_checkpoint
@@ -183,7 +183,7 @@ def export_model(model: Backbone, card: ModelCard, out_dir: Path, cfg: ExportCon
     check = torch.randn(cfg.verify_batch, *card.input_shape, generator=gen)
     with torch.no_grad():
         expected = model(check).numpy()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     traced = trace(model, example)
     paths: dict[str, Path] = {}
     diffs: dict[str, float] = {}

@@ -11,7 +11,6 @@ window, stream), read from the export's card or the checkpoint.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,10 @@ import click
 import numpy as np
 import torch
 
+from shared.cache_io import atomic_path, make_folder
+from shared.csv_cells import SafeWriter
 from shared.errors import MMCLError
+from shared.text_files import read_text
 from shared.layouts import LAYOUTS, describe_layout_maps, get_layout
 from shared.array_skeleton import ARRAY_SUFFIXES, read_array_skeleton
 from shared.registry import DATASETS, get_dataset
@@ -115,7 +117,7 @@ def _card_beside(path: Path) -> ModelCard:
     if not card.is_file():
         raise MMCLError(f"{path}: no model card ({card}); predict needs the {CARD_NAME} that "
                         f"`mmcl export` writes beside the model")
-    return ModelCard.from_json(card.read_text(), str(card))
+    return ModelCard.from_json(read_text(card, "model card"), str(card))
 
 
 def _onnx_network(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -124,7 +126,12 @@ def _onnx_network(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
     except ImportError:
         raise MMCLError(f"{path}: running an ONNX model needs onnxruntime (pip install onnxruntime); "
                         f"or pass the TorchScript model.ts") from None
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - onnxruntime's own error types (InvalidProtobuf, Fail, ...)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise MMCLError(f"{path}: not a loadable ONNX model ({first[:200]}); export it again with "
+                        f"`mmcl export --format onnx`") from None
     return lambda x: torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0])
 
 
@@ -292,15 +299,16 @@ def write_predictions(out: Path, results: list[FileResult]) -> None:
                               "probability_percent": round(100 * p.probability, 4)}
                              for n, p in enumerate(r.predictions or [], 1)],
              "error": r.error} for r in results]
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent)
     if out.suffix == ".json":
-        out.write_text(json.dumps(rows, indent=2) + "\n")
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(rows, indent=2) + "\n")
         return
     k = max((len(r["predictions"]) for r in rows), default=0)
     header = ["file", "true_class", *[f"{what}_{n}" for n in range(1, k + 1) for what in ("class", "percent")],
               "error"]
-    with open(out, "w", newline="") as f:
-        w = csv.writer(f)
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
+        w = SafeWriter(f)  # class names and file names from the user: no spreadsheet formulas
         w.writerow(header)
         for r in rows:
             ranks = [v for p in r["predictions"] for v in (p["name"], f"{p['probability_percent']:.2f}")]

@@ -23,7 +23,7 @@ import click
 import numpy as np
 
 from shared.progress import progress_bar
-from shared.cache_io import atomic_path
+from shared.cache_io import atomic_path, make_folder
 from shared.errors import MMCLError
 
 from .evaluate import topk_accuracy
@@ -231,7 +231,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 def new_ensemble_dir() -> Path:
     """runs/ensemble-<time>/ (a new one per call) and runs/ensemble-latest pointing at it."""
     folder = new_run_dir("ensemble", "")
-    folder.mkdir(parents=True)
+    make_folder(folder, exist_ok=False)
     point_latest(folder, "ensemble")
     return folder
 

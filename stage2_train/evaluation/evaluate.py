@@ -24,7 +24,7 @@ import torch
 
 from shared.csv_cells import SafeWriter
 from shared.progress import progress_bar
-from shared.cache_io import atomic_path
+from shared.cache_io import atomic_path, make_folder
 
 from .plots import confusion_figure, confusion_title, save
 
@@ -104,7 +104,7 @@ def summarize(s: SplitScores, class_names: list[str]) -> dict[str, Any]:
 def write_report(out_dir: Path, s: SplitScores, class_names: list[str],
                  meta: dict[str, Any]) -> dict[str, Any]:
     """Write the evaluation files into `out_dir`; returns the JSON summary."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     result = summarize(s, class_names)
     confusion, per_class = result.pop("_confusion"), result.pop("_per_class")
     _write_per_class(out_dir / "per_class.csv", confusion, per_class, class_names)

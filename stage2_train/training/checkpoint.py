@@ -106,7 +106,7 @@ class Checkpoint:
     @classmethod
     def load(cls, path: str | Path) -> "Checkpoint":
         path = Path(path)
-        payload = _read(path)
+        payload = read_torch_file(path)
         fmt = payload.get("format") if isinstance(payload, dict) else None
         if fmt not in (CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_V1):
             raise CheckpointError(f"{path}: not an mmcl training checkpoint "
@@ -115,7 +115,7 @@ class Checkpoint:
         missing = [k for k in (REQUIRED_V1 if v1 else REQUIRED) if k not in payload]
         if missing:
             raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
-        if not v1 and checksum({k: v for k, v in payload.items() if k != "checksum"}) != payload["checksum"]:
+        if not v1 and _checksum_of(path, payload) != payload["checksum"]:
             raise CheckpointError(f"{path}: corrupted checkpoint (its contents do not match the checksum written "
                                   f"with it); use another checkpoint (checkpoints/epoch-NNN.pt) or start afresh")
         try:
@@ -126,6 +126,16 @@ class Checkpoint:
                    optimizer=payload.get("optimizer"), scheduler=payload.get("scheduler"),
                    scaler=payload.get("scaler"), rng=payload.get("rng"), metrics=payload.get("metrics"),
                    skeletons_names_hash=payload.get("skeletons_names_hash"))
+
+
+def _checksum_of(path: Path, payload: dict) -> str:
+    """The payload's checksum as `checksum` computes it; a payload a flipped bit left malformed (a tensor
+    whose stride no longer fits its storage, a value of another type) is a CheckpointError naming the file."""
+    try:
+        return checksum({k: v for k, v in payload.items() if k != "checksum"})
+    except (RuntimeError, TypeError, ValueError, AttributeError, KeyError) as e:
+        raise CheckpointError(f"{path}: corrupted checkpoint ({type(e).__name__} while checking it); use another "
+                              f"checkpoint (checkpoints/epoch-NNN.pt) or start afresh") from None
 
 
 def checksum(payload: Any) -> str:
@@ -193,9 +203,6 @@ def read_torch_file(path: Path) -> Any:
         first = text.splitlines()[0].split(". ")[0] if text else type(e).__name__
         raise CheckpointError(f"{path}: unreadable or corrupted checkpoint ({type(e).__name__}: {first}); use "
                               f"another checkpoint (checkpoints/epoch-NNN.pt) or start afresh") from None
-
-
-_read = read_torch_file
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
