@@ -17,7 +17,8 @@ from .fam import gather_with_grad, grace_infonce
 from .loss_config import MMCLLossConfig
 
 
-LOSS_METRICS = ("loss", "loss_ce", "loss_refine", "loss_align", "loss_backbone")  # the parts' names in metrics.jsonl, TensorBoard
+# the parts' names in metrics.jsonl, TensorBoard
+LOSS_METRICS = ("loss", "loss_ce", "loss_refine", "loss_align", "loss_backbone")
 
 
 @dataclass(frozen=True)

@@ -318,8 +318,8 @@ def finalize_config(cfg: TrainConfig, dataset_dir: Path, protocols: list[str]) -
 
 
 # Settings a resumed run cannot change: they shape the model or the data it was trained on.
-FIXED_ON_RESUME = ("dataset", "protocol", "stream", "backbone", "center_of_mass", "use_fam", "use_frm", "frm_vectors", "base_channel",
-                   "window", "augment", "val_split", "val_seed", "seed", "layout", "persons")
+FIXED_ON_RESUME = ("dataset", "protocol", "stream", "backbone", "center_of_mass", "use_fam", "use_frm", "frm_vectors",
+                   "base_channel", "window", "augment", "val_split", "val_seed", "seed", "layout", "persons")
 
 
 def check_resume_compatible(cfg: TrainConfig, saved: TrainConfig, checkpoint: Path) -> None:

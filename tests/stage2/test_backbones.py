@@ -169,8 +169,11 @@ def test_spec_records_and_restores_the_backbone(kind):
 def test_center_of_mass_reaches_hdgcn_and_only_hdgcn():
     from stage2_train.models.model_config import ArchitectureConfig
 
-    model = ArchitectureConfig(backbone="hdgcn", center_of_mass=2, use_fam=False, use_frm=False).model_config(60, "ntu25", 25, 2, None, None)
+    hdgcn = ArchitectureConfig(backbone="hdgcn", center_of_mass=2, use_fam=False, use_frm=False)
+    model = hdgcn.model_config(60, "ntu25", 25, 2, None, None)
     assert model.backbone.com == 2
-    assert ArchitectureConfig(backbone="hdgcn", use_fam=False, use_frm=False).model_config(10, "kinect_v1", 20, 1, None, None).backbone.com == 3
+    ucla = ArchitectureConfig(backbone="hdgcn", use_fam=False, use_frm=False)
+    ucla = ucla.model_config(10, "kinect_v1", 20, 1, None, None)
+    assert ucla.backbone.com == 3
     with pytest.raises(MMCLError, match="HD-GCN only"):
         ArchitectureConfig(backbone="stgcnpp", center_of_mass=2)
