@@ -121,11 +121,12 @@ def load_manifest(path: str | Path) -> Manifest:
     protocols = _protocols(doc["protocols"], path)
     rows, where, table_text = _rows(doc["samples"], path)
     samples, problems = [], []
-    for i, row in rows:  # every row checked: all the table's problems in one pass, not the first alone
-        try:
-            samples.append(_sample(row, i, where, path.parent, classes, protocols))
-        except ManifestError as e:
-            problems.append(str(e))
+    for i, row in rows:  # every row checked whole: all the table's problems in one pass, not the first alone
+        found = _row_problems(row, f"{where}, row {i}", path.parent, classes, protocols)
+        if found:
+            problems += found
+        else:
+            samples.append(_sample(row, path.parent, classes))
     names = [str(row.get("name", "")).strip() for _, row in rows]
     problems += _repeated([n for n in names if n], where, "sample name")
     if len(problems) == 1:
@@ -214,53 +215,63 @@ def _splits(rows, protocol: str) -> list[bool]:
     return [SPLIT_VALUES[str(row[protocol]).strip().lower()] for _, row in rows]
 
 
-def _sample(row: dict, number: int, where: str, base: Path, classes: tuple[ClassInfo, ...],
-            protocols: tuple[str, ...]) -> ManifestSample:
-    at = f"{where}, row {number}"
+def _row_problems(row: dict, at: str, base: Path, classes: tuple[ClassInfo, ...],
+                  protocols: tuple[str, ...]) -> list[str]:
+    """Every problem of one sample row, each naming where it is (empty: the row is good)."""
     known = ("name", "label", "skeleton", "video", *META_COLUMNS, *protocols)
     unknown = sorted(set(row) - set(known))
+    problems = []
     if unknown:
-        raise ManifestError(f"{at}: unknown column(s) {', '.join(map(str, unknown))} (known: {', '.join(known)})")
-    for key in ("name", "label", "skeleton", *protocols):
-        if str(row.get(key, "")).strip() == "":
-            raise ManifestError(f"{at}: '{key}' is empty")
+        problems.append(f"{at}: unknown column(s) {', '.join(map(str, unknown))} (known: {', '.join(known)})")
+    empty = [key for key in ("name", "label", "skeleton", *protocols) if str(row.get(key, "")).strip() == ""]
+    problems += [f"{at}: '{key}' is empty" for key in empty]
     for p in protocols:
-        if str(row[p]).strip().lower() not in SPLIT_VALUES:
-            raise ManifestError(f"{at}: {p} is {row[p]!r}; expected train or test")
-    meta_values = {}
+        if p not in empty and str(row[p]).strip().lower() not in SPLIT_VALUES:
+            problems.append(f"{at}: {p} is {row[p]!r}; expected train or test")
     for key in META_COLUMNS:
         value = str(row.get(key, "")).strip()
-        if value:
-            try:
-                meta_values[key] = int(value)
-            except ValueError:
-                raise ManifestError(f"{at}: {key} {value!r} is not a whole number") from None
-            if not 0 <= meta_values[key] <= META_MAX:  # stored as int32 in skeletons.h5
-                raise ManifestError(f"{at}: {key} {value} is out of range (0 to {META_MAX})")
-    skeleton = base / str(row["skeleton"]).strip()
-    try:
-        skeleton_format(skeleton)
-    except MMCLError as e:
-        raise ManifestError(f"{at}: {e}") from None
+        if not value:
+            continue
+        try:
+            number = int(value)
+        except ValueError:
+            problems.append(f"{at}: {key} {value!r} is not a whole number")
+            continue
+        if not 0 <= number <= META_MAX:  # stored as int32 in skeletons.h5
+            problems.append(f"{at}: {key} {value} is out of range (0 to {META_MAX})")
+    if "skeleton" not in empty:
+        try:
+            skeleton_format(base / str(row["skeleton"]).strip())
+        except MMCLError as e:
+            problems.append(f"{at}: {e}")
+    if "name" not in empty and (problem := name_problem(str(row["name"]).strip())) is not None:
+        problems.append(f"{at}: name {str(row['name']).strip()!r} is refused: {problem} (a sample name must be "
+                        f"one plain file-name component)")
+    if "label" not in empty and _action(row["label"], classes) is None:
+        text = str(row["label"]).strip()
+        shown = ", ".join(c.name for c in classes[:8]) + (", ..." if len(classes) > 8 else "")
+        problems.append(f"{at}: label {text!r} is not one of the classes ({shown}) nor an index "
+                        f"0-{len(classes) - 1}")
+    return problems
+
+
+def _sample(row: dict, base: Path, classes: tuple[ClassInfo, ...]) -> ManifestSample:
+    """The sample of a row `_row_problems` found good."""
+    meta_values = {key: int(str(row[key]).strip()) for key in META_COLUMNS if str(row.get(key, "")).strip()}
+    meta = SampleMeta(name=str(row["name"]).strip(), action=_action(row["label"], classes), **meta_values)
     video = str(row.get("video") or "").strip()
-    problem = name_problem(str(row["name"]).strip())
-    if problem is not None:
-        raise ManifestError(f"{at}: name {str(row['name']).strip()!r} is refused: {problem} (a sample name must be "
-                            f"one plain file-name component)")
-    meta = SampleMeta(name=str(row["name"]).strip(), action=_label(row["label"], classes, at), **meta_values)
-    return ManifestSample(meta, skeleton, base / video if video else None)
+    return ManifestSample(meta, base / str(row["skeleton"]).strip(), base / video if video else None)
 
 
-def _label(value, classes: tuple[ClassInfo, ...], at: str) -> int:
-    """The class's action number (its 1-based position) from a name or a 0-based index."""
+def _action(value, classes: tuple[ClassInfo, ...]) -> int | None:
+    """The class's action number (its 1-based position) from a name or a 0-based index; None if neither."""
     text = str(value).strip()
     for c in classes:
         if c.name == text:
             return c.action
     if text.isdigit() and int(text) < len(classes):
         return classes[int(text)].action
-    shown = ", ".join(c.name for c in classes[:8]) + (", ..." if len(classes) > 8 else "")
-    raise ManifestError(f"{at}: label {text!r} is not one of the classes ({shown}) nor an index 0-{len(classes) - 1}")
+    return None
 
 
 def _resolution(value, path: Path) -> tuple[int, int] | None:

@@ -84,6 +84,20 @@ def test_every_problem_of_the_sample_table_is_reported_in_one_pass(tmp_path):
     assert "sample name 'b' appears more than once" in lines[3]
 
 
+def test_every_problem_of_one_row_is_reported_in_one_pass(tmp_path):
+    """One row with a split `trian`, a label `wavy`, a subject `one` and a skeleton `b.csv`: four lines,
+    not the first problem alone."""
+    rows = [{**ROW, "name": "b", "xsub": "trian", "label": "wavy", "subject": "one", "skeleton": "b.csv"}, ROW]
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(_manifest(tmp_path, rows))
+    lines = str(caught.value).splitlines()
+    assert lines[0].endswith("samples.csv: 4 problems (each row checked):")
+    assert all("row 2:" in line for line in lines[1:]) and len(lines) == 5
+    for part in ("unknown skeleton file ending", "xsub is 'trian'", "subject 'one' is not a whole number",
+                 "label 'wavy' is not one of the classes"):
+        assert any(part in line for line in lines[1:]), part
+
+
 def test_array_files_are_fitted_to_the_layout_and_checked(tmp_path):
     spec = load_manifest(_manifest(tmp_path, [ROW], persons=2)).spec
     np.save(tmp_path / "one.npy", np.ones((4, 20, 3), np.float32))
