@@ -39,7 +39,7 @@ COMPILE = ("no", "inductor", "aot_eager", "eager")  # eager/aot_eager: graph cap
 class TrainConfig:
     """A training run: the configs it uses, nested, plus the run's own settings. Each section's
     defaults are written once, in its own module; `to_dict`/`from_dict` speak the flat keys of
-    flags, config files, recipes and the saved config.yaml (`FLAT_KEYS`)."""
+    flags, config files, recipes and the saved config.yaml (`SETTINGS`, from the fields' `setting()`)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ArchitectureConfig = field(default_factory=ArchitectureConfig)
