@@ -12,112 +12,60 @@ from pathlib import Path
 import click
 
 from shared.command import run
-from shared.layouts import LAYOUTS
-from shared.numeric_options import FiniteFloat
 
 from .data.streams import STREAMS
-from .models.model_config import BACKBONE_NAMES
-from .training.config import MIXED_PRECISION, RECIPES, TrainConfig, describe_recipe
-
-
-def _steps(ctx, param, value: str | None) -> list[int] | None:
-    if value is None:
-        return None
-    try:
-        return [int(s) for s in value.replace(",", " ").split()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: expected epochs like '90,100'") from None
+from .settings import click_options
+from .training.config import RECIPES, SETTINGS, describe_recipe
 
 
 # --------------------------------------------------------------------------- train
 
+# `mmcl train`'s options that are no setting of the run (or, --recipe, whose help is made here).
+_NOT_SETTINGS = {
+    "recipe": click.Option(
+        ["--recipe"], type=click.Choice(sorted(RECIPES)),
+        help="Defaults: mmcl with FAM or FRM, ctrgcn without, demo for the demo dataset; --init-from: the "
+             "checkpoint's. " + "; ".join(describe_recipe(r) for r in RECIPES) + " (NW-UCLA: batch 16, "
+             "wd 1e-4, step 50, window 52, 65 epochs, repeat 5). Fitted to small datasets (said at start). "
+             "configs/<dataset>/<recipe>.yaml hold them as --config files to edit."),
+    "config_file": click.Option(["--config", "config_file"], type=click.Path(exists=True, dir_okay=False),
+                                help="YAML or TOML file of settings (recipe < file < flags)."),
+    "resume": click.Option(["--resume"], is_flag=True,
+                           help="Continue the work dir's last.pt exactly (without --work-dir: the "
+                                "runs/<dataset>-<protocol>-<stream>-latest run)."),
+}
 
-@click.command()
-@click.option("--cache", type=click.Path(), help="Cache root or one dataset's directory (default: cache).")
-@click.option("--protocol", help="Split protocol (default: the dataset's first, e.g. xsub, view3).")
-@click.option("--stream", type=click.Choice(STREAMS + ("joint_motion", "bone_motion")),
-              help="Input stream (default: joint).")
-@click.option("--work-dir", type=click.Path(),
-              help="Output folder, used exactly (default: a new runs/<dataset>-<protocol>-<stream>-seed<S>-<time> "
-                   "per run, linked from runs/<dataset>-<protocol>-<stream>-latest).")
-@click.option("--features", help="Feature set under <cache>/features (default: the only one).")
-@click.option("--recipe", type=click.Choice(sorted(RECIPES)),
-              help="Defaults: mmcl with FAM or FRM, ctrgcn without, demo for the demo dataset; --init-from: the "
-                   "checkpoint's. " + "; ".join(describe_recipe(r) for r in RECIPES) + " (NW-UCLA: batch 16, "
-                   "wd 1e-4, step 50, window 52, 65 epochs, repeat 5). Fitted to small datasets (said at start). "
-                   "configs/<dataset>/<recipe>.yaml hold them as --config files to edit.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="YAML or TOML file of settings (recipe < file < flags).")
-@click.option("--epochs", type=int)
-@click.option("--batch-size", type=int, help="Global batch size (split over processes).")
-@click.option("--test-batch-size", type=int)
-@click.option("--lr", type=FiniteFloat(), help="Base learning rate.")
-@click.option("--weight-decay", type=FiniteFloat())
-@click.option("--warmup", type=int, help="Epochs of linear learning-rate warm-up.")
-@click.option("--steps", callback=_steps, help="Epochs where the learning rate drops x0.1, e.g. 90,100.")
-@click.option("--seed", type=int)
-@click.option("--lambda-align", type=FiniteFloat(), help="Weight of FAM's contrastive loss (0.1).")
-@click.option("--lambda-refine", type=FiniteFloat(), help="Weight of FRM's refined-score loss (0.2).")
-@click.option("--tau", type=FiniteFloat(), help="Contrastive temperature (0.4).")
-@click.option("--backbone", type=click.Choice(BACKBONE_NAMES),
-              help="Skeleton backbone (default ctrgcn): FAM and FRM attach to any of them.")
-@click.option("--center-of-mass", type=click.IntRange(min=1),
-              help="HD-GCN: the 1-based joint its hierarchy grows from (default 21 on NTU-25, 3 on Kinect v1).")
-@click.option("--base-channel", type=int,
-              help="The backbone's first width (default its own: 64, ProtoGCN 96; the demo recipe 16).")
-@click.option("--frm-vectors", type=int, help="FRM's number of class-wise vectors R (2).")
-@click.option("--no-fam", "no_fam", is_flag=True, help="Train without the feature alignment module.")
-@click.option("--no-frm", "no_frm", is_flag=True, help="Train without the feature refinement module.")
-@click.option("--resume", is_flag=True,
-              help="Continue the work dir's last.pt exactly (without --work-dir: the "
-                   "runs/<dataset>-<protocol>-<stream>-latest run).")
-@click.option("--keep-checkpoints", type=click.IntRange(min=0),
-              help=f"Epoch checkpoints kept: the last N checkpoints/epoch-NNN.pt (default "
-                   f"{TrainConfig.keep_checkpoints}; 0 keeps every epoch), plus last.pt. Each holds the full "
-                   f"training state: about 15 MB at full width (base channel 64, FAM and FRM: 6 MB of "
-                   f"weights, the rest optimiser state).")
-@click.option("--init-from", type=click.Path(exists=True, dir_okay=False),
-              help="Start from a checkpoint's weights (fine-tuning): its width and recipe are kept unless a "
-                   "config file or flag says otherwise; tensors that do not fit (a new classifier) start fresh.")
-@click.option("--layout", type=click.Choice(sorted(LAYOUTS)),
-              help="Skeleton layout the network takes; another than the cache's maps the joints "
-                   "(default: the cache's, or the --init-from checkpoint's where the cache maps to it).")
-@click.option("--persons", type=click.IntRange(min=1),
-              help="Persons per sample; more than the cache's pads absent ones "
-                   "(default: the --init-from checkpoint's, else the cache's).")
-@click.option("--mixed-precision", type=click.Choice(MIXED_PRECISION),
-              help="Autocast. Default auto: bf16 on a CUDA GPU that computes it natively (Ampere on), "
-                   "float32 (no) everywhere else, CPUs included. bf16 and fp16 change numerics; on CPU bf16 is "
-                   "an explicit choice (its speed-up depends on the CPU: bench/bench_precision.py measures it).")
-@click.option("--compile", "compile", type=click.Choice(["no", "inductor", "aot_eager", "eager"]), is_flag=False,
-              flag_value="inductor", help="torch.compile the model; --compile alone: inductor (default no: "
-                                          "compiling costs minutes, see bench/bench_train_step.py).")
-@click.option("--log-every", type=click.IntRange(min=1), help="Steps between progress-bar updates (20).")
-@click.option("--val-split", type=FiniteFloat(),
-              help="Fraction of the training samples held out (seeded) for validation.")
-@click.option("--val-seed", type=int,
-              help="Seed of the validation draw (default 0, the same for every stream and --seed).")
-@click.option("--test-every", type=int,
-              help="Also evaluate on the test split every N epochs (0: only at the end): the way to follow test "
-                   "accuracy (test/top1 % in TensorBoard, test_top1 in metrics.jsonl); report the last epoch.")
-@click.option("--workers", type=int, help="DataLoader worker processes (default: 0 in memory, else 4).")
-@click.option("--data-on-device", "on_device", is_flag=True, default=None,
-              help="Hold the training frames and features on the training device and draw batches there "
-                   "(no DataLoader; for a GPU with room for the cache: NTU120 frames are about 2 GB). "
-                   "The same batches as the DataLoader's.")
-@click.option("--window", type=int, help="Frames per sample after crop and resize (64; NW-UCLA 52).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
-def train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **options) -> None:
+# The order `mmcl train --help` lists its options in (flat keys, and the names above). A setting
+# declared with a flag (`setting(..., flag=True)`) and not named here follows at the end.
+OPTION_ORDER = (
+    "cache", "protocol", "stream", "work_dir", "features", "recipe", "config_file", "epochs", "batch_size",
+    "test_batch_size", "lr", "weight_decay", "warmup", "steps", "seed", "lambda_align", "lambda_refine", "tau",
+    "backbone", "center_of_mass", "base_channel", "frm_vectors", "use_fam", "use_frm", "resume",
+    "keep_checkpoints", "init_from", "layout", "persons", "mixed_precision", "compile", "log_every", "val_split",
+    "val_seed", "test_every", "workers", "on_device", "window", "device")
+
+
+def train_options(settings: dict | None = None, order: tuple[str, ...] = OPTION_ORDER) -> list[click.Option]:
+    """`mmcl train`'s options: the settings' (generated from their fields) and the others, in `order`."""
+    generated = {o.name: o for o in click_options((settings or SETTINGS).values())}
+    named = {**generated, **_NOT_SETTINGS}
+    unknown = [n for n in order if n not in named]
+    assert not unknown, f"OPTION_ORDER names no option {unknown}"
+    return [named[n] for n in order] + [o for n, o in generated.items() if n not in order]
+
+
+@click.command(params=train_options())
+def train(config_file: str | None, resume: bool, **options) -> None:
     """Train a skeleton backbone (CTR-GCN by default) with MMCL's FAM and FRM on a cache made by `mmcl extract`."""
     from .training.train import train as run_training
 
-    cfg, notes, ckpt = resolve_train(config_file, resume, no_fam, no_frm, **options)
+    cfg, notes, ckpt = resolve_train(config_file, resume, **options)
     for line in notes:
         click.echo(line)
     run_training(cfg, ckpt)
 
 
-def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: bool, **options):
+def resolve_train(config_file: str | None, resume: bool, **options):
     """`mmcl train`'s parameters -> (the resolved config, notes for the user, the checkpoint to continue).
 
     The notes start with the settings line (each main setting and where it came from: default,
@@ -132,7 +80,7 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
     from .training.run_dirs import latest_run, train_run_name
     from .training.train import load_resume_checkpoint
 
-    flags = {**options, "use_fam": False if no_fam else None, "use_frm": False if no_frm else None}
+    flags = options  # flat key -> value; None where the flag was not given
     file_values = load_config_file(config_file)
     dataset_dir = resolve_dataset_dir(flags["cache"] or file_values.get("cache") or "cache")
     skeletons = SkeletonCache(dataset_dir)

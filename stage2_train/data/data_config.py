@@ -3,46 +3,55 @@ how the network's input layout relates to the cache's. Torch-free; `train.build_
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from shared.errors import MMCLError
 from shared.layouts import LAYOUTS
 
-from ..settings import FRACTION, NON_NEGATIVE, between
-from .streams import canonical_stream
+from ..settings import FRACTION, NON_NEGATIVE, between, bound, check_fields, setting
+from .streams import STREAMS, canonical_stream, is_stream
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    cache: str = "cache"  # cache root or one dataset's directory
-    dataset: str = ""  # filled in from the cache
-    protocol: str | None = None  # None: the dataset's first protocol
-    stream: str = "joint"
-    features: str | None = None  # feature set name; None: the only one present
+    cache: str = setting("cache", flag=True, path="any",
+                         help="Cache root or one dataset's directory (default: {default}).")
+    dataset: str = setting("", fixed_on_resume=True)  # filled in from the cache
+    protocol: str | None = setting(None, flag=True, fixed_on_resume=True,
+                                   help="Split protocol (default: the dataset's first, e.g. xsub, view3).")
+    stream: str = setting("joint", flag=True, fixed_on_resume=True, choices=STREAMS + ("joint_motion", "bone_motion"),
+                          check=bound(is_stream, f"one of {', '.join(STREAMS)}"),  # any case, _ or -
+                          help="Input stream (default: {default}).")
+    features: str | None = setting(None, flag=True,
+                                   help="Feature set under <cache>/features (default: the only one).")
     # the training set is seen `repeat` times per epoch (NW-UCLA: 5)
-    repeat: int = field(default=1, metadata=between(1, 10_000, "NW-UCLA's recipe repeats 5 times"))
-    val_split: float = field(default=0.0, metadata=FRACTION)  # fraction of the training samples held out
+    repeat: int = setting(1, check=between(1, 10_000, "NW-UCLA's recipe repeats 5 times"))
+    val_split: float = setting(0.0, flag=True, check=FRACTION, fixed_on_resume=True,
+                               help="Fraction of the training samples held out (seeded) for validation.")
     # draws the validation split; apart from `seed` so that streams trained with different seeds hold
     # out the same samples (the ensemble weight search needs that)
-    val_seed: int = field(default=0, metadata=NON_NEGATIVE)
-    # None: 0 when the frames are in memory, else up to 4
-    workers: int | None = field(default=None, metadata=between(0, 1024, "processes"))
+    val_seed: int = setting(0, flag=True, check=NON_NEGATIVE, fixed_on_resume=True,
+                            help="Seed of the validation draw (default {default}, the same for every stream and "
+                                 "--seed).")
+    workers: int | None = setting(None, flag=True, check=between(0, 1024, "processes"),
+                                  help="DataLoader worker processes (default: 0 in memory, else 4).")
     in_memory: bool | None = None  # None: load the frames when they fit in memory
-    on_device: bool = False  # the training rows' frames and features held on the device (device_batches)
+    # the training rows' frames and features held on the device (device_batches)
+    on_device: bool = setting(
+        False, flag="--data-on-device", switch=True,
+        help="Hold the training frames and features on the training device and draw batches there "
+             "(no DataLoader; for a GPU with room for the cache: NTU120 frames are about 2 GB). "
+             "The same batches as the DataLoader's.")
     # The network's input; None: the cache's (config.resolve_input_layout fills them in before training).
-    layout: str | None = None  # skeleton layout (another than the cache's maps the joints)
-    # persons per sample (more than the cache's pads absent ones)
-    persons: int | None = field(default=None,
-                                metadata=between(1, 16, "the datasets have 1 or 2; the input grows with it"))
+    layout: str | None = setting(
+        None, flag=True, fixed_on_resume=True, choices=sorted(LAYOUTS),
+        help="Skeleton layout the network takes; another than the cache's maps the joints "
+             "(default: the cache's, or the --init-from checkpoint's where the cache maps to it).")
+    persons: int | None = setting(
+        None, flag=True, fixed_on_resume=True, at_least=1,
+        check=between(1, 16, "the datasets have 1 or 2; the input grows with it"),
+        help="Persons per sample; more than the cache's pads absent ones "
+             "(default: the --init-from checkpoint's, else the cache's).")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stream", canonical_stream(self.stream))
-        checks = [
-            (0.0 <= self.val_split < 1.0, "val_split must be in [0, 1)"),
-            (self.layout is None or self.layout in LAYOUTS, f"layout must be one of {', '.join(LAYOUTS)}"),
-            (self.persons is None or self.persons >= 1, "persons must be at least 1"),
-            (self.repeat >= 1, "repeat must be at least 1"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise MMCLError(f"training config: {message}")
+        check_fields(self)

@@ -18,10 +18,15 @@ if TYPE_CHECKING:
 STREAMS = ("joint", "bone", "joint-motion", "bone-motion")
 
 
+def is_stream(name: str) -> bool:
+    """Whether `canonical_stream` takes `name`."""
+    return str(name).strip().lower().replace("_", "-") in STREAMS
+
+
 def canonical_stream(name: str) -> str:
     """'joint_motion', 'Joint-Motion' and 'joint-motion' are one stream."""
     key = str(name).strip().lower().replace("_", "-")
-    if key not in STREAMS:
+    if not is_stream(name):
         raise MMCLError(f"unknown stream {name!r}; choose one of: {', '.join(STREAMS)}")
     return key
 

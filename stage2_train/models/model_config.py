@@ -17,7 +17,7 @@ from typing import Union
 from shared.errors import MMCLError
 from shared.layouts import get_layout
 
-from ..settings import FRACTION, between, bound
+from ..settings import AT_LEAST_ONE, FRACTION, between, bound, check_fields, setting
 
 # Reference layout: 10 units as (out = base_channel * multiplier, temporal stride).
 UNIT_PLAN: tuple[tuple[int, int], ...] = (
@@ -251,21 +251,28 @@ class ArchitectureConfig:
     """What a training run chooses about the network; classes, joints, persons and feature widths
     come from the data (`model_config`)."""
 
-    backbone: str = field(default="ctrgcn", metadata=bound(lambda v: v in BACKBONE_CONFIGS,
-                                                           f"one of {', '.join(BACKBONE_NAMES)}"))
-    use_fam: bool = True
-    use_frm: bool = True
-    frm_vectors: int = field(default=MMCLModelConfig.frm_vectors, metadata=between(1, 1024, "the paper uses 2"))
+    backbone: str = setting("ctrgcn", flag=True, fixed_on_resume=True, choices=BACKBONE_NAMES,
+                            help="Skeleton backbone (default {default}): FAM and FRM attach to any of them.")
+    use_fam: bool = setting(True, flag="--no-fam", switch=False, fixed_on_resume=True,
+                            help="Train without the feature alignment module.")
+    use_frm: bool = setting(True, flag="--no-frm", switch=False, fixed_on_resume=True,
+                            help="Train without the feature refinement module.")
+    frm_vectors: int = setting(MMCLModelConfig.frm_vectors, flag=True, fixed_on_resume=True,
+                               check=between(1, 1024, "the paper uses 2"),
+                               help="FRM's number of class-wise vectors R ({default}).")
     # None: the backbone's own (64; ProtoGCN 96). Each backbone checks what its branches need.
-    base_channel: int | None = field(default=None,
-                                     metadata=bound(lambda v: 4 <= v <= 1024 and v % 4 == 0,
-                                                    "a positive multiple of 4, at most 1024 (the paper's "
-                                                    "is 64; 1024 makes about 360M parameters)"))
-    drop_out: float = field(default=CTRGCNConfig.drop_out, metadata=FRACTION)
-    # HD-GCN only: the 1-based joint its hierarchy grows from (None: 21 on NTU-25, 3 on Kinect v1)
-    center_of_mass: int | None = field(default=None, metadata=bound(lambda v: v >= 1, ">= 1"))
+    base_channel: int | None = setting(
+        None, flag=True, recipe=True, fixed_on_resume=True,
+        check=bound(lambda v: 4 <= v <= 1024 and v % 4 == 0,
+                    "a positive multiple of 4, at most 1024 (the paper's is 64; 1024 makes about 360M parameters)"),
+        help="The backbone's first width (default its own: 64, ProtoGCN 96; the demo recipe 16).")
+    drop_out: float = setting(CTRGCNConfig.drop_out, check=FRACTION)
+    center_of_mass: int | None = setting(
+        None, flag=True, fixed_on_resume=True, check=AT_LEAST_ONE, at_least=1,
+        help="HD-GCN: the 1-based joint its hierarchy grows from (default 21 on NTU-25, 3 on Kinect v1).")
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.center_of_mass is not None and self.backbone != "hdgcn":
             raise MMCLError(f"center_of_mass={self.center_of_mass} applies to HD-GCN only, not to "
                             f"backbone {self.backbone!r}")

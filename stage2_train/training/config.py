@@ -7,9 +7,7 @@ takes the recipe's place, so a resumed run keeps its settings unless a flag chan
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +25,7 @@ from ..data.data_config import DataConfig
 from ..models.loss_config import MMCLLossConfig
 from ..models.model_config import ArchitectureConfig
 from .optim_config import OptimConfig
-from ..settings import AT_LEAST_ONE, NON_NEGATIVE, bound, checked
+from ..settings import AT_LEAST_ONE, NON_NEGATIVE, bound, check_fields, flat_settings, setting
 
 if TYPE_CHECKING:
     from ..models.model_spec import InputSpec
@@ -41,36 +39,48 @@ COMPILE = ("no", "inductor", "aot_eager", "eager")  # eager/aot_eager: graph cap
 class TrainConfig:
     """A training run: the configs it uses, nested, plus the run's own settings. Each section's
     defaults are written once, in its own module; `to_dict`/`from_dict` speak the flat keys of
-    flags, config files, recipes and the saved config.yaml (`FLAT_KEYS`)."""
+    flags, config files, recipes and the saved config.yaml (`SETTINGS`, from the fields' `setting()`)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ArchitectureConfig = field(default_factory=ArchitectureConfig)
     loss: MMCLLossConfig = field(default_factory=MMCLLossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    recipe: str | None = None
-    work_dir: str | None = None  # None: a new runs/<dataset>-<protocol>-<stream>-seed<S>-<time> (run_dirs)
-    seed: int = field(default=1, metadata=bound(lambda v: 0 <= v < 2**32, "in [0, 2**32)"))  # numpy's seed range
-    mixed_precision: str = "auto"  # bf16 on native-bf16 CUDA, float32 elsewhere; bf16/fp16 change numerics
-    compile: str = "no"  # a torch.compile backend (inductor: same maths, minutes of compiling)
-    log_every: int = field(default=20, metadata=AT_LEAST_ONE)  # steps between progress-bar loss updates (host syncs)
-    device: str = "auto"
-    # evaluate on the test split every N epochs (0: only at the end)
-    test_every: int = field(default=0, metadata=NON_NEGATIVE)
-    init_from: str | None = None  # checkpoint whose weights start the run (fine-tuning)
-    keep_checkpoints: int = 3  # epoch-NNN.pt files kept (the last N; 0: all); last.pt always
+    recipe: str | None = None  # `mmcl train --recipe` (its help lists the recipes: cli.py)
+    work_dir: str | None = setting(
+        None, flag=True, path="any",
+        help="Output folder, used exactly (default: a new runs/<dataset>-<protocol>-<stream>-seed<S>-<time> "
+             "per run, linked from runs/<dataset>-<protocol>-<stream>-latest).")
+    seed: int = setting(1, flag=True, fixed_on_resume=True,
+                        check=bound(lambda v: 0 <= v < 2**32, "in [0, 2**32)"))  # numpy's seed range
+    mixed_precision: str = setting(
+        "auto", flag=True, choices=MIXED_PRECISION,
+        help="Autocast. Default auto: bf16 on a CUDA GPU that computes it natively (Ampere on), "
+             "float32 (no) everywhere else, CPUs included. bf16 and fp16 change numerics; on CPU bf16 is "
+             "an explicit choice (its speed-up depends on the CPU: bench/bench_precision.py measures it).")
+    compile: str = setting(
+        "no", flag=True, choices=COMPILE, bare="inductor",
+        help="torch.compile the model; --compile alone: inductor (default {default}: compiling costs minutes, "
+             "see bench/bench_train_step.py).")
+    log_every: int = setting(20, flag=True, check=AT_LEAST_ONE, at_least=1,
+                             help="Steps between progress-bar updates ({default}).")  # each one a host sync
+    device: str = setting("auto", flag=True, choices=DEVICES, why="choose a GPU with CUDA_VISIBLE_DEVICES")
+    test_every: int = setting(
+        0, flag=True, check=NON_NEGATIVE,
+        help="Also evaluate on the test split every N epochs (0: only at the end): the way to follow "
+             "test accuracy (test/top1 % in TensorBoard, test_top1 in metrics.jsonl); report the last epoch.")
+    init_from: str | None = setting(
+        None, flag=True, path="file",
+        help="Start from a checkpoint's weights (fine-tuning): its width and recipe are kept unless a "
+             "config file or flag says otherwise; tensors that do not fit (a new classifier) start fresh.")
+    keep_checkpoints: int = setting(
+        3, flag=True, check=bound(lambda v: v >= 0, ">= 0 (0 keeps every epoch)"), at_least=0,
+        help="Epoch checkpoints kept: the last N checkpoints/epoch-NNN.pt (default {default}; 0 keeps every "
+             "epoch), plus last.pt. Each holds the full training state: about 15 MB at full width (base "
+             "channel 64, FAM and FRM: 6 MB of weights, the rest optimiser state).")
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}"),
-            (self.compile in COMPILE, f"compile must be one of {COMPILE}"),
-            (self.log_every >= 1, "log_every must be at least 1"),
-            (self.device in DEVICES, f"device must be one of {DEVICES} (choose a GPU with CUDA_VISIBLE_DEVICES)"),
-            (self.keep_checkpoints >= 0, "keep_checkpoints must be at least 0 (0 keeps every epoch)"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise MMCLError(f"training config: {message}")
+        check_fields(self)
 
     def get(self, key: str) -> Any:
         """The value of a flat key (`lr`, `augment`, `window`, ...)."""
@@ -104,37 +114,13 @@ class TrainConfig:
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ArchitectureConfig, "loss": MMCLLossConfig,
                              "augment": AugmentConfig, "optim": OptimConfig}
-# Flat keys whose name differs from their field's (the rest are the field names themselves).
-RENAMED = {("augment", "kind"): "augment"}
 
-
-def _flat_keys() -> dict[str, tuple[str | None, str]]:
-    keys: dict[str, tuple[str | None, str]] = {}
-    for section, kind in SECTIONS.items():
-        for f in dataclasses.fields(kind):
-            keys[RENAMED.get((section, f.name), f.name)] = (section, f.name)
-    for f in dataclasses.fields(TrainConfig):
-        if f.name not in SECTIONS:
-            keys[f.name] = (None, f.name)
-    assert len(keys) == sum(len(dataclasses.fields(k)) for k in SECTIONS.values()) + len(dataclasses.fields(
-        TrainConfig)) - len(SECTIONS), "two sections share a field name"
-    return keys
-
-
+# flat key -> its Setting (section, field, type, metadata): the keys of flags, config files, recipes
+# and config.yaml, in the order config.yaml lists them. A field's flat key is its name unless its
+# `setting(key=...)` says otherwise (AugmentConfig.kind is `augment`).
+SETTINGS = flat_settings(TrainConfig, SECTIONS)
 # flat key -> (section, field); None: TrainConfig's own field
-FLAT_KEYS: dict[str, tuple[str | None, str]] = _flat_keys()
-
-
-def _field_types() -> dict[str, tuple[dataclasses.Field, Any]]:
-    """flat key -> (its dataclass field, its resolved type)."""
-    out = {}
-    for key, (section, name) in FLAT_KEYS.items():
-        kind = SECTIONS[section] if section else TrainConfig
-        out[key] = ({f.name: f for f in dataclasses.fields(kind)}[name], typing.get_type_hints(kind)[name])
-    return out
-
-
-FIELD_TYPES = _field_types()
+FLAT_KEYS: dict[str, tuple[str | None, str]] = {k: (s.section, s.field.name) for k, s in SETTINGS.items()}
 
 
 # --------------------------------------------------------------------------- recipes
@@ -168,7 +154,8 @@ def default_recipe(dataset: str, use_fam: bool, use_frm: bool) -> str:
 
 # What every recipe decides (a recipe that does not list one keeps the default, as `mmcl` does all),
 # so the settings line says "recipe <name>" for each of them.
-RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup", "steps", "window", "base_channel")
+# (`setting(recipe=True)`)
+RECIPE_KEYS = tuple(k for k, s in SETTINGS.items() if s.spec.recipe)
 
 
 def describe_recipe(name: str) -> str:
@@ -199,12 +186,12 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
         k = str(k).replace("-", "_")
         if k in SECTIONS and isinstance(v, dict):
             inner = {str(n).replace("-", "_"): x for n, x in v.items()}
-            names = {f.name for f in dataclasses.fields(SECTIONS[k])}
-            unknown = sorted(set(inner) - names)
+            keys = {s.field.name: key for key, s in SETTINGS.items() if s.section == k}
+            unknown = sorted(set(inner) - set(keys))
             if unknown:
                 raise MMCLError(f"{source}: unknown setting(s) {', '.join(f'{k}.{n}' for n in unknown)}; "
-                                f"known in {k}: {', '.join(sorted(names))}")
-            out |= {RENAMED.get((k, n), n): x for n, x in inner.items()}
+                                f"known in {k}: {', '.join(sorted(keys))}")
+            out |= {keys[n]: x for n, x in inner.items()}
         else:
             out[k] = v
     unknown = sorted(set(out) - set(FLAT_KEYS))
@@ -215,7 +202,7 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
     def name(key: str) -> str:  # as the user wrote it
         return f"--{key.replace('_', '-')}" if source == COMMAND_LINE else key
 
-    return {k: checked(v, *FIELD_TYPES[k], name(k), source) for k, v in out.items()}
+    return {k: SETTINGS[k].check(v, source, name(k)) for k, v in out.items()}
 
 
 COMMAND_LINE = "command line"
@@ -317,9 +304,9 @@ def finalize_config(cfg: TrainConfig, dataset_dir: Path, protocols: list[str]) -
                        features=features, mixed_precision=resolve_mixed_precision(cfg.mixed_precision, cfg.device))
 
 
-# Settings a resumed run cannot change: they shape the model or the data it was trained on.
-FIXED_ON_RESUME = ("dataset", "protocol", "stream", "backbone", "center_of_mass", "use_fam", "use_frm", "frm_vectors",
-                   "base_channel", "window", "augment", "val_split", "val_seed", "seed", "layout", "persons")
+# Settings a resumed run cannot change (`setting(fixed_on_resume=True)`): they shape the model or
+# the data it was trained on.
+FIXED_ON_RESUME = tuple(k for k, s in SETTINGS.items() if s.spec.fixed_on_resume)
 
 
 def check_resume_compatible(cfg: TrainConfig, saved: TrainConfig, checkpoint: Path) -> None:

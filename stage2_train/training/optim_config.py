@@ -3,35 +3,34 @@ step decay (CTR-GCN's and MMCL's reference schedule). Torch-free; `train.build_o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from shared.errors import MMCLError
-
-from ..settings import FRACTION, NON_NEGATIVE, POSITIVE, between, bound
+from ..settings import FRACTION, NON_NEGATIVE, POSITIVE, between, bound, check_fields, setting
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    epochs: int = field(default=110, metadata=between(0, 100_000, "the recipes train 65 to 110"))
-    # the global batch, split over the processes
-    batch_size: int = field(default=200, metadata=between(1, 1_000_000, "more samples than any dataset has"))
+    epochs: int = setting(110, flag=True, recipe=True, check=between(0, 100_000, "the recipes train 65 to 110"))
+    batch_size: int = setting(200, flag=True, recipe=True,
+                              check=between(1, 1_000_000, "more samples than any dataset has"),
+                              help="Global batch size (split over processes).")
     # None: batch_size
-    test_batch_size: int | None = field(default=None,
-                                        metadata=between(1, 1_000_000, "more samples than any dataset has"))
-    lr: float = field(default=0.1, metadata=NON_NEGATIVE)
-    momentum: float = field(default=0.9, metadata=FRACTION)
+    test_batch_size: int | None = setting(None, flag=True,
+                                          check=between(1, 1_000_000, "more samples than any dataset has"))
+    lr: float = setting(0.1, flag=True, recipe=True, check=NON_NEGATIVE, help="Base learning rate.")
+    momentum: float = setting(0.9, check=FRACTION)
     nesterov: bool = True
-    weight_decay: float = field(default=4e-4, metadata=NON_NEGATIVE)
-    # epochs of linear warm-up
-    warmup: int = field(default=5, metadata=between(0, 100_000, "at most the epochs allowed"))
-    steps: tuple[int, ...] = field(default=(90, 100),  # epochs where lr *= lr_decay
-                                   metadata=bound(lambda v: min(v, default=0) >= 0, "epochs >= 0"))
-    lr_decay: float = field(default=0.1, metadata=POSITIVE)
+    weight_decay: float = setting(4e-4, flag=True, recipe=True, check=NON_NEGATIVE)
+    warmup: int = setting(5, flag=True, recipe=True, check=between(0, 100_000, "at most the epochs allowed"),
+                          help="Epochs of linear learning-rate warm-up.")
+    steps: tuple[int, ...] = setting((90, 100), flag=True, recipe=True,  # epochs where lr *= lr_decay
+                                     check=bound(lambda v: min(v, default=0) >= 0, "epochs >= 0"),
+                                     help="Epochs where the learning rate drops x0.1, e.g. 90,100.")
+    lr_decay: float = setting(0.1, check=POSITIVE)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(sorted(int(s) for s in self.steps)))
-        if not (self.epochs >= 0 and self.batch_size > 0):
-            raise MMCLError("training config: epochs >= 0 and batch_size > 0 are required")
+        check_fields(self)
 
     @property
     def eval_batch_size(self) -> int:
