@@ -54,7 +54,12 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--lr", type=FiniteFloat(), help="Base learning rate.")
 @click.option("--weight-decay", type=FiniteFloat())
 @click.option("--warmup", type=int, help="Epochs of linear learning-rate warm-up.")
-@click.option("--steps", callback=_steps, help="Epochs where the learning rate drops x0.1, e.g. 90,100.")
+@click.option("--steps", callback=_steps,
+              help="Epochs where the learning rate drops x0.1, e.g. 90,100 (--schedule step).")
+@click.option("--schedule", type=click.Choice(["step", "cosine"]),
+              help="After the warm-up: step (x0.1 at --steps, set each epoch; mmcl, ctrgcn) or cosine (set each "
+                   "optimisation step, down to --min-lr at the end; hdgcn, stgcnpp, protogcn).")
+@click.option("--min-lr", type=FiniteFloat(), help="Where --schedule cosine ends (hdgcn 1e-4; stgcnpp, protogcn 0).")
 @click.option("--seed", type=int)
 @click.option("--lambda-align", type=FiniteFloat(), help="Weight of FAM's contrastive loss (0.1).")
 @click.option("--lambda-refine", type=FiniteFloat(), help="Weight of FRM's refined-score loss (0.2).")

@@ -149,6 +149,20 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Sized for `./pipeline.sh` on 2 CPU cores: a narrow network on short windows, a few epochs.
     # Batches of 8 give the motion streams enough steps (16: near chance after 4 epochs).
     "demo": dict(epochs=4, batch_size=8, warmup=1, steps=[3], window=32, base_channel=16),
+    # The other backbones' own NTU recipes, from their official configs (any backbone can train with
+    # any recipe; configs/<dataset>/<recipe>.yaml pair each with its backbone). HD-GCN
+    # (config/nturgbd*/joint_com_*.yaml, main.py): batch 64, 90 epochs, 5 warm-up epochs, then cosine
+    # per step to lr x lr_ratio 0.001 = 1e-4; CTR-GCN's feeder and 64-frame windows.
+    "hdgcn": dict(epochs=90, batch_size=64, steps=[], schedule="cosine", min_lr=1e-4),
+    # ST-GCN++ (pyskl configs/stgcn++/stgcn++_ntu60_xsub_3dkp/j.py): 16 per GPU x 8 GPUs, 16 epochs of
+    # the training set repeated 5 times (80 passes), wd 5e-4, no warm-up, cosine per step to 0,
+    # 100-frame windows.
+    "stgcnpp": dict(epochs=16, repeat=5, batch_size=128, weight_decay=5e-4, warmup=0, steps=[], schedule="cosine",
+                    min_lr=0.0, window=100),
+    # ProtoGCN (configs/ntu{60,120}_xsub/j.py): one GPU of 16, lr 0.025, 150 epochs, wd 5e-4, no warm-up,
+    # cosine per step to 0, 100-frame windows.
+    "protogcn": dict(epochs=150, batch_size=16, lr=0.025, weight_decay=5e-4, warmup=0, steps=[], schedule="cosine",
+                     min_lr=0.0, window=100),
 }
 
 # CTR-GCN's NW-UCLA recipe; MMCL publishes none, so its MMCL runs use the same schedule.
@@ -168,15 +182,18 @@ def default_recipe(dataset: str, use_fam: bool, use_frm: bool) -> str:
 
 # What every recipe decides (a recipe that does not list one keeps the default, as `mmcl` does all),
 # so the settings line says "recipe <name>" for each of them.
-RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup", "steps", "window", "base_channel")
+RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup", "steps", "window", "base_channel", "schedule",
+               "min_lr", "repeat")
 
 
 def describe_recipe(name: str) -> str:
     """`demo: 4 epochs, batch 8, lr 0.1, ...` for --help (the NTU values; dataset variants in the README)."""
     v = recipe_values(name, "")
-    steps = ",".join(str(s) for s in v["steps"])
-    return (f"{name}: {v['epochs']} epochs, batch {v['batch_size']}, lr {v['lr']:g}, wd {v['weight_decay']:g}, "
-            f"warm-up {v['warmup']}, x0.1 at {steps}, window {v['window']}, "
+    decay = (f"cosine per step to {v['min_lr']:g}" if v["schedule"] == "cosine"
+             else "x0.1 at " + ",".join(str(s) for s in v["steps"]))
+    repeat = f" (set repeated x{v['repeat']})" if v["repeat"] > 1 else ""
+    return (f"{name}: {v['epochs']} epochs{repeat}, batch {v['batch_size']}, lr {v['lr']:g}, "
+            f"wd {v['weight_decay']:g}, warm-up {v['warmup']}, {decay}, window {v['window']}, "
             f"width {v['base_channel'] or 'of the backbone'}")
 
 
@@ -319,7 +336,8 @@ def finalize_config(cfg: TrainConfig, dataset_dir: Path, protocols: list[str]) -
 
 # Settings a resumed run cannot change: they shape the model or the data it was trained on.
 FIXED_ON_RESUME = ("dataset", "protocol", "stream", "backbone", "center_of_mass", "use_fam", "use_frm", "frm_vectors",
-                   "base_channel", "window", "augment", "val_split", "val_seed", "seed", "layout", "persons")
+                   "base_channel", "window", "augment", "val_split", "val_seed", "seed", "layout", "persons",
+                   "schedule")
 
 
 def check_resume_compatible(cfg: TrainConfig, saved: TrainConfig, checkpoint: Path) -> None:
