@@ -83,7 +83,9 @@ def _steps(ctx, param, value: str | None) -> list[int] | None:
                    f"weights, the rest optimiser state).")
 @click.option("--init-from", type=click.Path(exists=True, dir_okay=False),
               help="Start from a checkpoint's weights (fine-tuning): its width and recipe are kept unless a "
-                   "config file or flag says otherwise; tensors that do not fit (a new classifier) start fresh.")
+                   "config file or flag says otherwise; tensors that do not fit (a new classifier) start fresh. "
+                   "Also published CTR-GCN (.pt) and pyskl CTR-GCN (.pth) files, and official HD-GCN .pt state "
+                   "dicts with --center-of-mass N as trained (the file does not record it).")
 @click.option("--layout", type=click.Choice(sorted(LAYOUTS)),
               help="Skeleton layout the network takes; another than the cache's maps the joints "
                    "(default: the cache's, or the --init-from checkpoint's where the cache maps to it).")
@@ -132,7 +134,7 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
     from .data.dataset import make_splits
     from .training.config import (check_resume_compatible, check_resume_epochs, finalize_config,
                                   load_config_file, resolve_input_layout, resolve_with_sources)
-    from .training.published_weights import init_architecture, load_weights, network_input
+    from .training.published_weights import check_init, init_architecture, load_weights, network_input
     from .training.recipe_fit import fit_recipe, settings_lines
     from .training.run_dirs import latest_run, train_run_name
     from .training.train import load_resume_checkpoint
@@ -153,6 +155,8 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
         fitted, fit_notes = fit_recipe(r, len(make_splits(skeletons, d.protocol, d.val_split, d.val_seed).train))
         cfg, notes = resolve_input_layout(fitted.config, skeletons,
                                           network_input(init) if init is not None else None)
+        if init is not None:
+            check_init(init, cfg, fitted.sources)
         return cfg, [*settings_lines(type(fitted)(cfg, fitted.sources)), *fit_notes, *notes]
 
     (cfg, notes), ckpt = resolved(), None
