@@ -162,7 +162,7 @@ def resolve_train(config_file: str | None, resume: bool, no_fam: bool, no_frm: b
     (cfg, notes), ckpt = resolved(), None
     if resume:  # read (and check) the checkpoint before anything in the work dir is touched
         work_dir = cfg.work_dir or str(latest_run(train_run_name(cfg.data.dataset, cfg.data.protocol,
-                                                                 cfg.data.stream)))
+                                                                 cfg.data.stream, cfg.model.backbone)))
         ckpt = load_resume_checkpoint(work_dir)
         cfg, notes = resolved(base={**ckpt.config, "work_dir": work_dir})
         check_resume_compatible(cfg, ckpt.train_config(), Path(cfg.work_dir) / "last.pt")
