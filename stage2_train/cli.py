@@ -39,7 +39,8 @@ _NOT_SETTINGS = {
 # declared with a flag (`setting(..., flag=True)`) and not named here follows at the end.
 OPTION_ORDER = (
     "cache", "protocol", "stream", "work_dir", "features", "recipe", "config_file", "epochs", "batch_size",
-    "test_batch_size", "lr", "weight_decay", "warmup", "steps", "seed", "lambda_align", "lambda_refine", "tau",
+    "test_batch_size", "lr", "weight_decay", "warmup", "steps", "schedule", "min_lr", "seed", "lambda_align",
+    "lambda_refine", "tau",
     "backbone", "center_of_mass", "base_channel", "frm_vectors", "use_fam", "use_frm", "resume",
     "keep_checkpoints", "init_from", "layout", "persons", "mixed_precision", "compile", "log_every", "val_split",
     "val_seed", "test_every", "workers", "on_device", "window", "device")
@@ -75,7 +76,7 @@ def resolve_train(config_file: str | None, resume: bool, **options):
     from .data.dataset import make_splits
     from .training.config import (check_resume_compatible, check_resume_epochs, finalize_config,
                                   load_config_file, resolve_input_layout, resolve_with_sources)
-    from .training.published_weights import init_architecture, load_weights, network_input
+    from .training.published_weights import check_init, init_architecture, load_weights, network_input
     from .training.recipe_fit import fit_recipe, settings_lines
     from .training.run_dirs import latest_run, train_run_name
     from .training.train import load_resume_checkpoint
@@ -96,12 +97,14 @@ def resolve_train(config_file: str | None, resume: bool, **options):
         fitted, fit_notes = fit_recipe(r, len(make_splits(skeletons, d.protocol, d.val_split, d.val_seed).train))
         cfg, notes = resolve_input_layout(fitted.config, skeletons,
                                           network_input(init) if init is not None else None)
+        if init is not None:
+            check_init(init, cfg, fitted.sources)
         return cfg, [*settings_lines(type(fitted)(cfg, fitted.sources)), *fit_notes, *notes]
 
     (cfg, notes), ckpt = resolved(), None
     if resume:  # read (and check) the checkpoint before anything in the work dir is touched
         work_dir = cfg.work_dir or str(latest_run(train_run_name(cfg.data.dataset, cfg.data.protocol,
-                                                                 cfg.data.stream)))
+                                                                 cfg.data.stream, cfg.model.backbone)))
         ckpt = load_resume_checkpoint(work_dir)
         cfg, notes = resolved(base={**ckpt.config, "work_dir": work_dir})
         check_resume_compatible(cfg, ckpt.train_config(), Path(cfg.work_dir) / "last.pt")

@@ -24,7 +24,7 @@ class DataConfig:
     features: str | None = setting(None, flag=True,
                                    help="Feature set under <cache>/features (default: the only one).")
     # the training set is seen `repeat` times per epoch (NW-UCLA: 5)
-    repeat: int = setting(1, check=between(1, 10_000, "NW-UCLA's recipe repeats 5 times"))
+    repeat: int = setting(1, recipe=True, check=between(1, 10_000, "NW-UCLA and ST-GCN++ recipes repeat 5 times"))
     val_split: float = setting(0.0, flag=True, check=FRACTION, fixed_on_resume=True,
                                help="Fraction of the training samples held out (seeded) for validation.")
     # draws the validation split; apart from `seed` so that streams trained with different seeds hold

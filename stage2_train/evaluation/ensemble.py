@@ -8,7 +8,9 @@ for the test files means its eval/, given to --search its eval-val/.
 
 Weights: J:B:JM:BM = 2:2:1:1 when the four streams are given (CTR-GCN's ensemble), otherwise
 equal; `--weights` overrides; `--search` picks them by top-1 on validation score files and applies
-them to the test files. Scores are summed as stored (logits), as the reference does.
+them to the test files (`--search-val`: each work dir's own eval-val/; validation and test files
+pair by backbone and stream, so the paper's six streams, CTR-GCN J/B/JM/BM + HD-GCN J/B, fuse in
+one command). Scores are summed as stored (logits), as the reference does.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from shared.errors import MMCLError
 
 from .evaluate import topk_accuracy
 from ..training.run_dirs import new_run_dir, point_latest
-from .score_files import Aligned, ScoreSet, align, cache_labels, load_score_file
+from .score_files import Aligned, ScoreSet, align, cache_labels, load_score_file, stream_label
 
 # CTR-GCN's ensemble weights per stream (joint, bone, joint motion, bone motion).
 DEFAULT_STREAM_WEIGHTS: dict[str, float] = {"joint": 2.0, "bone": 2.0, "joint-motion": 1.0, "bone-motion": 1.0}
@@ -139,18 +141,20 @@ def search_weights(val: Aligned, start: Weights, cfg: SearchConfig = SearchConfi
 
 
 def pair_validation(test: list[ScoreSet], val: list[ScoreSet]) -> tuple[list[ScoreSet], str]:
-    """Order the validation sets like the test sets: by stream when every file names a distinct
-    one on both sides, else by position."""
+    """Order the validation sets like the test sets: by stream (and backbone, where the files say
+    one: the paper's six streams hold joint and bone twice) when every test file names a distinct
+    one, else by position."""
     if len(val) != len(test):
         raise MMCLError(f"--search: {len(val)} validation score files for {len(test)} test files; "
                         f"give one per test file")
-    t_streams, v_streams = [s.stream for s in test], [s.stream for s in val]
-    if None not in t_streams and len(set(t_streams)) == len(t_streams):
-        if sorted(t_streams) != sorted(s or "" for s in v_streams):
-            raise MMCLError(f"--search: the validation files' streams ({', '.join(map(str, v_streams))}) differ "
-                            f"from the test files' ({', '.join(t_streams)})")
-        by_stream = {s.stream: s for s in val}
-        return [by_stream[st] for st in t_streams], "by stream"
+    t_keys, v_keys = [s.label for s in test], [s.label for s in val]
+    if None not in [s.stream for s in test] and len(set(t_keys)) == len(t_keys):
+        if sorted(t_keys) != sorted(v_keys):
+            raise MMCLError(f"--search: the validation files' streams ({', '.join(v_keys)}) differ "
+                            f"from the test files' ({', '.join(t_keys)})")
+        by_key = {s.label: s for s in val}
+        several = len({s.backbone or "ctrgcn" for s in test}) > 1
+        return [by_key[k] for k in t_keys], "by backbone and stream" if several else "by stream"
     return list(val), "by position (streams unknown or repeated)"
 
 
@@ -188,7 +192,8 @@ def run_ensemble(paths: list[str | Path], weights: str | None = None, search: li
         "num_samples": len(test.names), "num_classes": int(test.scores.shape[2]),
         "labels_from": test.labels_from,
         "weights": list(chosen.values), "weights_source": chosen.source,
-        "streams": [{"path": str(s.path), "stream": s.stream, "weight": w, **accuracy(sc, test.labels)}
+        "streams": [{"path": str(s.path), "stream": s.stream, "backbone": s.backbone, "weight": w,
+                     **accuracy(sc, test.labels)}
                     for s, w, sc in zip(test.sets, chosen.values, test.scores)],
         "fused": accuracy(fused, test.labels),
         "search": None if search_result is None else asdict(search_result),
@@ -213,12 +218,13 @@ def save_fused(result: EnsembleResult, out: Path) -> None:
 def format_summary(summary: dict[str, Any]) -> str:
     rows = [f"ensemble of {len(summary['streams'])} score files: {summary['num_samples']} samples, "
             f"{summary['num_classes']} classes",
-            f"  {'stream':<13} {'weight':>6}  {'top-1':>7}  {'top-5':>7}  file"]
+            f"  {'stream':<19} {'weight':>6}  {'top-1':>7}  {'top-5':>7}  file"]
     for s in summary["streams"]:
-        rows.append(f"  {s['stream'] or '?':<13} {s['weight']:>6g}  {100 * s['top1']:>6.2f}%  "
+        label = stream_label(s["stream"], s.get("backbone"))
+        rows.append(f"  {label:<19} {s['weight']:>6g}  {100 * s['top1']:>6.2f}%  "
                     f"{100 * s['top5']:>6.2f}%  {s['path']}")
     f = summary["fused"]
-    rows.append(f"  {'fused':<13} {'':>6}  {100 * f['top1']:>6.2f}%  {100 * f['top5']:>6.2f}%")
+    rows.append(f"  {'fused':<19} {'':>6}  {100 * f['top1']:>6.2f}%  {100 * f['top5']:>6.2f}%")
     rows.append(f"weights: {summary['weights_source']}")
     s = summary["search"]
     if s is not None:
@@ -243,14 +249,21 @@ def new_ensemble_dir() -> Path:
 @click.option("--search", "search", multiple=True, type=click.Path(),
               help="A validation-split score file (or work dir: its eval-val/) per test file (repeat): "
                    "choose the weights by validation top-1 on a small grid, then apply them to the test files.")
+@click.option("--search-val", is_flag=True,
+              help="--search with each work dir given: its own eval-val/ (training with --val-split), "
+                   "e.g. the paper's six streams in one command (README, Backbones).")
 @click.option("--grid", default="0,0.5,1,1.5,2", show_default=True, help="Weight values tried by --search.")
 @click.option("--cache", type=click.Path(), help="Cache the scores were computed on (labels for .pkl files).")
 @click.option("--out", type=click.Path(), help="JSON summary (default: a new runs/ensemble-<time>/ensemble.json, "
                                                 "linked from runs/ensemble-latest; never the current folder).")
 @click.option("--save-scores", type=click.Path(), help="Also write the fused scores (.npz).")
-def ensemble(score_files: tuple[str, ...], weights: str | None, search: tuple[str, ...], grid: str,
-                     cache: str | None, out: str | None, save_scores: str | None) -> None:
+def ensemble(score_files: tuple[str, ...], weights: str | None, search: tuple[str, ...], search_val: bool,
+             grid: str, cache: str | None, out: str | None, save_scores: str | None) -> None:
     """Fuse the scores of several streams (files or work dirs) and report top-1/top-5."""
+    if search_val:
+        if search:
+            raise MMCLError("--search-val searches on the work dirs' own eval-val/: give it or --search, not both")
+        search = score_files
     try:
         grid_values = tuple(float(g) for g in grid.split(",") if g.strip())
     except ValueError:

@@ -35,10 +35,20 @@ class ScoreSet:
     labels: np.ndarray | None  # (N,) int64; None for a CTR-GCN pickle without a companion
     stream: str | None  # canonical stream name, when the file (or its summary) says
     class_names: list[str] | None
+    backbone: str | None = None  # the network that scored it, when its summary says (reports since #24)
+
+    @property
+    def label(self) -> str:
+        return stream_label(self.stream, self.backbone)
 
     @property
     def num_class(self) -> int:
         return self.scores.shape[1]
+
+
+def stream_label(stream: str | None, backbone: str | None) -> str:
+    """The stream, after the backbone when that is not CTR-GCN: `joint`, `hdgcn joint`."""
+    return (stream or "?") if backbone in (None, "ctrgcn") else f"{backbone} {stream or '?'}"
 
 
 def locate_score_file(path: str | Path, split: str = "test") -> Path:
@@ -101,7 +111,7 @@ def _load_npz(path: Path) -> ScoreSet:
         path=path, names=[str(n) for n in data["names"]], scores=data["scores"].astype(np.float32),
         labels=data["labels"].astype(np.int64) if "labels" in data else None,
         stream=_canonical(stream, path), class_names=[str(c) for c in data["class_names"]]
-        if "class_names" in data else None)
+        if "class_names" in data else None, backbone=_summary_value(path, "backbone"))
 
 
 def _load_pickle(path: Path) -> ScoreSet:
@@ -120,7 +130,8 @@ def _load_pickle(path: Path) -> ScoreSet:
         if companion.labels is not None and all(n in by_name for n in names):
             labels = companion.labels[[by_name[n] for n in names]]
             class_names = companion.class_names
-    return ScoreSet(path, names, scores, labels, _canonical(_summary_stream(path), path), class_names)
+    return ScoreSet(path, names, scores, labels, _canonical(_summary_stream(path), path), class_names,
+                    _summary_value(path, "backbone"))
 
 
 def _companion_npz(path: Path) -> ScoreSet | None:
@@ -129,13 +140,19 @@ def _companion_npz(path: Path) -> ScoreSet | None:
 
 
 def _summary_stream(path: Path) -> str | None:
+    return _summary_value(path, "stream")
+
+
+def _summary_value(path: Path, key: str) -> str | None:
+    """`key` of the summary.json beside a score file, if there is one that says."""
     summary = path.parent / SUMMARY_NAME
     if not summary.is_file():
         return None
     try:
-        return json.loads(summary.read_text()).get("stream")
+        value = json.loads(summary.read_text()).get(key)
     except (OSError, json.JSONDecodeError, AttributeError):
         return None
+    return None if value is None else str(value)
 
 
 def _canonical(stream: Any, path: Path) -> str | None:

@@ -72,7 +72,9 @@ class TrainConfig:
     init_from: str | None = setting(
         None, flag=True, path="file",
         help="Start from a checkpoint's weights (fine-tuning): its width and recipe are kept unless a "
-             "config file or flag says otherwise; tensors that do not fit (a new classifier) start fresh.")
+             "config file or flag says otherwise; tensors that do not fit (a new classifier) start fresh. "
+             "Also published CTR-GCN (.pt) and pyskl CTR-GCN (.pth) files, and official HD-GCN .pt state "
+             "dicts with --center-of-mass N as trained (the file does not record it).")
     keep_checkpoints: int = setting(
         3, flag=True, check=bound(lambda v: v >= 0, ">= 0 (0 keeps every epoch)"), at_least=0,
         help="Epoch checkpoints kept: the last N checkpoints/epoch-NNN.pt (default {default}; 0 keeps every "
@@ -135,6 +137,20 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Sized for `./pipeline.sh` on 2 CPU cores: a narrow network on short windows, a few epochs.
     # Batches of 8 give the motion streams enough steps (16: near chance after 4 epochs).
     "demo": dict(epochs=4, batch_size=8, warmup=1, steps=[3], window=32, base_channel=16),
+    # The other backbones' own NTU recipes, from their official configs (any backbone can train with
+    # any recipe; configs/<dataset>/<recipe>.yaml pair each with its backbone). HD-GCN
+    # (config/nturgbd*/joint_com_*.yaml, main.py): batch 64, 90 epochs, 5 warm-up epochs, then cosine
+    # per step to lr x lr_ratio 0.001 = 1e-4; CTR-GCN's feeder and 64-frame windows.
+    "hdgcn": dict(epochs=90, batch_size=64, steps=[], schedule="cosine", min_lr=1e-4),
+    # ST-GCN++ (pyskl configs/stgcn++/stgcn++_ntu60_xsub_3dkp/j.py): 16 per GPU x 8 GPUs, 16 epochs of
+    # the training set repeated 5 times (80 passes), wd 5e-4, no warm-up, cosine per step to 0,
+    # 100-frame windows.
+    "stgcnpp": dict(epochs=16, repeat=5, batch_size=128, weight_decay=5e-4, warmup=0, steps=[], schedule="cosine",
+                    min_lr=0.0, window=100),
+    # ProtoGCN (configs/ntu{60,120}_xsub/j.py): one GPU of 16, lr 0.025, 150 epochs, wd 5e-4, no warm-up,
+    # cosine per step to 0, 100-frame windows.
+    "protogcn": dict(epochs=150, batch_size=16, lr=0.025, weight_decay=5e-4, warmup=0, steps=[], schedule="cosine",
+                     min_lr=0.0, window=100),
 }
 
 # CTR-GCN's NW-UCLA recipe; MMCL publishes none, so its MMCL runs use the same schedule.
@@ -161,9 +177,11 @@ RECIPE_KEYS = tuple(k for k, s in SETTINGS.items() if s.spec.recipe)
 def describe_recipe(name: str) -> str:
     """`demo: 4 epochs, batch 8, lr 0.1, ...` for --help (the NTU values; dataset variants in the README)."""
     v = recipe_values(name, "")
-    steps = ",".join(str(s) for s in v["steps"])
-    return (f"{name}: {v['epochs']} epochs, batch {v['batch_size']}, lr {v['lr']:g}, wd {v['weight_decay']:g}, "
-            f"warm-up {v['warmup']}, x0.1 at {steps}, window {v['window']}, "
+    decay = (f"cosine per step to {v['min_lr']:g}" if v["schedule"] == "cosine"
+             else "x0.1 at " + ",".join(str(s) for s in v["steps"]))
+    repeat = f" (set repeated x{v['repeat']})" if v["repeat"] > 1 else ""
+    return (f"{name}: {v['epochs']} epochs{repeat}, batch {v['batch_size']}, lr {v['lr']:g}, "
+            f"wd {v['weight_decay']:g}, warm-up {v['warmup']}, {decay}, window {v['window']}, "
             f"width {v['base_channel'] or 'of the backbone'}")
 
 

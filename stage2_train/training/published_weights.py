@@ -14,13 +14,19 @@ project's model keys, so `mmcl train --init-from` and `mmcl test --checkpoint` t
   the two joint embeddings (conv1 <-> conv2) and negating conv4's weight (tanh is odd). Its fixed
   graph buffer `backbone.A` has no counterpart.
 
-Neither file records its dataset, classes or stream: the shapes give the network (classes, joints,
+- HD-GCN (github.com/Jho-Yonsei/HD-GCN, `model.HDGCN.Model`): a plain state dict in the official
+  layout (`backbones.from_official`), read for `mmcl train --init-from` only. It does not record
+  the centre of mass its hierarchy grew from, and every choice has the same shapes, so the run
+  must say it: `--backbone hdgcn --center-of-mass N` (`check_init`).
+
+No file records its dataset, classes or stream: the shapes give the network (classes, joints,
 persons, width), the layout is the one with that many joints, and `mmcl test` takes the rest
 from the cache it is given and CTR-GCN's recipe (window 64; NW-UCLA 52).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,19 +35,22 @@ from pathlib import Path
 import torch
 
 from shared.cache_schema import SkeletonCache
+from shared.errors import MMCLError
 from shared.layouts import LAYOUTS, Layout
 
 from .checkpoint import Checkpoint, CheckpointError, RefusedPickle, read_torch_file
 from ..models.mmcl_model import MMCLModel
-from ..models.model_config import UNIT_PLAN, CTRGCNConfig, MMCLModelConfig
+from ..models.backbones import from_official
+from ..models.model_config import UNIT_PLAN, BackboneConfig, CTRGCNConfig, HDGCNConfig, MMCLModelConfig
 from ..models.model_spec import InputSpec, ModelSpec
 from .weight_transfer import load_matching_weights
 
-CTRGCN, PYSKL = "CTR-GCN", "pyskl"
-ACCEPTED = (f"this project's checkpoints, official {CTRGCN} state dicts (.pt, `module.` prefixes "
+CTRGCN, PYSKL, HDGCN = "CTR-GCN", "pyskl", "HD-GCN"
+ACCEPTED = (f"this project's checkpoints, official {CTRGCN} and {HDGCN} state dicts (.pt, `module.` prefixes "
             f"allowed) and {PYSKL} CTR-GCN checkpoints (.pth)")
-# A key every CTR-GCN network has, in each layout.
-_PROBE = {CTRGCN: "l1.gcn1.convs.0.conv3.weight", PYSKL: "backbone.net.0.gcn1.convs.0.conv3.weight"}
+# A key every network of the kind has, in each layout.
+_PROBE = {CTRGCN: "l1.gcn1.convs.0.conv3.weight", PYSKL: "backbone.net.0.gcn1.convs.0.conv3.weight",
+          HDGCN: "l1.gcn1.conv_down.0.0.weight"}
 
 
 @dataclass(frozen=True)
@@ -54,12 +63,12 @@ class NetworkInput:
 
 @dataclass(frozen=True)
 class PublishedWeights:
-    """A published CTR-GCN network's tensors under MMCLModel's keys (`backbone.*`)."""
+    """A published CTR-GCN (or HD-GCN) network's tensors under MMCLModel's keys (`backbone.*`)."""
 
     path: Path
-    source: str  # CTRGCN or PYSKL
+    source: str  # CTRGCN, PYSKL or HDGCN
     model: dict[str, torch.Tensor]
-    backbone: CTRGCNConfig  # read from the tensors' shapes
+    backbone: BackboneConfig  # read from the tensors' shapes (HD-GCN's centre of mass: not known)
     dropped: tuple[str, ...]  # keys of the file with no counterpart here
 
     @property
@@ -68,8 +77,9 @@ class PublishedWeights:
 
     def notes(self) -> list[str]:
         b = self.backbone
-        how = ("keys without `backbone.`" if self.source == CTRGCN else
-               "backbone.net.I -> backbone.l<I+1>, cls_head.fc_cls -> backbone.fc, topology transposed")
+        how = {CTRGCN: "keys without `backbone.`", HDGCN: "the official Model's keys; its centre of mass as "
+               "--center-of-mass says", PYSKL: "backbone.net.I -> backbone.l<I+1>, cls_head.fc_cls -> backbone.fc, "
+               "topology transposed"}[self.source]
         lines = [f"{self.path}: a published {self.source} checkpoint ({how}): {b.num_class} classes, {b.graph} "
                  f"({b.num_point} joints), {b.num_person} persons, base channel {b.base_channel}"]
         if self.dropped:
@@ -82,6 +92,10 @@ class PublishedWeights:
         file must predict as many), `stream` (default joint) and CTR-GCN's recipe for the rest."""
         from .config import resolve_config
 
+        if self.source == HDGCN:
+            raise CheckpointError(f"{self.path}: an official HD-GCN state dict, which does not record its centre of "
+                                  f"mass: evaluate it by `mmcl train --init-from {self.path} --backbone hdgcn "
+                                  f"--center-of-mass N --epochs 0 --cache ...` (N as it was trained: 1, 2 or 21)")
         skeletons = SkeletonCache(dataset_dir)
         spec_ds = skeletons.spec
         b = self.backbone
@@ -135,7 +149,7 @@ def init_architecture(weights: Checkpoint | PublishedWeights) -> dict[str, objec
     width (and, for our checkpoints, the backbone, FRM's vectors, dropout and the recipe it was trained with), so
     fine-tuning loads every backbone tensor instead of rebuilding another network."""
     if isinstance(weights, PublishedWeights):
-        return {"base_channel": weights.backbone.base_channel}
+        return {"base_channel": weights.backbone.base_channel, "backbone": weights.backbone.kind}
     model = weights.spec.model
     kept: dict[str, object] = {"backbone": model.backbone.kind, "base_channel": model.backbone.base_channel,
                                "drop_out": model.backbone.drop_out}
@@ -177,6 +191,9 @@ def read_published(payload: object, path: Path) -> PublishedWeights | None:
     state = {k.removeprefix("module."): v for k, v in _tensors(payload).items()}
     if _PROBE[CTRGCN] in state:
         return _published(path, CTRGCN, {f"backbone.{k}": v for k, v in state.items()}, ())
+    if _PROBE[HDGCN] in state:
+        model = from_official("hdgcn", state)
+        return PublishedWeights(path, HDGCN, model, hdgcn_config(model, path), ())
     return None
 
 
@@ -242,3 +259,60 @@ def _layout_with(joints: int, path: Path) -> Layout:
         raise CheckpointError(f"{path}: a network on {joints} joints, a skeleton layout this project lacks "
                               f"(known: {known})")
     return found[0]
+
+
+def hdgcn_config(model: Mapping[str, torch.Tensor], path: Path) -> HDGCNConfig:
+    """HD-GCN's shape from its tensors, as `backbone_config` reads CTR-GCN's; the centre of mass is
+    left to the run (`check_init`), the file's tensors must all fit the network so described."""
+    needed = ("backbone.fc.weight", "backbone.l1.gcn1.conv_down.0.0.weight", "backbone.l1.gcn1.PA",
+              "backbone.data_bn.weight")
+    missing = [k for k in needed if k not in model]
+    if missing:
+        raise CheckpointError(f"{path}: an {HDGCN} state dict without {', '.join(missing)}")
+    channels = int(model["backbone.l1.gcn1.conv_down.0.0.weight"].shape[1])
+    joints = int(model["backbone.l1.gcn1.PA"].shape[-1])
+    layout = _layout_with(joints, path)
+    persons, rem = divmod(model["backbone.data_bn.weight"].numel(), channels * joints)
+    num_class, width = (int(n) for n in model["backbone.fc.weight"].shape)
+    try:
+        config = HDGCNConfig(num_class=num_class, num_point=joints, num_person=int(persons), graph=layout.name,
+                             in_channels=channels, base_channel=width // UNIT_PLAN[-1][0])
+    except MMCLError:
+        config = None
+    bad = _misfits(model, config) if config is not None and not rem else ["(its widths)"]
+    if bad:
+        raise CheckpointError(f"{path}: tensor shapes of no {HDGCN} this project builds ({bad[0]})")
+    return config
+
+
+def _misfits(model: Mapping[str, torch.Tensor], config: BackboneConfig) -> list[str]:
+    """`name: shape in the file, shape here` for each tensor of `model` that the network `config`
+    describes lacks or holds in another shape, and each of the network's the file lacks."""
+    ours = {k: tuple(v.shape) for k, v in MMCLModel(MMCLModelConfig(config)).state_dict().items()}
+    bad = [f"{k}: {tuple(v.shape)} in the file, {ours.get(k, 'absent')} here" for k, v in model.items()
+           if ours.get(k) != tuple(v.shape)]
+    return bad + [f"{k}: not in the file" for k in ours if k not in model and not k.endswith("num_batches_tracked")]
+
+
+def check_init(weights: Checkpoint | PublishedWeights, cfg, sources: Mapping[str, str]) -> None:
+    """Refuse, in one line and before anything is written, an official HD-GCN state dict the run
+    cannot take as it is: another --backbone, no --center-of-mass (the file does not record it and
+    every choice has the same shapes), or a network of other shapes (--base-channel, --layout,
+    --persons). `cfg`: the resolved TrainConfig, its input layout filled in."""
+    if not isinstance(weights, PublishedWeights) or weights.source != HDGCN:
+        return
+    what = f"--init-from {weights.path}: an official {HDGCN} state dict"
+    if cfg.model.backbone != "hdgcn":
+        raise MMCLError(f"{what}; --backbone {cfg.model.backbone} cannot take it (use --backbone hdgcn)")
+    if not sources["center_of_mass"].startswith(("flag", "config file")):
+        raise MMCLError(f"{what} does not record the centre of mass its hierarchy grew from (every choice has the "
+                        f"same shapes): pass --center-of-mass N as it was trained (the official configs: 1, 2, 21)")
+    b = weights.backbone
+    layout = LAYOUTS[cfg.data.layout]
+    here = dataclasses.replace(b, num_point=layout.num_joints, num_person=cfg.data.persons, graph=layout.name,
+                               base_channel=cfg.model.base_channel or b.base_channel,
+                               center_of_mass=cfg.model.center_of_mass)
+    bad = _misfits(weights.model, here)
+    if bad:
+        raise MMCLError(f"{what} of shapes this network does not have ({len(bad)} tensors, e.g. {bad[0]}); "
+                        f"its network: base channel {b.base_channel}, {b.graph}, {b.num_person} persons")

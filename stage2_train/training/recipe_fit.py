@@ -116,8 +116,8 @@ def _show(value) -> str:
 # --------------------------------------------------------------------------- the settings line
 
 # The settings a person reads first, in this order; the rest are in config.yaml.
-SHOWN = ("recipe", "epochs", "batch_size", "lr", "weight_decay", "warmup", "steps", "window", "base_channel",
-         "use_fam", "use_frm", "seed", "mixed_precision")
+SHOWN = ("recipe", "epochs", "batch_size", "lr", "weight_decay", "warmup", "steps", "schedule", "window",
+         "base_channel", "use_fam", "use_frm", "seed", "mixed_precision")
 
 
 def settings_lines(resolved: Resolved) -> list[str]:

@@ -2,7 +2,8 @@
 stable `<name>-latest` link beside it for scripts (and for `mmcl train --resume` without --work-dir).
 
 - training: `runs/<dataset>-<protocol>-<stream>-seed<S>-<YYYYmmdd-HHMMSS>`, linked from
-  `runs/<dataset>-<protocol>-<stream>-latest`;
+  `runs/<dataset>-<protocol>-<stream>-latest` (`<protocol>-<backbone>-<stream>` for backbones
+  other than CTR-GCN);
 - `mmcl ensemble`: `runs/ensemble-<YYYYmmdd-HHMMSS>/ensemble.json`, linked from `runs/ensemble-latest`;
 - `mmcl zeroshot` and `mmcl test` write beside the checkpoint, in a new folder per evaluation
   (`run_report.evaluation_dir`).
@@ -27,8 +28,10 @@ def stamp(when: float | None = None) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
 
 
-def train_run_name(dataset: str, protocol: str, stream: str) -> str:
-    return f"{dataset}-{protocol}-{stream}"
+def train_run_name(dataset: str, protocol: str, stream: str, backbone: str = "ctrgcn") -> str:
+    """`<dataset>-<protocol>-<stream>`; another backbone than CTR-GCN comes before the stream
+    (`ntu120-xsub-hdgcn-joint`), so the paper's six streams keep six `-latest` links."""
+    return "-".join((dataset, protocol, *(() if backbone == "ctrgcn" else (backbone,)), stream))
 
 
 def new_run_dir(name: str, detail: str, when: float | None = None, root: Path = RUNS) -> Path:

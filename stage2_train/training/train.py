@@ -61,7 +61,7 @@ def run(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision,
     data = build_data(cfg, acc)
     report_data(cfg, data, acc)
     model = build_model(cfg, data)
-    optimizer, scheduler = build_optimizer(cfg, model)
+    optimizer, scheduler = build_optimizer(cfg, model, len(data.train_loader))
     start = restore(resume, model, optimizer, scheduler, precision) if resume else init_weights(cfg, model, acc)
     if cfg.compile != "no":  # in place: parameter names, hence checkpoints, stay the eager model's
         model.compile(backend=cfg.compile)
@@ -73,13 +73,15 @@ def run(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision,
     if acc.is_main_process:
         save_config(cfg, Path(cfg.work_dir) / "config.yaml")
     for epoch in range(start, cfg.optim.epochs):
-        metrics = train_one_epoch(cfg, acc, precision, model, optimizer, train_loader, data, epoch, log)
+        metrics = train_one_epoch(cfg, acc, precision, model, optimizer, train_loader, data, epoch, log,
+                                  scheduler if cfg.optim.per_step else None)
         if val_loader is not None:
             metrics |= prefixed("val", evaluate(model, val_loader, data, acc, "validate"))
         if cfg.test_every and (epoch + 1) % cfg.test_every == 0:
             metrics |= prefixed("test", evaluate(model, test_loader, data, acc, "test"))
         check_finite(acc.unwrap_model(model), metrics, epoch + 1, cfg)
-        scheduler.step()
+        if not cfg.optim.per_step:
+            scheduler.step()
         # The row first: a kill before the checkpoint is in place redoes the epoch on --resume
         # (RunLog drops rows past the checkpoint), so no epoch ever lacks its row.
         log.write(epoch + 1, metrics)
@@ -185,11 +187,16 @@ def build_model(cfg: TrainConfig, data: Data) -> MMCLModel:
         text_dim=f.text_dim if f is not None else None))
 
 
-def build_optimizer(cfg: TrainConfig, model: torch.nn.Module):
+def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: int):
+    """SGD and its schedule: stepped each epoch by the loop (schedule step) or each optimisation step
+    by train_one_epoch (cosine; its state counts steps, so --resume continues it exactly)."""
     o = cfg.optim
     optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
                                 weight_decay=o.weight_decay)
-    # a lambda, not the bound method: LambdaLR's state then holds no schedule of its own
+    # lambdas, not bound methods: LambdaLR's state then holds no schedule of its own
+    if o.per_step:
+        spe = max(1, steps_per_epoch)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: o.lr_factor_at(it, spe))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: o.lr_factor(epoch))
     return optimizer, scheduler
 
@@ -230,12 +237,13 @@ def augment_generator(cfg: TrainConfig, acc: Accelerator, epoch: int) -> torch.G
 
 
 def train_one_epoch(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision, model, optimizer, loader,
-                    data: Data, epoch: int, log: RunLog) -> dict[str, float]:
+                    data: Data, epoch: int, log: RunLog, step_scheduler=None) -> dict[str, float]:
+    """One pass over the training loader; `step_scheduler` (a per-step schedule) steps after each update."""
     model.train()
     loader.set_epoch(epoch)
     generator = augment_generator(cfg, acc, epoch)
     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=acc.device))
-    start, seen = time.perf_counter(), 0
+    start, seen, lr = time.perf_counter(), 0, optimizer.param_groups[0]["lr"]
     bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process,
                        leave=False)
     for step, batch in enumerate(bar):
@@ -247,7 +255,10 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecisio
                           backbone_loss=out.backbone_loss)
         optimizer.zero_grad(set_to_none=True)
         precision.backward(parts.total, acc)
+        lr = optimizer.param_groups[0]["lr"]  # this step's (a per-step schedule sets the next one's)
         precision.step(optimizer)
+        if step_scheduler is not None:
+            step_scheduler.step()
         n = len(batch["label"])
         for name, value in parts.metrics().items():
             sums[name] += value.detach().float() * n
@@ -262,14 +273,14 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecisio
             bar.set_postfix(mean_loss=f"{(sums['loss'] / sums['n']).item():.3f}", samples_s=f"{speed:.3g}")
             log.step(epoch * len(loader) + step + 1, epoch + 1, {
                 **{name: value.item() for name, value in parts.metrics().items()},
-                "lr": optimizer.param_groups[0]["lr"]})
+                "lr": lr})
     totals = {k: float(acc.reduce(v, reduction="mean" if k == "fam_samples" else "sum"))
               for k, v in sums.items()}
     n = max(totals["n"], 1)
     return {**{name: totals[name] / n for name in LOSS_METRICS}, "train_top1": totals["correct"] / n,
             # samples that entered FAM's and FRM's terms (the others lack features)
             "fam_samples": int(totals["fam_samples"]), "frm_samples": int(totals["frm_samples"]),
-            "lr": optimizer.param_groups[0]["lr"], "samples_per_s": seen / (time.perf_counter() - start)}
+            "lr": lr, "samples_per_s": seen / (time.perf_counter() - start)}
 
 
 def evaluate(model, loader, data: Data, acc: Accelerator, desc: str) -> dict[str, float]:

@@ -19,7 +19,7 @@ from .run_dirs import new_run_dir, point_latest, train_run_name
 def new_work_dir(cfg: TrainConfig, acc: Accelerator) -> Path:
     """A new `runs/<dataset>-<protocol>-<stream>-seed<S>-<time>` (the main process's clock, so every
     process of a DDP run writes to the same one), and `runs/<...>-latest` pointing at it."""
-    name = train_run_name(cfg.data.dataset, cfg.data.protocol, cfg.data.stream)
+    name = train_run_name(cfg.data.dataset, cfg.data.protocol, cfg.data.stream, cfg.model.backbone)
     folder = [str(new_run_dir(name, f"seed{cfg.seed}"))]
     if acc.num_processes > 1:
         folder = broadcast_object_list(folder)

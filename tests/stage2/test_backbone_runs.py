@@ -1,18 +1,24 @@
 """Every backbone through the product: `mmcl train --backbone X` with FAM and FRM on the tiny demo
-cache (one epoch, base width 8), then test, export (no training-only layer) and predict, and the
-checkpoint records the backbone and builds it back. CTR-GCN runs through the same commands in
-test_train, test_export and test_predict."""
+cache (one epoch, base width 8), then test, export (no training-only layer), predict, zero-shot
+(with --refine) and the pyskl pickle `mmcl export-pyskl` writes, and the checkpoint records the
+backbone and builds it back. CTR-GCN runs through the same commands in test_train, test_export,
+test_predict, test_zeroshot and tests/stage1/test_pyskl.py."""
 
 from __future__ import annotations
 
+import json
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from stage2_cache import write_tiny_cache
+from stage2_cache import write_tiny_cache, write_tiny_features
 from stage2_run import ONE_EPOCH, invoke, train
+
+from shared.cache_schema import FEATURES_DIR, FeatureFile
+from stage1_extract.demo.dataset import generate_utd
 
 from stage2_train.deploy.export import export_checkpoint
 from stage2_train.deploy.predict import Predictor, read_cached
@@ -87,3 +93,52 @@ def test_protogcn_resumes_exactly_with_its_class_centroids(cache, tmp_path):
     assert "backbone_loss.memory" in a and set(a) == set(b)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+@pytest.fixture(scope="module")
+def utd(tmp_path_factory) -> Path:
+    """Generated UTD-MHAD skeletons (Kinect v1, mapped to the models' NTU-25) with a feature set made
+    like the training one, as test_zeroshot's targets."""
+    root = tmp_path_factory.mktemp("utd")
+    generate_utd(root / "utd-mhad", subjects=(1,), trials=(1,), frames=(20, 28), workers=1, progress=False)
+    invoke("extract", "--dataset", "utd-mhad", "--root", root / "utd-mhad", "--out", root / "cache",
+           "--skeletons-only", "--workers", 1, "--quiet")
+    write_tiny_features(root / "cache" / "utd-mhad")
+    return root / "cache" / "utd-mhad"
+
+
+def test_zeroshot_with_refine(run, utd):
+    """`mmcl zeroshot --refine` scores the mapped UTD-MHAD samples with the backbone, and FRM refines
+    those scores exactly as the trained model's refine does."""
+    kind, work = run
+    out = work / "zeroshot"
+    result = invoke("zeroshot", "--checkpoint", work / "last.pt", "--cache", utd, "--refine", "--out", out,
+                    "--device", "cpu")
+    assert "FRM refined (S_R)" in result.output
+    summary = json.loads((out / "zeroshot.json").read_text())
+    assert summary["target"] == "utd-mhad" and summary["num_samples"] == 6
+    assert summary["results"]["refined"]["refined_samples"] == 6
+    plain, refined = (np.load(out / key / "scores.npz") for key in ("skeleton", "refined"))
+    model = load_checkpoint(work / "last.pt").build_model()
+    assert type(model.backbone).__name__.lower() == kind
+    text = FeatureFile(utd / FEATURES_DIR / "tiny.h5").text_input[plain["rows"]]
+    with torch.no_grad():
+        expected = model.refine(torch.from_numpy(plain["scores"]), torch.from_numpy(text).float())
+    np.testing.assert_allclose(refined["scores"], expected.numpy(), rtol=1e-5, atol=1e-6)
+    predictor = Predictor.from_checkpoint(work / "last.pt")  # the skeleton scores are the backbone's
+    first = read_cached(utd, str(plain["names"][0]))
+    np.testing.assert_allclose(plain["scores"][0], predictor.logits(first.joints, first.layout), atol=1e-5)
+
+
+def test_what_export_pyskl_writes_predicts_as_the_cache(run, cache, tmp_path):
+    """The pickle `mmcl export-pyskl` writes (pyskl's (M, T, V, C) keypoints, absent persons dropped)
+    holds the samples each backbone reads: the same logits as from the cache."""
+    kind, work = run
+    invoke("export-pyskl", "--cache", cache, "--out", tmp_path / "demo.pkl", "--quiet")
+    exported = pickle.loads((tmp_path / "demo.pkl").read_bytes())
+    predictor = Predictor.from_checkpoint(work / "last.pt")
+    for ann in exported["annotations"][:3]:
+        seq = read_cached(cache, ann["frame_dir"])
+        from_pickle = predictor.logits(np.ascontiguousarray(ann["keypoint"].transpose(1, 0, 2, 3)), seq.layout)
+        np.testing.assert_allclose(from_pickle, predictor.logits(seq.joints, seq.layout), rtol=0, atol=1e-6,
+                                   err_msg=kind)

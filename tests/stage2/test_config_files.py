@@ -17,6 +17,7 @@ FILES = sorted(p for p in CONFIGS.glob("*/*.yaml"))
 def test_the_shipped_datasets_and_recipes_have_a_file():
     shipped = {(p.parent.name, p.stem) for p in FILES}
     assert {(d, r) for d in ("ntu60", "ntu120", "nw-ucla") for r in ("mmcl", "ctrgcn")} | {("demo", "demo")} <= shipped
+    assert {(d, r) for d in ("ntu60", "ntu120") for r in ("hdgcn", "stgcnpp", "protogcn")} <= shipped
     assert all(recipe in RECIPES for _, recipe in shipped)
 
 
@@ -26,6 +27,8 @@ def test_a_config_file_resolves_as_its_recipe_flags(path):
     flags = {"recipe": recipe}
     if recipe == "ctrgcn":  # the baseline: --no-fam --no-frm
         flags |= {"use_fam": False, "use_frm": False}
+    if recipe in ("hdgcn", "stgcnpp", "protogcn"):  # the backbone's own baseline
+        flags |= {"use_fam": False, "use_frm": False, "backbone": recipe}
     from_file = resolve_config(dataset, load_config_file(path), {})
     from_flags = resolve_config(dataset, {}, flags)
     assert from_file.to_dict() == from_flags.to_dict()
