@@ -30,6 +30,14 @@ def test_every_float_flag_is_a_finite_float():
     assert not loose, f"float flags that accept NaN: {loose}"
 
 
+def test_help_shows_no_empty_range():
+    """click describes a FloatRange without bounds as `[x<=None]` in --help; ours shows none."""
+    shown = [f"mmcl {name} {p.opts[0]}" for name, p in float_options()
+             if "None" in (p.get_help_extra(click.Context(click.Command(name))).get("range") or "")]
+    assert not shown, f"help shows an empty range for {shown}"
+    assert FiniteFloat(0, 2)._describe_range() == "0<=x<=2"
+
+
 @pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf"])
 def test_finite_float_refuses_nan_and_infinities(text):
     with pytest.raises(click.BadParameter, match="is not a finite number"):
