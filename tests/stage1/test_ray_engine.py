@@ -127,6 +127,21 @@ def test_a_killed_run_leaves_no_ray_process(demo_root, demo_models, skeleton_fil
         kill_all(ray_processes)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the reaper reads /proc")
+def test_a_joined_cluster_gets_no_reaper(ray_cluster):
+    """A run that joins a cluster it did not start (here: this test process's) never reaps it."""
+    session = ray_cluster._private.worker._global_node.get_session_dir_path()
+    probe = "import sys; from stage1_extract.ray_reaper import RayReaper; print(RayReaper.if_started_here(sys.argv[1]))"
+    joined = subprocess.run([sys.executable, "-c", probe, session], capture_output=True, text=True, check=True)
+    assert joined.stdout.strip() == "None"
+    from stage1_extract.ray_reaper import RayReaper
+
+    reaper = RayReaper.if_started_here(session)  # this process started it: reaped when closed
+    assert reaper is not None
+    reaper._process.kill()  # not closed: the fixture's cluster serves the other tests
+    reaper._process.wait()
+
+
 def test_without_ray_the_engine_says_how_to_install_it(demo_root, demo_models, tmp_path, monkeypatch):
     from stage1_extract.cli import extract
 
