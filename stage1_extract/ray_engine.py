@@ -74,10 +74,12 @@ class RayEngine:
         try:
             _gather(extraction, chunks, summary, _pipeline(ray, extraction, chunks, self))
         finally:
-            if started:
-                ray.shutdown()
-            if reaper is not None:
-                reaper.close()
+            try:
+                if started:
+                    ray.shutdown()
+            finally:
+                if reaper is not None:
+                    reaper.close()
 
 
 def _quiet_ray_data() -> None:

@@ -4,8 +4,10 @@ Ray ties its head processes to the driver (the kernel SIGKILLs the GCS and the r
 driver dies) and its workers end about 2 s later, but the dashboard agent and the runtime-env
 agent, which watch the raylet, then try to report the raylet's death to the GCS that is gone and
 wait out a fixed 60 s timeout (`publish_error(..., 60)` in ray/_private/process_watcher.py; no
-setting changes it, and `include_dashboard=False` does not remove the agents). Measured: the
-agents outlived a SIGKILLed `mmcl extract --engine ray` by 61 s.
+setting changes it (RAY_gcs_rpc_server_reconnect_timeout_s=3 did not), and `include_dashboard=False`
+does not remove the agents). Ray's own reaper (ray_process_reaper.py) runs only where the kernel
+cannot fate-share, and kills the driver's whole process group (a shell pipeline's `tee` with it).
+Measured: the agents outlived a SIGKILLed `mmcl extract --engine ray` by 61 s; workers by 2.3 s.
 
 So a run that starts its own Ray also starts this reaper: a small process (standard library only,
 in a session of its own so that Ctrl-C reaches it only through the run) that reads a pipe from the
