@@ -139,7 +139,7 @@ class Extraction:
     @cached_property
     def stamps(self) -> InputStamps:
         """Identity of each covered sample's input now (rows whose stored stamp differs are redone)."""
-        return InputStamps(self.spec, self.video_dir, self.skeletons.names, self.wanted)
+        return InputStamps(self.spec, self.video_dir, self.skeletons, self.wanted)
 
     @property
     def shard_plan(self) -> ShardPlan | None:

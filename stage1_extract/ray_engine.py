@@ -37,6 +37,7 @@ from .extract import Extraction, FailureStreak, account
 from .featurize import StageTimes, Timer
 from .model_specs import ModelSpecs
 from .provenance import attr_differences
+from .ray_reaper import RayReaper
 from .resume import batches_of, check_parts_header, commit_chunk
 from .summary import Summary
 from .temporal_image import TemporalImageConfig
@@ -65,15 +66,20 @@ class RayEngine:
         part. Uses the Ray of this process if it is already initialised, else starts or joins one."""
         ray = require_ray()
         _quiet_ray_data()
-        started = not ray.is_initialized()
+        started, reaper = not ray.is_initialized(), None
         if started:
-            ray.init(address=self.address, include_dashboard=False, logging_level="WARNING",
-                     log_to_driver=False)
+            context = ray.init(address=self.address, include_dashboard=False, logging_level="WARNING",
+                               log_to_driver=False)
+            reaper = RayReaper.if_started_here(context.address_info["session_dir"])  # dies with the run
         try:
             _gather(extraction, chunks, summary, _pipeline(ray, extraction, chunks, self))
         finally:
-            if started:
-                ray.shutdown()
+            try:
+                if started:
+                    ray.shutdown()
+            finally:
+                if reaper is not None:
+                    reaper.close()
 
 
 def _quiet_ray_data() -> None:

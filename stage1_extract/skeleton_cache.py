@@ -2,7 +2,9 @@
 
 Files are parsed in worker processes (NTU120 is 114k files); a broken file is recorded in the
 failures table and skipped. The cache is written once: a rerun with the same inputs reuses it, so a
-sharded feature run can start many processes on one skeleton file.
+sharded feature run can start many processes on one skeleton file. Same inputs: the same parameters
+and every raw file with the stamp (resolved path, size, mtime) it had (input_stamps.py); a changed,
+added or removed file builds it again.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from shared.progress import progress_bar
 from shared.cache_io import output_lock
 from shared.cache_schema import SKELETON_FILE, SkeletonCache, SkeletonCacheWriter
 from shared.ctrgcn_npz import iter_ctrgcn_npz
-from shared.errors import CacheError, CoordinateError
+from shared.errors import CacheError, CoordinateError, MMCLError
 from shared.readers import list_samples, read_many
 from shared.registry import DatasetSpec
 from shared.skeleton_sample import check_coordinates
+
+from .input_stamps import sources_changed, sources_digest, stamps
 
 
 def existing_cache(path: Path, params: dict) -> SkeletonCache | None:
@@ -46,19 +50,30 @@ def build_skeleton_cache(spec: DatasetSpec, root, out_dir, workers: int | None =
         from shared.custom_dataset import load_manifest
 
         params["manifest"] = load_manifest(spec.manifest).digest
-    if not overwrite and existing_cache(path, params) is not None:
-        print(f"skeleton cache {path} is up to date")
+    cache = None if overwrite else existing_cache(path, params)
+    try:
+        listing = list_samples(spec, root)
+    except MMCLError as e:
+        if cache is None:
+            raise
+        print(f"skeleton cache {path} is used as built: its raw files cannot be listed ({e})")
         return path
-    listing = list_samples(spec, root)
     samples = listing.samples[:limit] if limit else listing.samples
+    sources = stamps(p for _, p in samples)
+    if cache is not None:
+        changed = sources_changed(cache, samples, sources)
+        if changed is None:
+            print(f"skeleton cache {path} is up to date")
+            return path
+        print(f"rebuilding {path}: {changed}")
     with output_lock(path), SkeletonCacheWriter(path, spec, root.resolve(), params) as writer:
         results = read_many(spec if spec.manifest else spec.name, [p for _, p in samples], workers, progress)
-        for (meta, _), (_, sample, error) in zip(samples, results):
+        for (meta, _), source, (_, sample, error) in zip(samples, sources, results):
             if error is not None:
                 writer.add_failure(meta.name, "skeleton", error)
             else:
-                writer.append(meta, sample.joints, sample.frame_index, sample.color_xy)
-        writer.attrs["excluded_missing"] = len(listing.missing)
+                writer.append(meta, sample.joints, sample.frame_index, sample.color_xy, source)
+        writer.attrs.update(excluded_missing=len(listing.missing), sources_digest=sources_digest(samples, sources))
         failed = len(writer.failures)
     excluded = (f", {len(listing.missing)} excluded by the official missing-skeleton list"
                 if spec.missing_list else "")  # NTU's; other datasets publish none

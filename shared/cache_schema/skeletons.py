@@ -22,6 +22,10 @@ from .common import (
 
 
 FRAMES_PER_CHUNK = 64  # HDF5 chunk length of the per-frame arrays
+# samples/source_stamp: per sample, the identity of the raw file it was read from (resolved path,
+# size, mtime; stage1_extract/input_stamps.py), so a changed file is noticed; "" = unknown (an
+# imported cache); files written before it existed have none (read as all "")
+SOURCE_STAMP = "source_stamp"
 
 
 class SkeletonCacheWriter:
@@ -36,6 +40,7 @@ class SkeletonCacheWriter:
         self.attrs = dict(source_root=str(source_root), params=json.dumps(params or {}, sort_keys=True))
         self.metas: list[SampleMeta] = []
         self.frame_counts: list[int] = []
+        self.source_stamps: list[str] = []  # per sample: its raw file's stamp, "" unknown (stage1_extract)
         self.failures: list[tuple[str, str, str]] = []
 
     def __enter__(self):
@@ -62,7 +67,7 @@ class SkeletonCacheWriter:
         return self
 
     def append(self, meta: SampleMeta, joints: np.ndarray, frame_index: np.ndarray,
-               color_xy: np.ndarray | None = None) -> None:
+               color_xy: np.ndarray | None = None, source_stamp: str = "") -> None:
         t = len(joints)
         m, v = self.spec.num_person, self.spec.layout.num_joints
         if joints.shape[1:] != (m, v, 3) or t == 0:
@@ -77,6 +82,7 @@ class SkeletonCacheWriter:
             ds[start:] = arr
         self.metas.append(meta)
         self.frame_counts.append(t)
+        self.source_stamps.append(source_stamp)
         self._out.check()  # a full disk stops the run here, not after every file is parsed
 
     def add_failure(self, name: str, stage: str, reason: str) -> None:
@@ -112,6 +118,7 @@ class SkeletonCacheWriter:
         for key in META_FIELDS:
             write_checked(s, key, [getattr(m, key) for m in self.metas], np.int32)
         write_checked(s, "frame_count", self.frame_counts, np.int32)
+        write_checked(s, SOURCE_STAMP, self.source_stamps)
         for p in spec.protocols:
             write_checked(s, f"is_train/{p.name}", [p.is_train(m) for m in self.metas], bool)
         write_failures(f, self.failures)
@@ -196,6 +203,19 @@ class SkeletonCache:
             raise CacheError(f"{self.path}: dataset {self.dataset!r} is not a built-in one and the file does not "
                              f"describe it (no dataset_card); rebuild it with `mmcl extract`")
         return dataset_from_card(self.dataset, str(card), self.splits, self.names)
+
+    @cached_property
+    def source_stamps(self) -> list[str]:
+        """Per sample, the stamp of the raw file it was read from ("" = unknown); read on first use
+        (only stage 1 needs it)."""
+        with open_cache(self.path) as f:
+            if f"samples/{SOURCE_STAMP}" not in f:
+                return [""] * len(self.names)
+            stamps = decoded(read_checked(f[f"samples/{SOURCE_STAMP}"], self.path))  # damage: one CacheError
+        if len(stamps) != len(self.names):
+            raise CacheError(f"{self.path}: inconsistent skeleton cache ({len(stamps)} source stamps for "
+                             f"{len(self.names)} samples); rebuild it")
+        return stamps
 
     def split_indices(self, protocol: str, train: bool) -> np.ndarray:
         if protocol not in self.splits:

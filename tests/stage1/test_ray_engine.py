@@ -1,16 +1,19 @@
 """`mmcl extract --engine ray` on a local 2-CPU Ray cluster with 2 model workers: the same cache as
 the single-process run, a rerun that skips finished work, and a worker killed mid-batch that Ray
-restarts with no sample lost or written twice. Without Ray, one line saying how to install it."""
+restarts with no sample lost or written twice; a SIGKILLed run leaves no Ray process behind.
+Without Ray, one line saying how to install it."""
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from stage1_demo import assert_same_features, cli_args, config, new_cache
+from processes import children, kill_all, wait_gone
+from stage1_demo import CLI_ENV, assert_same_features, cli_args, cli_command, config, new_cache
 
 from shared.errors import MMCLError
 
@@ -19,6 +22,7 @@ pytestmark = pytest.mark.integration  # a local Ray cluster, killed workers
 WORKER_TITLE = b"ray::MapWorker(MapBatches(ModelWorker))"  # the process title Ray gives the actors
 # 2 workers of half a CPU each leave one CPU of the 2 for a decoding task at a time.
 RAY_ARGS = ["--engine", "ray", "--ray-workers", "2", "--cpus-per-worker", "0.5"]
+KILL_DEADLINE_S = 5  # Ray's own fate-sharing left its two agents 61 s after the run's SIGKILL
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +94,52 @@ def test_a_killed_worker_is_restarted_and_no_sample_is_lost_or_written_twice(
     summary = done["summary"]
     assert summary.processed == 6 and summary.exit_code == 1
     assert_same_features(summary.output, reference.output)  # every row once, the same numbers
+
+
+def title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return "?"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lists the run's processes in /proc")
+def test_a_killed_run_leaves_no_ray_process(demo_root, demo_models, skeleton_file, tmp_path):
+    pytest.importorskip("ray", reason="the optional extra mmcl-action[ray] is not installed")
+    out = new_cache(tmp_path, skeleton_file)
+    run = subprocess.Popen(cli_command(out, demo_root, demo_models, *RAY_ARGS), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env=CLI_ENV)
+    ray_processes: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        # Once a model worker runs, the whole session is up: GCS, raylet, both agents, workers.
+        while not any(title(p).encode().startswith(WORKER_TITLE) for p in ray_processes):
+            assert run.poll() is None, "the run ended before its model workers started"
+            assert time.monotonic() < deadline, "no model worker started in time"
+            time.sleep(0.05)
+            ray_processes = children(run.pid)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        left = wait_gone(ray_processes, KILL_DEADLINE_S)
+        assert left == [], f"Ray processes outlived the killed run: {[title(p) for p in left]}"
+    finally:
+        run.kill()
+        kill_all(ray_processes)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the reaper reads /proc")
+def test_a_joined_cluster_gets_no_reaper(ray_cluster):
+    """A run that joins a cluster it did not start (here: this test process's) never reaps it."""
+    session = ray_cluster._private.worker._global_node.get_session_dir_path()
+    probe = "import sys; from stage1_extract.ray_reaper import RayReaper; print(RayReaper.if_started_here(sys.argv[1]))"
+    joined = subprocess.run([sys.executable, "-c", probe, session], capture_output=True, text=True, check=True)
+    assert joined.stdout.strip() == "None"
+    from stage1_extract.ray_reaper import RayReaper
+
+    reaper = RayReaper.if_started_here(session)  # this process started it: reaped when closed
+    assert reaper is not None
+    reaper._process.kill()  # not closed: the fixture's cluster serves the other tests
+    reaper._process.wait()
 
 
 def test_without_ray_the_engine_says_how_to_install_it(demo_root, demo_models, tmp_path, monkeypatch):
