@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from stage2_cache import write_tiny_cache
 from stage2_run import ONE_EPOCH, invoke, train
 
 from stage2_train.deploy.export import export_checkpoint
@@ -23,8 +22,9 @@ TINY = ("--base-channel", "8")  # a multiple of 8: ProtoGCN's 8 topologies split
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return write_tiny_cache(tmp_path_factory.mktemp("backbones") / "cache")
+def cache(feature_cache) -> Path:
+    """The shared tiny cache with its feature set."""
+    return feature_cache
 
 
 @pytest.fixture(scope="module", params=BACKBONES)

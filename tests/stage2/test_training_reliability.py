@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from stage2_cache import write_tiny_cache
 from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, train
 
 from shared.errors import LockedError, MMCLError
@@ -22,8 +21,9 @@ from stage2_train.training.config import load_config_file, resolve_config
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return write_tiny_cache(tmp_path_factory.mktemp("rel") / "cache", features=False)
+def cache(skeleton_cache) -> Path:
+    """The shared tiny cache without a feature set."""
+    return skeleton_cache
 
 
 # --------------------------------------------------------------------------- settings
