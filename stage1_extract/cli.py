@@ -1,7 +1,8 @@
 """Stage 1 commands: `mmcl extract` (= `mmcl-extract`), `mmcl demo-data`, `mmcl demo-models`.
 
 Only torch-free modules are imported here (the options' defaults come from `model_specs`); each command
-imports its machinery when it runs, so `--help` answers without starting torch."""
+imports its machinery when it runs, so `--help` answers without starting torch. `extract` turns its flags
+into one `ExtractOptions` (extract_options.py) and runs the mode they choose (extract_modes.py)."""
 
 from __future__ import annotations
 
