@@ -1,25 +1,25 @@
 """Stage 1 commands: `mmcl extract` (= `mmcl-extract`), `mmcl demo-data`, `mmcl demo-models`.
 
 Only torch-free modules are imported here (the options' defaults come from `model_specs`); each command
-imports its machinery when it runs, so `--help` answers without starting torch."""
+imports its machinery when it runs, so `--help` answers without starting torch. `extract` turns its flags
+into one `ExtractOptions` (extract_options.py) and runs the mode they choose (extract_modes.py)."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import click
 
 from shared.command import run
-from shared.custom_dataset import CUSTOM, load_manifest
+from shared.custom_dataset import CUSTOM
 from shared.errors import MMCLError
 from shared.numeric_options import FiniteFloat
-from shared.registry import DATASETS, default_root, get_dataset
+from shared.registry import DATASETS
 
+from .extract_options import ExtractOptions
 from .model_specs import (DEFAULT_MLLM, DEFAULT_RGB_ENCODER, DEFAULT_TEXT_ENCODER, TRANSFORMERS_BATCH_SIZE,
-                          VLLM_BATCH_SIZE, VLLM_DTYPES, ModelSpecs, VLLMEngine)
-from .temporal_image import TemporalImageConfig
+                          VLLM_BATCH_SIZE, VLLM_DTYPES, VLLMEngine)
 
 DEMO_WHICH = ("demo", "utd-mhad", "sysu", "custom")
 DEMO_DEFAULT = DEMO_WHICH[:3]  # custom: the worked example of a dataset of one's own (README)
@@ -82,7 +82,7 @@ def _shard(ctx, param, value: str | None):
               help="'efficientnet-lite0', a .pth file, or a vision model's hub id or directory.")
 @click.option("--text-encoder", default=DEFAULT_TEXT_ENCODER, show_default=True,
               help="Sentence encoder for descriptions and class names.")
-@click.option("--frames", "k", type=click.IntRange(1, 64), default=5, show_default=True,
+@click.option("--frames", type=click.IntRange(1, 64), default=5, show_default=True,
               help="K frames per temporal image.")
 @click.option("--image-size", callback=_image_size, metavar="WxH",
               help="Stitched image size [default: K x 224 by 448].")
@@ -140,132 +140,11 @@ def _shard(ctx, param, value: str | None):
 @click.option("--cpus-per-worker", type=FiniteFloat(0, min_open=True), default=1.0, show_default=True,
               help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin,
-            batch_size, chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol,
-            import_pyskl, merge, frame_features, save_images, retry_failed, workers, vllm_tensor_parallel_size,
-            vllm_gpu_memory_utilization, vllm_max_model_len, vllm_dtype, device, engine, ray_address, ray_workers,
-            gpus_per_worker, cpus_per_worker, quiet) -> int:
+def extract(**params) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
-    from .extract import ExtractConfig, ensure_skeletons, extract_features
-    from .provenance import default_feature_set_name, sanitize
-    from .shards import merge_shards
+    from .extract_modes import run_extract
 
-    if manifest is not None or dataset == CUSTOM:
-        dataset, root = _custom(dataset, manifest, root, import_npz or import_pyskl)
-    models, batch_size = run_settings(
-        mllm=mllm, backend=backend, rgb_encoder=rgb_encoder, text_encoder=text_encoder, prompts=prompts,
-        device=device, batch_size=batch_size, vllm_tensor_parallel_size=vllm_tensor_parallel_size,
-        vllm_gpu_memory_utilization=vllm_gpu_memory_utilization, vllm_max_model_len=vllm_max_model_len,
-        vllm_dtype=vllm_dtype)
-    image = TemporalImageConfig(frames=k, size=image_size, margin=crop_margin)
-    name = sanitize(feature_set) if feature_set else default_feature_set_name(models, image)
-    if merge:
-        summary = merge_shards(out / dataset, name)
-        click.echo(summary.report())
-        return summary.exit_code
-    if import_npz is not None and import_pyskl is not None:
-        raise MMCLError("--import-npz and --import-pyskl: choose one source of skeletons")
-    if import_npz is not None:
-        _import_npz(dataset, import_npz, names, protocol, out, quiet)
-    if import_pyskl is not None:
-        from .pyskl_interop import import_pyskl as import_pickle
-        import_pickle(get_dataset(dataset), import_pyskl, out, progress=not quiet)
-    if (import_npz or import_pyskl) and skeletons_only:
-        from shared.cache_schema import SkeletonCache
-
-        return 1 if SkeletonCache(out / dataset).failures else 0  # samples that failed: in failures/
-    config = ExtractConfig(
-        dataset=dataset, root=_root(dataset, root), out=out, models=models, image=image, batch_size=batch_size,
-        chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
-        frame_features=frame_features, retry_failed=retry_failed,
-        workers=default_workers(models.resolved_device()) if workers is None else workers, progress=not quiet,
-        manifest=manifest)
-    if skeletons_only:
-        skeletons = ensure_skeletons(config.spec, config)
-        return 1 if skeletons.failures else 0  # broken raw files: listed in its failures/ table
-    if engine == "ray":
-        from .ray_engine import RayEngine, require_ray
-
-        require_ray()  # before any work: say how to install it
-        summary = extract_features(config, engine=RayEngine(address=ray_address, workers=ray_workers,
-                                                            gpus_per_worker=gpus_per_worker,
-                                                            cpus_per_worker=cpus_per_worker))
-        click.echo(summary.report())
-        return summary.exit_code
-    if models.resolved_device() == "cpu" and config.workers:
-        _leave_cores_to_workers(config.workers)
-    from .allocator import keep_freed_memory
-
-    keep_freed_memory()  # the models' large activations reuse heap pages (stage1_extract/allocator.py)
-    summary = extract_features(config)
-    click.echo(summary.report())
-    return summary.exit_code
-
-
-def run_settings(*, mllm, backend, rgb_encoder, text_encoder, prompts, device, batch_size, vllm_tensor_parallel_size,
-                 vllm_gpu_memory_utilization, vllm_max_model_len, vllm_dtype) -> tuple[ModelSpecs, int]:
-    """The models and the batch size of `mmcl extract`'s options. Without --batch-size, vLLM gets
-    its own default (it schedules the requests itself; a small batch leaves the GPU idle)."""
-    engine = VLLMEngine(tensor_parallel_size=vllm_tensor_parallel_size,
-                        gpu_memory_utilization=vllm_gpu_memory_utilization, max_model_len=vllm_max_model_len,
-                        dtype=vllm_dtype)
-    models = ModelSpecs(mllm=mllm, backend=backend, rgb_encoder=rgb_encoder, text_encoder=text_encoder,
-                        prompts=prompts, device=device, vllm=engine)
-    if batch_size is None:
-        batch_size = VLLM_BATCH_SIZE if models.resolved_backend() == "vllm" else TRANSFORMERS_BATCH_SIZE
-    return models, batch_size
-
-
-def _import_npz(dataset: str, npz: Path, names: Path | None, protocol: str | None, out: Path, quiet: bool) -> None:
-    from .skeleton_cache import import_ctrgcn_npz
-
-    if names is None:
-        raise MMCLError("--import-npz needs --names FILE: the npz's sample names (skes_available_name.txt)")
-    spec = get_dataset(dataset)
-    import_ctrgcn_npz(spec, npz, names, spec.protocol(protocol).name, out, progress=not quiet)
-
-
-def default_workers(device: str, cores: int | None = None) -> int:
-    """Decoding processes for `mmcl extract`: one decode costs about a quarter of the models' CPU time
-    per sample (bench_extract's stage table), so with the models on the CPU a quarter of the cores
-    (at least 1); with the models on a GPU every core but two (the main process feeding the GPU, the
-    writer), at least 1."""
-    cores = cores or os.cpu_count() or 1
-    return max(1, cores // 4) if device == "cpu" else max(1, cores - 2)
-
-
-def _leave_cores_to_workers(workers: int) -> None:
-    """Models on the CPU: use the cores the decoding workers leave (OpenMP threads that compete
-    with busy processes for cores spin and slow everything down)."""
-    import torch
-
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - workers)))
-
-
-def _custom(dataset: str, manifest: Path | None, root: Path | None, imported) -> tuple[str, Path]:
-    """A custom dataset's name and folder (the manifest's: its paths are relative to it)."""
-    if dataset != CUSTOM:
-        raise MMCLError(f"--manifest describes a dataset of your own: use --dataset {CUSTOM} with it")
-    if manifest is None:
-        raise MMCLError(f"--dataset {CUSTOM} needs --manifest FILE (the README's 'Your own data' shows one)")
-    if root is not None:
-        raise MMCLError(f"--root does not apply to --dataset {CUSTOM}: the paths in {manifest} are relative to it")
-    if imported:
-        raise MMCLError(f"--import-npz and --import-pyskl make a built-in dataset's cache; a {CUSTOM} dataset's "
-                        f"skeletons come from its manifest")
-    return load_manifest(manifest).spec.name, manifest.resolve().parent
-
-
-def _root(dataset: str, root: Path | None) -> Path:
-    if root is not None:
-        if not root.is_dir():
-            raise MMCLError(f"--root {root}: no such folder")
-        return root
-    root = default_root(dataset)
-    if not root.is_dir():
-        raise MMCLError(f"no {dataset} data at {root} (looked there because --root was not given); pass "
-                        f"--root DATA, or set MMCL_DATA to a folder holding '{dataset}/'")
-    return root
+    return run_extract(ExtractOptions(**params))
 
 
 @click.command("demo-data")

@@ -1,6 +1,8 @@
 """Fixtures shared by several test files, each built once a session.
 
-They are read-only for the tests that use them: a test that writes into one copies it first.
+They are read-only for the tests that use them: a test that writes into one copies it first
+(`stage2_run.copy_of`). Each is checked at the session's end: a file added, removed or rewritten in it fails
+the run (`checked_unchanged`), so no test depends on another's changes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from stage2_cache import write_tiny_cache
-from stage2_run import ONE_EPOCH, SKELETON_ONLY, train
+from stage2_run import MMCL_RUN, ONE_EPOCH, SKELETON_ONLY, train
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -36,27 +38,62 @@ def demo_models(tmp_path_factory) -> dict[str, Path]:
     return build_demo_models(tmp_path_factory.mktemp("demo_models"))
 
 
+# --------------------------------------------------------------------------- read-only folders
+
+
+def fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder` with its size and modification time (ns)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def checked_unchanged(request, folder: Path) -> Path:
+    """`folder`, checked unchanged when the session ends."""
+    before = fingerprint(folder)
+
+    def check() -> None:
+        after = fingerprint(folder)
+        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        assert not changed, f"a test changed the shared {folder} (copy it first: stage2_run.copy_of): {changed}"
+
+    request.addfinalizer(check)
+    return folder
+
+
 # --------------------------------------------------------------------------- stage 2
 
 
 @pytest.fixture(scope="session")
-def skeleton_cache(tmp_path_factory) -> Path:
+def skeleton_cache(request, tmp_path_factory) -> Path:
     """The tiny demo cache without a feature set (27 samples; subjects 1, 2 train, 3 tests)."""
-    return write_tiny_cache(tmp_path_factory.mktemp("tiny") / "cache", features=False)
-
-
-def _skeleton_only_run(stream: str, cache: Path, tmp_path_factory) -> Path:
-    return train(cache, tmp_path_factory.mktemp(f"{stream}-run") / "run", "--stream", stream, *SKELETON_ONLY,
-                 *ONE_EPOCH)
+    return checked_unchanged(request, write_tiny_cache(tmp_path_factory.mktemp("tiny") / "cache", features=False))
 
 
 @pytest.fixture(scope="session")
-def joint_run(skeleton_cache, tmp_path_factory) -> Path:
+def feature_cache(request, tmp_path_factory) -> Path:
+    """The tiny demo cache with its feature set `tiny`: `skeleton_cache`'s skeletons (the same seed)."""
+    return checked_unchanged(request, write_tiny_cache(tmp_path_factory.mktemp("tiny-features") / "cache"))
+
+
+def _skeleton_only_run(request, stream: str, cache: Path, tmp_path_factory) -> Path:
+    return checked_unchanged(request, train(cache, tmp_path_factory.mktemp(f"{stream}-run") / "run", "--stream", stream,
+                                    *SKELETON_ONLY, *ONE_EPOCH))
+
+
+@pytest.fixture(scope="session")
+def joint_run(request, skeleton_cache, tmp_path_factory) -> Path:
     """Work dir of one skeleton-only epoch on the joint stream of `skeleton_cache`."""
-    return _skeleton_only_run("joint", skeleton_cache, tmp_path_factory)
+    return _skeleton_only_run(request, "joint", skeleton_cache, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def bone_run(skeleton_cache, tmp_path_factory) -> Path:
+def bone_run(request, skeleton_cache, tmp_path_factory) -> Path:
     """Work dir of one skeleton-only epoch on the bone stream of `skeleton_cache`."""
-    return _skeleton_only_run("bone", skeleton_cache, tmp_path_factory)
+    return _skeleton_only_run(request, "bone", skeleton_cache, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def mmcl_run(request, feature_cache, tmp_path_factory) -> Path:
+    """Work dir of one MMCL epoch (FAM and FRM on; CTR-GCN of base width 8, 12-frame windows) on
+    `feature_cache`."""
+    return checked_unchanged(request, train(feature_cache, tmp_path_factory.mktemp("mmcl-run") / "run", *MMCL_RUN))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -15,6 +16,8 @@ COMMON = ("--recipe", "demo", "--batch-size", "9", "--device", "cpu")
 ONE_EPOCH = ("--epochs", "1", "--warmup", "0", "--window", "12", "--workers", "0")
 # Skeleton only: no RGB/text heads, so the cache needs no feature set.
 SKELETON_ONLY = ("--no-fam", "--no-frm")
+# The shared MMCL run (conftest's mmcl_run): FAM and FRM on, a narrow CTR-GCN, one epoch.
+MMCL_RUN = ("--base-channel", "8", *ONE_EPOCH)
 
 
 def train(cache: Path, work: Path, *flags: str) -> Path:
@@ -29,3 +32,8 @@ def invoke(*args, ok: bool = True):
     if ok:
         assert result.exit_code == 0, result.output + repr(result.exception)
     return result
+
+
+def copy_of(folder: Path, tmp_path_factory, name: str) -> Path:
+    """A copy of a shared (read-only) folder such as conftest's runs, for a fixture that writes into it."""
+    return Path(shutil.copytree(folder, tmp_path_factory.mktemp(name) / folder.name))

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from stage2_cache import write_tiny_cache
 from stage2_run import invoke
 
 from shared.errors import MMCLError
@@ -21,8 +20,9 @@ LATIN1 = "epochs: 2  # réglage\n".encode("latin-1")
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return write_tiny_cache(tmp_path_factory.mktemp("bad") / "cache", features=False)
+def cache(skeleton_cache) -> Path:
+    """The shared tiny cache without a feature set."""
+    return skeleton_cache
 
 
 def manifest(folder: Path, table: bytes | None = None, yaml_bytes: bytes | None = None, subject: str = "1") -> Path:
@@ -300,13 +300,9 @@ def test_a_writer_that_fails_for_want_of_space_is_one_line(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(cache, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("tiny-run") / "run"
-    config = work.parent / "tiny.yaml"
-    config.write_text("base_channel: 8\nwindow: 8\n")
-    invoke("train", "--cache", cache, "--epochs", 1, "--recipe", "demo", "--batch-size", 9, "--device", "cpu",
-           "--workers", 0, "--config", config, "--no-fam", "--no-frm", "--work-dir", work)
-    return work
+def tiny_run(joint_run) -> Path:
+    """The shared skeleton-only run."""
+    return joint_run
 
 
 @pytest.mark.parametrize("command", ["export-pyskl", "export", "ensemble --out"])

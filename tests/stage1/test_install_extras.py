@@ -4,14 +4,14 @@ imports, and `mmcl extract`'s vLLM flags reach vllm.LLM's arguments (checked wit
 from __future__ import annotations
 
 import importlib.metadata
-import inspect
 import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from stage1_extract.cli import extract, run_settings
+from stage1_extract.cli import extract
+from stage1_extract.extract_options import ExtractOptions
 from stage1_extract.featurize import mllm_options, required_modules
 from stage1_extract.model_specs import ModelSpecs
 from stage1_extract.mllm_vllm import VLLMEngine, VLLMOptions, llm_kwargs
@@ -65,8 +65,8 @@ def test_base_install_lacks_the_default_weights():
 
 def _settings(*flags: str):
     """(models, batch size) exactly as `mmcl extract FLAGS` makes them."""
-    params = extract.make_context("extract", ["--dataset", "demo", *flags]).params
-    return run_settings(**{k: params[k] for k in inspect.signature(run_settings).parameters})
+    options = ExtractOptions(**extract.make_context("extract", ["--dataset", "demo", *flags]).params)
+    return options.models, options.run_batch_size
 
 
 def test_vllm_flags_reach_the_engine_arguments():

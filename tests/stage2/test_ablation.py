@@ -27,9 +27,9 @@ def run_ablation(cache: Path, out: Path, config: Path, capsys) -> str:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(feature_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("ablation")
-    cache = write_tiny_cache(root / "cache")
+    cache = feature_cache
     config = root / "tiny.yaml"
     config.write_text(TINY)
     return cache, config, root / "out"

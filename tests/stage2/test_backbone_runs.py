@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from stage2_cache import write_tiny_cache, write_tiny_features
+from stage2_cache import write_tiny_features
 from stage2_run import ONE_EPOCH, invoke, train
 
 from shared.cache_schema import FEATURES_DIR, FeatureFile
@@ -29,8 +29,9 @@ TINY = ("--base-channel", "8")  # a multiple of 8: ProtoGCN's 8 topologies split
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return write_tiny_cache(tmp_path_factory.mktemp("backbones") / "cache")
+def cache(feature_cache) -> Path:
+    """The shared tiny cache with its feature set."""
+    return feature_cache
 
 
 @pytest.fixture(scope="module", params=BACKBONES)

@@ -15,14 +15,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from stage2_cache import write_tiny_cache
 from stage2_run import invoke
 
 from shared.cache_schema import FeatureFile, SkeletonCache
 from shared.errors import CacheError
-
-TINY = {"base_channel": 8, "window": 8}
-
 
 def rewrite_values(path: Path, dataset: str, change) -> None:
     """Change a dataset's values in place, as a flipped bit on disk would: attributes untouched."""
@@ -47,9 +43,10 @@ def flip_first(values: np.ndarray) -> np.ndarray:
     return values
 
 
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory) -> Path:
-    return write_tiny_cache(tmp_path_factory.mktemp("integrity") / "cache")
+@pytest.fixture
+def clean(feature_cache) -> Path:
+    """The shared tiny cache with its feature set (read only: `damaged` copies it)."""
+    return feature_cache
 
 
 @pytest.fixture
@@ -91,14 +88,10 @@ def test_a_flipped_bit_in_a_feature_file_is_refused(damaged, dataset):
         FeatureFile(path)
 
 
-@pytest.fixture(scope="module")
-def run_dir(clean, tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("integrity-run")
-    config = work / "tiny.yaml"
-    config.write_text("".join(f"{k}: {v}\n" for k, v in TINY.items()))
-    invoke("train", "--cache", clean, "--epochs", 1, "--recipe", "demo", "--batch-size", 9, "--device", "cpu",
-           "--workers", 0, "--config", config, "--no-fam", "--no-frm", "--work-dir", work / "run")
-    return work / "run"
+@pytest.fixture
+def run_dir(joint_run) -> Path:
+    """The shared skeleton-only run, trained on the same skeletons as `clean` (the same seed)."""
+    return joint_run
 
 
 @pytest.mark.parametrize("command", ["train", "test", "zeroshot"])

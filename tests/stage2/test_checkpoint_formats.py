@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from stage2_cache import write_tiny_cache
 from stage2_run import invoke
 
 from shared.errors import MMCLError
@@ -29,8 +28,9 @@ V1 = DATA / "checkpoint-v1.pt"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return write_tiny_cache(tmp_path_factory.mktemp("v1") / "cache")
+def cache(feature_cache) -> Path:
+    """The shared tiny cache with its feature set: `write_tiny_cache`'s, which V1 was trained on."""
+    return feature_cache
 
 
 def test_first_format_checkpoint_loads_as_a_typed_spec():

@@ -14,9 +14,6 @@ import onnx
 import pytest
 import torch
 from click.testing import CliRunner
-from stage2_cache import write_tiny_cache
-from stage2_run import ONE_EPOCH, train
-
 from shared.errors import MMCLError
 from shared.registry import DEMO
 from stage2_train import cli
@@ -28,20 +25,19 @@ ATOL = 1e-5
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> tuple[Path, Path]:
-    """(cache dir, work dir) of one epoch of MMCL training (FAM + FRM) on a tiny cache."""
-    root = tmp_path_factory.mktemp("export")
-    cache = write_tiny_cache(root / "cache")
-    return cache, train(cache, root / "run", *ONE_EPOCH)
+def run(feature_cache, mmcl_run) -> tuple[Path, Path]:
+    """(cache dir, work dir) of the shared epoch of MMCL training (FAM + FRM) on the tiny cache."""
+    return feature_cache, mmcl_run
 
 
 @pytest.fixture(scope="module")
-def exported(run) -> Path:
+def exported(run, tmp_path_factory) -> Path:
     _, work = run
-    result = CliRunner().invoke(cli.export, ["--checkpoint", str(work / "last.pt"), "--out", str(work / "export")])
+    out = tmp_path_factory.mktemp("export") / "export"  # the shared run stays as it is
+    result = CliRunner().invoke(cli.export, ["--checkpoint", str(work / "last.pt"), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "verified against the trained model" in result.output and "onnx.checker passed" in result.output
-    return work / "export"
+    return out
 
 
 @pytest.fixture(scope="module")

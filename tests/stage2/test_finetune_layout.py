@@ -15,7 +15,7 @@ import torch
 from shared.cache_schema import SKELETON_FILE, SkeletonCache, SkeletonCacheWriter
 from shared.errors import MMCLError
 from shared.layouts import NTU25, kinect_v1_to_ntu25, pad_persons
-from shared.registry import DEMO, SYSU
+from shared.registry import SYSU
 from stage2_train.training.checkpoint import load_checkpoint
 from stage2_train.training.weight_transfer import load_matching_weights, plan_transfer
 from stage2_train.training.config import TrainConfig, resolve_input_layout
@@ -25,7 +25,7 @@ from stage2_train.deploy.export import ModelCard
 from stage2_train.data.input_layout import NoLayoutMap, TooManyPersons, map_input
 from stage2_train.models.mmcl_model import MMCLModel
 from stage2_train.deploy.predict import Predictor
-from stage2_cache import motion, write_tiny_cache, write_tiny_features
+from stage2_cache import motion, write_tiny_features
 from stage2_run import COMMON, ONE_EPOCH, invoke
 
 # One epoch of a narrow network (base_channel 8, from the work dir's tiny.yaml): seconds on 2 cores.
@@ -55,11 +55,10 @@ def write_sysu_cache(root: Path, subjects=(1, 2, 21), frames=(12, 20), seed: int
 
 
 @pytest.fixture(scope="module")
-def source(work) -> Path:
-    """An NTU-layout (demo: 25 joints, 2 persons, 9 classes) model with FAM and FRM."""
-    cache = write_tiny_cache(work / "cache", frames=(12, 20))
-    invoke("train", "--cache", cache, "--work-dir", work / "source", "--config", work / "tiny.yaml", *TINY)
-    return work / "source" / "last.pt"
+def source(mmcl_run) -> Path:
+    """An NTU-layout (demo: 25 joints, 2 persons, 9 classes) model with FAM and FRM, base width 8: the
+    shared run's."""
+    return mmcl_run / "last.pt"
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +193,7 @@ def test_resume_refuses_another_layout(finetuned, sysu):
 # --------------------------------------------------------------------------- resolution rules
 
 
-def test_layout_and_persons_resolution(source, sysu, work):
+def test_layout_and_persons_resolution(source, sysu, feature_cache):
     skeletons = SkeletonCache(sysu)
 
     def resolve(**kw):
@@ -209,10 +208,10 @@ def test_layout_and_persons_resolution(source, sysu, work):
     assert (cfg.data.layout, cfg.data.persons) == ("ntu25", 3)
     with pytest.raises(MMCLError, match="no mapping to kinect_v1"):
         resolve_input_layout(TrainConfig.from_dict({"dataset": "demo", "layout": "kinect_v1"}),
-                             SkeletonCache(work / "cache" / DEMO.name))
+                             SkeletonCache(feature_cache))
     with pytest.raises(MMCLError, match="up to 2 persons"):
         resolve_input_layout(TrainConfig.from_dict({"dataset": "demo", "persons": 1}),
-                             SkeletonCache(work / "cache" / DEMO.name))
+                             SkeletonCache(feature_cache))
     with pytest.raises(MMCLError, match="layout = .openpose18.: expected one of kinect_v1, ntu25"):
         TrainConfig.from_dict({"layout": "openpose18"})
 

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from stage2_cache import write_tiny_cache
 
 ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent))
 TRAIN = ["-m", "stage2_train.cli", "--no-fam", "--no-frm", "--recipe", "demo", "--epochs", "1", "--batch-size", "8",
@@ -31,10 +30,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> tuple[Path, Path]:
+def cache(skeleton_cache, tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("launch")
     (root / "small.yaml").write_text("base_channel: 8\n")
-    return write_tiny_cache(root / "cache", features=False), root / "small.yaml"
+    return skeleton_cache, root / "small.yaml"
 
 
 def launch(*args: str) -> subprocess.Popen:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from stage2_run import copy_of
 
 from shared.cache_schema import SkeletonCache
 from shared.errors import MMCLError
@@ -27,7 +27,7 @@ LINE = re.compile(r"^\s+(\d)\. (.+?)\s+(\d+\.\d\d) %$")
 def run(skeleton_cache, bone_run, tmp_path_factory) -> tuple[Path, Path]:
     """(cache dir, work dir): the shared one-epoch bone-stream run (so predict must apply the
     stream), copied so that its export is written into a work dir of this module's own."""
-    work = shutil.copytree(bone_run, tmp_path_factory.mktemp("predict") / "run")
+    work = copy_of(bone_run, tmp_path_factory, "predict")
     export_checkpoint(work / "last.pt", work / "export")
     return skeleton_cache, work
 

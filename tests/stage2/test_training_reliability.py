@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from stage2_cache import write_tiny_cache
 from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, train
 
 from shared.errors import LockedError, MMCLError
@@ -22,8 +21,9 @@ from stage2_train.training.config import load_config_file, resolve_config
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return write_tiny_cache(tmp_path_factory.mktemp("rel") / "cache", features=False)
+def cache(skeleton_cache) -> Path:
+    """The shared tiny cache without a feature set."""
+    return skeleton_cache
 
 
 # --------------------------------------------------------------------------- settings
@@ -150,6 +150,10 @@ def test_a_truncated_last_metrics_row_is_dropped_on_resume(cache, tmp_path):
         train(cache, work, *flags, "--epochs", "3", "--resume")
 
 
+# Integration tier (#22 item 6): a whole training run in a fresh interpreter (torch imported again), the default
+# tier's slowest test in every measurement (10.6 s at a load average of 2, 90 s at 6-8), like stage 1's full-disk
+# test of the feature write.
+@pytest.mark.integration
 def test_a_full_disk_under_training_is_one_line_with_nothing_half_written(cache, tmp_path):
     """#21 item 9: a full disk under `mmcl train` was 'RuntimeError: enforce fail' (torch's writer),
     and a run stopped between epoch-001.pt and last.pt was 'no checkpoint' on --resume."""

@@ -22,11 +22,8 @@ from stage2_train.evaluation.evaluate import topk_accuracy
 from stage2_train.models.model_spec import InputSpec, ModelSpec, ntu_ids_of
 from stage2_train.transfer.class_mapping import class_mapping
 from stage2_train.transfer.zeroshot import check_refine_features, target_input
-from stage2_cache import write_tiny_cache, write_tiny_features
+from stage2_cache import write_tiny_features
 from stage2_run import invoke
-
-TINY = {"base_channel": 8, "window": 8}  # a narrow network on short windows: seconds on 2 cores
-
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
@@ -34,15 +31,9 @@ def work(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run_dir(work) -> Path:
-    """A tiny demo model trained one epoch with FAM and FRM by `mmcl train` (FRM head kept)."""
-    cache = write_tiny_cache(work / "cache")
-    config = work / "tiny.yaml"
-    config.write_text("".join(f"{k}: {v}\n" for k, v in TINY.items()))
-    invoke("train", "--cache", cache, "--epochs", 1, "--recipe", "demo", "--batch-size", 9,
-            "--test-batch-size", 32, "--device", "cpu", "--workers", 0, "--config", config,
-            "--work-dir", work / "run")
-    return work / "run"
+def run_dir(mmcl_run) -> Path:
+    """The shared tiny demo model trained one epoch with FAM and FRM by `mmcl train` (FRM head kept)."""
+    return mmcl_run
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +161,8 @@ def test_checkpoint_without_a_mapped_class_fails_clearly(run_dir):
         class_mapping(UTD_MHAD, ntu60_spec(NTU60.class_names[:50]), Path("x.pt"), needed)
 
 
-def test_layouts_without_a_mapping_fail_clearly(work, targets):
-    demo_cache = SkeletonCache(work / "cache" / "demo")  # NTU-25 skeletons
+def test_layouts_without_a_mapping_fail_clearly(feature_cache, targets):
+    demo_cache = SkeletonCache(feature_cache)  # NTU-25 skeletons
     with pytest.raises(MMCLError, match="kinect_v1 skeleton layout .* holds ntu25 skeletons .* no mapping"):
         target_input(demo_cache, model_input("kinect_v1", 2, 20), Path("ucla.pt"))
     with pytest.raises(MMCLError, match="up to 2 persons"):
@@ -188,10 +179,10 @@ def test_target_joints_are_mapped_to_ntu25_and_padded(targets):
                                   raw[:, 0, KINECT_V1.joint_names.index("Spine")])
 
 
-def test_the_checkpoints_own_training_samples_are_refused_unless_forced(run_dir, work):
+def test_the_checkpoints_own_training_samples_are_refused_unless_forced(run_dir, feature_cache, work):
     """The demo cache the model trained on: its 18 xsub training samples are refused; its test split
     (--protocol xsub) is scored; --force scores all 27 with the warning in zeroshot.json."""
-    own = work / "cache" / "demo"
+    own = feature_cache
     result = invoke("zeroshot", "--checkpoint", run_dir, "--cache", own, "--out", work / "own", ok=False)
     assert isinstance(result.exception, MMCLError)
     assert "18 of the 27 samples to score are in its xsub training split" in str(result.exception)
