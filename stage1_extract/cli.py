@@ -139,12 +139,14 @@ def _shard(ctx, param, value: str | None):
               "[default: 1 where the cluster has GPUs, 0 with --device cpu].")
 @click.option("--cpus-per-worker", type=FiniteFloat(0, min_open=True), default=1.0, show_default=True,
               help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
+@click.option("--overlap/--no-overlap", default=None,
+              help="Run the RGB and text encoders on threads beside the MLLM [default: when on a GPU].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encoder, k, image_size, crop_margin,
             batch_size, chunk_size, limit, shard, feature_set, prompts, skeletons_only, import_npz, names, protocol,
             import_pyskl, merge, frame_features, save_images, retry_failed, workers, vllm_tensor_parallel_size,
             vllm_gpu_memory_utilization, vllm_max_model_len, vllm_dtype, device, engine, ray_address, ray_workers,
-            gpus_per_worker, cpus_per_worker, quiet) -> int:
+            gpus_per_worker, cpus_per_worker, overlap, quiet) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""
     from .extract import ExtractConfig, ensure_skeletons, extract_features
     from .provenance import default_feature_set_name, sanitize
@@ -179,7 +181,7 @@ def extract(dataset, root, manifest, out, mllm, backend, rgb_encoder, text_encod
         chunk_size=chunk_size, limit=limit, shard=shard, feature_set=name, save_images=save_images,
         frame_features=frame_features, retry_failed=retry_failed,
         workers=default_workers(models.resolved_device()) if workers is None else workers, progress=not quiet,
-        manifest=manifest)
+        manifest=manifest, overlap=overlap)
     if skeletons_only:
         skeletons = ensure_skeletons(config.spec, config)
         return 1 if skeletons.failures else 0  # broken raw files: listed in its failures/ table
