@@ -16,7 +16,7 @@
 
     python bench/bench_extract.py [--work DIR] [--frames 5] [--repeat 3] [--workers 2]
     python bench/bench_extract.py --engine ray [--limit 96] [--ray-cpus 2]
-    python bench/bench_extract.py --reference [REV] [--limit 64] [--repeat 2]
+    python bench/bench_extract.py --reference [REV] [--limit 64] [--repeat 2] [--flags=--overlap]
 """
 
 from __future__ import annotations
@@ -215,12 +215,13 @@ def reference_tree(work: Path, revision: str) -> Path:
     return tree
 
 
-def run_extract_cli(tree: Path, root: Path, models: dict, out: Path, limit: int) -> tuple[float, int, str]:
-    """`mmcl extract` of `tree` with default flags (the demo models; skeleton file copied in):
-    whole-process seconds, samples extracted and its report."""
+def run_extract_cli(tree: Path, root: Path, models: dict, out: Path, limit: int,
+                    flags: tuple[str, ...] = ()) -> tuple[float, int, str]:
+    """`mmcl extract` of `tree` with default flags plus `flags` (the demo models; skeleton file
+    copied in): whole-process seconds, samples extracted and its report."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     command = [sys.executable, "-m", "stage1_extract.cli", "--dataset", "demo", "--root", str(root), "--out",
-               str(out), "--mllm", str(models["mllm"]), "--limit", str(limit), "--quiet"]
+               str(out), "--mllm", str(models["mllm"]), "--limit", str(limit), "--quiet", *flags]
     t0 = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -258,8 +259,8 @@ def compare_outputs(ours: Path, reference: Path) -> float:
     return worst
 
 
-def bench_reference(work: Path, revision: str, limit: int, repeat: int) -> None:
-    """Whole `mmcl extract` runs, reference and ours interleaved, on the same samples."""
+def bench_reference(work: Path, revision: str, limit: int, repeat: int, flags: tuple[str, ...] = ()) -> None:
+    """Whole `mmcl extract` runs, reference and ours (with `flags`) interleaved, on the same samples."""
     from shared.cache_schema import SKELETON_FILE
     from shared.registry import get_dataset
     from stage1_extract.extract import ExtractConfig, ensure_skeletons
@@ -268,7 +269,8 @@ def bench_reference(work: Path, revision: str, limit: int, repeat: int) -> None:
     tree = reference_tree(work, revision)
     base = ExtractConfig(dataset="demo", root=root, out=work / "cache-base", limit=limit, workers=1, progress=False)
     skeletons = ensure_skeletons(get_dataset("demo"), base).path  # built once, outside the timings
-    print(f"\n== mmcl extract, default flags: reference {revision} ({tree}) vs ours ({REPO}), {limit} demo "
+    ours = " ".join((str(REPO), *flags))
+    print(f"\n== mmcl extract, default flags: reference {revision} ({tree}) vs ours ({ours}), {limit} demo "
           f"samples, demo models, {os.cpu_count()} CPUs (shared machine), {repeat} runs each, interleaved ==")
     rates: dict[str, list[float]] = {"reference": [], "ours": []}
     reports: dict[str, str] = {}
@@ -279,7 +281,8 @@ def bench_reference(work: Path, revision: str, limit: int, repeat: int) -> None:
             shutil.rmtree(out, ignore_errors=True)
             (out / "demo").mkdir(parents=True)
             shutil.copy(skeletons, out / "demo" / SKELETON_FILE)
-            seconds, processed, reports[label] = run_extract_cli(code, root, models, out, limit)
+            seconds, processed, reports[label] = run_extract_cli(code, root, models, out, limit,
+                                                                 flags if label == "ours" else ())
             rates[label].append(processed / seconds)
             print(f"{label:9s} {processed} samples in {seconds:6.1f} s: {processed / seconds:.2f} samples/s")
     worst = compare_outputs(feature_file(outs["ours"]), feature_file(outs["reference"]))
@@ -312,6 +315,8 @@ def main() -> None:
     parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the local Ray (--engine ray)")
     parser.add_argument("--reference", nargs="?", const=REFERENCE_REVISION, metavar="REV",
                         help=f"compare whole `mmcl extract` runs with REV's (default {REFERENCE_REVISION})")
+    parser.add_argument("--flags", default="", help="with --reference: extra `mmcl extract` flags of our runs, "
+                                                    "e.g. --flags=--overlap (against REV=HEAD: one option's effect)")
     args = parser.parse_args()
     if args.limit is None:
         args.limit = 96 if args.engine == "ray" else 64 if args.reference else 8
@@ -319,7 +324,7 @@ def main() -> None:
         work = args.work or Path(tmp)
         if args.reference:
             try:
-                bench_reference(work, args.reference, args.limit, args.repeat)
+                bench_reference(work, args.reference, args.limit, args.repeat, tuple(args.flags.split()))
             finally:
                 if args.work is None:  # the temporary reference tree goes with the folder
                     subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",

@@ -139,6 +139,8 @@ def _shard(ctx, param, value: str | None):
               "[default: 1 where the cluster has GPUs, 0 with --device cpu].")
 @click.option("--cpus-per-worker", type=FiniteFloat(0, min_open=True), default=1.0, show_default=True,
               help="With --engine ray: CPUs per model worker (its torch threads, at least 1).")
+@click.option("--overlap/--no-overlap", default=None,
+              help="Run the RGB and text encoders on threads beside the MLLM [default: when on a GPU].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract(**params) -> int:
     """Stage 1: skeleton cache, temporal images, RGB embeddings and MLLM text features."""

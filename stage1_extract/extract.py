@@ -9,12 +9,14 @@ target) and the MLLM's instructive text features (FRM's input), written as one n
 Never lose work: samples go through in chunks; each finished chunk is written atomically as a part
 file, so a killed run restarts where it stopped. When every chunk is done the parts are merged into
 the output and removed. Video decoding and cropping run in DataLoader worker processes, a few
-batches ahead of the models. A sample that fails (missing video, model error) is recorded in the
-failures table and the run goes on; the exit status says whether any failed.
+batches ahead of the models; the models and the HDF5 writer run side by side (pipeline). A sample
+that fails (missing video, model error) is recorded in the failures table and the run goes on; the
+exit status says whether any failed.
 
-The stages live beside this module: decode (worker processes), featurize (the models), provenance
-(what identifies a feature set), resume (chunks, parts, restarts), shards, summary (the report);
-ray_engine runs the same chunks on a Ray cluster instead (`--engine ray`).
+The stages live beside this module: decode (worker processes), featurize (the models), pipeline (the
+models and the writer side by side), provenance (what identifies a feature set), resume (chunks,
+parts, restarts), shards, summary (the report); ray_engine runs the same chunks on a Ray cluster
+instead (`--engine ray`).
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from shared.errors import MMCLError
 from shared.registry import DatasetSpec, find_dir, get_dataset
 
 from .decode import Decoded, TemporalImages, prefetch
-from .featurize import Models, Timer, check_model_sources, load_models, load_prompts_for, run_models
+from .featurize import Models, check_model_sources, load_models, load_prompts_for
 from .model_specs import TRANSFORMERS_BATCH_SIZE, ModelSpecs
 from .provenance import default_feature_set_name, feature_header, request_attrs, sanitize
 from .input_stamps import InputStamps
+from .pipeline import Pipeline
 from .resume import FeaturePaths, batches_of, check_parts_header, commit_chunk, finish, plan_chunks, read_progress
 from .shards import Shard, ShardPlan
 from .summary import Summary
@@ -66,6 +69,7 @@ class ExtractConfig:
     abort_after: int = 64  # stop when the models fail on this many samples in a row
     progress: bool = True
     manifest: Path | None = None  # a custom dataset's (shared.custom_dataset); `dataset` is then its name
+    overlap: bool | None = None  # RGB and text encoders on threads beside the MLLM (None: on a GPU)
 
     @property
     def spec(self) -> DatasetSpec:
@@ -196,23 +200,23 @@ class Extraction:
 
     def run_chunks(self, chunks: list[np.ndarray], decoded: Iterator[list[Decoded]], models: Models,
                    header: FeatureHeader, summary: Summary) -> None:
-        """The main loop: decoded batches through the models; each finished chunk committed."""
+        """The main loop: decoded batches through the models, the stages side by side (`pipeline`);
+        each finished chunk committed."""
         bar = progress_bar(total=summary.total, initial=summary.skipped, unit="sample", dynamic_ncols=True,
                    desc=f"{self.spec.name} features", disable=not self.config.progress)
         failing = FailureStreak(self.config.abort_after)
-        batches = timed(decoded, summary)
-        for chunk in chunks:
-            blocks = []
-            while sum(map(len, blocks)) < len(chunk):
-                batch = next(batches)
-                block = run_models(batch, models, header, summary.times)
-                failing.update(block)
-                blocks.append(block)
-                account(summary, batch, block)
-                bar.update(len(batch))
-                bar.set_postfix(failed=summary.failed_now, refresh=False)
-            with Timer(summary.times, "write"):
-                commit_chunk(self.paths, header, blocks, self.stamps)
+
+        def collected(batch: list[Decoded], block: FeatureBlock) -> None:
+            failing.update(block)
+            account(summary, batch, block)
+            bar.update(len(batch))
+            bar.set_postfix(failed=summary.failed_now, refresh=False)
+
+        device = self.config.models.resolved_device()
+        overlap = device.startswith("cuda") if self.config.overlap is None else self.config.overlap
+        pipeline = Pipeline(models, header, summary.times, overlap=overlap, device=device, collected=collected,
+                            commit=lambda blocks: commit_chunk(self.paths, header, blocks, self.stamps))
+        pipeline.run([len(chunk) for chunk in chunks], timed(decoded, summary))
         bar.close()
 
 

@@ -60,6 +60,7 @@ class ExtractOptions:
     save_images: bool
     retry_failed: bool
     workers: int | None
+    overlap: bool | None  # None: when the models are on a GPU
     quiet: bool
     # the flags that choose the mode (extract_modes.choose_mode) and their companions
     merge: bool
@@ -134,7 +135,8 @@ class ExtractOptions:
             dataset=self.dataset, root=self.data_root(), out=self.out, models=self.models, image=self.image,
             batch_size=self.run_batch_size, chunk_size=self.chunk_size, limit=self.limit, shard=self.shard,
             feature_set=self.feature_set_name, save_images=self.save_images, frame_features=self.frame_features,
-            retry_failed=self.retry_failed, workers=workers, progress=self.progress, manifest=self.manifest)
+            retry_failed=self.retry_failed, workers=workers, progress=self.progress, manifest=self.manifest,
+            overlap=self.overlap)
 
     def data_root(self) -> Path:
         """--root, or the default folder of the dataset; an error naming the folder where it is missing."""

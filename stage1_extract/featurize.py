@@ -4,6 +4,7 @@ block, timed per stage."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
@@ -16,7 +17,7 @@ from .decode import Decoded
 from .model_specs import ModelSpecs
 
 if TYPE_CHECKING:  # the model modules import transformers: loaded only when a run needs them
-    from .mllm_backend import MLLMBackend
+    from .mllm_backend import MLLMAnswer, MLLMBackend
     from .prompts import Prompts
     from .rgb_encoders import RGBEncoder
     from .text_encoder import TextEncoder
@@ -121,7 +122,11 @@ class StageTimes:
     write: float = 0.0
 
     def add(self, stage: str, seconds: float) -> None:
-        setattr(self, stage, getattr(self, stage) + seconds)
+        with _TIMES_LOCK:  # the pipeline's stages may run on threads of their own
+            setattr(self, stage, getattr(self, stage) + seconds)
+
+
+_TIMES_LOCK = threading.Lock()
 
 
 class Timer:
@@ -137,14 +142,34 @@ class Timer:
 
 def run_models(batch: list[Decoded], models: Models, header: FeatureHeader, times: StageTimes) -> FeatureBlock:
     """RGB embeddings, MLLM answers and description embeddings of one decoded batch."""
+    rgb = rgb_stage(batch, models, header, times)
+    return text_stage(batch, rgb, mllm_stage(batch, models, times), models, header, times)
+
+
+# The three model stages of one batch, which `pipeline` may run on different threads: the RGB encoder
+# and the MLLM each on the decoded batch, then the text encoder, which also assembles the block.
+def rgb_stage(batch: list[Decoded], models: Models, header: FeatureHeader,
+              times: StageTimes) -> list[tuple[np.ndarray, np.ndarray] | Exception]:
+    """Per decoded sample (those with an image, in order): (pooled, frames) embeddings, or the error."""
+    frames = stored_frames(header.attrs)
+    with Timer(times, "rgb"):
+        return batch_or_each(lambda b: encode_rgb(models.rgb, b, frames), [d for d in batch if d.image is not None])
+
+
+def mllm_stage(batch: list[Decoded], models: Models, times: StageTimes) -> list[MLLMAnswer | Exception]:
+    """Per decoded sample (those with an image, in order): the MLLM's answers, or the error."""
+    with Timer(times, "mllm"):
+        return batch_or_each(lambda b: models.mllm.answer([d.image for d in b], models.prompts),
+                             [d for d in batch if d.image is not None])
+
+
+def text_stage(batch: list[Decoded], rgb: list, answers: list, models: Models, header: FeatureHeader,
+               times: StageTimes) -> FeatureBlock:
+    """The batch's feature block: the RGB embeddings and answers filled in, the descriptions encoded.
+    Failures are listed as video, RGB, MLLM, then text encoder ones."""
     block = empty_block(batch, header)
     block.failures = [(d.name, "video", d.error) for d in batch if d.error is not None]
     ok = [i for i, d in enumerate(batch) if d.image is not None]
-    with Timer(times, "rgb"):
-        rgb = batch_or_each(lambda b: encode_rgb(models.rgb, b, block.rgb_frames.shape[1]), [batch[i] for i in ok])
-    with Timer(times, "mllm"):
-        answers = batch_or_each(lambda b: models.mllm.answer([d.image for d in b], models.prompts),
-                                [batch[i] for i in ok])
     for i, result in zip(ok, rgb):
         if isinstance(result, Exception):
             block.failures.append((batch[i].name, "rgb", _reason(result)))

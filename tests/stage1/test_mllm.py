@@ -15,6 +15,7 @@ from shared.errors import MMCLError
 from stage1_extract.demo.models import MANIFEST_NAME, MLLM_DIR_NAME, build_demo_models
 from stage1_extract.mllm_backend import MLLMAnswer, PromptTexts, YesNoTokens
 from stage1_extract.mllm_factory import build_mllm
+from stage1_extract.mllm_transformers import SharedPrefix
 from stage1_extract.model_specs import choose_backend
 from stage1_extract.prompts import Prompts, load_prompts
 
@@ -113,6 +114,44 @@ def test_answers_are_deterministic_and_batch_independent(demo_models, mllm, imag
     for a, b in zip(first, one_by_one.answer(images, PROMPTS)):  # batches of 3 (+1) vs 1: left padding
         np.testing.assert_allclose(a.yes_prob, b.yes_prob, atol=1e-5)
         assert a.description == b.description
+
+
+def _images_encoded(mllm, run) -> int:
+    """How many images the vision tower encodes while `run()` runs."""
+    grids = []
+    hook = mllm.model.model.visual.register_forward_hook(lambda module, args, kwargs, out: grids.append(
+        kwargs["grid_thw"].shape[0]), with_kwargs=True)
+    try:
+        run()
+    finally:
+        hook.remove()
+    return sum(grids)
+
+
+@pytest.mark.parametrize("system", [None, "Answer like a referee."])
+def test_the_shared_image_prefix_answers_like_one_prompt_at_a_time(mllm, images, system):
+    """Each image is encoded and prefilled once for all its prompts (issue #23, item 4), and the
+    answers equal the per-prompt path's: every prompt with its own copy of the image."""
+    texts = PromptTexts.render(mllm.processor, Prompts(PROMPTS.questions, PROMPTS.describe, system=system))
+    split = mllm._shared_prefix(texts)
+    assert split is not None and split.prefix.endswith(mllm.processor.image_token)
+    assert len(split.suffixes) == len(texts.questions) + 1
+    batch = images[:3]
+    shared, per_prompt = {}, {}
+    assert _images_encoded(mllm, lambda: shared.update(out=mllm._answer_shared(batch, split))) == len(batch)
+    encoded = _images_encoded(mllm, lambda: per_prompt.update(out=mllm._answer_per_prompt(batch, texts)))
+    assert encoded == len(batch) * (len(texts.questions) + 1)
+    np.testing.assert_allclose(shared["out"][0], per_prompt["out"][0], atol=1e-5, rtol=0)
+    assert shared["out"][1] == per_prompt["out"][1]
+    assert shared["out"][0].shape == (len(batch), len(texts.questions)) and shared["out"][0].dtype == np.float32
+
+
+def test_prompts_without_a_common_image_prefix_are_answered_one_at_a_time(mllm):
+    texts = PromptTexts.render(mllm.processor, PROMPTS)
+    assert SharedPrefix.split(mllm.processor, [texts.questions[0], "no image here"]) is None
+    assert SharedPrefix.split(mllm.processor, [texts.questions[0], "x" + texts.describe]) is None
+    two_images = texts.describe.replace(mllm.processor.image_token, mllm.processor.image_token * 2)
+    assert SharedPrefix.split(mllm.processor, [texts.questions[0], two_images]) is None
 
 
 def test_the_prompts_reach_the_model(mllm, images):
