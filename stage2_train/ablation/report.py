@@ -232,7 +232,7 @@ def write_backbone_table(out: Path, results: dict[str, list[RunResult]], variant
              "| backbone | variant | seeds | top-1 | mean class acc. | Δ top-1 | p (top-1) |",
              "|---|---|---|---|---|---|---|"]
     for b, v, n, m1, s1, m2, s2, d, p in rows:
-        lines.append(f"| {b} | {v} | {n} | {_pct(m1)} ± {_pct(s1)} | {_pct(m2)} ± {_pct(s2)} | "
+        lines.append(f"| {b} | {v} | {n} | {_mean_sd(m1, s1, n)} | {_mean_sd(m2, s2, n)} | "
                      f"{'' if math.isnan(d) else _pct(d, True)} | {'' if math.isnan(p) else _p(p)} |")
     md_path.write_text("\n".join(lines) + "\n")
     return [csv_path, md_path]

@@ -216,3 +216,4 @@ def test_backbone_table_pairs_each_backbone_with_its_own_baseline(tmp_path):
     assert float(table["ctrgcn", "MMCL"]["delta_top1"]) == pytest.approx(-0.1)
     assert table["ctrgcn", "baseline"]["delta_top1"] == ""
     assert "| hdgcn | MMCL | 2 | 75.00 ± 21.21 | 65.00 ± 21.21 | +15.00 |" in md_path.read_text()
+    assert "| ctrgcn | MMCL | 1 | 30.00 | 20.00 | -10.00 |" in md_path.read_text()  # one seed: no "± 0.00"
