@@ -33,7 +33,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reference_feeder import _write_cache, ntu_like_samples, ucla_like_samples  # noqa: E402
-from shared.registry import NTU60, NW_UCLA, SampleMeta  # noqa: E402
+from shared.dataset_spec import SampleMeta  # noqa: E402
+from shared.registry import NTU60, NW_UCLA  # noqa: E402
 
 PRECISIONS = ("no", "bf16")  # --mixed-precision values: float32, bf16 autocast
 CONFIGS = {"ucla16": (16, 52), "ntu64": (64, 64)}  # name: (batch, window)

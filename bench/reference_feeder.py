@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from shared.cache_schema import SKELETON_FILE, SkeletonCacheWriter
-from shared.registry import NTU60, NW_UCLA, SampleMeta
+from shared.dataset_spec import SampleMeta
+from shared.registry import NTU60, NW_UCLA
 
 PADDED_T, M, V = 300, 2, 25  # the reference's NTU npz: (N, 300, 2 * 25 * 3)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MMCLError
-from .registry import DatasetSpec, Protocol
+from .dataset_spec import DatasetSpec, Protocol
 from .sample_names import check_sample_name
 from .text_files import read_text
 

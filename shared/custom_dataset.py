@@ -38,7 +38,8 @@ import yaml
 from .array_skeleton import ARRAY_SUFFIXES
 from .errors import MMCLError
 from .layouts import LAYOUTS
-from .registry import DATASETS, ClassInfo, DatasetSpec, Protocol, SampleMeta
+from .dataset_spec import ClassInfo, DatasetSpec, Protocol, SampleMeta
+from .registry import DATASETS
 from .sample_names import name_problem
 from .text_files import read_text
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .cache_io import atomic_path, make_folder
 from .errors import MMCLError
-from .registry import DatasetSpec, SampleMeta
+from .dataset_spec import DatasetSpec, SampleMeta
 from .safe_pickle import load_plain
 from .sample_names import check_sample_name
 

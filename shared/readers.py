@@ -19,7 +19,8 @@ import numpy as np
 from .errors import MMCLError, SkeletonFormatError
 from .layouts import pad_persons
 from .progress import progress_bar
-from .registry import DatasetSpec, SampleMeta, find_dir, get_dataset
+from .dataset_spec import DatasetSpec, SampleMeta
+from .registry import find_dir, get_dataset
 from .skeleton_sample import SkeletonSample, check_coordinates
 from .worker_lifetime import die_with_parent
 

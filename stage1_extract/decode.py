@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from shared.cache_schema import SkeletonCache
 from shared.errors import MMCLError
-from shared.registry import DatasetSpec
+from shared.dataset_spec import DatasetSpec
 from shared.sample_names import file_inside
 from shared.worker_lifetime import DieWithParent
 

@@ -36,7 +36,8 @@ from shared.progress import progress_bar
 from shared.cache_io import output_lock
 from shared.cache_schema import SKELETON_FILE, FeatureBlock, FeatureHeader, SkeletonCache, read_feature_file
 from shared.errors import MMCLError
-from shared.registry import DatasetSpec, find_dir, get_dataset
+from shared.dataset_spec import DatasetSpec
+from shared.registry import find_dir, get_dataset
 
 from .decode import Decoded, TemporalImages, prefetch
 from .featurize import Models, check_model_sources, load_models, load_prompts_for

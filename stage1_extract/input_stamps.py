@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.cache_schema import SkeletonCache
-from shared.registry import DatasetSpec, SampleMeta
+from shared.dataset_spec import DatasetSpec, SampleMeta
 
 from .video import video_path
 

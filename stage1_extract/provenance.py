@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.cache_schema import FeatureHeader, SkeletonCache
-from shared.registry import DatasetSpec
+from shared.dataset_spec import DatasetSpec
 
 from .featurize import Models
 from .model_specs import ModelSpecs

@@ -13,7 +13,7 @@ from shared.cache_io import output_lock
 from shared.cache_schema import SKELETON_FILE, SkeletonCache, SkeletonCacheWriter
 from shared.errors import CacheError, CoordinateError
 from shared.pyskl_pickle import pyskl_annotation, read_pyskl, write_pyskl
-from shared.registry import DatasetSpec
+from shared.dataset_spec import DatasetSpec
 from shared.skeleton_sample import check_coordinates
 
 

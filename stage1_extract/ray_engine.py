@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from shared.cache_schema import FeatureBlock, FeatureHeader, SkeletonCache
 from shared.errors import MMCLError
-from shared.registry import DatasetSpec
+from shared.dataset_spec import DatasetSpec
 
 from .allocator import keep_freed_memory
 from .decode import Decoded, TemporalImages

@@ -19,7 +19,7 @@ from shared.cache_schema import SKELETON_FILE, SkeletonCache, SkeletonCacheWrite
 from shared.ctrgcn_npz import iter_ctrgcn_npz
 from shared.errors import CacheError, CoordinateError, MMCLError
 from shared.readers import list_samples, read_many
-from shared.registry import DatasetSpec
+from shared.dataset_spec import DatasetSpec
 from shared.skeleton_sample import check_coordinates
 
 from .input_stamps import sources_changed, sources_digest, stamps

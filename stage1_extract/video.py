@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from shared.errors import MMCLError
-from shared.registry import DatasetSpec
+from shared.dataset_spec import DatasetSpec
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm")

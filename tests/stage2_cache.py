@@ -9,7 +9,8 @@ import numpy as np
 
 from shared.cache_schema import (FEATURES_DIR, SKELETON_FILE, FeatureBlock, FeatureHeader, SkeletonCache,
                                  SkeletonCacheWriter, write_feature_file)
-from shared.registry import DEMO, DatasetSpec, SampleMeta
+from shared.dataset_spec import DatasetSpec, SampleMeta
+from shared.registry import DEMO
 
 RGB_DIM, QUESTIONS, TEXT_DIM = 12, ["is a person sitting?", "is a hand raised?"], 8
 

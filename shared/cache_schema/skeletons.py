@@ -15,7 +15,8 @@ from ..cache_io import atomic_path
 from ..errors import CacheError
 from .digest import damaged_reads, read_checked, write_checked
 from .h5_output import H5Output
-from ..registry import DATASETS, DatasetSpec, SampleMeta, dataset_from_card
+from ..dataset_spec import DatasetSpec, SampleMeta, dataset_from_card
+from ..registry import DATASETS
 from .common import (
     META_FIELDS, SCHEMA_VERSION, SKELETON_FILE, check_header, decoded, open_cache, names_hash, now,
     read_failures, write_failures)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.errors import MMCLError
-from shared.registry import DEMO, SYSU, UTD_MHAD, DatasetSpec
+from shared.dataset_spec import DatasetSpec
+from shared.registry import DEMO, SYSU, UTD_MHAD
 
 from .kinect import Imperfections
 from .motions import MOTIONS

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from shared.errors import MMCLError
-from shared.registry import DATASETS, ClassInfo, DatasetSpec
+from shared.dataset_spec import ClassInfo, DatasetSpec
+from shared.registry import DATASETS
 
 from ..training.checkpoint import CheckpointError
 from ..models.model_spec import ModelSpec

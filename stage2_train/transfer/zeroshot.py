@@ -31,7 +31,7 @@ from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 from shared.errors import MMCLError
 from shared.layouts import describe_layout_maps
 from shared.progress import progress_bar
-from shared.registry import DatasetSpec
+from shared.dataset_spec import DatasetSpec
 
 from ..training.checkpoint import Checkpoint, load_checkpoint
 from .class_mapping import UNMAPPED, ClassMapping, class_mapping
