@@ -79,7 +79,7 @@ def resolve_train(config_file: str | None, resume: bool, **options):
     from .training.published_weights import check_init, init_architecture, load_weights, network_input
     from .training.recipe_fit import fit_recipe, settings_lines
     from .training.run_dirs import latest_run, train_run_name
-    from .training.train import load_resume_checkpoint
+    from .training.work_dir import load_resume_checkpoint
 
     flags = options  # flat key -> value; None where the flag was not given
     file_values = load_config_file(config_file)

@@ -8,7 +8,6 @@ validation split, when one is held out). Runs on the CPU, one GPU, or several wi
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from shared.cache_schema import SkeletonCache
 from shared.errors import MMCLError
 from shared.layouts import Layout
 
-from .checkpoint import Checkpoint, load_checkpoint, rng_state, set_rng_state
+from .checkpoint import Checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, save_config
 from .precision import MixedPrecision
 from ..data.device_batches import DeviceBatches
@@ -40,8 +39,9 @@ from .published_weights import PublishedWeights, load_weights
 from .recipe_fit import collapse_warnings
 from .run_log import RunLog
 from .run_report import print_summary, report_dir, run_meta, selected_figures
+from .divergence import check_finite
 from .weight_transfer import load_matching_weights
-from .work_dir import checkpoint_dir, last_checkpoint, new_work_dir, work_dir_lock
+from .work_dir import checkpoint_dir, last_checkpoint, new_work_dir, prune_checkpoints, work_dir_lock
 
 # --------------------------------------------------------------------------- the loop
 
@@ -293,26 +293,6 @@ def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}_{k}": v for k, v in metrics.items()}
 
 
-class Diverged(MMCLError):
-    """Training produced a non-finite loss or non-finite weights."""
-
-
-def check_finite(model: torch.nn.Module, metrics: dict[str, float], epoch: int, cfg: TrainConfig) -> None:
-    """Stop before a diverged epoch is saved: a NaN model must never be checkpointed or reported."""
-    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
-    if math.isfinite(metrics["loss"]) and not bad:
-        return
-    raise Diverged(
-        f"training diverged in epoch {epoch}: loss {metrics['loss']:.4g}, {len(bad)} weight tensors non-finite"
-        + (f" ({bad[0]}, ...)" if bad else "") + f"; nothing of epoch {epoch} is saved ({_saved_before(cfg, epoch)}). "
-        f"Lower --lr (now {cfg.optim.lr:g}) or check the input data")
-
-
-def _saved_before(cfg: TrainConfig, epoch: int) -> str:
-    last = last_checkpoint(cfg.work_dir)
-    return f"{last} holds epoch {epoch - 1}" if last.exists() else "no checkpoint was written yet"
-
-
 # --------------------------------------------------------------------------- checkpoints and logs
 
 
@@ -331,29 +311,6 @@ def write_checkpoint(cfg, acc, precision: MixedPrecision, model, optimizer, sche
     ckpt.save(checkpoint_dir(cfg.work_dir) / f"epoch-{epoch:03d}.pt")
     ckpt.save(last_checkpoint(cfg.work_dir))
     prune_checkpoints(cfg.work_dir, epoch, cfg.keep_checkpoints)
-
-
-def prune_checkpoints(work_dir: str | Path, epoch: int, keep: int) -> list[Path]:
-    """Delete checkpoints/epoch-NNN.pt older than the last `keep` epochs (0 keeps all); last.pt,
-    which --resume reads, is never touched. Returns the files deleted."""
-    if keep == 0:
-        return []
-    old = [p for p in checkpoint_dir(work_dir).glob("epoch-*.pt")
-           if p.stem[len("epoch-"):].isdigit() and int(p.stem[len("epoch-"):]) <= epoch - keep]
-    for p in old:
-        p.unlink(missing_ok=True)
-    return old
-
-
-def load_resume_checkpoint(work_dir: str | Path) -> Checkpoint:
-    path = last_checkpoint(work_dir)
-    if not path.exists():  # a run stopped between checkpoints/epoch-NNN.pt and last.pt (a full disk)
-        saved = sorted(checkpoint_dir(work_dir).glob("epoch-[0-9][0-9][0-9]*.pt"))
-        if not saved:
-            raise MMCLError(f"--resume: no checkpoint at {path}; train without --resume first")
-        path = saved[-1]
-        print(f"--resume: no {last_checkpoint(work_dir).name}; continuing from {path}")
-    return load_checkpoint(path)
 
 
 # --------------------------------------------------------------------------- the end

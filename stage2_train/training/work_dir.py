@@ -1,5 +1,5 @@
 """A training run's work dir: a new one per run where none is given, the lock that keeps it to one
-`mmcl train`, and where its checkpoints lie."""
+`mmcl train`, where its checkpoints lie, which of them are kept and which one `--resume` reads."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 
 from shared.cache_io import output_lock, remove_stale
-from shared.errors import LockedError
+from shared.errors import LockedError, MMCLError
 
+from .checkpoint import Checkpoint, load_checkpoint
 from .config import TrainConfig
 from .run_dirs import new_run_dir, point_latest, train_run_name
 
@@ -49,3 +50,26 @@ def checkpoint_dir(work_dir: str | Path) -> Path:
 
 def last_checkpoint(work_dir: str | Path) -> Path:
     return Path(work_dir) / "last.pt"
+
+
+def prune_checkpoints(work_dir: str | Path, epoch: int, keep: int) -> list[Path]:
+    """Delete checkpoints/epoch-NNN.pt older than the last `keep` epochs (0 keeps all); last.pt,
+    which --resume reads, is never touched. Returns the files deleted."""
+    if keep == 0:
+        return []
+    old = [p for p in checkpoint_dir(work_dir).glob("epoch-*.pt")
+           if p.stem[len("epoch-"):].isdigit() and int(p.stem[len("epoch-"):]) <= epoch - keep]
+    for p in old:
+        p.unlink(missing_ok=True)
+    return old
+
+
+def load_resume_checkpoint(work_dir: str | Path) -> Checkpoint:
+    path = last_checkpoint(work_dir)
+    if not path.exists():  # a run stopped between checkpoints/epoch-NNN.pt and last.pt (a full disk)
+        saved = sorted(checkpoint_dir(work_dir).glob("epoch-[0-9][0-9][0-9]*.pt"))
+        if not saved:
+            raise MMCLError(f"--resume: no checkpoint at {path}; train without --resume first")
+        path = saved[-1]
+        print(f"--resume: no {last_checkpoint(work_dir).name}; continuing from {path}")
+    return load_checkpoint(path)

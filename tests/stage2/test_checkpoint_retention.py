@@ -9,7 +9,7 @@ import torch
 from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, invoke, train
 
 from stage2_train.training.checkpoint import load_checkpoint
-from stage2_train.training.train import prune_checkpoints
+from stage2_train.training.work_dir import prune_checkpoints
 
 
 def epochs_kept(work: Path) -> list[str]:
