@@ -1,4 +1,4 @@
-"""The GPU path measured in one call (< 8 minutes on a bare H200; CUDA torch, nothing from a hub).
+"""The GPU path measured in one call (meant to end within 9 minutes on a bare H200; CUDA torch, nothing from a hub).
 
 1. Training steps at the NTU120 X-Sub shape (3 x 64 x 25 x 2, 120 classes), batch 200, FAM + FRM
    on (RGB 1280-d, text 5 + 384-d), forward + mmcl_loss + backward + SGD, augmentation included
@@ -12,11 +12,19 @@
    stage1_extract.demo.models.build_tiny_qwen) and answers the prompts for one image, in a
    process of its own so that its GPU memory and any failure stay apart from the numbers above.
    The dry run builds the same engine and sampling arguments (vllm_options) without starting it.
+4. Stage 1's MLLM, last and in a process of its own (bench/stage1_gpu.py): Qwen2.5-VL-7B-Instruct
+   built from its published config with random bf16 weights on the GPU, through the transformers
+   backend (the image prefix shared by the questions and the description) on real-size temporal
+   images with the real prompts, `--stage1-batches` timed batches of the real batch size; prints
+   image-prompt tokens/s, samples/s and the projected hours for NTU120's 113,945 videos
+   (`RESULT gpu-stage1 ...`). Needs torch and transformers only: no vLLM, decoder or hub.
 
 `--dry-run` runs everything small on the CPU (tiny network, compile with the `eager` backend,
-vLLM only imported if present) in seconds: the test suite runs it so the script stays sound.
+vLLM only imported if present, stage 1 with `--scale tiny`) in seconds: the test suite runs it so
+the script stays sound.
 
-Usage: python bench/bench_gpu.py [--dry-run] [--steps 20] [--no-compile] [--no-vllm]
+Usage: python bench/bench_gpu.py [--dry-run] [--steps 20] [--no-compile] [--no-vllm] [--no-stage1]
+                                 [--stage1-batches N]
 Ends with `RESULT gpu-train samples/s <best> (projected <minutes> min for 110 x 63,026)`.
 """
 
@@ -36,6 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+STAGE1_BENCH = Path(__file__).resolve().with_name("stage1_gpu.py")
 EPOCHS, TRAIN_SAMPLES = 110, 63_026  # MMCL's NTU120 X-Sub recipe
 TARGET_S = 3600.0
 RGB_DIM, QUESTIONS, TEXT_DIM = 1280, 5, 384
@@ -244,6 +253,18 @@ def vllm_check(dry_run: bool) -> int:
     return 0 if ok else 1
 
 
+# --------------------------------------------------------------------------- stage 1
+
+
+def stage1_check(dry_run: bool, batches: int | None) -> int:
+    """bench/stage1_gpu.py in a process of its own (its 16 GB of weights stay apart): the 7B on the
+    GPU, or with the dry run the tiny demo VLM on the CPU; `batches` None: its default."""
+    command = [sys.executable, str(STAGE1_BENCH), "--scale", "tiny" if dry_run else "7b"]
+    if batches is not None:
+        command += ["--batches", str(batches)]
+    return subprocess.run(command, timeout=300).returncode
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -253,6 +274,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per variant")
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--no-vllm", action="store_true")
+    parser.add_argument("--no-stage1", action="store_true", help="skip the stage-1 MLLM part (stage1_gpu.py)")
+    parser.add_argument("--stage1-batches", type=int, help="timed batches of the stage-1 part")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--vllm-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -288,6 +311,8 @@ def main() -> int:
         env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
         rc = subprocess.run([sys.executable, __file__, "--vllm-only"] + (["--dry-run"] if args.dry_run else []),
                             env=env, timeout=300).returncode
+    if not args.no_stage1:
+        rc = stage1_check(args.dry_run, args.stage1_batches) or rc
     rate = results[best][0]
     verdict = "meets" if projected_minutes(e2e) * 60 <= TARGET_S else "misses"
     print(f"RESULT gpu-train samples/s {rate:.0f} ({best.name}; end to end {e2e:.0f}; projected "

@@ -58,25 +58,42 @@ class TransformersBackend(MLLMBackend):
     name = "transformers"
 
     def __init__(self, spec: str, device: str = "cpu", options: TransformersOptions | None = None):
-        from transformers import AutoModelForImageTextToText, GenerationConfig
+        from transformers import AutoModelForImageTextToText
 
         options = options or TransformersOptions()
         source = resolve_model_source(spec, MLLM_LABEL)
-        self.device = torch.device(device)
-        self.batch_size = options.batch_size
-        self.processor = load_processor(source, options.revision)
+        processor = load_processor(source, options.revision)
         kwargs = {"revision": options.revision} if options.revision else {}
         try:
             model = AutoModelForImageTextToText.from_pretrained(
-                source.path_or_id, dtype=_torch_dtype(options.dtype, self.device), **kwargs
+                source.path_or_id, dtype=_torch_dtype(options.dtype, torch.device(device)), **kwargs
             )
         except (OSError, ValueError, KeyError) as exc:
             raise loading_error(MLLM_LABEL, source, exc) from exc
+        revision = revision_of(source, getattr(model.config, "_commit_hash", None))
+        self._attach(model, processor, source.spec, revision, device, options)
+
+    @classmethod
+    def from_model(cls, model, processor, model_id: str, device: str, options: TransformersOptions | None = None,
+                   revision: str | None = None) -> TransformersBackend:
+        """The backend around a model already built in memory and a processor from `load_processor`
+        (bench/stage1_gpu.py: a 7B VLM with random weights made on the GPU, no checkpoint to load)."""
+        backend = cls.__new__(cls)
+        backend._attach(model, processor, model_id, revision, device, options or TransformersOptions())
+        return backend
+
+    def _attach(self, model, processor, model_id: str, revision: str | None, device: str,
+                options: TransformersOptions) -> None:
+        from transformers import GenerationConfig
+
+        self.device = torch.device(device)
+        self.batch_size = options.batch_size
+        self.processor = processor
         self.model = model.to(self.device).eval()
-        self.model_id = source.spec
-        self.revision = revision_of(source, getattr(model.config, "_commit_hash", None))
+        self.model_id = model_id
+        self.revision = revision
         tokenizer = self.processor.tokenizer
-        self.yes_no = YesNoTokens.from_tokenizer(tokenizer, spec)
+        self.yes_no = YesNoTokens.from_tokenizer(tokenizer, model_id)
         self.decoding = DescriptionDecoding.of(model.generation_config, options.max_new_tokens)
         self.generation_config = GenerationConfig(
             max_new_tokens=self.decoding.max_new_tokens,

@@ -203,6 +203,14 @@ def _make_tokenizer_config_portable(model_dir: Path) -> None:
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+def save_processor(processor, folder: Path) -> None:
+    """Save `processor` so that `folder` loads like a hub checkpoint's in transformers 4.x and 5.x,
+    with or without torchvision."""
+    processor.save_pretrained(folder)
+    _add_video_processor_entry(folder)
+    _make_tokenizer_config_portable(folder)
+
+
 def build_tiny_qwen(model_dir: Path, config: TinyQwenConfig = TinyQwenConfig()) -> Path:
     """Write the tiny random Qwen2.5-VL into `model_dir` (replaced if present)."""
     from transformers import Qwen2_5_VLForConditionalGeneration
@@ -217,9 +225,7 @@ def build_tiny_qwen(model_dir: Path, config: TinyQwenConfig = TinyQwenConfig()) 
     staging = model_dir.with_name(model_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
-    build_processor(config, tokenizer).save_pretrained(staging)
-    _add_video_processor_entry(staging)
-    _make_tokenizer_config_portable(staging)
+    save_processor(build_processor(config, tokenizer), staging)
     params = sum(p.numel() for p in model.parameters())
     (staging / "README.txt").write_text(README.format(params=params, seed=config.seed))
     (staging / "demo_model.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
