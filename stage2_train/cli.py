@@ -43,7 +43,7 @@ OPTION_ORDER = (
     "lambda_refine", "tau",
     "backbone", "center_of_mass", "base_channel", "frm_vectors", "use_fam", "use_frm", "resume",
     "keep_checkpoints", "init_from", "layout", "persons", "mixed_precision", "compile", "log_every", "val_split",
-    "val_seed", "test_every", "workers", "on_device", "window", "device")
+    "val_seed", "test_every", "workers", "on_device", "window", "test_clips", "device")
 
 
 def train_options(settings: dict | None = None, order: tuple[str, ...] = OPTION_ORDER) -> list[click.Option]:
@@ -135,9 +135,11 @@ def resolve_train(config_file: str | None, resume: bool, **options):
 @click.option("--batch-size", "batch_size_alias", type=int, hidden=True)  # the former name, kept as an alias
 @click.option("--workers", type=int)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--test-clips", type=click.IntRange(1, 100),
+              help="Windows per sample, class probabilities averaged (default: the training run's).")
 def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: str | None,
          split: str, out: str | None, test_batch_size: int | None, batch_size_alias: int | None,
-         workers: int | None, device: str | None) -> None:
+         workers: int | None, device: str | None, test_clips: int | None) -> None:
     """Evaluate a trained checkpoint on the test (or held-out validation) split and write the report
     (in float32, as training evaluates, whatever precision it trained in)."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
@@ -160,7 +162,7 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
     saved = ckpt.train_config()  # with the input layout the network takes
     dataset_dir = resolve_dataset_dir(cache or saved.data.cache, dataset=ckpt.spec.dataset)
     skeletons = SkeletonCache(dataset_dir)
-    overrides = dict(stream=stream, workers=workers, device=device,
+    overrides = dict(stream=stream, workers=workers, device=device, test_clips=test_clips,
                      test_batch_size=test_batch_size or batch_size_alias)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     cfg = saved.replace(

@@ -18,6 +18,12 @@ class AugmentConfig:
     window: int = setting(64, flag=True, recipe=True, fixed_on_resume=True,
                           check=between(2, 10_000, "frames per sample; NTU clips have at most 300"),
                           help="Frames per sample after crop and resize ({default}; NW-UCLA 52).")
+    # evaluation on `test_clips` windows per sample, their softmax probabilities averaged (pyskl's test;
+    # clip_sampling); 1: one centre crop resized to the window
+    test_clips: int = setting(1, flag=True, recipe=True, at_least=1,
+                              check=between(1, 100, "windows per test sample; pyskl tests on 10"),
+                              help="Windows per sample at evaluation ({default}: one centre crop; ST-GCN++ and "
+                                   "ProtoGCN recipes 10, pyskl's clips with their class probabilities averaged).")
     kind: str = setting("crop-rotate", key="augment", choices=AUGMENTS, fixed_on_resume=True)
     # training crop ratio of the valid frames
     crop: tuple[float, float] = setting((0.5, 1.0), check=bound(lambda v: len(v) == 2 and 0 < v[0] <= v[1] <= 1,

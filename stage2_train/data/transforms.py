@@ -210,3 +210,8 @@ class InputPipeline:
                  generator: torch.Generator | None = None) -> torch.Tensor:
         x = self.augment(batch["joints"], batch["length"], generator)
         return to_model_input(make_stream(x, self.stream, self.layout))
+
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """The network's output for this input -> the class scores reported: its logits, as they are
+        (`clip_sampling.ClipsInput` averages several windows' probabilities instead)."""
+        return logits

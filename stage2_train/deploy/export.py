@@ -113,6 +113,17 @@ class ModelCard:
             raise MMCLError(f"{where}: unreadable export card ({type(e).__name__}: {e})") from None
 
 
+def single_window_warning(card: ModelCard) -> str | None:
+    """One line for `export` and `predict` when the model was tested on several clips per sample:
+    they score one window (the card's preparation), `mmcl test` the clips' mean probability."""
+    clips = card.spec.input.test_clips
+    if clips <= 1:
+        return None
+    return (f"warning: this model was trained with test_clips {clips}: the exported network and `mmcl predict` "
+            f"score one window per sample (a centre crop), whereas `mmcl test` averages the class "
+            f"probabilities of {clips} clips")
+
+
 # How the card's input is prepared from raw joints (spec.input holds the numbers).
 PREPARATION = ("map the joints to spec.input.layout and pad to num_person; translate every frame so that "
                "origin_joint of actor 1's first real frame is the origin; centre-crop test_crop of the valid "
@@ -301,6 +312,8 @@ def export(checkpoint_path: str, out: str | None, formats: tuple[str, ...], onnx
     cfg = ExportConfig(formats=formats or FORMATS, onnx_exporter=onnx_exporter, opset=opset)
     result = export_checkpoint(path, out_dir, cfg)
     card = result.card
+    if (warning := single_window_warning(card)) is not None:
+        click.echo(warning, err=True)
     click.echo(f"exported {card.dataset} {card.stream} network ({card.num_class} classes, input "
                f"{INPUT_NAME} (N, {', '.join(map(str, card.input_shape))})) from {path} (epoch {card.source['epoch']})")
     for key, p in result.paths.items():

@@ -31,7 +31,7 @@ from shared.skeleton_sample import check_coordinates
 
 from ..training.checkpoint import load_checkpoint
 from ..training.device import DEVICE_CHOICES, resolve_device
-from .export import CARD_NAME, INPUT_NAME, OUTPUT_NAME, ModelCard, quiet_torchscript
+from .export import CARD_NAME, INPUT_NAME, OUTPUT_NAME, ModelCard, quiet_torchscript, single_window_warning
 from ..data.input_layout import NoLayoutMap, TooManyPersons
 
 # Raw skeleton files by name ending -> the dataset whose reader parses them (NTU: see below).
@@ -352,6 +352,8 @@ def predict(skeletons: tuple[str, ...], model_path: str | None, checkpoint_path:
     card = predictor.card
     click.echo(f"model:  {predictor.source} ({card.dataset}, {card.stream} stream, {card.num_class} classes, "
                f"{card.spec.input.layout} joints)")
+    if (warning := single_window_warning(card)) is not None:
+        click.echo(warning, err=True)
     if sample is not None:
         seq = read_cached(cache, sample)
         mapped = to_model_layout(seq.joints, seq.layout, card)

@@ -31,7 +31,7 @@ from .plots import confusion_figure, confusion_title, save
 
 @dataclass
 class SplitScores:
-    scores: np.ndarray  # (N, C) float32 logits S_M
+    scores: np.ndarray  # (N, C) float32 logits S_M; with test_clips > 1 mean probabilities over the clips
     labels: np.ndarray  # (N,) int64
     rows: np.ndarray  # (N,) rows of the skeleton cache
     names: list[str]
@@ -40,14 +40,15 @@ class SplitScores:
 @torch.no_grad()
 def predict_scores(model, loader, pipeline, accelerator, sample_names: list[str],
                    desc: str = "evaluate") -> SplitScores:
-    """Logits of every sample in `loader` (test-time input pipeline), in loader order, in float32
-    whatever precision training autocasts to: the scores `export` and `predict` give."""
+    """Scores of every sample in `loader` (test-time input pipeline), in loader order, in float32
+    whatever precision training autocasts to: the logits `export` and `predict` give, or with
+    `test_clips` > 1 the mean class probability over the clips (`pipeline.scores`)."""
     model.eval()  # the model itself: training's autocast is applied around it (training.precision)
     outs: list[tuple[torch.Tensor, ...]] = []
     bar = progress_bar(loader, desc=desc, leave=False, disable=not accelerator.is_main_process)
     for batch in bar:
-        logits = model(pipeline(batch)).logits.float()
-        outs.append(accelerator.gather_for_metrics((logits, batch["label"], batch["index"])))
+        scores = pipeline.scores(model(pipeline(batch)).logits.float())
+        outs.append(accelerator.gather_for_metrics((scores, batch["label"], batch["index"])))
     scores, labels, rows = (torch.cat(parts).cpu().numpy() for parts in zip(*outs))
     return SplitScores(scores.astype(np.float32), labels.astype(np.int64), rows.astype(np.int64),
                        [sample_names[r] for r in rows])

@@ -42,6 +42,9 @@ class InputSpec:
     augment: str  # feeder variant: "crop-rotate" (centre crop + resize at test) or "ucla-view"
     test_crop: float  # centre-crop ratio of the valid frames (crop-rotate)
     origin_joint: int  # 0-based joint of actor 1's first real frame that becomes the origin (the layout's centre)
+    # windows per sample `mmcl test` averages (pyskl's clips, data.clip_sampling); `pipeline` is one window.
+    # Specs saved before the setting existed read 1.
+    test_clips: int = 1
 
     def pipeline(self) -> InputPipeline:
         """Padded raw batch (in this layout) -> the network's input, exactly as `mmcl test` prepares it."""
@@ -132,7 +135,7 @@ def spec_from_run(cfg, model: MMCLModelConfig, data) -> ModelSpec:
         input=InputSpec(layout=data.layout.name, num_person=int(data.num_person), num_point=int(data.layout.num_joints),
                         channels=int(model.backbone.in_channels), window=int(cfg.augment.window),
                         stream=cfg.data.stream, augment=cfg.augment.kind, test_crop=float(cfg.augment.test_crop),
-                        origin_joint=int(data.layout.center)),
+                        origin_joint=int(data.layout.center), test_clips=int(cfg.augment.test_clips)),
         dataset=data.skeletons.dataset, protocol=cfg.data.protocol, class_names=list(data.class_names),
         ntu_ids=[c.ntu_id for c in data.skeletons.spec.classes],
         features=None if f is None else FeatureIdentity(

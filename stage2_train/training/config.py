@@ -144,13 +144,13 @@ RECIPES: dict[str, dict[str, Any]] = {
     "hdgcn": dict(epochs=90, batch_size=64, steps=[], schedule="cosine", min_lr=1e-4),
     # ST-GCN++ (pyskl configs/stgcn++/stgcn++_ntu60_xsub_3dkp/j.py): 16 per GPU x 8 GPUs, 16 epochs of
     # the training set repeated 5 times (80 passes), wd 5e-4, no warm-up, cosine per step to 0,
-    # 100-frame windows.
+    # 100-frame windows, tested on 10 clips (UniformSample num_clips=10, probabilities averaged).
     "stgcnpp": dict(epochs=16, repeat=5, batch_size=128, weight_decay=5e-4, warmup=0, steps=[], schedule="cosine",
-                    min_lr=0.0, window=100),
+                    min_lr=0.0, window=100, test_clips=10),
     # ProtoGCN (configs/ntu{60,120}_xsub/j.py): one GPU of 16, lr 0.025, 150 epochs, wd 5e-4, no warm-up,
-    # cosine per step to 0, 100-frame windows.
+    # cosine per step to 0, 100-frame windows, tested on 10 clips.
     "protogcn": dict(epochs=150, batch_size=16, lr=0.025, weight_decay=5e-4, warmup=0, steps=[], schedule="cosine",
-                     min_lr=0.0, window=100),
+                     min_lr=0.0, window=100, test_clips=10),
 }
 
 # CTR-GCN's NW-UCLA recipe; MMCL publishes none, so its MMCL runs use the same schedule.
@@ -182,6 +182,7 @@ def describe_recipe(name: str) -> str:
     repeat = f" (set repeated x{v['repeat']})" if v["repeat"] > 1 else ""
     return (f"{name}: {v['epochs']} epochs{repeat}, batch {v['batch_size']}, lr {v['lr']:g}, "
             f"wd {v['weight_decay']:g}, warm-up {v['warmup']}, {decay}, window {v['window']}, "
+            + (f"test {v['test_clips']} clips, " if v["test_clips"] > 1 else "") +
             f"width {v['base_channel'] or 'of the backbone'}")
 
 

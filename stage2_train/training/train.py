@@ -26,6 +26,7 @@ from shared.layouts import Layout
 from .checkpoint import Checkpoint, rng_state, set_rng_state
 from .config import TrainConfig, save_config
 from .precision import MixedPrecision
+from ..data.clip_sampling import ClipsInput, evaluation_input
 from ..data.device_batches import DeviceBatches
 from ..data.dataset import JointSource, SkeletonDataset, Splits, default_workers, make_loader, make_splits
 from ..data.features import FeatureArrays, load_features
@@ -106,7 +107,7 @@ class Data:
     val_loader: torch.utils.data.DataLoader | None
     test_loader: torch.utils.data.DataLoader
     train_input: InputPipeline
-    test_input: InputPipeline
+    test_input: InputPipeline | ClipsInput  # every evaluation's (val and test): cfg.augment.test_clips windows
 
 
 def make_accelerator(cfg: TrainConfig) -> tuple[Accelerator, MixedPrecision]:
@@ -155,7 +156,7 @@ def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
                     if len(splits.val) else None),
         test_loader=make_loader(dataset(splits.test), cfg.optim.eval_batch_size, False, workers),
         train_input=InputPipeline(cfg.augment, True, cfg.data.stream, layout),
-        test_input=InputPipeline(cfg.augment, False, cfg.data.stream, layout))
+        test_input=evaluation_input(cfg.augment, cfg.data.stream, layout))
     if len(splits.test) == 0:
         raise MMCLError(f"{skeletons.path}: protocol {cfg.data.protocol!r} has no test samples")
     return data

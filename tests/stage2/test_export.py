@@ -132,7 +132,8 @@ def test_card_describes_the_input(exported, trained):
     spec = card_json["spec"]
     assert spec["class_names"] == DEMO.class_names and spec["ntu_ids"] == [c.ntu_id for c in DEMO.classes]
     assert spec["input"] == {"layout": "ntu25", "num_person": 2, "num_point": 25, "channels": 3, "window": 12,
-                             "stream": "joint", "augment": "crop-rotate", "test_crop": 0.95, "origin_joint": 1}
+                             "stream": "joint", "augment": "crop-rotate", "test_crop": 0.95, "origin_joint": 1,
+                             "test_clips": 1}
     assert spec["model"]["backbone"]["num_class"] == 9 and spec["model"]["use_frm"]  # the trained model
     assert card_json["input"]["shape"] == ["batch", 3, 12, 25, 2]
     assert set(card_json["files"]) == {"torchscript", "onnx"}
