@@ -36,6 +36,7 @@ class ScoreSet:
     stream: str | None  # canonical stream name, when the file (or its summary) says
     class_names: list[str] | None
     backbone: str | None = None  # the network that scored it, when its summary says (reports since #24)
+    test_clips: int = 1  # > 1: mean softmax probabilities over that many clips, not logits (its summary says)
 
     @property
     def label(self) -> str:
@@ -44,6 +45,10 @@ class ScoreSet:
     @property
     def num_class(self) -> int:
         return self.scores.shape[1]
+
+    @property
+    def kind(self) -> str:
+        return f"mean probabilities over {self.test_clips} test clips" if self.test_clips > 1 else "logits"
 
 
 def stream_label(stream: str | None, backbone: str | None) -> str:
@@ -111,7 +116,8 @@ def _load_npz(path: Path) -> ScoreSet:
         path=path, names=[str(n) for n in data["names"]], scores=data["scores"].astype(np.float32),
         labels=data["labels"].astype(np.int64) if "labels" in data else None,
         stream=_canonical(stream, path), class_names=[str(c) for c in data["class_names"]]
-        if "class_names" in data else None, backbone=_summary_value(path, "backbone"))
+        if "class_names" in data else None, backbone=_summary_value(path, "backbone"),
+        test_clips=_summary_clips(path))
 
 
 def _load_pickle(path: Path) -> ScoreSet:
@@ -131,7 +137,7 @@ def _load_pickle(path: Path) -> ScoreSet:
             labels = companion.labels[[by_name[n] for n in names]]
             class_names = companion.class_names
     return ScoreSet(path, names, scores, labels, _canonical(_summary_stream(path), path), class_names,
-                    _summary_value(path, "backbone"))
+                    _summary_value(path, "backbone"), _summary_clips(path))
 
 
 def _companion_npz(path: Path) -> ScoreSet | None:
@@ -153,6 +159,11 @@ def _summary_value(path: Path, key: str) -> str | None:
     except (OSError, json.JSONDecodeError, AttributeError):
         return None
     return None if value is None else str(value)
+
+
+def _summary_clips(path: Path) -> int:
+    clips = _summary_value(path, "test_clips")
+    return int(clips) if clips is not None and clips.isdigit() and int(clips) > 0 else 1
 
 
 def _canonical(stream: Any, path: Path) -> str | None:
@@ -199,6 +210,10 @@ def align(sets: list[ScoreSet], cache_labels: dict[str, int] | None = None, cach
         if s.num_class != ref.num_class:
             raise MMCLError(f"{s.path}: {s.num_class} classes, but {ref.path} has {ref.num_class}; "
                             f"score files must come from models of the same dataset")
+        if (s.test_clips > 1) != (ref.test_clips > 1):
+            raise MMCLError(f"{s.path} holds {s.kind} and {ref.path} {ref.kind}: a sum of the two means "
+                            f"nothing; score both alike (`mmcl test --checkpoint RUN/last.pt --test-clips N "
+                            f"--out DIR`, then give DIR)")
     class_names = _class_names(sets)
     scores = np.stack([s.scores[r] for s, r in zip(sets, rows)])
     labels, labels_from = _labels(sets, rows, ref.names, cache_labels, cache_desc)

@@ -49,7 +49,8 @@ def run_meta(cfg: TrainConfig, dataset: str, features: str | None, split: str, e
     """What a report says about the run it scores: data, model heads, epoch, checkpoint."""
     meta = {"dataset": dataset, "protocol": cfg.data.protocol, "stream": cfg.data.stream,
             "split": split, "epoch": epoch, "checkpoint": str(checkpoint), "features": features,
-            "use_fam": cfg.model.use_fam, "use_frm": cfg.model.use_frm, "backbone": cfg.model.backbone}
+            "use_fam": cfg.model.use_fam, "use_frm": cfg.model.use_frm, "backbone": cfg.model.backbone,
+            "test_clips": cfg.augment.test_clips}  # > 1: the scores are mean probabilities (score_files)
     if split == "val":  # what recomputes the same held-out samples (`mmcl test --split val`)
         meta |= {"val_split": cfg.data.val_split, "val_seed": cfg.data.val_seed}
     return meta

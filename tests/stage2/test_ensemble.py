@@ -174,6 +174,20 @@ def test_disagreeing_labels_and_class_counts_are_refused(tmp_path):
         run_ensemble([a, c])
 
 
+def test_probabilities_over_clips_and_logits_are_not_summed(tmp_path):
+    """A stream tested on several clips (pyskl's recipes: 10) holds mean probabilities, not logits."""
+    names, labels, rng = synthetic()
+    logits = report(tmp_path / "a", names, labels, rng.normal(size=(len(names), 6)), "joint")
+    probabilities = rng.dirichlet(np.ones(6), len(names))
+    clips = tmp_path / "b"
+    write_report(clips, SplitScores(probabilities.astype(np.float32), labels, np.arange(len(names)), names),
+                 [f"class {c}" for c in range(6)], {"stream": "bone", "split": "test", "test_clips": 10})
+    assert load_score_file(clips).kind == "mean probabilities over 10 test clips"
+    with pytest.raises(MMCLError, match="holds mean probabilities over 10 test clips and .* logits"):
+        run_ensemble([logits, clips / "scores.pkl"])
+    assert run_ensemble([clips, clips]).summary["num_samples"] == len(names)  # of one kind: fused
+
+
 # --------------------------------------------------------------------------- weight search
 
 
