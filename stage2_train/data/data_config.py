@@ -1,5 +1,5 @@
 """Which data a training run reads: the cache, protocol, stream, feature set, validation split and
-how the network's input layout relates to the cache's. Torch-free; `train.build_data` applies it."""
+how the network's input layout relates to the cache's. Torch-free; `run_data.build_data` applies it."""
 
 from __future__ import annotations
 

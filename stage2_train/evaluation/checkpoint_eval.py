@@ -12,7 +12,8 @@ from ..training.checkpoint import Checkpoint
 from ..training.config import TrainConfig
 from .evaluate import predict_scores, write_report
 from ..training.run_report import SPLITS, print_summary, run_meta
-from ..training.train import build_data, make_accelerator
+from ..training.run_data import build_data
+from ..training.train import make_accelerator
 
 
 def test_checkpoint(ckpt: Checkpoint, ckpt_path: Path, cfg: TrainConfig, out_dir: Path,

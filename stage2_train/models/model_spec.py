@@ -128,7 +128,7 @@ def plain_attrs(attrs: dict) -> dict[str, str | int | float | bool]:
 
 
 def spec_from_run(cfg, model: MMCLModelConfig, data) -> ModelSpec:
-    """The spec of a model trained with the resolved TrainConfig `cfg` on `data` (train.Data)."""
+    """The spec of a model trained with the resolved TrainConfig `cfg` on `data` (run_data.Data)."""
     f = data.features
     return ModelSpec(
         model=model,
