@@ -15,7 +15,8 @@ from shared.command import run
 
 from .data.streams import STREAMS
 from .settings import click_options
-from .training.config import RECIPES, SETTINGS, describe_recipe
+from .training.config import SETTINGS, describe_recipe
+from .training.recipes import RECIPES
 
 
 # --------------------------------------------------------------------------- train
@@ -75,7 +76,8 @@ def resolve_train(config_file: str | None, resume: bool, **options):
 
     from .data.dataset import make_splits
     from .training.config import (check_resume_compatible, check_resume_epochs, finalize_config,
-                                  load_config_file, resolve_input_layout, resolve_with_sources)
+                                  load_config_file, resolve_with_sources)
+    from .training.input_resolution import resolve_input_layout
     from .training.published_weights import check_init, init_architecture, load_weights, network_input
     from .training.recipe_fit import fit_recipe, settings_lines
     from .training.run_dirs import latest_run, train_run_name

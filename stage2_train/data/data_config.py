@@ -41,7 +41,7 @@ class DataConfig:
         help="Hold the training frames and features on the training device and draw batches there "
              "(no DataLoader; for a GPU with room for the cache: NTU120 frames are about 2 GB). "
              "The same batches as the DataLoader's.")
-    # The network's input; None: the cache's (config.resolve_input_layout fills them in before training).
+    # The network's input; None: the cache's (input_resolution.resolve_input_layout fills them in before training).
     layout: str | None = setting(
         None, flag=True, fixed_on_resume=True, choices=sorted(LAYOUTS),
         help="Skeleton layout the network takes; another than the cache's maps the joints "

@@ -1,4 +1,4 @@
-"""Training configuration: the nested TrainConfig, named recipes, and how flags, files and recipes combine.
+"""Training configuration: the nested TrainConfig, how flags, files and the named recipes (`recipes`) combine.
 
 Precedence, lowest first: the dataclass defaults < the recipe (and its dataset variant) < the
 config file (YAML or TOML) < command-line flags. On `--resume` the checkpoint's resolved config
@@ -10,25 +10,22 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from shared.text_files import read_text
 
-from shared.cache_schema import SkeletonCache, resolve_features
+from shared.cache_schema import resolve_features
 from shared.errors import MMCLError
-from shared.layouts import layout_map
 
 from ..data.augment_config import AugmentConfig
 from ..data.data_config import DataConfig
 from ..models.loss_config import MMCLLossConfig
 from ..models.model_config import ArchitectureConfig
 from .optim_config import OptimConfig
+from .recipes import DATASET_VARIANTS, RECIPES, default_recipe
 from ..settings import AT_LEAST_ONE, NON_NEGATIVE, bound, check_fields, flat_settings, setting
-
-if TYPE_CHECKING:
-    from ..models.model_spec import InputSpec
 
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")  # auto: device.resolve_mixed_precision
 DEVICES = ("auto", "cpu", "cuda")
@@ -126,47 +123,6 @@ FLAT_KEYS: dict[str, tuple[str | None, str]] = {k: (s.section, s.field.name) for
 
 
 # --------------------------------------------------------------------------- recipes
-
-# Each recipe lists what it changes from the defaults.
-RECIPES: dict[str, dict[str, Any]] = {
-    # MMCL's NTU recipe (the reference's configs) is the defaults themselves (OptimConfig:
-    # 110 epochs, batch 200, lr 0.1, weight decay 4e-4, 5 warm-up epochs, steps 90 and 100).
-    "mmcl": {},
-    # CTR-GCN's own NTU recipe.
-    "ctrgcn": dict(epochs=65, batch_size=64, steps=[35, 55]),
-    # Sized for `./pipeline.sh` on 2 CPU cores: a narrow network on short windows, a few epochs.
-    # Batches of 8 give the motion streams enough steps (16: near chance after 4 epochs).
-    "demo": dict(epochs=4, batch_size=8, warmup=1, steps=[3], window=32, base_channel=16),
-    # The other backbones' own NTU recipes, from their official configs (any backbone can train with
-    # any recipe; configs/<dataset>/<recipe>.yaml pair each with its backbone). HD-GCN
-    # (config/nturgbd*/joint_com_*.yaml, main.py): batch 64, 90 epochs, 5 warm-up epochs, then cosine
-    # per step to lr x lr_ratio 0.001 = 1e-4; CTR-GCN's feeder and 64-frame windows.
-    "hdgcn": dict(epochs=90, batch_size=64, steps=[], schedule="cosine", min_lr=1e-4),
-    # ST-GCN++ (pyskl configs/stgcn++/stgcn++_ntu60_xsub_3dkp/j.py): 16 per GPU x 8 GPUs, 16 epochs of
-    # the training set repeated 5 times (80 passes), wd 5e-4, no warm-up, cosine per step to 0,
-    # 100-frame windows, tested on 10 clips (UniformSample num_clips=10, probabilities averaged).
-    "stgcnpp": dict(epochs=16, repeat=5, batch_size=128, weight_decay=5e-4, warmup=0, steps=[], schedule="cosine",
-                    min_lr=0.0, window=100, test_clips=10),
-    # ProtoGCN (configs/ntu{60,120}_xsub/j.py): one GPU of 16, lr 0.025, 150 epochs, wd 5e-4, no warm-up,
-    # cosine per step to 0, 100-frame windows, tested on 10 clips.
-    "protogcn": dict(epochs=150, batch_size=16, lr=0.025, weight_decay=5e-4, warmup=0, steps=[], schedule="cosine",
-                     min_lr=0.0, window=100, test_clips=10),
-}
-
-# CTR-GCN's NW-UCLA recipe; MMCL publishes none, so its MMCL runs use the same schedule.
-_NW_UCLA = dict(epochs=65, batch_size=16, weight_decay=1e-4, warmup=5, steps=[50], window=52,
-                repeat=5, augment="ucla-view")
-DATASET_VARIANTS: dict[tuple[str, str], dict[str, Any]] = {
-    ("ctrgcn", "nw-ucla"): _NW_UCLA,
-    ("mmcl", "nw-ucla"): _NW_UCLA,
-}
-
-
-def default_recipe(dataset: str, use_fam: bool, use_frm: bool) -> str:
-    if dataset == "demo":
-        return "demo"
-    return "mmcl" if (use_fam or use_frm) else "ctrgcn"
-
 
 # What every recipe decides (a recipe that does not list one keeps the default, as `mmcl` does all),
 # so the settings line says "recipe <name>" for each of them.
@@ -342,42 +298,3 @@ def check_resume_epochs(cfg: TrainConfig, done: int, checkpoint: Path) -> None:
     if cfg.optim.epochs < done:
         raise MMCLError(f"--resume: {checkpoint} has trained {done} epochs, more than --epochs "
                         f"{cfg.optim.epochs}; pass --epochs {done} or more (or start a new work dir)")
-
-
-# --------------------------------------------------------------------------- input layout
-
-
-def resolve_input_layout(cfg: TrainConfig, skeletons: SkeletonCache,
-                         init: InputSpec | None = None) -> tuple[TrainConfig, list[str]]:
-    """Fill in the network's input layout and persons; returns the config and lines telling the
-    user how the input differs from the cache's, and why.
-
-    Defaults: the cache's own. With --init-from (`init`: the input spec of the checkpoint it
-    names), the checkpoint's number of persons (or the
-    cache's, if more) and, when the cache's joints map to it, the checkpoint's layout, so the
-    layout-dependent tensors (data_bn, the graph's adjacency) load too: a Kinect v1 cache (SYSU,
-    NW-UCLA) fine-tuned from an NTU-25 model is read as NTU-25. Checkpoints record the resolved
-    values, so test, export, predict and zero-shot prepare their input the same way.
-    """
-    # Imported here: `mmcl --help` and the config file tests need no torch.
-    from ..data.input_layout import input_layout
-
-    layout, persons, notes = cfg.data.layout, cfg.data.persons, []
-    if init is not None and (layout is None or persons is None):
-        init_layout, init_persons = init.layout, init.num_person
-        if layout is None and init_layout != skeletons.layout:
-            if layout_map(skeletons.layout, init_layout) is not None:
-                layout = init_layout
-                notes.append(f"mapping the cache's {skeletons.layout} joints to {init_layout}, the layout "
-                             f"--init-from {cfg.init_from} was trained on (--layout {skeletons.layout} "
-                             f"keeps the cache's)")
-            else:
-                notes.append(f"--init-from {cfg.init_from} was trained on {init_layout} skeletons, to which "
-                             f"{skeletons.layout} does not map: its layout-dependent tensors start fresh")
-        if persons is None:
-            persons = max(init_persons, skeletons.num_person)
-    view = input_layout(skeletons, layout, persons)  # checks the mapping and the persons
-    cfg = cfg.with_input(layout=view.layout.name, persons=view.num_person)
-    if view.changed:
-        notes.insert(0, f"input: {skeletons.dataset} skeletons {view.describe()}")
-    return cfg, notes

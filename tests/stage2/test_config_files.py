@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stage2_train.training.config import RECIPES, load_config_file, resolve_config
+from stage2_train.training.config import load_config_file, resolve_config
+from stage2_train.training.recipes import RECIPES
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FILES = sorted(p for p in CONFIGS.glob("*/*.yaml"))

@@ -18,7 +18,8 @@ from shared.layouts import NTU25, kinect_v1_to_ntu25, pad_persons
 from shared.registry import SYSU
 from stage2_train.training.checkpoint import load_checkpoint
 from stage2_train.training.weight_transfer import load_matching_weights, plan_transfer
-from stage2_train.training.config import TrainConfig, resolve_input_layout
+from stage2_train.training.config import TrainConfig
+from stage2_train.training.input_resolution import resolve_input_layout
 from stage2_train.models.model_config import CTRGCNConfig, MMCLModelConfig
 from stage2_train.data.transforms import AugmentConfig, BatchAugment
 from stage2_train.deploy.export import ModelCard

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from shared.errors import MMCLError
-from stage2_train.training.config import RECIPES, TrainConfig, describe_recipe, resolve_config
+from stage2_train.training.config import TrainConfig, describe_recipe, resolve_config
+from stage2_train.training.recipes import RECIPES
 from stage2_train.training.optim_config import OptimConfig
 from stage2_train.training.train import build_optimizer
 from stage2_cache import write_tiny_cache

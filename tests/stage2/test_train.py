@@ -19,7 +19,8 @@ from shared.errors import CacheError, MMCLError
 from shared.registry import NW_UCLA
 from stage2_train import cli
 from stage2_train.training.checkpoint import load_checkpoint
-from stage2_train.training.config import RECIPES, TrainConfig, load_config_file, resolve_config
+from stage2_train.training.config import TrainConfig, load_config_file, resolve_config
+from stage2_train.training.recipes import RECIPES
 from stage2_train.training.device import resolve_mixed_precision
 from stage2_train.models.loss_config import MMCLLossConfig
 from stage2_cache import write_tiny_cache, write_tiny_features
