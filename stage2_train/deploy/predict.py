@@ -1,6 +1,6 @@
-"""Top-k classes of one skeleton sequence: a raw file (NTU .skeleton, NW-UCLA .json, UTD-MHAD
-.mat, read by `shared.readers.read_sample`; an .npy/.npz array in the model's joint order, as a
-custom dataset's files are) or a cached sample, with an exported model
+"""Top-k classes of one skeleton sequence (`sequence`): a raw file (NTU .skeleton, NW-UCLA .json,
+UTD-MHAD .mat; an .npy/.npz array in the model's joint order, as a custom dataset's files are) or a
+cached sample, with an exported model
 (`model.ts`, or `model.onnx` when onnxruntime is installed) or a training checkpoint.
 
 The sequence is prepared exactly as `mmcl test` prepares it: mapped to the model's skeleton
@@ -24,19 +24,15 @@ from shared.cache_io import atomic_path, make_folder
 from shared.csv_cells import SafeWriter
 from shared.errors import MMCLError
 from shared.text_files import read_text
-from shared.layouts import LAYOUTS, describe_layout_maps, get_layout
-from shared.array_skeleton import ARRAY_SUFFIXES, read_array_skeleton
-from shared.registry import DATASETS, get_dataset
+from shared.layouts import LAYOUTS, describe_layout_maps
+from shared.array_skeleton import ARRAY_SUFFIXES
 from shared.skeleton_sample import check_coordinates
 
 from ..training.checkpoint import load_checkpoint
 from ..training.device import DEVICE_CHOICES, resolve_device
 from .export import CARD_NAME, INPUT_NAME, OUTPUT_NAME, ModelCard, quiet_torchscript, single_window_warning
 from ..data.input_layout import NoLayoutMap, TooManyPersons
-
-# Raw skeleton files by name ending -> the dataset whose reader parses them (NTU: see below).
-RAW_SUFFIXES = {".skeleton": "ntu120", "_skeleton.mat": "utd-mhad", ".json": "nw-ucla"}
-
+from .sequence import RAW_SUFFIXES, Sequence, read_cached, read_raw
 
 # --------------------------------------------------------------------------- the model
 
@@ -149,89 +145,6 @@ def to_model_layout(joints: np.ndarray, layout: str, card: ModelCard, what: str 
                         f"{describe_layout_maps()})") from None
     except TooManyPersons:
         raise MMCLError(f"{what}: it holds {joints.shape[1]} persons, the model takes {model.num_person}") from None
-
-
-# --------------------------------------------------------------------------- the sequence
-
-
-@dataclass
-class Sequence:
-    joints: np.ndarray  # (T, M, V, 3) camera coordinates, as the readers return them
-    layout: str
-    description: str
-    true_class: str | None = None
-
-
-def raw_dataset(path: Path, dataset: str | None, card: ModelCard) -> str:
-    """The dataset whose reader parses `path`: --dataset, else from the file name (an NTU file
-    is read as the model's own dataset when that is in the NTU format)."""
-    if dataset is not None:
-        return dataset
-    for suffix, name in RAW_SUFFIXES.items():
-        if path.name.endswith(suffix):
-            own = DATASETS.get(card.dataset)
-            if suffix == ".skeleton" and own is not None and own.skeleton_format == "ntu":
-                return card.dataset
-            return name
-    raise MMCLError(f"{path}: cannot tell the dataset from the file name (known endings: "
-                    f"{', '.join([*RAW_SUFFIXES, *ARRAY_SUFFIXES])}); pass --dataset")
-
-
-def check_joint_count(path: Path, joints: np.ndarray, layout: str, given: bool, card: ModelCard) -> None:
-    """An array whose joint count is not its layout's: one line naming the file, both layouts and
-    the --layout that reads it (a 20-joint file read as NTU-25 once ended in an IndexError)."""
-    expected = get_layout(layout).num_joints
-    found = joints.shape[2]
-    if found == expected:
-        return
-    fits = [name for name, lay in LAYOUTS.items() if lay.num_joints == found]
-    whose = "--layout" if given else f"the model's ({card.spec.input.layout})"
-    hint = (f"pass --layout {fits[0]} ({found} joints)" if fits
-            else f"no known layout has {found} joints (known: "
-                 f"{', '.join(f'{n} {lay.num_joints}' for n, lay in LAYOUTS.items())})")
-    raise MMCLError(f"{path}: {found} joints per frame, but {whose} layout {layout} has {expected}; {hint}")
-
-
-def read_raw(path: str | Path, dataset: str | None, card: ModelCard, layout: str | None = None) -> Sequence:
-    """A raw skeleton file; `.npy`/`.npz` arrays are in `layout` (default: the model's)."""
-    from shared.readers import read_sample
-
-    path = Path(path)
-    if not path.is_file():
-        raise MMCLError(f"{path}: no such skeleton file")
-    if dataset is None and path.suffix in ARRAY_SUFFIXES:  # joints in --layout, else the model's own
-        given = layout is not None
-        layout = layout or card.spec.input.layout
-        joints = read_array_skeleton(path).joints
-        check_joint_count(path, joints, layout, given, card)
-        return Sequence(joints, layout, f"{path} (array, {layout} joint order)")
-    spec = get_dataset(raw_dataset(path, dataset, card))
-    sample = read_sample(spec.name, path)
-    stem = path.name[: -len("_skeleton.mat")] if path.name.endswith("_skeleton.mat") else path.stem
-    meta = spec.parse_name(stem)
-    true = spec.class_names[spec.label_of_action(meta.action)] if meta is not None else None
-    return Sequence(np.asarray(sample.joints, np.float32), spec.layout_name, f"{path} ({spec.title})", true)
-
-
-def read_cached(cache: str | Path, sample: str) -> Sequence:
-    from shared.cache_schema import SkeletonCache, resolve_dataset_dir
-
-    skeletons = SkeletonCache(resolve_dataset_dir(cache))
-    if sample.isdigit():
-        row = int(sample)
-        if row >= len(skeletons):
-            raise MMCLError(f"--sample {row}: {skeletons.path} holds {len(skeletons)} samples "
-                            f"(0..{len(skeletons) - 1})")
-    else:
-        try:
-            row = skeletons.names.index(sample)
-        except ValueError:
-            raise MMCLError(f"--sample {sample!r}: no such sample name in {skeletons.path}") from None
-    joints = skeletons.sample(row)["joints"]
-    skeletons.close()
-    names = skeletons.spec.class_names
-    return Sequence(np.asarray(joints, np.float32), skeletons.layout,
-                    f"{skeletons.names[row]} ({skeletons.path}, row {row})", names[int(skeletons.labels[row])])
 
 
 # --------------------------------------------------------------------------- command

@@ -21,7 +21,8 @@ from shared.cache_schema import FEATURES_DIR, FeatureFile
 from stage1_extract.demo.dataset import generate_utd
 
 from stage2_train.deploy.export import export_checkpoint
-from stage2_train.deploy.predict import Predictor, read_cached
+from stage2_train.deploy.predict import Predictor
+from stage2_train.deploy.sequence import read_cached
 from stage2_train.training.checkpoint import load_checkpoint
 
 BACKBONES = ("hdgcn", "stgcnpp", "protogcn")

@@ -21,7 +21,8 @@ from shared.errors import MMCLError
 from shared.registry import DEMO
 from stage2_train.training.checkpoint import CHECKPOINT_FORMAT, Checkpoint, CheckpointError, checksum, load_checkpoint
 from stage2_train.deploy.export import EXPORT_FORMAT, ModelCard
-from stage2_train.deploy.predict import Predictor, read_cached
+from stage2_train.deploy.predict import Predictor
+from stage2_train.deploy.sequence import read_cached
 
 DATA = Path(__file__).parent / "data"
 V1 = DATA / "checkpoint-v1.pt"

@@ -18,7 +18,8 @@ from shared.layouts import kinect_v1_to_ntu25, utd_to_kinect_v1
 from shared.ntu_skeleton import write_ntu_skeleton
 from stage2_train import cli
 from stage2_train.deploy.export import export_checkpoint
-from stage2_train.deploy.predict import Predictor, read_cached
+from stage2_train.deploy.predict import Predictor
+from stage2_train.deploy.sequence import read_cached
 
 LINE = re.compile(r"^\s+(\d)\. (.+?)\s+(\d+\.\d\d) %$")
 
