@@ -85,19 +85,25 @@ def main() -> None:
             for variant in VARIANTS:
                 result = run_variant(variant, args.images, Path(tmp) / f"{variant}-{i}.npy")
                 results[variant].append(result)
-                print(f"{variant:8s} RGB encoder {1000 * result['encode_s']:6.1f} ms/image, decode K=5 of bikes.mp4 "
-                      f"{1000 * result['decode_s']:6.1f} ms")
-        same = all(np.array_equal(np.load(Path(tmp) / f"default-{i}.npy"), np.load(Path(tmp) / f"tuned-{i}.npy"))
-                   for i in range(args.repeat))
+                print(
+                    f"{variant:8s} RGB encoder {1000 * result['encode_s']:6.1f} ms/image, decode K=5 of bikes.mp4 "
+                    f"{1000 * result['decode_s']:6.1f} ms"
+                )
+        same = all(
+            np.array_equal(np.load(Path(tmp) / f"default-{i}.npy"), np.load(Path(tmp) / f"tuned-{i}.npy"))
+            for i in range(args.repeat)
+        )
     if not same:
         raise SystemExit("the embeddings differ between the allocators")
     print("embeddings equal bit for bit")
     for part in ("encode_s", "decode_s"):
         best = {v: min(r[part] for r in results[v]) for v in VARIANTS}
         ratios = [d[part] / t[part] for d in results["default"] for t in results["tuned"]]
-        print(f"RESULT allocator {part[:-2]} tuned/default speed {best['default'] / best['tuned']:.2f} "
-              f"(best of {args.repeat}: {1000 * best['tuned']:.1f} vs {1000 * best['default']:.1f} ms; spread "
-              f"{min(ratios):.2f}-{max(ratios):.2f}; shared {os.cpu_count()}-CPU machine)")
+        print(
+            f"RESULT allocator {part[:-2]} tuned/default speed {best['default'] / best['tuned']:.2f} "
+            f"(best of {args.repeat}: {1000 * best['tuned']:.1f} vs {1000 * best['default']:.1f} ms; spread "
+            f"{min(ratios):.2f}-{max(ratios):.2f}; shared {os.cpu_count()}-CPU machine)"
+        )
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ RGB_DIM, TEXT_DIM = 1280, 384  # EfficientNet-Lite0 pooled, MiniLM
 
 def make_step(kind: str, args) -> callable:
     torch.manual_seed(0)
-    backbone = backbone_config(kind, num_class=120, num_point=25, num_person=2, graph="ntu25",
-                               base_channel=args.base_channel)
-    model = MMCLModel(MMCLModelConfig(backbone, use_fam=True, use_frm=True, rgb_dim=RGB_DIM,
-                                      text_dim=TEXT_DIM)).train()
+    backbone = backbone_config(
+        kind, num_class=120, num_point=25, num_person=2, graph="ntu25", base_channel=args.base_channel
+    )
+    model = MMCLModel(MMCLModelConfig(backbone, use_fam=True, use_frm=True, rgb_dim=RGB_DIM, text_dim=TEXT_DIM)).train()
     x = torch.randn(args.batch, 3, args.frames, 25, 2)
     labels = torch.randint(0, 120, (args.batch,))
     rgb, text = torch.randn(args.batch, RGB_DIM), torch.randn(args.batch, TEXT_DIM)
@@ -40,8 +40,14 @@ def make_step(kind: str, args) -> callable:
 
     def step() -> None:
         out = model(x, rgb, text, label=labels)
-        loss = mmcl_loss(out["logits"], labels, refined=out["refined"], feature=out["feature"],
-                         rgb_proj=out["rgb_proj"], backbone_loss=out["backbone_loss"]).total
+        loss = mmcl_loss(
+            out["logits"],
+            labels,
+            refined=out["refined"],
+            feature=out["feature"],
+            rgb_proj=out["rgb_proj"],
+            backbone_loss=out["backbone_loss"],
+        ).total
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -75,16 +81,18 @@ def main() -> None:
             times[kind].append(seconds(step, args.steps))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in times.items()), flush=True)
     base = np.array(times["ctrgcn"])
-    print(f"batch {args.batch} x {args.frames} frames, {args.threads} threads, {args.rounds} rounds x "
-          f"{args.steps} steps (shared machine: the spread is the load's)")
+    print(
+        f"batch {args.batch} x {args.frames} frames, {args.threads} threads, {args.rounds} rounds x "
+        f"{args.steps} steps (shared machine: the spread is the load's)"
+    )
     for kind in BACKBONES:
         t = np.array(times[kind])
         ratio = t / base
-        print(f"{BACKBONES[kind].title}: {np.median(t) * 1000:.0f} ms/step "
-              f"({args.batch / np.median(t):.1f} samples/s)")
+        print(f"{BACKBONES[kind].title}: {np.median(t) * 1000:.0f} ms/step ({args.batch / np.median(t):.1f} samples/s)")
         if kind != "ctrgcn":
-            print(f"RESULT train-step {kind}/ctrgcn {np.median(ratio):.2f} "
-                  f"(spread {ratio.min():.2f}-{ratio.max():.2f})")
+            print(
+                f"RESULT train-step {kind}/ctrgcn {np.median(ratio):.2f} (spread {ratio.min():.2f}-{ratio.max():.2f})"
+            )
 
 
 if __name__ == "__main__":

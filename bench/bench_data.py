@@ -84,8 +84,13 @@ def reference_batches(folder: Path, workers: int):
 
     from reference_feeder import ReferenceNTUFeeder
 
-    loader = torch.utils.data.DataLoader(ReferenceNTUFeeder(folder / "ntu_like.npz", WINDOW), batch_size=BATCH,
-                                         shuffle=True, num_workers=workers, drop_last=True)
+    loader = torch.utils.data.DataLoader(
+        ReferenceNTUFeeder(folder / "ntu_like.npz", WINDOW),
+        batch_size=BATCH,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+    )
     for x, label, _ in loader:
         yield x
 
@@ -115,15 +120,26 @@ def child(impl: str, workers: int, folder: Path, threads: int) -> None:
 
     torch.set_num_threads(threads)
     with PeakMemory() as mem:
-        batches = (reference_batches(folder, workers) if impl == "reference"
-                   else our_batches(folder, workers, in_memory=False if impl == "ours-lazy" else None))
+        batches = (
+            reference_batches(folder, workers)
+            if impl == "reference"
+            else our_batches(folder, workers, in_memory=False if impl == "ours-lazy" else None)
+        )
         shape = tuple(next(batches).shape)
         start, n = time.perf_counter(), 0
         for x in batches:
             n += len(x)
         elapsed = time.perf_counter() - start
-    print(json.dumps({"samples_s": n / elapsed, "pss_mib": (mem.peak_pss - mem.base_pss) / 2**20,
-                      "rss_mib": (mem.peak_rss - mem.base_rss) / 2**20, "shape": shape}))
+    print(
+        json.dumps(
+            {
+                "samples_s": n / elapsed,
+                "pss_mib": (mem.peak_pss - mem.base_pss) / 2**20,
+                "rss_mib": (mem.peak_rss - mem.base_rss) / 2**20,
+                "shape": shape,
+            }
+        )
+    )
 
 
 # --------------------------------------------------------------------------- the comparison
@@ -136,14 +152,20 @@ def make_data(folder: Path, n: int) -> None:
     write_ntu_like_cache(folder / "ntu60", samples, labels)
     write_reference_npz(folder / "ntu_like.npz", samples, labels)
     frames = sum(len(s) for s in samples)
-    print(f"{n} NTU-like samples, {frames} frames (mean T {frames / n:.0f}); skeletons.h5 "
-          f"{(folder / 'ntu60' / 'skeletons.h5').stat().st_size / 2**20:.0f} MiB, reference npz "
-          f"{(folder / 'ntu_like.npz').stat().st_size / 2**20:.0f} MiB", flush=True)
+    print(
+        f"{n} NTU-like samples, {frames} frames (mean T {frames / n:.0f}); skeletons.h5 "
+        f"{(folder / 'ntu60' / 'skeletons.h5').stat().st_size / 2**20:.0f} MiB, reference npz "
+        f"{(folder / 'ntu_like.npz').stat().st_size / 2**20:.0f} MiB",
+        flush=True,
+    )
 
 
 def measure(impl: str, workers: int, folder: Path, threads: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", impl, str(workers), str(folder), str(threads)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", impl, str(workers), str(folder), str(threads)],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         sys.exit(f"{impl} with {workers} workers failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -173,17 +195,24 @@ def main() -> None:
                 for impl in IMPLS:
                     m = measure(impl, w, Path(tmp), args.threads)
                     results.setdefault((impl, w), []).append(m)
-                    print(f"round {r + 1} {impl:9s} workers {w}: {m['samples_s']:7.0f} samples/s, peak PSS "
-                          f"+{m['pss_mib']:5.0f} MiB (summed RSS +{m['rss_mib']:5.0f} MiB)", flush=True)
-    print(f"\nbatch {BATCH}, window {WINDOW}, {args.threads} torch thread(s) per process; medians over "
-          f"{args.rounds} round(s)")
+                    print(
+                        f"round {r + 1} {impl:9s} workers {w}: {m['samples_s']:7.0f} samples/s, peak PSS "
+                        f"+{m['pss_mib']:5.0f} MiB (summed RSS +{m['rss_mib']:5.0f} MiB)",
+                        flush=True,
+                    )
+    print(
+        f"\nbatch {BATCH}, window {WINDOW}, {args.threads} torch thread(s) per process; medians over "
+        f"{args.rounds} round(s)"
+    )
     speed, memory, lazy_speed, lazy_memory = [], [], [], []
     for w in workers:
         for impl in IMPLS:
             ms = results[(impl, w)]
-            print(f"  workers {w} {impl:9s} {np.median([m['samples_s'] for m in ms]):7.0f} samples/s   "
-                  f"PSS +{np.median([m['pss_mib'] for m in ms]):5.0f} MiB   "
-                  f"summed RSS +{np.median([m['rss_mib'] for m in ms]):5.0f} MiB")
+            print(
+                f"  workers {w} {impl:9s} {np.median([m['samples_s'] for m in ms]):7.0f} samples/s   "
+                f"PSS +{np.median([m['pss_mib'] for m in ms]):5.0f} MiB   "
+                f"summed RSS +{np.median([m['rss_mib'] for m in ms]):5.0f} MiB"
+            )
         for ours, ref in zip(results[("ours", w)], results[("reference", w)]):
             speed.append(ours["samples_s"] / ref["samples_s"])
             memory.append(ours["pss_mib"] / ref["pss_mib"])

@@ -74,17 +74,23 @@ def main() -> None:
     parser.add_argument("--batches", default="1,64", help="comma-separated batch sizes")
     parser.add_argument("--classes", type=int, default=120)
     parser.add_argument("--min-seconds", type=float, default=5.0, help="timed seconds per runtime and batch")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch (and onnxruntime) threads (default: torch's); 1 is steadier on a busy machine")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch (and onnxruntime) threads (default: torch's); 1 is steadier on a busy machine",
+    )
     parser.add_argument("--onnx", action="store_true", help="also time model.onnx in onnxruntime")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = CTRGCN(CTRGCNConfig(num_class=args.classes, num_point=25, num_person=2, graph="ntu25")).eval()
-    print(f"CTR-GCN, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, input (N, "
-          f"{', '.join(map(str, SHAPE))}), CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
-          flush=True)
+    print(
+        f"CTR-GCN, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, input (N, "
+        f"{', '.join(map(str, SHAPE))}), CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         fns = runtimes(model, args.onnx, Path(tmp))
         for batch in (int(b) for b in args.batches.split(",")):
@@ -93,8 +99,11 @@ def main() -> None:
             for name, fn in fns.items():
                 t = measure(functools.partial(fn, x), batch, name, args.min_seconds)
                 base = base or t.samples_per_s
-                print(f"batch {batch:>3}  {name:<12} {t.samples_per_s:8.1f} samples/s  {t.ms_per_batch:9.1f} ms/batch  "
-                      f"x{t.samples_per_s / base:.2f} vs eager  ({t.repeats} runs)", flush=True)
+                print(
+                    f"batch {batch:>3}  {name:<12} {t.samples_per_s:8.1f} samples/s  {t.ms_per_batch:9.1f} ms/batch  "
+                    f"x{t.samples_per_s / base:.2f} vs eager  ({t.repeats} runs)",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

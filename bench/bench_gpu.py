@@ -72,11 +72,17 @@ class Variant:
 
 
 def variants(compile_backend: str | None) -> list[Variant]:
-    out = [Variant("eager fp32"), Variant("tf32", tf32=True), Variant("bf16", bf16=True),
-           Variant("bf16 + channels-last", bf16=True, channels_last=True)]
+    out = [
+        Variant("eager fp32"),
+        Variant("tf32", tf32=True),
+        Variant("bf16", bf16=True),
+        Variant("bf16 + channels-last", bf16=True, channels_last=True),
+    ]
     if compile_backend:
-        out += [Variant("compile fp32", compile=compile_backend),
-                Variant("compile bf16", bf16=True, compile=compile_backend)]
+        out += [
+            Variant("compile fp32", compile=compile_backend),
+            Variant("compile bf16", bf16=True, compile=compile_backend),
+        ]
     return out
 
 
@@ -88,10 +94,10 @@ def build(shape: Shape, device: torch.device, v: Variant):
     from stage2_train.data.transforms import InputPipeline
 
     torch.manual_seed(0)
-    backbone = CTRGCNConfig(num_class=120, num_point=25, num_person=2, graph="ntu25",
-                            base_channel=shape.base_channel)
-    model = MMCLModel(MMCLModelConfig(backbone, use_fam=True, use_frm=True, rgb_dim=RGB_DIM,
-                                      text_dim=QUESTIONS + TEXT_DIM)).to(device)
+    backbone = CTRGCNConfig(num_class=120, num_point=25, num_person=2, graph="ntu25", base_channel=shape.base_channel)
+    model = MMCLModel(
+        MMCLModelConfig(backbone, use_fam=True, use_frm=True, rgb_dim=RGB_DIM, text_dim=QUESTIONS + TEXT_DIM)
+    ).to(device)
     if v.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if v.compile:
@@ -107,9 +113,15 @@ def synthetic_batch(shape: Shape, device: torch.device, seed: int = 0) -> dict[s
     lengths = torch.randint(shape.window, shape.max_frames + 1, (n,), generator=g)
     joints = torch.randn(n, shape.max_frames, 2, 25, 3, generator=g)
     joints *= (torch.arange(shape.max_frames)[None] < lengths[:, None])[..., None, None, None]
-    batch = {"joints": joints, "length": lengths, "label": torch.randint(0, 120, (n,), generator=g),
-             "rgb": torch.randn(n, RGB_DIM, generator=g), "rgb_valid": torch.ones(n, dtype=torch.bool),
-             "text": torch.rand(n, QUESTIONS + TEXT_DIM, generator=g), "text_valid": torch.ones(n, dtype=torch.bool)}
+    batch = {
+        "joints": joints,
+        "length": lengths,
+        "label": torch.randint(0, 120, (n,), generator=g),
+        "rgb": torch.randn(n, RGB_DIM, generator=g),
+        "rgb_valid": torch.ones(n, dtype=torch.bool),
+        "text": torch.rand(n, QUESTIONS + TEXT_DIM, generator=g),
+        "text_valid": torch.ones(n, dtype=torch.bool),
+    }
     return {k: t.to(device) for k, t in batch.items()}
 
 
@@ -122,8 +134,15 @@ def step_fn(model, optimizer, pipeline, device: torch.device, v: Variant):
         x = pipeline(batch, generator)  # channels-last: the weights; the network folds its input to 4-d itself
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=v.bf16):
             out = model(x, rgb=batch["rgb"], text=batch["text"])
-            parts = mmcl_loss(out.logits, batch["label"], refined=out.refined, text_valid=batch["text_valid"],
-                              feature=out.feature, rgb_proj=out.rgb_proj, rgb_valid=batch["rgb_valid"])
+            parts = mmcl_loss(
+                out.logits,
+                batch["label"],
+                refined=out.refined,
+                text_valid=batch["text_valid"],
+                feature=out.feature,
+                rgb_proj=out.rgb_proj,
+                rgb_valid=batch["rgb_valid"],
+            )
         optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         optimizer.step()
@@ -157,8 +176,9 @@ def time_variant(shape: Shape, device: torch.device, v: Variant, steps: int) -> 
     return shape.batch * steps / (time.perf_counter() - start), warm
 
 
-def end_to_end(shape: Shape, device: torch.device, v: Variant, steps: int, workers: int,
-               on_device: bool = False) -> float:
+def end_to_end(
+    shape: Shape, device: torch.device, v: Variant, steps: int, workers: int, on_device: bool = False
+) -> float:
     """samples/s of the step fed by our DataLoader from an in-memory NTU-like cache, or with
     `on_device` by DeviceBatches from the same cache held on the device."""
     from reference_feeder import ntu_like_samples, write_ntu_like_cache
@@ -172,8 +192,11 @@ def end_to_end(shape: Shape, device: torch.device, v: Variant, steps: int, worke
         samples, labels = ntu_like_samples(n, frames=(shape.window, shape.max_frames + 1))
         cache = SkeletonCache(write_ntu_like_cache(Path(tmp) / "ntu60", samples, labels))
         dataset = SkeletonDataset(JointSource(cache, True), np.arange(n), cache.labels)
-        loader = (DeviceBatches(dataset, shape.batch, 0, device) if on_device
-                  else make_loader(dataset, shape.batch, True, workers))
+        loader = (
+            DeviceBatches(dataset, shape.batch, 0, device)
+            if on_device
+            else make_loader(dataset, shape.batch, True, workers)
+        )
         model, optimizer, pipeline = build(shape, device, v)
         step = step_fn(model, optimizer, pipeline, device, v)
         extra = synthetic_batch(shape, device)
@@ -206,8 +229,12 @@ def vllm_options() -> dict:
     passes them): the dry run builds the engine's arguments from the same dictionary."""
     from stage1_extract.mllm_vllm import VLLMEngine
 
-    return dict(engine=VLLMEngine(dtype="float32", max_model_len=2048, gpu_memory_utilization=0.3),
-                enforce_eager=True, max_new_tokens=8, image_size=VLLM_IMAGE)
+    return dict(
+        engine=VLLMEngine(dtype="float32", max_model_len=2048, gpu_memory_utilization=0.3),
+        enforce_eager=True,
+        max_new_tokens=8,
+        image_size=VLLM_IMAGE,
+    )
 
 
 def vllm_check(dry_run: bool) -> int:
@@ -234,13 +261,17 @@ def vllm_check(dry_run: bool) -> int:
         model_dir = build_tiny_qwen(Path(tmp) / MLLM_DIR_NAME)
         if dry_run:
             options, source = VLLMOptions(**vllm_options()), resolve_model_source(str(model_dir), "MLLM")
-            kwargs = llm_kwargs(str(model_dir), options,
-                                image_processor_kwargs(load_processor(source), options.image_size))
-            _, describe = sampling_kwargs(DescriptionDecoding.of_checkpoint(source, None, options.max_new_tokens),
-                                          options.logprobs)
-            print(f"vllm (dry run): LLM arguments {sorted(kwargs)}; limit_mm_per_prompt "
-                  f"{kwargs['limit_mm_per_prompt']}, mm_processor_kwargs {kwargs.get('mm_processor_kwargs')}; "
-                  f"description sampling {describe}")
+            kwargs = llm_kwargs(
+                str(model_dir), options, image_processor_kwargs(load_processor(source), options.image_size)
+            )
+            _, describe = sampling_kwargs(
+                DescriptionDecoding.of_checkpoint(source, None, options.max_new_tokens), options.logprobs
+            )
+            print(
+                f"vllm (dry run): LLM arguments {sorted(kwargs)}; limit_mm_per_prompt "
+                f"{kwargs['limit_mm_per_prompt']}, mm_processor_kwargs {kwargs.get('mm_processor_kwargs')}; "
+                f"description sampling {describe}"
+            )
             return 0
         mllm = build_mllm(str(model_dir), backend="vllm", **vllm_options())
         started = time.perf_counter() - start
@@ -248,8 +279,10 @@ def vllm_check(dry_run: bool) -> int:
         image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8))
         answer = mllm.answer([image], load_prompts())[0]
     ok = answer.error is None and np.isfinite(answer.yes_prob).all()
-    print(f"vllm: engine up in {started:.0f} s; answer {'ok' if ok else 'FAILED'}: "
-          f"P(yes) {np.round(answer.yes_prob, 3).tolist()}, description {answer.description!r}")
+    print(
+        f"vllm: engine up in {started:.0f} s; answer {'ok' if ok else 'FAILED'}: "
+        f"P(yes) {np.round(answer.yes_prob, 3).tolist()}, description {answer.description!r}"
+    )
     return 0 if ok else 1
 
 
@@ -289,34 +322,45 @@ def main() -> int:
     steps = 2 if args.dry_run else args.steps
     compile_backend = None if args.no_compile else ("eager" if args.dry_run else "inductor")
     name = "CPU (dry run)" if args.dry_run else torch.cuda.get_device_name()
-    print(f"{name}; torch {torch.__version__}; batch {shape.batch}, window {shape.window}, "
-          f"base channels {shape.base_channel}, FAM + FRM on", flush=True)
+    print(
+        f"{name}; torch {torch.__version__}; batch {shape.batch}, window {shape.window}, "
+        f"base channels {shape.base_channel}, FAM + FRM on",
+        flush=True,
+    )
     results = {}
     for v in variants(compile_backend):
         results[v] = time_variant(shape, device, v, steps)
         rate, warm = results[v]
-        print(f"  {v.name:22s} {rate:9.1f} samples/s  (warm-up {warm:5.1f} s)  projected "
-              f"{projected_minutes(rate):7.1f} min for {EPOCHS} x {TRAIN_SAMPLES:,}", flush=True)
+        print(
+            f"  {v.name:22s} {rate:9.1f} samples/s  (warm-up {warm:5.1f} s)  projected "
+            f"{projected_minutes(rate):7.1f} min for {EPOCHS} x {TRAIN_SAMPLES:,}",
+            flush=True,
+        )
     best = max(results, key=lambda v: results[v][0])
     workers = 0 if args.dry_run else args.workers
     e2e = 0.0
     for on_device in (False, True):
         rate = end_to_end(shape, device, best, steps, workers, on_device)
         feed = "--data-on-device" if on_device else f"our DataLoader, {workers} workers"
-        print(f"  end to end ({best.name}, {feed}): {rate:.1f} samples/s, projected "
-              f"{projected_minutes(rate):.1f} min", flush=True)
+        print(
+            f"  end to end ({best.name}, {feed}): {rate:.1f} samples/s, projected {projected_minutes(rate):.1f} min",
+            flush=True,
+        )
         e2e = max(e2e, rate)
     rc = 0
     if not args.no_vllm:
         env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-        rc = subprocess.run([sys.executable, __file__, "--vllm-only"] + (["--dry-run"] if args.dry_run else []),
-                            env=env, timeout=300).returncode
+        rc = subprocess.run(
+            [sys.executable, __file__, "--vllm-only"] + (["--dry-run"] if args.dry_run else []), env=env, timeout=300
+        ).returncode
     if not args.no_stage1:
         rc = stage1_check(args.dry_run, args.stage1_batches) or rc
     rate = results[best][0]
     verdict = "meets" if projected_minutes(e2e) * 60 <= TARGET_S else "misses"
-    print(f"RESULT gpu-train samples/s {rate:.0f} ({best.name}; end to end {e2e:.0f}; projected "
-          f"{projected_minutes(e2e):.0f} min for {EPOCHS} x {TRAIN_SAMPLES:,}: {verdict} the 1-hour target)")
+    print(
+        f"RESULT gpu-train samples/s {rate:.0f} ({best.name}; end to end {e2e:.0f}; projected "
+        f"{projected_minutes(e2e):.0f} min for {EPOCHS} x {TRAIN_SAMPLES:,}: {verdict} the 1-hour target)"
+    )
     return rc
 
 

@@ -37,8 +37,9 @@ def timed(step: Callable[[], None], steps: int, warmup: int, device: torch.devic
     return (time.perf_counter() - start) / steps
 
 
-def train_step_fn(model: MMCLModel, batch: int, rgb_dim: int, text_dim: int,
-                  device: torch.device) -> Callable[[], None]:
+def train_step_fn(
+    model: MMCLModel, batch: int, rgb_dim: int, text_dim: int, device: torch.device
+) -> Callable[[], None]:
     x = torch.randn(batch, 3, FRAMES, NTU["num_point"], NTU["num_person"], device=device)
     labels = torch.randint(0, NTU["num_class"], (batch,), device=device)
     rgb = torch.randn(batch, rgb_dim, device=device) if model.fam is not None else None
@@ -48,8 +49,7 @@ def train_step_fn(model: MMCLModel, batch: int, rgb_dim: int, text_dim: int,
 
     def step() -> None:
         out = model(x, rgb, text)
-        loss = mmcl_loss(out.logits, labels, refined=out.refined, feature=out.feature,
-                         rgb_proj=out.rgb_proj).total
+        loss = mmcl_loss(out.logits, labels, refined=out.refined, feature=out.feature, rgb_proj=out.rgb_proj).total
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -85,8 +85,9 @@ def main() -> None:
 
     backbone = CTRGCNConfig(**NTU)
     plain = MMCLModel(MMCLModelConfig(backbone)).to(device)
-    heads = MMCLModel(MMCLModelConfig(backbone, use_fam=True, use_frm=True,
-                                      rgb_dim=args.rgb_dim, text_dim=args.text_dim)).to(device)
+    heads = MMCLModel(
+        MMCLModelConfig(backbone, use_fam=True, use_frm=True, rgb_dim=args.rgb_dim, text_dim=args.text_dim)
+    ).to(device)
     n_backbone = sum(p.numel() for p in plain.parameters())
     n_heads = sum(p.numel() for p in heads.parameters()) - n_backbone
     print(f"device {device}, torch threads {torch.get_num_threads()}, input 3x{FRAMES}x25x2", flush=True)
@@ -94,8 +95,11 @@ def main() -> None:
 
     t_plain = timed(train_step_fn(plain, args.batch, args.rgb_dim, args.text_dim, device), args.steps, 1, device)
     t_heads = timed(train_step_fn(heads, args.batch, args.rgb_dim, args.text_dim, device), args.steps, 1, device)
-    print(f"train  batch {args.batch:3d}: CTR-GCN {args.batch / t_plain:8.2f} samples/s, "
-          f"+FAM+FRM {args.batch / t_heads:8.2f} samples/s, time ratio {t_heads / t_plain:.3f}", flush=True)
+    print(
+        f"train  batch {args.batch:3d}: CTR-GCN {args.batch / t_plain:8.2f} samples/s, "
+        f"+FAM+FRM {args.batch / t_heads:8.2f} samples/s, time ratio {t_heads / t_plain:.3f}",
+        flush=True,
+    )
 
     for batch, steps in ((1, 5 * args.steps), (args.infer_batch, max(1, args.steps - 1))):
         t = timed(infer_step_fn(plain, batch, device), steps, 1, device)

@@ -35,10 +35,10 @@ class BenchConfig:
 # Data
 # ---------------------------------------------------------------------------------------------
 
+
 def _person(rng: np.random.Generator, t: int, x0: float, lying: bool = False) -> np.ndarray:
     """(t, 25, 3) a person about 1.6 m tall at 3 m, arms swinging."""
-    base = np.stack([rng.uniform(-0.3, 0.3, 25), rng.uniform(-0.9, 0.7, 25),
-                     rng.uniform(-0.1, 0.1, 25)], axis=-1)
+    base = np.stack([rng.uniform(-0.3, 0.3, 25), rng.uniform(-0.9, 0.7, 25), rng.uniform(-0.1, 0.1, 25)], axis=-1)
     if lying:
         base = base[:, [1, 0, 2]]
     phase = np.linspace(0, rng.uniform(2, 8) * np.pi, t)[:, None, None]
@@ -57,19 +57,16 @@ def generate(folder: Path, config: BenchConfig) -> list[Path]:
         if rng.random() < 0.3:  # a noise body: short-lived, or mostly lying
             start = int(rng.integers(0, t - 12))
             length = int(rng.integers(3, 12)) if rng.random() < 0.5 else t - start
-            people.append((np.arange(start, start + length),
-                           _person(rng, length, 1.2, lying=True)))
+            people.append((np.arange(start, start + length), _person(rng, length, 1.2, lying=True)))
         joints = np.zeros((t, len(people), 25, 3))
         present = np.zeros((t, len(people)), bool)
         for k, (frames, data) in enumerate(people):
             joints[frames, k], present[frames, k] = data, True
         present[rng.integers(0, t, size=int(rng.integers(0, 3)))] = False  # lost frames
         depth = np.maximum(joints[..., 2], 0.5)  # absent bodies are zeros
-        color = np.stack([960 + 1060 * joints[..., 0] / depth,
-                          540 - 1060 * joints[..., 1] / depth], axis=-1)
+        color = np.stack([960 + 1060 * joints[..., 0] / depth, 540 - 1060 * joints[..., 1] / depth], axis=-1)
         path = folder / f"S001C001P{n % 40 + 1:03d}R001A{n % 60 + 1:03d}_{n}.skeleton"
-        write_ntu_skeleton(path, joints, color, body_ids=np.arange(len(people)) + 3165,
-                           present=present)
+        write_ntu_skeleton(path, joints, color, body_ids=np.arange(len(people)) + 3165, present=present)
         paths.append(path)
     return paths
 
@@ -77,6 +74,7 @@ def generate(folder: Path, config: BenchConfig) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 # Baseline: read line by line, one float() per value
 # ---------------------------------------------------------------------------------------------
+
 
 def naive_read(path: Path) -> dict[str, list[list[float]]]:
     lines = path.read_text().splitlines()
@@ -98,6 +96,7 @@ def naive_read(path: Path) -> dict[str, list[list[float]]]:
 # ---------------------------------------------------------------------------------------------
 # Timing
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Rate:
@@ -126,13 +125,12 @@ def main() -> None:
         print(f"{len(paths)} files, {frames:.0f} frames and {size:.0f} kB on average")
 
         results = {
-            "naive line-by-line parse": files_per_second(
-                paths, lambda ps: [naive_read(p) for p in ps]),
+            "naive line-by-line parse": files_per_second(paths, lambda ps: [naive_read(p) for p in ps]),
             "parse": files_per_second(paths, lambda ps: [read_ntu_skeleton(p) for p in ps]),
-            "parse + clean": files_per_second(
-                paths, lambda ps: [clean_ntu(read_ntu_skeleton(p)) for p in ps]),
+            "parse + clean": files_per_second(paths, lambda ps: [clean_ntu(read_ntu_skeleton(p)) for p in ps]),
             f"read_many, {config.workers} workers": files_per_second(
-                paths, lambda ps: list(read_many("ntu60", ps, workers=config.workers, progress=False))),
+                paths, lambda ps: list(read_many("ntu60", ps, workers=config.workers, progress=False))
+            ),
         }
     baseline = results["naive line-by-line parse"]
     print(f"{'':<36} {'files/s':>8} {'vs naive':>9} {'files/CPU-s':>12} {'vs naive':>9}")
@@ -140,11 +138,9 @@ def main() -> None:
         pool = name.startswith("read_many")  # its work runs in child processes
         cpu = "-" if pool else f"{rate.cpu:.1f}"
         cpu_ratio = "-" if pool else f"{rate.cpu / baseline.cpu:.1f}x"
-        print(f"{name:<36} {rate.wall:8.1f} {rate.wall / baseline.wall:8.1f}x {cpu:>12} "
-              f"{cpu_ratio:>9}")
+        print(f"{name:<36} {rate.wall:8.1f} {rate.wall / baseline.wall:8.1f}x {cpu:>12} {cpu_ratio:>9}")
     per_file = 1.0 / results["parse + clean"].cpu
-    print(f"NTU120 (114,480 files) parse + clean: {114_480 * per_file / 60:.0f} CPU-minutes "
-          f"at this file size")
+    print(f"NTU120 (114,480 files) parse + clean: {114_480 * per_file / 60:.0f} CPU-minutes at this file size")
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ def ucla_cache(folder: Path, n: int) -> Path:
 
     def meta(i: int, label: int) -> SampleMeta:
         view = 1 + i % 2 if i < n else 3
-        return SampleMeta(f"a{actions[label]:02d}_s01_e{i:03d}_v{view:02d}", actions[label], subject=1,
-                          camera=view, replication=i)
+        return SampleMeta(
+            f"a{actions[label]:02d}_s01_e{i:03d}_v{view:02d}", actions[label], subject=1, camera=view, replication=i
+        )
 
     return _write_cache(folder, NW_UCLA, samples, labels, meta)
 
@@ -59,18 +60,52 @@ def ntu_cache(folder: Path, n: int) -> Path:
 
     def meta(i: int, label: int) -> SampleMeta:
         subject = 1 if i < n else 3
-        return SampleMeta(f"S001C001P{subject:03d}R{i + 1:03d}A{label + 1:03d}", label + 1, subject=subject,
-                          camera=1, setup=1, replication=i + 1)
+        return SampleMeta(
+            f"S001C001P{subject:03d}R{i + 1:03d}A{label + 1:03d}",
+            label + 1,
+            subject=subject,
+            camera=1,
+            setup=1,
+            replication=i + 1,
+        )
 
     return _write_cache(folder, NTU60, samples, labels, meta)
 
 
 def run(cache: Path, work: Path, precision: str, batch: int, window: int, epochs: int, threads: int) -> float:
     """Samples/s of the last epoch of one `mmcl train` run in a fresh process."""
-    cmd = [sys.executable, "-c", "from mmcl.cli import main; main()", "train", "--cache", str(cache),
-           "--work-dir", str(work), "--no-fam", "--no-frm", "--recipe", "ctrgcn", "--epochs", str(epochs),
-           "--warmup", "0", "--steps", str(epochs + 1), "--batch-size", str(batch), "--window", str(window),
-           "--seed", "1", "--workers", "0", "--mixed-precision", precision, "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from mmcl.cli import main; main()",
+        "train",
+        "--cache",
+        str(cache),
+        "--work-dir",
+        str(work),
+        "--no-fam",
+        "--no-frm",
+        "--recipe",
+        "ctrgcn",
+        "--epochs",
+        str(epochs),
+        "--warmup",
+        "0",
+        "--steps",
+        str(epochs + 1),
+        "--batch-size",
+        str(batch),
+        "--window",
+        str(window),
+        "--seed",
+        "1",
+        "--workers",
+        "0",
+        "--mixed-precision",
+        precision,
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     epochs_logged = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
@@ -86,14 +121,19 @@ def main() -> None:
     parser.add_argument("--configs", default="ucla16")
     args = parser.parse_args()
     names = args.configs.split(",")
-    print(f"CPU bf16: AVX512-BF16 {torch.cpu._is_avx512_bf16_supported()}, AMX {torch.cpu._is_amx_tile_supported()}; "
-          f"{args.threads} threads, {args.samples} training samples, {args.epochs} epochs a run, "
-          f"{args.rounds} rounds", flush=True)
+    print(
+        f"CPU bf16: AVX512-BF16 {torch.cpu._is_avx512_bf16_supported()}, AMX {torch.cpu._is_amx_tile_supported()}; "
+        f"{args.threads} threads, {args.samples} training samples, {args.epochs} epochs a run, "
+        f"{args.rounds} rounds",
+        flush=True,
+    )
     ratios: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        caches = {"ucla16": lambda: ucla_cache(tmp / "ucla", args.samples),
-                  "ntu64": lambda: ntu_cache(tmp / "ntu", args.samples)}
+        caches = {
+            "ucla16": lambda: ucla_cache(tmp / "ucla", args.samples),
+            "ntu64": lambda: ntu_cache(tmp / "ntu", args.samples),
+        }
         for name in names:
             cache, (batch, window) = caches[name](), CONFIGS[name]
             speeds: dict[str, list[float]] = {p: [] for p in PRECISIONS}
@@ -102,12 +142,19 @@ def main() -> None:
                     speeds[p].append(run(cache, tmp / f"{name}-{p}-{r}", p, batch, window, args.epochs, args.threads))
                 ratio = speeds["bf16"][-1] / speeds["no"][-1]
                 ratios.append(ratio)
-                print(f"{name} round {r + 1}: float32 {speeds['no'][-1]:.1f} samples/s, "
-                      f"bf16 {speeds['bf16'][-1]:.1f} samples/s, bf16/float32 {ratio:.2f}", flush=True)
-            print(f"{name}: float32 {statistics.median(speeds['no']):.1f}, "
-                  f"bf16 {statistics.median(speeds['bf16']):.1f} samples/s (medians)", flush=True)
-    print(f"RESULT train-epoch bf16/float32 {statistics.median(ratios):.2f} "
-          f"(spread {min(ratios):.2f}-{max(ratios):.2f})")
+                print(
+                    f"{name} round {r + 1}: float32 {speeds['no'][-1]:.1f} samples/s, "
+                    f"bf16 {speeds['bf16'][-1]:.1f} samples/s, bf16/float32 {ratio:.2f}",
+                    flush=True,
+                )
+            print(
+                f"{name}: float32 {statistics.median(speeds['no']):.1f}, "
+                f"bf16 {statistics.median(speeds['bf16']):.1f} samples/s (medians)",
+                flush=True,
+            )
+    print(
+        f"RESULT train-epoch bf16/float32 {statistics.median(ratios):.2f} (spread {min(ratios):.2f}-{max(ratios):.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,15 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reference_ctrgcn import use_reference_ctrgc  # noqa: E402
-from reference_feeder import (ReferenceNTUFeeder, ReferenceUCLAFeeder, ntu_like_samples,  # noqa: E402
-                              ucla_like_samples, write_ntu_like_cache, write_reference_npz, write_ucla_like_cache)
+from reference_feeder import (
+    ReferenceNTUFeeder,
+    ReferenceUCLAFeeder,
+    ntu_like_samples,  # noqa: E402
+    ucla_like_samples,
+    write_ntu_like_cache,
+    write_reference_npz,
+    write_ucla_like_cache,
+)
 from shared.cache_schema import SkeletonCache  # noqa: E402
 from shared.layouts import LAYOUTS  # noqa: E402
 from stage2_train.data.augment_config import AugmentConfig  # noqa: E402
@@ -56,7 +63,10 @@ from stage2_train.data.transforms import InputPipeline  # noqa: E402
 
 SAMPLES = 160  # per configuration: enough distinct batches, quick to write
 CONFIGS = {  # name: (dataset, batch)
-    "ntu16": ("ntu", 16), "ntu64": ("ntu", 64), "ucla16": ("ucla", 16)}
+    "ntu16": ("ntu", 16),
+    "ntu64": ("ntu", 64),
+    "ucla16": ("ucla", 16),
+}
 
 
 def forever(loader) -> Iterator:
@@ -102,10 +112,11 @@ def reference_step(dataset: str, batch: int, folder: Path) -> Callable[[], None]
 
 def our_step(dataset: str, batch: int, folder: Path, variant: str) -> Callable[[], None]:
     cache = SkeletonCache(folder / ("ntu60" if dataset == "ntu" else "nw-ucla"))
-    loader = make_loader(SkeletonDataset(JointSource(cache), np.arange(len(cache)), cache.labels),
-                         batch, train=True, workers=0, seed=0)
+    loader = make_loader(
+        SkeletonDataset(JointSource(cache), np.arange(len(cache)), cache.labels), batch, train=True, workers=0, seed=0
+    )
     batches = forever(loader)
-    augment = (AugmentConfig(window=64) if dataset == "ntu" else AugmentConfig(window=52, kind="ucla-view"))
+    augment = AugmentConfig(window=64) if dataset == "ntu" else AugmentConfig(window=52, kind="ucla-view")
     pipeline = InputPipeline(augment, True, "joint", LAYOUTS[cache.layout])
     generator = torch.Generator().manual_seed(0)
     model = make_model(dataset)
@@ -149,11 +160,16 @@ def spread(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2,
-                        help="torch threads (2: this machine's cores, as pipeline.sh's OMP_NUM_THREADS)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads (2: this machine's cores, as pipeline.sh's OMP_NUM_THREADS)",
+    )
     parser.add_argument("--configs", default=",".join(CONFIGS))
-    parser.add_argument("--bf16", action="store_true",
-                        help="also time ours under bf16 autocast (--mixed-precision bf16)")
+    parser.add_argument(
+        "--bf16", action="store_true", help="also time ours under bf16 autocast (--mixed-precision bf16)"
+    )
     parser.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
@@ -173,8 +189,9 @@ def main() -> None:
         for c in configs:
             dataset, batch = CONFIGS[c]
             for v in variants:
-                steps[c, v] = (reference_step(dataset, batch, folder) if v == "reference"
-                               else our_step(dataset, batch, folder, v))
+                steps[c, v] = (
+                    reference_step(dataset, batch, folder) if v == "reference" else our_step(dataset, batch, folder, v)
+                )
                 warm = timed(steps[c, v])  # first-call allocation (compilation under --compile)
                 print(f"{c} {v}: warm-up step {warm:.2f} s", flush=True)
         for r in range(args.rounds):
@@ -183,21 +200,27 @@ def main() -> None:
                     times.setdefault((c, v), []).append(timed(steps[c, v]))
                 line = "  ".join(f"{v} {times[c, v][-1]:.2f} s" for v in variants)
                 print(f"round {r + 1} {c}: {line}", flush=True)
-        print(f"\n{args.threads} torch thread(s); median step time over {args.rounds} rounds; ratio = "
-              f"reference time / ours (higher: ours faster)")
+        print(
+            f"\n{args.threads} torch thread(s); median step time over {args.rounds} rounds; ratio = "
+            f"reference time / ours (higher: ours faster)"
+        )
         ratios = []
         for c in configs:
             ref = times[c, "reference"]
             for v in variants[1:]:
                 r = [a / b for a, b in zip(ref, times[c, v])]
                 t = float(np.median(times[c, v]))
-                print(f"  {c:7s} {v:13s} {t:6.2f} s/step ({CONFIGS[c][1] / t:6.1f} samples/s)  "
-                      f"reference {np.median(ref):6.2f} s/step  ratio {spread(r)}")
+                print(
+                    f"  {c:7s} {v:13s} {t:6.2f} s/step ({CONFIGS[c][1] / t:6.1f} samples/s)  "
+                    f"reference {np.median(ref):6.2f} s/step  ratio {spread(r)}"
+                )
                 if v == "ours":
                     ratios += r
         if np.median(ratios) < 1.5 and not args.no_profile and "ntu16" in configs:
-            print("\nours < 1.5x the reference: where one of our NTU batch-16 steps spends its time "
-                  "(the network's convolutions bound both loops):")
+            print(
+                "\nours < 1.5x the reference: where one of our NTU batch-16 steps spends its time "
+                "(the network's convolutions bound both loops):"
+            )
             profile(steps["ntu16", "ours"])
     print(f"RESULT train-step ours/reference {spread(ratios)}")
 

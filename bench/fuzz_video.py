@@ -38,8 +38,12 @@ CHECKS = ("ours", "reference")
 def reference_video_module(revision: str, folder: Path):
     """stage1_extract/video.py as of `revision`, loaded beside ours under another name (it imports
     only `shared`, which both share)."""
-    source = subprocess.run(["git", "-C", str(REPO), "show", f"{revision}:stage1_extract/video.py"],
-                            check=True, capture_output=True, text=True).stdout
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{revision}:stage1_extract/video.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     path = folder / "reference_video.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("reference_video", path)
@@ -55,10 +59,12 @@ def sample_ours(path: Path) -> np.ndarray:
 
 def sample_with(module):
     """The reference's decode stage: the integrity check, then the K frames."""
+
     def sample(path: Path) -> np.ndarray:
         source = module.open_frames(path)
         source.check_integrity()
         return source.sample(K)[0]
+
     return sample
 
 
@@ -127,8 +133,20 @@ def main() -> None:
         (folder / "plan.json").write_text(json.dumps(plan))
         results = {}
         for name in CHECKS:  # each in a process of its own: the checks share PyAV's logging state
-            done = subprocess.run([sys.executable, __file__, "--check", name, "--plan", str(folder / "plan.json"),
-                                   "--reference", args.reference], capture_output=True, text=True)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--check",
+                    name,
+                    "--plan",
+                    str(folder / "plan.json"),
+                    "--reference",
+                    args.reference,
+                ],
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
                 raise SystemExit(f"{name}: the check's run failed:\n{done.stderr[-2000:]}")
             results[name] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -136,10 +154,14 @@ def main() -> None:
     print(f"{n} single-byte corruptions of {len(clips)} demo clips (seed {args.seed}), K={K} frames sampled")
     for name, result in results.items():
         count = Counter(result["counts"])
-        print(f"{name:9s} caught {count['caught']:4d}, harmless {count['harmless']:4d}, escaped {count['escaped']:4d}"
-              + (f"  (e.g. {'; '.join(result['escaped'][:3])})" if result["escaped"] else ""))
-    print(f"RESULT fuzz-video escaped ours/reference {results['ours']['counts'].get('escaped', 0)}/{n} vs "
-          f"{results['reference']['counts'].get('escaped', 0)}/{n}")
+        print(
+            f"{name:9s} caught {count['caught']:4d}, harmless {count['harmless']:4d}, escaped {count['escaped']:4d}"
+            + (f"  (e.g. {'; '.join(result['escaped'][:3])})" if result["escaped"] else "")
+        )
+    print(
+        f"RESULT fuzz-video escaped ours/reference {results['ours']['counts'].get('escaped', 0)}/{n} vs "
+        f"{results['reference']['counts'].get('escaped', 0)}/{n}"
+    )
 
 
 if __name__ == "__main__":

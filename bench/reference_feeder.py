@@ -44,10 +44,17 @@ def ntu_like_samples(n: int, seed: int = 0, frames=(32, 301)) -> tuple[list[np.n
 
 def write_ntu_like_cache(folder: Path, samples: list[np.ndarray], labels: np.ndarray) -> Path:
     """Our cache of the samples (as `mmcl extract` writes it); all are training samples of xsub."""
+
     def meta(i: int, label: int) -> SampleMeta:
         setup, rep = 1 + i // 900, 1 + i % 900  # a unique NTU name per sample
-        return SampleMeta(f"S{setup:03d}C001P001R{rep:03d}A{label + 1:03d}", label + 1, subject=1, camera=1,
-                          setup=setup, replication=rep)
+        return SampleMeta(
+            f"S{setup:03d}C001P001R{rep:03d}A{label + 1:03d}",
+            label + 1,
+            subject=1,
+            camera=1,
+            setup=setup,
+            replication=rep,
+        )
 
     return _write_cache(folder, NTU60, samples, labels, meta)
 
@@ -55,8 +62,10 @@ def write_ntu_like_cache(folder: Path, samples: list[np.ndarray], labels: np.nda
 def ucla_like_samples(n: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
     """`n` (T, 1, 20, 3) NW-UCLA-like sequences (T in [20, 200]) and labels in 0..9."""
     rng = np.random.default_rng(seed)
-    samples = [(rng.normal(0, 0.3, (1, 1, 20, 3)) + np.cumsum(rng.normal(0, 0.01, (int(t), 1, 20, 3)), 0)
-                ).astype(np.float32) for t in rng.integers(20, 201, n)]
+    samples = [
+        (rng.normal(0, 0.3, (1, 1, 20, 3)) + np.cumsum(rng.normal(0, 0.01, (int(t), 1, 20, 3)), 0)).astype(np.float32)
+        for t in rng.integers(20, 201, n)
+    ]
     return samples, rng.integers(0, 10, n)
 
 
@@ -97,12 +106,12 @@ def valid_crop_resize(data: np.ndarray, valid: int, p_interval, window: int) -> 
     c, _, v, m = data.shape
     if len(p_interval) == 1:
         bias = int((1 - p_interval[0]) * valid / 2)
-        crop = data[:, bias:valid - bias]
+        crop = data[:, bias : valid - bias]
     else:
         p = np.random.rand() * (p_interval[1] - p_interval[0]) + p_interval[0]
         size = np.minimum(np.maximum(int(np.floor(valid * p)), 64), valid)
         bias = np.random.randint(0, valid - size + 1)
-        crop = data[:, bias:bias + size]
+        crop = data[:, bias : bias + size]
     length = crop.shape[1]
     x = torch.tensor(crop, dtype=torch.float).permute(0, 2, 3, 1).contiguous().view(c * v * m, length)
     x = F.interpolate(x[None, None], size=(c * v * m, window), mode="bilinear", align_corners=False)

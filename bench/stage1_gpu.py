@@ -38,6 +38,7 @@ NTU120_VIDEOS = 113_945
 QWEN_7B_PARAMETERS = 8_292_166_656  # Qwen2_5_VLForConditionalGeneration of QWEN25_VL_7B_CONFIG
 
 # Qwen/Qwen2.5-VL-7B-Instruct's config.json, as published.
+# fmt: off
 QWEN25_VL_7B_CONFIG = {
     "architectures": ["Qwen2_5_VLForConditionalGeneration"], "attention_dropout": 0.0,
     "bos_token_id": 151643, "eos_token_id": 151645, "vision_start_token_id": 151652, "vision_end_token_id": 151653,
@@ -56,6 +57,7 @@ QWEN25_VL_7B_CONFIG = {
     "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
     "vocab_size": 152064,
 }
+# fmt: on
 # Its preprocessor_config.json's pixel bounds (patch 14, merge 2, temporal patch 2 and CLIP's mean and
 # std are the image processor's defaults, as in the demo model).
 QWEN25_VL_MIN_PIXELS, QWEN25_VL_MAX_PIXELS = 3136, 12845056
@@ -95,9 +97,12 @@ def with_qwen_token_ids(tokenizer, first_special: int):
     data["model"]["vocab"] = {t: i for i, t in enumerate([*ordinary, *fillers])}
     for token in data["added_tokens"]:
         token["id"] = first_special + SPECIAL_TOKENS.index(token["content"])
-    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(data)),
-                                   eos_token=tokenizer.eos_token, pad_token=tokenizer.pad_token,
-                                   additional_special_tokens=list(SPECIAL_TOKENS[1:]))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(json.dumps(data)),
+        eos_token=tokenizer.eos_token,
+        pad_token=tokenizer.pad_token,
+        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
+    )
 
 
 def generation_config(tokenizer):
@@ -105,9 +110,13 @@ def generation_config(tokenizer):
     from transformers import GenerationConfig
 
     ids = tokenizer.convert_tokens_to_ids
-    return GenerationConfig(bos_token_id=ids("<|endoftext|>"), pad_token_id=ids("<|endoftext|>"),
-                            eos_token_id=[ids("<|im_end|>"), ids("<|endoftext|>")], do_sample=False,
-                            repetition_penalty=QWEN25_VL_REPETITION_PENALTY)
+    return GenerationConfig(
+        bos_token_id=ids("<|endoftext|>"),
+        pad_token_id=ids("<|endoftext|>"),
+        eos_token_id=[ids("<|im_end|>"), ids("<|endoftext|>")],
+        do_sample=False,
+        repetition_penalty=QWEN25_VL_REPETITION_PENALTY,
+    )
 
 
 @dataclass(frozen=True)
@@ -134,23 +143,32 @@ class Scale:
         from stage1_extract.demo.models import TinyQwenConfig
 
         tiny = TinyQwenConfig()
-        return (tiny.min_pixels, tiny.max_pixels) if self.name == "tiny" else (
-            QWEN25_VL_MIN_PIXELS, QWEN25_VL_MAX_PIXELS)
+        return (
+            (tiny.min_pixels, tiny.max_pixels) if self.name == "tiny" else (QWEN25_VL_MIN_PIXELS, QWEN25_VL_MAX_PIXELS)
+        )
 
 
-SCALES = {"7b": Scale("7b", "cuda", torch.bfloat16, batches=4, batch_size=None),
-          "tiny": Scale("tiny", "cpu", torch.float32, batches=2, batch_size=2)}
+SCALES = {
+    "7b": Scale("7b", "cuda", torch.bfloat16, batches=4, batch_size=None),
+    "tiny": Scale("tiny", "cpu", torch.float32, batches=2, batch_size=2),
+}
 
 
 def check_token_ids(tokenizer, config) -> None:
     """The ids the model looks for are the tokenizer's (else the image would never be seen)."""
     ids = tokenizer.convert_tokens_to_ids
-    pairs = {"image_token_id": ids("<|image_pad|>"), "video_token_id": ids("<|video_pad|>"),
-             "vision_start_token_id": ids("<|vision_start|>"), "vision_end_token_id": ids("<|vision_end|>")}
+    pairs = {
+        "image_token_id": ids("<|image_pad|>"),
+        "video_token_id": ids("<|video_pad|>"),
+        "vision_start_token_id": ids("<|vision_start|>"),
+        "vision_end_token_id": ids("<|vision_end|>"),
+    }
     wrong = {k: (getattr(config, k), v) for k, v in pairs.items() if getattr(config, k) != v}
     if wrong or len(tokenizer) > config.text_config.vocab_size:
-        raise SystemExit(f"tokenizer and model disagree: {wrong} (config, tokenizer); "
-                         f"{len(tokenizer)} tokens for a vocabulary of {config.text_config.vocab_size}")
+        raise SystemExit(
+            f"tokenizer and model disagree: {wrong} (config, tokenizer); "
+            f"{len(tokenizer)} tokens for a vocabulary of {config.text_config.vocab_size}"
+        )
 
 
 def write_model_folder(folder: Path, scale: Scale):
@@ -271,12 +289,19 @@ class PromptTokens:
         texts = PromptTexts.render(backend.processor, prompts)
         split = SharedPrefix.split(backend.processor, [*texts.questions, texts.describe])
         if split is None:
-            raise SystemExit("the prompts do not share their image prefix: the backend would encode "
-                             "each image once per prompt, which is not the path this benchmark measures")
+            raise SystemExit(
+                "the prompts do not share their image prefix: the backend would encode "
+                "each image once per prompt, which is not the path this benchmark measures"
+            )
         ids = backend.processor(text=[split.prefix], images=[image], return_tensors="pt")["input_ids"][0]
         image_id = backend.processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
-        return cls(len(ids), int((ids == image_id).sum()), [len(s) for s in split.suffixes[:-1]],
-                   len(split.suffixes[-1]), backend.decoding.max_new_tokens)
+        return cls(
+            len(ids),
+            int((ids == image_id).sum()),
+            [len(s) for s in split.suffixes[:-1]],
+            len(split.suffixes[-1]),
+            backend.decoding.max_new_tokens,
+        )
 
 
 # -------------------------------------------------------------------------------------------- the run
@@ -303,7 +328,7 @@ def answer_batches(backend, prompts, images: list, batches: int) -> list:
     size = backend.batch_size
     answers = []
     for start in range(0, batches * size, size):
-        answers += backend.answer(images[start:start + size], prompts)
+        answers += backend.answer(images[start : start + size], prompts)
     return answers
 
 
@@ -319,10 +344,13 @@ def run(scale: Scale) -> int:
         images = temporal_images(batch * (scale.batches + 1))
     prompts = load_prompts()
     tokens = PromptTokens.count(backend, prompts, images[0])
-    print(f"stage 1 ({scale.name}): {parameters:,} parameters, {scale.dtype}, {device}; batch {batch}, "
-          f"image {images[0].size[0]}x{images[0].size[1]}: image prompt {tokens.prefix} tokens "
-          f"({tokens.image} image tokens), questions {tokens.questions} tokens, description "
-          f"{tokens.describe} + up to {tokens.cap} new", flush=True)
+    print(
+        f"stage 1 ({scale.name}): {parameters:,} parameters, {scale.dtype}, {device}; batch {batch}, "
+        f"image {images[0].size[0]}x{images[0].size[1]}: image prompt {tokens.prefix} tokens "
+        f"({tokens.image} image tokens), questions {tokens.questions} tokens, description "
+        f"{tokens.describe} + up to {tokens.cap} new",
+        flush=True,
+    )
     backend.model.phases = Phases(device)  # the warm-up's own phases are not reported
     with setup.time("warm-up batch"):
         answer_batches(backend, prompts, images[:batch], 1)
@@ -333,8 +361,9 @@ def run(scale: Scale) -> int:
     return report(scale, setup, timed, answers, tokens, elapsed, backend.model.description_steps)
 
 
-def report(scale: Scale, setup: Phases, timed: Phases, answers: list, tokens: PromptTokens,
-           elapsed: float, steps: list[int]) -> int:
+def report(
+    scale: Scale, setup: Phases, timed: Phases, answers: list, tokens: PromptTokens, elapsed: float, steps: list[int]
+) -> int:
     for name, seconds in setup.seconds.items():
         print(f"  {name:32s} {seconds:7.2f} s")
     samples = len(answers)
@@ -344,20 +373,28 @@ def report(scale: Scale, setup: Phases, timed: Phases, answers: list, tokens: Pr
     rate = samples / elapsed
     hours = NTU120_VIDEOS / rate / 3600
     failed = [a.error for a in answers if a.error is not None or not np.isfinite(a.yes_prob).all()]
-    print(f"  {samples} samples in {elapsed:.2f} s: {rate:.2f} samples/s, image-prompt tokens/s "
-          f"{rate * tokens.prefix:,.0f}; answers {'ok' if not failed else f'FAILED {len(failed)}: {failed[:2]}'}; "
-          f"description decoding steps per batch {min(steps)}-{max(steps)}")
-    print(f"  random weights: descriptions run to the cap the real run sets ({tokens.cap} new tokens), so the "
-          f"projection is an upper bound on description time; it counts the MLLM alone (no decoding, no "
-          f"RGB or text encoder)")
+    print(
+        f"  {samples} samples in {elapsed:.2f} s: {rate:.2f} samples/s, image-prompt tokens/s "
+        f"{rate * tokens.prefix:,.0f}; answers {'ok' if not failed else f'FAILED {len(failed)}: {failed[:2]}'}; "
+        f"description decoding steps per batch {min(steps)}-{max(steps)}"
+    )
+    print(
+        f"  random weights: descriptions run to the cap the real run sets ({tokens.cap} new tokens), so the "
+        f"projection is an upper bound on description time; it counts the MLLM alone (no decoding, no "
+        f"RGB or text encoder)"
+    )
     print(f"RESULT gpu-stage1 samples/s {rate:.2f} (projected {hours:.1f} h for NTU120 {NTU120_VIDEOS:,} videos)")
     return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=sorted(SCALES), default="7b",
-                        help="7b: the published Qwen2.5-VL-7B on CUDA; tiny: the demo VLM on the CPU")
+    parser.add_argument(
+        "--scale",
+        choices=sorted(SCALES),
+        default="7b",
+        help="7b: the published Qwen2.5-VL-7B on CUDA; tiny: the demo VLM on the CPU",
+    )
     parser.add_argument("--batches", type=int, help="timed batches (after one warm-up batch)")
     parser.add_argument("--batch-size", type=int, help="images per model call (default: the real run's)")
     args = parser.parse_args(argv)

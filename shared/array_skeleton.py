@@ -58,15 +58,17 @@ def read_array_skeleton(path) -> SkeletonSample:
             raise SkeletonFormatError(path, f"frame_index of shape {given.shape}, expected ({t},)")
         bad = _bad_frame_indices(given)
         if len(bad):  # NaN or 2**33 cast to int32 silently became other frames
-            raise SkeletonFormatError(path, f"frame_index[{bad[0]}] is {given[bad[0]].item()!r}: frame indices "
-                                            f"are whole numbers from 0 to {FRAME_INDEX_MAX}")
+            raise SkeletonFormatError(
+                path,
+                f"frame_index[{bad[0]}] is {given[bad[0]].item()!r}: frame indices "
+                f"are whole numbers from 0 to {FRAME_INDEX_MAX}",
+            )
         frame_index = given.astype(np.int32)
     color = None
     if "color_xy" in arrays:
         color = _with_persons(arrays["color_xy"], 2, path, "color_xy")
         if color.shape[:-1] != joints.shape[:-1]:
-            raise SkeletonFormatError(path, f"color_xy of shape {color.shape} does not match joints "
-                                            f"{joints.shape}")
+            raise SkeletonFormatError(path, f"color_xy of shape {color.shape} does not match joints {joints.shape}")
     return SkeletonSample(joints, frame_index, color)
 
 
@@ -77,6 +79,7 @@ def _with_persons(array, channels: int, path: Path, what: str) -> np.ndarray:
     if array.ndim == 3:
         array = array[:, None]
     if array.ndim != 4 or array.shape[-1] != channels:
-        raise SkeletonFormatError(path, f"{what} of shape {array.shape}, expected (T, V, {channels}) or "
-                                        f"(T, M, V, {channels})")
+        raise SkeletonFormatError(
+            path, f"{what} of shape {array.shape}, expected (T, V, {channels}) or (T, M, V, {channels})"
+        )
     return array.astype(np.float32)

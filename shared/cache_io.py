@@ -151,7 +151,8 @@ def _acquire(lock_path: Path, path: Path) -> int:
                 continue
             raise LockedError(
                 f"another process (pid {holder or 'unknown'}) is writing {path}; wait for it to finish or "
-                f"stop it (lock: {lock_path})") from None
+                f"stop it (lock: {lock_path})"
+            ) from None
         if _same_file(fd, lock_path):
             return fd
         os.close(fd)  # we locked a file that was just removed: take the new one

@@ -44,8 +44,9 @@ def iter_ctrgcn_npz(npz_path, names_path, spec: DatasetSpec, protocol: Protocol)
         files = data.files
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise MMCLError(f"{npz_path}: not a readable .npz archive ({reason}); "
-                        f"expected CTR-GCN's NTU60_CS.npz-style file") from None
+        raise MMCLError(
+            f"{npz_path}: not a readable .npz archive ({reason}); expected CTR-GCN's NTU60_CS.npz-style file"
+        ) from None
     missing_keys = {"x_train", "y_train", "x_test", "y_test"} - set(files)
     if missing_keys:
         raise MMCLError(f"{npz_path}: missing arrays {sorted(missing_keys)} (expected CTR-GCN's layout)")
@@ -55,14 +56,19 @@ def iter_ctrgcn_npz(npz_path, names_path, spec: DatasetSpec, protocol: Protocol)
         if len(chosen) != len(x):
             raise MMCLError(
                 f"{npz_path}: x_{part} has {len(x)} samples but {names_path} has {len(chosen)} "
-                f"{part} samples under {spec.name} {protocol.name}; is this the {protocol.name} file?")
+                f"{part} samples under {spec.name} {protocol.name}; is this the {protocol.name} file?"
+            )
         if x.ndim != 3 or x.shape[2] != spec.num_person * spec.layout.num_joints * 3:
-            raise MMCLError(f"{npz_path}: x_{part} has shape {x.shape}, expected (N, T, "
-                            f"{spec.num_person * spec.layout.num_joints * 3})")
+            raise MMCLError(
+                f"{npz_path}: x_{part} has shape {x.shape}, expected (N, T, "
+                f"{spec.num_person * spec.layout.num_joints * 3})"
+            )
         for meta, seq, onehot in zip(chosen, x, y):
             if int(np.argmax(onehot)) != spec.label_of_action(meta.action):
-                raise MMCLError(f"{npz_path}: the label of {meta.name} disagrees with its name; "
-                                f"the name list or the protocol ({protocol.name}) does not match this file")
+                raise MMCLError(
+                    f"{npz_path}: the label of {meta.name} disagrees with its name; "
+                    f"the name list or the protocol ({protocol.name}) does not match this file"
+                )
             yield meta, unpad(seq).reshape(-1, spec.num_person, spec.layout.num_joints, 3)
 
 
@@ -71,4 +77,3 @@ def unpad(seq: np.ndarray) -> np.ndarray:
     nonzero = np.flatnonzero(np.abs(seq).sum(axis=1) > 0)
     end = nonzero[-1] + 1 if len(nonzero) else 0
     return seq[:end].astype(np.float32)
-

@@ -49,8 +49,12 @@ META_COLUMNS = tuple(f.name for f in fields(SampleMeta) if f.name not in ("name"
 META_MAX = 2**31 - 1  # subject, camera, ...: int32 in skeletons.h5
 SPLIT_VALUES = {"train": True, "test": False}
 # skeleton file endings, longest first, and the reader each one means (see shared.readers)
-SKELETON_SUFFIXES = {"_skeleton.mat": "utd_mat", ".skeleton": "ntu", ".json": "ucla_json",
-                     **{s: "array" for s in ARRAY_SUFFIXES}}
+SKELETON_SUFFIXES = {
+    "_skeleton.mat": "utd_mat",
+    ".skeleton": "ntu",
+    ".json": "ucla_json",
+    **{s: "array" for s in ARRAY_SUFFIXES},
+}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -106,8 +110,9 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(f"{path}: expected a mapping with the keys {', '.join(MANIFEST_KEYS)}")
     unknown = sorted(set(doc) - set(MANIFEST_KEYS))
     if unknown:
-        raise ManifestError(f"{path}: unknown key(s) {', '.join(map(str, unknown))} "
-                            f"(known: {', '.join(MANIFEST_KEYS)})")
+        raise ManifestError(
+            f"{path}: unknown key(s) {', '.join(map(str, unknown))} (known: {', '.join(MANIFEST_KEYS)})"
+        )
     for key in ("name", "layout", "classes", "protocols", "samples"):
         if doc.get(key) in (None, "", []):
             raise ManifestError(f"{path}: '{key}' is missing")
@@ -136,10 +141,20 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(f"{where}: {len(problems)} problems (each row checked):\n  " + "\n  ".join(problems))
     splits = {p: frozenset(s.meta.name for s, train in zip(samples, _splits(rows, p)) if train) for p in protocols}
     spec = DatasetSpec(
-        name=name, title=str(doc.get("title") or name), classes=classes, layout_name=layout, num_person=persons,
-        protocols=tuple(Protocol(p, train_names=splits[p]) for p in protocols), name_regex=r".+",
-        skeleton_format="by_suffix", skeleton_dirs=(), video_dirs=(), video_pattern="{name}",
-        color_resolution=_resolution(doc.get("color_resolution"), path), manifest=str(path))
+        name=name,
+        title=str(doc.get("title") or name),
+        classes=classes,
+        layout_name=layout,
+        num_person=persons,
+        protocols=tuple(Protocol(p, train_names=splits[p]) for p in protocols),
+        name_regex=r".+",
+        skeleton_format="by_suffix",
+        skeleton_dirs=(),
+        video_dirs=(),
+        video_pattern="{name}",
+        color_resolution=_resolution(doc.get("color_resolution"), path),
+        manifest=str(path),
+    )
     digest = hashlib.sha256((text + "\0" + table_text).encode()).hexdigest()
     return Manifest(path, spec, samples, digest)
 
@@ -147,11 +162,14 @@ def load_manifest(path: str | Path) -> Manifest:
 def _name(value, path: Path) -> str:
     name = str(value)
     if not NAME.fullmatch(name):
-        raise ManifestError(f"{path}: name {name!r} must be letters, digits, '.', '_' or '-' (it names the "
-                            f"cache folder)")
+        raise ManifestError(
+            f"{path}: name {name!r} must be letters, digits, '.', '_' or '-' (it names the cache folder)"
+        )
     if name in DATASETS:
-        raise ManifestError(f"{path}: name {name!r} is a built-in dataset; choose another name, or use "
-                            f"--dataset {name} for the dataset itself")
+        raise ManifestError(
+            f"{path}: name {name!r} is a built-in dataset; choose another name, or use "
+            f"--dataset {name} for the dataset itself"
+        )
     return name
 
 
@@ -164,11 +182,13 @@ def _classes(value, path: Path) -> tuple[ClassInfo, ...]:
         extra = set(entry) - {"name", "ntu_id"}
         ntu_id = entry.get("ntu_id")
         if extra or not str(entry.get("name") or "").strip():
-            raise ManifestError(f"{path}: class {i + 1} ({c!r}) must be a name or a mapping with name and "
-                                f"optional ntu_id")
+            raise ManifestError(
+                f"{path}: class {i + 1} ({c!r}) must be a name or a mapping with name and optional ntu_id"
+            )
         if ntu_id is not None and (not isinstance(ntu_id, int) or isinstance(ntu_id, bool) or not 1 <= ntu_id <= 120):
-            raise ManifestError(f"{path}: class {entry['name']!r}: ntu_id {ntu_id!r} is not an NTU RGB+D 120 "
-                                f"action id (1-120)")
+            raise ManifestError(
+                f"{path}: class {entry['name']!r}: ntu_id {ntu_id!r} is not an NTU RGB+D 120 action id (1-120)"
+            )
         out.append(ClassInfo(i + 1, str(entry["name"]).strip(), ntu_id))
     _check_unique([c.name for c in out], path, "class name")
     return tuple(out)
@@ -204,8 +224,10 @@ def _rows(value, path: Path) -> tuple[list[tuple[int, dict]], str, str]:
     rows = []
     for i, row in enumerate(reader, start=2):  # row 1 is the header
         if row.get(None):  # more fields than the header names: the values would be dropped silently
-            raise ManifestError(f"{table}, row {i}: {len(header) + len(row[None])} fields, the header names "
-                                f"{len(header)} (a comma in a value must be quoted)")
+            raise ManifestError(
+                f"{table}, row {i}: {len(header) + len(row[None])} fields, the header names "
+                f"{len(header)} (a comma in a value must be quoted)"
+            )
         rows.append((i, {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}))
     if not rows:
         raise ManifestError(f"{table}: no samples (expected a header line and one line per sample)")
@@ -216,8 +238,9 @@ def _splits(rows, protocol: str) -> list[bool]:
     return [SPLIT_VALUES[str(row[protocol]).strip().lower()] for _, row in rows]
 
 
-def _row_problems(row: dict, at: str, base: Path, classes: tuple[ClassInfo, ...],
-                  protocols: tuple[str, ...]) -> list[str]:
+def _row_problems(
+    row: dict, at: str, base: Path, classes: tuple[ClassInfo, ...], protocols: tuple[str, ...]
+) -> list[str]:
     """Every problem of one sample row, each naming where it is (empty: the row is good)."""
     known = ("name", "label", "skeleton", "video", *META_COLUMNS, *protocols)
     unknown = sorted(set(row) - set(known))
@@ -246,13 +269,14 @@ def _row_problems(row: dict, at: str, base: Path, classes: tuple[ClassInfo, ...]
         except MMCLError as e:
             problems.append(f"{at}: {e}")
     if "name" not in empty and (problem := name_problem(str(row["name"]).strip())) is not None:
-        problems.append(f"{at}: name {str(row['name']).strip()!r} is refused: {problem} (a sample name must be "
-                        f"one plain file-name component)")
+        problems.append(
+            f"{at}: name {str(row['name']).strip()!r} is refused: {problem} (a sample name must be "
+            f"one plain file-name component)"
+        )
     if "label" not in empty and _action(row["label"], classes) is None:
         text = str(row["label"]).strip()
         shown = ", ".join(c.name for c in classes[:8]) + (", ..." if len(classes) > 8 else "")
-        problems.append(f"{at}: label {text!r} is not one of the classes ({shown}) nor an index "
-                        f"0-{len(classes) - 1}")
+        problems.append(f"{at}: label {text!r} is not one of the classes ({shown}) nor an index 0-{len(classes) - 1}")
     return problems
 
 
@@ -278,8 +302,11 @@ def _action(value, classes: tuple[ClassInfo, ...]) -> int | None:
 def _resolution(value, path: Path) -> tuple[int, int] | None:
     if value is None:
         return None
-    if (not isinstance(value, list) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
         raise ManifestError(f"{path}: color_resolution must be [width, height] in pixels, not {value!r}")
     return int(value[0]), int(value[1])
 

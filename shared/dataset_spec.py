@@ -93,8 +93,8 @@ class DatasetSpec:
             if p.name == name:
                 return p
         raise MMCLError(
-            f"dataset {self.name!r} has no protocol {name!r}; choose one of: "
-            f"{', '.join(self.protocol_names)}")
+            f"dataset {self.name!r} has no protocol {name!r}; choose one of: {', '.join(self.protocol_names)}"
+        )
 
     def label_of_action(self, action: int) -> int:
         for i, c in enumerate(self.classes):
@@ -128,21 +128,36 @@ class DatasetSpec:
     def card(self) -> str:
         """What stage 2 needs of the dataset, as JSON: skeletons.h5 stores it, so that a dataset the
         registry does not know (a custom one) trains, predicts and evaluates from its cache alone."""
-        return json.dumps({
-            "title": self.title, "layout": self.layout_name, "num_person": self.num_person,
-            "classes": [[c.action, c.name, c.ntu_id] for c in self.classes],
-            "protocols": self.protocol_names,
-            "color_resolution": list(self.color_resolution) if self.color_resolution else None})
+        return json.dumps(
+            {
+                "title": self.title,
+                "layout": self.layout_name,
+                "num_person": self.num_person,
+                "classes": [[c.action, c.name, c.ntu_id] for c in self.classes],
+                "protocols": self.protocol_names,
+                "color_resolution": list(self.color_resolution) if self.color_resolution else None,
+            }
+        )
 
 
 def dataset_from_card(name: str, card: str, splits: Mapping[str, Sequence[bool]], names: list[str]) -> DatasetSpec:
     """The DatasetSpec a cache's card describes; its protocols list the cache's own training
     samples (`splits`: protocol -> is_train per sample, `names`: the samples)."""
     d = json.loads(card)
-    protocols = tuple(Protocol(p, train_names=frozenset(n for n, t in zip(names, splits[p]) if t))
-                      for p in d["protocols"])
+    protocols = tuple(
+        Protocol(p, train_names=frozenset(n for n, t in zip(names, splits[p]) if t)) for p in d["protocols"]
+    )
     return DatasetSpec(
-        name=name, title=d["title"], classes=tuple(ClassInfo(int(a), str(n), i) for a, n, i in d["classes"]),
-        layout_name=d["layout"], num_person=int(d["num_person"]), protocols=protocols, name_regex=r".+",
-        skeleton_format="by_suffix", skeleton_dirs=(), video_dirs=(), video_pattern="{name}",
-        color_resolution=tuple(d["color_resolution"]) if d["color_resolution"] else None)
+        name=name,
+        title=d["title"],
+        classes=tuple(ClassInfo(int(a), str(n), i) for a, n, i in d["classes"]),
+        layout_name=d["layout"],
+        num_person=int(d["num_person"]),
+        protocols=protocols,
+        name_regex=r".+",
+        skeleton_format="by_suffix",
+        skeleton_dirs=(),
+        video_dirs=(),
+        video_pattern="{name}",
+        color_resolution=tuple(d["color_resolution"]) if d["color_resolution"] else None,
+    )

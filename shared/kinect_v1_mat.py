@@ -75,8 +75,10 @@ def frames_first(path, variable: str, arr: np.ndarray, channels: int) -> np.ndar
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[0] != NUM_JOINTS or arr.shape[1] < channels or arr.shape[2] == 0:
         raise SkeletonFormatError(
-            path, f"variable {variable!r} has shape {arr.shape}, expected "
-                  f"({NUM_JOINTS}, {channels}, T>0) (joints x coordinates x frames)")
+            path,
+            f"variable {variable!r} has shape {arr.shape}, expected "
+            f"({NUM_JOINTS}, {channels}, T>0) (joints x coordinates x frames)",
+        )
     return np.moveaxis(arr[:, :channels], -1, 0)
 
 
@@ -96,9 +98,13 @@ def check_kinect_v1_pose(path, joints: np.ndarray) -> None:
     low, high = TORSO_METRES
     if not low <= torso <= high:
         raise SkeletonFormatError(
-            path, f"median torso length (HipCenter to ShoulderCenter) is {torso:.4g}, expected "
-                  f"{low} to {high} metres: the coordinates are in another unit or another joint order")
+            path,
+            f"median torso length (HipCenter to ShoulderCenter) is {torso:.4g}, expected "
+            f"{low} to {high} metres: the coordinates are in another unit or another joint order",
+        )
     if np.median(joints[:, _HEAD, 1] - joints[:, _HIP, 1]) <= 0:
         raise SkeletonFormatError(
-            path, "the head is below the hip centre in most frames: the joint order or the "
-                  "direction of the y axis differs from Kinect v1's (y up)")
+            path,
+            "the head is below the hip centre in most frames: the joint order or the "
+            "direction of the y axis differs from Kinect v1's (y up)",
+        )

@@ -47,6 +47,8 @@ class Layout:
         return self.center_1based - 1
 
 
+# laid out by hand, as a table: ruff format leaves it so
+# fmt: off
 NTU25 = Layout(
     name="ntu25",
     joint_names=(
@@ -62,8 +64,11 @@ NTU25 = Layout(
     ),
     center_1based=2,
 )
+# fmt: on
 
 # Kinect v1 SDK order (NW-UCLA, SYSU). Bone pairs as CTR-GCN's NW-UCLA pairs (root 3).
+# laid out by hand, as a table: ruff format leaves it so
+# fmt: off
 KINECT_V1 = Layout(
     name="kinect_v1",
     joint_names=(
@@ -78,6 +83,7 @@ KINECT_V1 = Layout(
     ),
     center_1based=2,
 )
+# fmt: on
 
 LAYOUTS = {layout.name: layout for layout in (NTU25, KINECT_V1)}
 
@@ -106,14 +112,31 @@ def utd_to_kinect_v1(joints: np.ndarray) -> np.ndarray:
 # tips and thumbs, which v1 lacks, are extrapolated along wrist -> hand (tip one half, thumb one
 # quarter of that segment beyond the hand). Numbers are 1-based (ntu_joint: {v1_joint: weight}).
 KINECT_V1_TO_NTU25_1BASED: dict[int, dict[int, float]] = {
-    1: {1: 1.0}, 2: {2: 1.0}, 3: {3: 0.5, 4: 0.5}, 4: {4: 1.0},
-    5: {5: 1.0}, 6: {6: 1.0}, 7: {7: 1.0}, 8: {8: 1.0},
-    9: {9: 1.0}, 10: {10: 1.0}, 11: {11: 1.0}, 12: {12: 1.0},
-    13: {13: 1.0}, 14: {14: 1.0}, 15: {15: 1.0}, 16: {16: 1.0},
-    17: {17: 1.0}, 18: {18: 1.0}, 19: {19: 1.0}, 20: {20: 1.0},
+    1: {1: 1.0},
+    2: {2: 1.0},
+    3: {3: 0.5, 4: 0.5},
+    4: {4: 1.0},
+    5: {5: 1.0},
+    6: {6: 1.0},
+    7: {7: 1.0},
+    8: {8: 1.0},
+    9: {9: 1.0},
+    10: {10: 1.0},
+    11: {11: 1.0},
+    12: {12: 1.0},
+    13: {13: 1.0},
+    14: {14: 1.0},
+    15: {15: 1.0},
+    16: {16: 1.0},
+    17: {17: 1.0},
+    18: {18: 1.0},
+    19: {19: 1.0},
+    20: {20: 1.0},
     21: {3: 1.0},
-    22: {8: 1.5, 7: -0.5}, 23: {8: 1.25, 7: -0.25},
-    24: {12: 1.5, 11: -0.5}, 25: {12: 1.25, 11: -0.25},
+    22: {8: 1.5, 7: -0.5},
+    23: {8: 1.25, 7: -0.25},
+    24: {12: 1.5, 11: -0.5},
+    25: {12: 1.25, 11: -0.25},
 }
 
 

@@ -101,13 +101,13 @@ def clean_ntu(raw: RawSkeleton, config: CleaningConfig = DEFAULT_CLEANING) -> Cl
         joints, colors, kept_frames = joints[keep], colors[keep], kept_frames[keep]
     if len(joints) == 0:
         raise SkeletonFormatError(raw.name, "no usable frame after cleaning (all NaN or empty)")
-    return CleanSkeleton(joints=joints, color_xy=colors,
-                         frame_index=kept_frames.astype(np.int32))
+    return CleanSkeleton(joints=joints, color_xy=colors, frame_index=kept_frames.astype(np.int32))
 
 
 # ----------------------------------------------------------------------------------------------
 # Steps
 # ----------------------------------------------------------------------------------------------
+
 
 def _frames_with_bodies(raw: RawSkeleton) -> np.ndarray:
     """Original indices of the frames holding at least one body (the reference's valid frames)."""
@@ -139,8 +139,7 @@ def _denoise(name: str, tracks: list[_Track], config: CleaningConfig) -> list[_T
     """Length and spread filters, then the bodies ranked by motion, most moving first."""
     tracks = [t for t in tracks if len(t.joints) > config.length_threshold]
     if not tracks:
-        raise SkeletonFormatError(
-            name, f"no body is tracked for more than {config.length_threshold} frames")
+        raise SkeletonFormatError(name, f"no body is tracked for more than {config.length_threshold} frames")
 
     kept = list(tracks)
     for track in tracks:  # sequential on purpose: the reference stops at one remaining body
@@ -184,14 +183,15 @@ def _place(actors: list[list[_Track]], num_frames: int) -> tuple[np.ndarray, np.
     colors = np.zeros((num_frames, NUM_ACTORS, NUM_JOINTS, 2), np.float32)
     for m, tracks in enumerate(actors):
         for t in tracks:
-            joints[t.start:t.end + 1, m] = t.joints
-            colors[t.start:t.end + 1, m] = t.color_xy
+            joints[t.start : t.end + 1, m] = t.joints
+            colors[t.start : t.end + 1, m] = t.color_xy
     return joints, colors
 
 
 # ----------------------------------------------------------------------------------------------
 # Many files
 # ----------------------------------------------------------------------------------------------
+
 
 def read_and_clean(path: str | Path, config: CleaningConfig = DEFAULT_CLEANING) -> CleanSkeleton:
     """Parse and clean one file; errors name the file."""

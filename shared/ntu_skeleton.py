@@ -62,8 +62,9 @@ def _format_body_id(body_id: int) -> str:
     return str(body_id if body_id >= BODY_ID_BASE else BODY_ID_BASE + body_id)
 
 
-def write_ntu_skeleton(path: str | Path, joints: np.ndarray, color_xy: np.ndarray,
-                       body_ids, present: np.ndarray | None = None) -> None:
+def write_ntu_skeleton(
+    path: str | Path, joints: np.ndarray, color_xy: np.ndarray, body_ids, present: np.ndarray | None = None
+) -> None:
     """Write bodies as an official-format `.skeleton` file.
 
     joints (T, B, 25, 3) camera coordinates in metres; color_xy (T, B, 25, 2) pixel coordinates
@@ -76,8 +77,7 @@ def write_ntu_skeleton(path: str | Path, joints: np.ndarray, color_xy: np.ndarra
     color_xy = np.asarray(color_xy, dtype=np.float64)
     t, b = joints.shape[:2]
     if joints.shape != (t, b, NUM_JOINTS, 3) or color_xy.shape != (t, b, NUM_JOINTS, 2):
-        raise ValueError(f"expected joints (T,B,25,3) and color_xy (T,B,25,2), got "
-                         f"{joints.shape} and {color_xy.shape}")
+        raise ValueError(f"expected joints (T,B,25,3) and color_xy (T,B,25,2), got {joints.shape} and {color_xy.shape}")
     ids = [_format_body_id(i) for i in np.asarray(body_ids).reshape(-1)]
     if len(ids) != b:
         raise ValueError(f"{len(ids)} body ids for {b} bodies")
@@ -86,11 +86,16 @@ def write_ntu_skeleton(path: str | Path, joints: np.ndarray, color_xy: np.ndarra
         raise ValueError(f"present must be (T, B) = {(t, b)}, got {present.shape}")
 
     scale = np.asarray(DEPTH_RESOLUTION, np.float64) / np.asarray(COLOR_RESOLUTION, np.float64)
-    rows = np.concatenate([
-        joints, color_xy * scale, color_xy,
-        np.zeros((t, b, NUM_JOINTS, 4)),  # orientation W X Y Z
-        np.full((t, b, NUM_JOINTS, 1), 2.0),  # trackingState: tracked
-    ], axis=-1)
+    rows = np.concatenate(
+        [
+            joints,
+            color_xy * scale,
+            color_xy,
+            np.zeros((t, b, NUM_JOINTS, 4)),  # orientation W X Y Z
+            np.full((t, b, NUM_JOINTS, 1), 2.0),  # trackingState: tracked
+        ],
+        axis=-1,
+    )
 
     lines = [str(t)]
     for f in range(t):
@@ -147,8 +152,7 @@ def read_ntu_skeleton(path: str | Path) -> RawSkeleton:
 def _count(path: Path, lines: list[bytes], i: int, what: str) -> int:
     """The non-negative integer on line i (0-based), or an error naming the 1-based line."""
     if i >= len(lines):
-        raise SkeletonFormatError(
-            path, f"file ends early: expected the {what} after the last line", line=len(lines))
+        raise SkeletonFormatError(path, f"file ends early: expected the {what} after the last line", line=len(lines))
     try:
         value = int(lines[i])
     except ValueError:
@@ -168,35 +172,36 @@ def _walk(path: Path, lines: list[bytes], num_frames: int) -> _BlockIndex:
         seen: set[bytes] = set()
         for _ in range(num_bodies):
             if i >= len(lines):
-                raise SkeletonFormatError(
-                    path, f"file ends early: expected a body of frame {frame}", line=len(lines))
+                raise SkeletonFormatError(path, f"file ends early: expected a body of frame {frame}", line=len(lines))
             info = lines[i].split()
             if len(info) != BODY_INFO_FIELDS:
                 raise SkeletonFormatError(
-                    path, f"expected a {BODY_INFO_FIELDS}-field body info line in frame {frame}, "
-                          f"found {len(info)} fields", line=i + 1)
+                    path,
+                    f"expected a {BODY_INFO_FIELDS}-field body info line in frame {frame}, found {len(info)} fields",
+                    line=i + 1,
+                )
             body_id = info[0]
             if body_id in seen:  # the cleaning assumes one record per body and frame
                 raise SkeletonFormatError(
-                    path, f"body {body_id.decode(errors='replace')} appears twice in frame "
-                          f"{frame}", line=i + 1)
+                    path, f"body {body_id.decode(errors='replace')} appears twice in frame {frame}", line=i + 1
+                )
             seen.add(body_id)
             num_joints = _count(path, lines, i + 1, "joint count")
             if num_joints != NUM_JOINTS:
-                raise SkeletonFormatError(
-                    path, f"joint count {num_joints}, expected {NUM_JOINTS}", line=i + 2)
+                raise SkeletonFormatError(path, f"joint count {num_joints}, expected {NUM_JOINTS}", line=i + 2)
             i += 2
             if i + NUM_JOINTS > len(lines):
                 raise SkeletonFormatError(
-                    path, f"file ends early: frame {frame} stops after {len(lines) - i} of "
-                          f"{NUM_JOINTS} joint lines", line=len(lines))
+                    path,
+                    f"file ends early: frame {frame} stops after {len(lines) - i} of {NUM_JOINTS} joint lines",
+                    line=len(lines),
+                )
             layout.block_lines.append(i)
             layout.block_frames.append(frame)
             layout.block_ids.append(body_id)
             i += NUM_JOINTS
     if i < len(lines):
-        raise SkeletonFormatError(
-            path, f"unexpected content after the last of {num_frames} frames", line=i + 1)
+        raise SkeletonFormatError(path, f"unexpected content after the last of {num_frames} frames", line=i + 1)
     return layout
 
 
@@ -204,7 +209,7 @@ def _parse_joint_lines(path: Path, lines: list[bytes], block_lines: list[int]) -
     """(num_blocks, 25, 5) float32: x y z colorX colorY of every body block."""
     if not block_lines:
         return np.zeros((0, NUM_JOINTS, len(_USED_COLUMNS)), np.float32)
-    text = b"\n".join(b"\n".join(lines[s:s + NUM_JOINTS]) for s in block_lines)
+    text = b"\n".join(b"\n".join(lines[s : s + NUM_JOINTS]) for s in block_lines)
     try:
         values = np.loadtxt(io.BytesIO(text), dtype=np.float32, usecols=_USED_COLUMNS, ndmin=2)
     except ValueError:
@@ -219,15 +224,15 @@ def _locate_bad_joint_line(path: Path, lines: list[bytes], block_lines: list[int
             fields = lines[i].split()
             if len(fields) < JOINT_FIELDS:
                 return SkeletonFormatError(
-                    path, f"joint line has {len(fields)} values, expected {JOINT_FIELDS}",
-                    line=i + 1)
+                    path, f"joint line has {len(fields)} values, expected {JOINT_FIELDS}", line=i + 1
+                )
             for k in _USED_COLUMNS:
                 try:
                     float(fields[k])
                 except ValueError:
                     return SkeletonFormatError(
-                        path, f"malformed number {_show(fields[k])} in column {k + 1}",
-                        line=i + 1)
+                        path, f"malformed number {_show(fields[k])} in column {k + 1}", line=i + 1
+                    )
     return SkeletonFormatError(path, "joint lines could not be parsed")
 
 
@@ -240,9 +245,14 @@ def _group_bodies(layout: _BlockIndex, values: np.ndarray) -> list[RawBody]:
     bodies = []
     for body_id, blocks in blocks_of.items():
         v = values[blocks]
-        bodies.append(RawBody(
-            body_id=body_id.decode(errors="replace"), frames=frames[blocks],
-            joints=np.ascontiguousarray(v[..., :3]), color_xy=np.ascontiguousarray(v[..., 3:])))
+        bodies.append(
+            RawBody(
+                body_id=body_id.decode(errors="replace"),
+                frames=frames[blocks],
+                joints=np.ascontiguousarray(v[..., :3]),
+                color_xy=np.ascontiguousarray(v[..., 3:]),
+            )
+        )
     return bodies
 
 

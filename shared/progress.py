@@ -34,8 +34,14 @@ def progress_bar(iterable: Any = None, **kwargs: Any) -> tqdm:
     """tqdm(iterable, **kwargs), line by line when stderr is not a terminal."""
     stream = kwargs.pop("file", None) or sys.stderr
     if not (hasattr(stream, "isatty") and stream.isatty()):
-        kwargs = {"mininterval": LOG_INTERVAL, "maxinterval": LOG_INTERVAL, "ncols": 100, **kwargs,
-                  "file": _Lines(stream), "dynamic_ncols": False}
+        kwargs = {
+            "mininterval": LOG_INTERVAL,
+            "maxinterval": LOG_INTERVAL,
+            "ncols": 100,
+            **kwargs,
+            "file": _Lines(stream),
+            "dynamic_ncols": False,
+        }
     else:
         kwargs["file"] = stream
     return tqdm(iterable, **kwargs)

@@ -28,6 +28,8 @@ from .sample_names import check_sample_name
 # pickle protocol of written files: loads on every Python pyskl supports (3.7+)
 WRITE_PROTOCOL = 4
 SPLIT_PARTS = {"train": True, "val": False, "test": False}
+
+
 @dataclass
 class PysklSample:
     meta: SampleMeta
@@ -46,8 +48,10 @@ class PysklImport:
 def load_pickle(path: Path) -> dict:
     data = load_plain(path, "a pyskl annotation pickle")
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
-        raise MMCLError(f"{path}: not a pyskl annotation pickle (expected a dict with 'split' and "
-                        f"'annotations', the layout of ntu60_3danno.pkl)")
+        raise MMCLError(
+            f"{path}: not a pyskl annotation pickle (expected a dict with 'split' and "
+            f"'annotations', the layout of ntu60_3danno.pkl)"
+        )
     if not isinstance(data.get("split", {}), dict):
         raise MMCLError(f"{path}: 'split' is {type(data['split']).__name__}, expected {{name: [frame_dir, ...]}}")
     return data
@@ -65,8 +69,10 @@ def read_pyskl(path, spec: DatasetSpec) -> PysklImport:
         if sample is None:
             continue
         if sample.meta.name in first:  # a cache holds each sample once (scores, ensembles key by name)
-            raise MMCLError(f"{path}: frame_dir {sample.meta.name!r} appears twice (annotations "
-                            f"{first[sample.meta.name]} and {i}); remove one")
+            raise MMCLError(
+                f"{path}: frame_dir {sample.meta.name!r} appears twice (annotations "
+                f"{first[sample.meta.name]} and {i}); remove one"
+            )
         first[sample.meta.name] = i
         out.samples.append(sample)
     out.ignored_splits = _check_splits(path, data.get("split", {}), spec, {s.meta.name: s.meta for s in out.samples})
@@ -80,20 +86,25 @@ def _sample(path: Path, i: int, ann, spec: DatasetSpec, failures: list) -> Pyskl
     name = check_sample_name(ann["frame_dir"], f"{path}: annotation {i}'s frame_dir")
     meta = spec.parse_name(name)
     if meta is None:
-        raise MMCLError(f"{path}: frame_dir {name!r} (annotation {i}) is not a {spec.name} sample name; "
-                        f"is this a {spec.name} file? (--dataset)")
+        raise MMCLError(
+            f"{path}: frame_dir {name!r} (annotation {i}) is not a {spec.name} sample name; "
+            f"is this a {spec.name} file? (--dataset)"
+        )
     keypoint = ann.get("keypoint")
     if not isinstance(keypoint, np.ndarray) or keypoint.ndim != 4:
         failures.append((name, f"{path}: {name}: 'keypoint' is not an (M, T, V, C) array"))
         return None
     m, t, v, c = keypoint.shape
     if c != 3:
-        raise MMCLError(f"{path}: {name} has {c}D keypoints; only 3D skeleton pickles (*_3danno.pkl) "
-                        f"make a skeleton cache")
+        raise MMCLError(
+            f"{path}: {name} has {c}D keypoints; only 3D skeleton pickles (*_3danno.pkl) make a skeleton cache"
+        )
     expected_label = spec.label_of_action(meta.action)
     if _whole(ann, "label", -1, path, name) != expected_label:
-        raise MMCLError(f"{path}: {name} has label {ann.get('label')!r}, but its action {meta.action} is class "
-                        f"{expected_label} of {spec.name}; is this a {spec.name} file? (--dataset)")
+        raise MMCLError(
+            f"{path}: {name} has label {ann.get('label')!r}, but its action {meta.action} is class "
+            f"{expected_label} of {spec.name}; is this a {spec.name} file? (--dataset)"
+        )
     problem = None
     if v != spec.layout.num_joints:
         problem = f"{v} joints, expected {spec.layout.num_joints} ({spec.layout_name})"
@@ -134,7 +145,8 @@ def _check_splits(path: Path, split: dict, spec: DatasetSpec, metas: dict[str, S
                 raise MMCLError(
                     f"{path}: split {key!r} lists {name}, which {spec.name}'s {protocol} protocol puts in "
                     f"the {'training' if rule.is_train(meta) else 'test'} set; the cache's splits follow the "
-                    f"official protocol, so this file's custom split cannot be kept")
+                    f"official protocol, so this file's custom split cannot be kept"
+                )
     return ignored
 
 

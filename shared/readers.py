@@ -50,6 +50,7 @@ def list_samples(spec: DatasetSpec, root) -> SampleListing:
     folder = find_dir(Path(root), spec.skeleton_dirs, "skeleton", spec)
     if spec.skeleton_format == "sysu_mat":
         from .sysu_skeleton import list_sysu
+
         files = list_sysu(folder)
     else:
         pattern, to_name = FILE_PATTERNS[spec.skeleton_format]
@@ -65,9 +66,11 @@ def list_samples(spec: DatasetSpec, root) -> SampleListing:
         else:
             samples.append((meta, path))
     if not samples:
-        raise MMCLError(f"no {spec.title} skeleton files under {folder} (expected files like "
-                        f"{FILE_PATTERNS.get(spec.skeleton_format, ('<subject>/video<k>/sklWorld.mat',))[0]}"
-                        f" named as {spec.name} samples)")
+        raise MMCLError(
+            f"no {spec.title} skeleton files under {folder} (expected files like "
+            f"{FILE_PATTERNS.get(spec.skeleton_format, ('<subject>/video<k>/sklWorld.mat',))[0]}"
+            f" named as {spec.name} samples)"
+        )
     return SampleListing(samples, missing, skipped)
 
 
@@ -98,6 +101,7 @@ def _read_file(path: Path) -> SkeletonSample:
         raise SkeletonFormatError(path, "no such file")
     if fmt == "array":
         from .array_skeleton import read_array_skeleton
+
         return read_array_skeleton(path)
     return _read_format(fmt, path)
 
@@ -105,17 +109,21 @@ def _read_file(path: Path) -> SkeletonSample:
 def _read_format(fmt: str, path) -> SkeletonSample:
     if fmt == "ntu":
         from .ntu_cleaning import read_and_clean
+
         clean = read_and_clean(path)
         return SkeletonSample(clean.joints, clean.frame_index, clean.color_xy)
     if fmt == "ucla_json":
         from .ucla_skeleton import read_ucla_json
+
         joints = read_ucla_json(path)
         return SkeletonSample(joints, np.arange(len(joints), dtype=np.int32))
     if fmt == "utd_mat":
         from .utd_skeleton import read_utd_mat
+
         return read_utd_mat(path)  # drops untracked frames; projects colour pixels
     if fmt == "sysu_mat":
         from .sysu_skeleton import read_sysu
+
         return read_sysu(path)
     raise MMCLError(f"{path}: no reader for skeleton format {fmt!r}")
 
@@ -125,14 +133,16 @@ def _fit_to(spec: DatasetSpec, path: Path, sample: SkeletonSample) -> SkeletonSa
     dropped when they are absent (NTU files always hold two); its joints must be the layout's."""
     _, m, v, _ = sample.joints.shape
     if v != spec.layout.num_joints:
-        raise SkeletonFormatError(path, f"{v} joints per person; {spec.name}'s layout {spec.layout_name} has "
-                                        f"{spec.layout.num_joints}")
+        raise SkeletonFormatError(
+            path, f"{v} joints per person; {spec.name}'s layout {spec.layout_name} has {spec.layout.num_joints}"
+        )
     n = spec.num_person
     if m > n and np.any(sample.joints[:, n:]):
         raise SkeletonFormatError(path, f"{m} persons; {spec.name} has persons: {n} (raise it in the manifest)")
 
     def fit(a):
         return None if a is None else pad_persons(a[:, :n], n)
+
     return SkeletonSample(fit(sample.joints), sample.frame_index, fit(sample.color_xy))
 
 
@@ -146,8 +156,13 @@ def read_sample_safe(dataset: str | DatasetSpec, path) -> tuple[SkeletonSample |
         return None, f"{path}: unexpected {type(e).__name__}: {e}"
 
 
-def read_many(dataset: str | DatasetSpec, paths: Iterable, workers: int | None = None, progress: bool = True,
-              chunksize: int | None = None) -> Iterator[tuple[str, SkeletonSample | None, str | None]]:
+def read_many(
+    dataset: str | DatasetSpec,
+    paths: Iterable,
+    workers: int | None = None,
+    progress: bool = True,
+    chunksize: int | None = None,
+) -> Iterator[tuple[str, SkeletonSample | None, str | None]]:
     """Yield (path, sample or None, error or None) per file, in input order.
 
     Files are parsed in a process pool (`workers` processes, default: all CPUs; 0 or 1 reads in
@@ -160,13 +175,15 @@ def read_many(dataset: str | DatasetSpec, paths: Iterable, workers: int | None =
     read = partial(read_sample_safe, dataset)
     with ExitStack() as stack:
         label = dataset.name if isinstance(dataset, DatasetSpec) else dataset
-        bar = stack.enter_context(progress_bar(total=len(paths), desc=f"{label} skeletons", unit="file",
-                                       disable=not progress))
+        bar = stack.enter_context(
+            progress_bar(total=len(paths), desc=f"{label} skeletons", unit="file", disable=not progress)
+        )
         if workers <= 1 or len(paths) <= 1:
             results = map(read, paths)
         else:
-            pool = stack.enter_context(ProcessPoolExecutor(min(workers, len(paths)), initializer=die_with_parent,
-                                                           initargs=(os.getpid(),)))
+            pool = stack.enter_context(
+                ProcessPoolExecutor(min(workers, len(paths)), initializer=die_with_parent, initargs=(os.getpid(),))
+            )
             results = pool.map(read, paths, chunksize=chunksize)
         for path, (sample, error) in zip(paths, results, strict=True):
             bar.update()

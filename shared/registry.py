@@ -24,6 +24,8 @@ def _ntu_classes(n: int) -> tuple[ClassInfo, ...]:
     return tuple(ClassInfo(i + 1, name, i + 1) for i, name in enumerate(_ntu_class_names()[:n]))
 
 
+# laid out by hand, as a table: ruff format leaves it so
+# fmt: off
 NTU_XSUB60_TRAIN = frozenset(
     [1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38])
 NTU_XSUB120_TRAIN = NTU_XSUB60_TRAIN | frozenset(
@@ -131,6 +133,7 @@ DEMO = DatasetSpec(
     video_dirs=NTU_VIDEO_DIRS, video_pattern="{name}_rgb.avi",
     color_resolution=NTU_COLOR_RESOLUTION,
 )
+# fmt: on
 
 DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (NTU60, NTU120, NW_UCLA, UTD_MHAD, SYSU, DEMO)}
 
@@ -141,8 +144,7 @@ def get_dataset(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except KeyError:
-        raise MMCLError(
-            f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None
+        raise MMCLError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None
 
 
 def default_root(name: str) -> Path:
@@ -155,13 +157,12 @@ def find_dir(root: Path, candidates: tuple[str, ...], what: str, spec: DatasetSp
     """The first candidate folder under `root` that exists, or a clear error naming them."""
     root = Path(root)
     if not root.is_dir():
-        hint = (f" (the default: pass --root, or set {DATA_ENV} to a folder holding "
-                f"'{spec.name}/')")
+        hint = f" (the default: pass --root, or set {DATA_ENV} to a folder holding '{spec.name}/')"
         raise MMCLError(f"{spec.title} root {root} does not exist{hint}")
     for c in candidates:
         path = root / c
         if path.is_dir() and (c != "." or any(path.iterdir())):
             return path
     raise MMCLError(
-        f"no {what} folder under {root}: expected one of "
-        f"{', '.join(str(root / c) for c in candidates if c != '.')}")
+        f"no {what} folder under {root}: expected one of {', '.join(str(root / c) for c in candidates if c != '.')}"
+    )

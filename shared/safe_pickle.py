@@ -18,7 +18,8 @@ _NUMPY_CORE = ("numpy.core.multiarray", "numpy._core.multiarray")
 ALLOWED_GLOBALS = frozenset(
     {(module, name) for module in _NUMPY_CORE for name in ("_reconstruct", "scalar")}
     | {(module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")}
-    | {("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict")})
+    | {("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict")}
+)
 
 
 class _PlainValuesOnly(pickle.Unpickler):
@@ -37,6 +38,18 @@ def load_plain(path: Path, what: str):
     try:
         with path.open("rb") as f:
             return _PlainValuesOnly(f).load()
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
-            IndexError, KeyError, MemoryError, OverflowError, UnicodeDecodeError) as e:
+    except (
+        OSError,
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        OverflowError,
+        UnicodeDecodeError,
+    ) as e:
         raise MMCLError(f"{path}: not {what} ({type(e).__name__}: {e})") from None

@@ -28,8 +28,9 @@ def check_sample_name(name: str, where: str) -> str:
     """`name`, or one `MMCLError` saying where it came from and why it cannot name a sample."""
     problem = name_problem(name)
     if problem is not None:
-        raise MMCLError(f"{where}: sample name {name!r} is refused: {problem} (a name must be one plain "
-                        f"file-name component)")
+        raise MMCLError(
+            f"{where}: sample name {name!r} is refused: {problem} (a name must be one plain file-name component)"
+        )
     return name
 
 

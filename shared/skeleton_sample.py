@@ -23,8 +23,9 @@ class SkeletonSample:
     color_xy: np.ndarray | None = None  # (T, M, V, 2) float32 colour-image pixels, where known
 
 
-def check_coordinates(joints: np.ndarray, source, frame_index: np.ndarray | None = None,
-                      max_abs: float = MAX_ABS_METRES) -> None:
+def check_coordinates(
+    joints: np.ndarray, source, frame_index: np.ndarray | None = None, max_abs: float = MAX_ABS_METRES
+) -> None:
     """Raise CoordinateError naming `source`, the frame, person and joint of the first coordinate
     of `joints` (T, M, V, 3), in metres, that is NaN, infinite or beyond `max_abs` metres.
 
@@ -39,5 +40,8 @@ def check_coordinates(joints: np.ndarray, source, frame_index: np.ndarray | None
     frame = int(frame_index[t]) if frame_index is not None else t
     value = joints[t, m, v, axis]
     problem = "not finite" if not np.isfinite(value) else f"beyond {max_abs:g} m: not a physical position"
-    raise CoordinateError(source, f"frame {frame} (from 0), person {m}, joint {v}: {AXES[axis]} = {value:g} is "
-                                  f"{problem} ({int(bad.any(axis=(1, 2, 3)).sum())} frame(s) with such values)")
+    raise CoordinateError(
+        source,
+        f"frame {frame} (from 0), person {m}, joint {v}: {AXES[axis]} = {value:g} is "
+        f"{problem} ({int(bad.any(axis=(1, 2, 3)).sum())} frame(s) with such values)",
+    )

@@ -44,8 +44,9 @@ def _video_dirs(subject_dir: Path) -> dict[int, Path]:
 
 def subject_dirs(folder) -> dict[int, Path]:
     """subject id -> subject folder, for every folder under `folder` holding `video<k>` folders."""
-    dirs = sorted((p for p in Path(folder).iterdir() if p.is_dir() and _video_dirs(p)),
-                  key=lambda p: _natural_key(p.name))
+    dirs = sorted(
+        (p for p in Path(folder).iterdir() if p.is_dir() and _video_dirs(p)), key=lambda p: _natural_key(p.name)
+    )
     numbers = [re.findall(r"\d+", p.name) for p in dirs]
     if all(len(n) == 1 for n in numbers) and len({int(n[0]) for n in numbers}) == len(dirs):
         return {int(n[0]): p for n, p in zip(numbers, dirs)}
@@ -57,9 +58,11 @@ def list_sysu(folder) -> list[tuple[str, Path]]:
 
     A sample folder without sklWorld.mat is listed too: reading it fails, and the cache builder
     records that failure instead of the sample vanishing silently."""
-    return [(SAMPLE_NAME.format(subject=s, activity=a), video / WORLD_FILE)
-            for s, subject in subject_dirs(folder).items()
-            for a, video in sorted(_video_dirs(subject).items())]
+    return [
+        (SAMPLE_NAME.format(subject=s, activity=a), video / WORLD_FILE)
+        for s, subject in subject_dirs(folder).items()
+        for a, video in sorted(_video_dirs(subject).items())
+    ]
 
 
 @functools.lru_cache(maxsize=4)
@@ -89,10 +92,8 @@ def read_sysu(path) -> SkeletonSample:
     color = None
     image_path = path.with_name(IMAGE_FILE)
     if image_path.is_file():
-        image = frames_first(image_path, IMAGE_VARIABLE, load_mat_array(image_path, IMAGE_VARIABLE),
-                             channels=2)
+        image = frames_first(image_path, IMAGE_VARIABLE, load_mat_array(image_path, IMAGE_VARIABLE), channels=2)
         if len(image) != len(world):
-            raise SkeletonFormatError(
-                image_path, f"{len(image)} frames, but {path.name} beside it has {len(world)}")
+            raise SkeletonFormatError(image_path, f"{len(image)} frames, but {path.name} beside it has {len(world)}")
         color = np.nan_to_num(image[frames.frame_index, None]).astype(np.float32)
     return SkeletonSample(frames.joints[:, None], frames.frame_index, color)

@@ -22,5 +22,7 @@ def read_text(path: str | Path, what: str) -> str:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         hint = " (it looks like UTF-16)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
-        raise TextFileError(f"{path}, line {line}: not UTF-8 text{hint} (byte {data[e.start:e.start + 1]!r} at "
-                            f"offset {e.start}); save the {what} as UTF-8") from None
+        raise TextFileError(
+            f"{path}, line {line}: not UTF-8 text{hint} (byte {data[e.start : e.start + 1]!r} at "
+            f"offset {e.start}); save the {what} as UTF-8"
+        ) from None

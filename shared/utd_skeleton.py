@@ -33,8 +33,9 @@ def read_utd_mat(path) -> SkeletonSample:
     return SkeletonSample(joints, frames.frame_index, project_to_color(joints))
 
 
-def project_to_color(joints: np.ndarray, resolution: tuple[int, int] = COLOR_RESOLUTION,
-                     focal: float = COLOR_FOCAL_PX) -> np.ndarray:
+def project_to_color(
+    joints: np.ndarray, resolution: tuple[int, int] = COLOR_RESOLUTION, focal: float = COLOR_FOCAL_PX
+) -> np.ndarray:
     """Pinhole projection of (..., 3) camera-space metres to (..., 2) colour pixels, with the
     Kinect SDK's convention (NuiTransformSkeletonToDepthImage): u grows with x, v falls with y.
     Points at z <= 0 (untracked) become (0, 0), the cache's "untracked"."""

@@ -40,8 +40,16 @@ class Decoded:
 class TemporalImages(Dataset):
     """Item i: the temporal image of skeleton row `rows[i]`, decoded and cropped in the worker."""
 
-    def __init__(self, rows: np.ndarray, skeletons: SkeletonCache, spec: DatasetSpec, video_dir: Path,
-                 config: TemporalImageConfig, images_dir: Path | None, keep_crops: bool = False):
+    def __init__(
+        self,
+        rows: np.ndarray,
+        skeletons: SkeletonCache,
+        spec: DatasetSpec,
+        video_dir: Path,
+        config: TemporalImageConfig,
+        images_dir: Path | None,
+        keep_crops: bool = False,
+    ):
         self.rows, self.skeletons, self.spec = rows, skeletons, spec
         self.video_dir, self.config, self.images_dir = video_dir, config, images_dir
         self.keep_crops = keep_crops  # sent to the models only for --frame-features
@@ -59,8 +67,9 @@ class TemporalImages(Dataset):
             frames, indices = source.sample(self.config.frames)  # a video: one decode, checked for damage
             check_covers_skeleton(source, int(skeleton["frame_index"][-1]) + 1)
             t1 = time.perf_counter()
-            result = from_frames(frames, indices, skeleton, self.skeletons.color_resolution, self.config,
-                                 self.spec.layout_name)
+            result = from_frames(
+                frames, indices, skeleton, self.skeletons.color_resolution, self.config, self.spec.layout_name
+            )
             item.image, item.crops = result.image, result.crops if self.keep_crops else None
             item.decode_s, item.compose_s = t1 - t0, time.perf_counter() - t1
         except MMCLError as e:  # VideoError, or no folder for the sample
@@ -90,8 +99,13 @@ def prefetch(dataset: TemporalImages, batches: list[list[int]], workers: int) ->
     Workers are spawned, not forked: a forked worker would share the output's lock (flock belongs
     to the open file, which fork shares) and keep it after the main process is killed, and would
     inherit any GPU context. Workers die with the main process (a SIGKILLed run leaves none)."""
-    loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=_as_list,
-                        worker_init_fn=DieWithParent(then=_quiet_worker) if workers else None,
-                        multiprocessing_context="spawn" if workers else None,
-                        prefetch_factor=4 if workers else None)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=batches,
+        num_workers=workers,
+        collate_fn=_as_list,
+        worker_init_fn=DieWithParent(then=_quiet_worker) if workers else None,
+        multiprocessing_context="spawn" if workers else None,
+        prefetch_factor=4 if workers else None,
+    )
     return iter(loader)

@@ -153,8 +153,9 @@ def to_input_tensor(images: list[Image.Image], size: int = IMAGE_SIZE) -> torch.
     sizes = {input_size(im.size, size) for im in images}
     if len(sizes) > 1:
         raise ValueError(f"to_input_tensor: one input size per batch, got {sorted(sizes)}")
-    arrays = [np.asarray(im.convert("RGB").resize(input_size(im.size, size), Image.Resampling.BICUBIC))
-              for im in images]
+    arrays = [
+        np.asarray(im.convert("RGB").resize(input_size(im.size, size), Image.Resampling.BICUBIC)) for im in images
+    ]
     batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
     return (batch - INPUT_MEAN) / INPUT_STD
 
@@ -190,12 +191,15 @@ def load_efficientnet_lite0(path: Path | None = None) -> EfficientNetLite0:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # weights_only refused it: a Python object (could run code) or not a pickle
-        raise MMCLError(f"{path}: not a plain PyTorch state dict (a text or damaged file, or one holding Python "
-                        f"objects, which are refused: loading them could run code)") from None
+        raise MMCLError(
+            f"{path}: not a plain PyTorch state dict (a text or damaged file, or one holding Python "
+            f"objects, which are refused: loading them could run code)"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - damaged bytes (a text file) fail the unpickler in any way
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise MMCLError(f"{path}: cannot read an EfficientNet-Lite0 state dict "
-                        f"({type(exc).__name__}: {first})") from None
+        raise MMCLError(
+            f"{path}: cannot read an EfficientNet-Lite0 state dict ({type(exc).__name__}: {first})"
+        ) from None
     model = EfficientNetLite0()
     try:
         model.load_state_dict(state, strict=True)

@@ -89,12 +89,15 @@ def ensure_skeletons(spec: DatasetSpec, config: ExtractConfig) -> SkeletonCache:
     if path.exists() and (config.shard is not None or config.limit or _imported(path)):
         return SkeletonCache(path)
     if config.shard is not None:
-        raise MMCLError(f"{path} does not exist: the skeleton file is written once before a sharded "
-                        f"run; run `mmcl extract --dataset {spec.name} --skeletons-only` first")
+        raise MMCLError(
+            f"{path} does not exist: the skeleton file is written once before a sharded "
+            f"run; run `mmcl extract --dataset {spec.name} --skeletons-only` first"
+        )
     from .skeleton_cache import build_skeleton_cache
 
-    build_skeleton_cache(spec, config.root, config.out, workers=config.workers or 1, limit=config.limit,
-                         progress=config.progress)
+    build_skeleton_cache(
+        spec, config.root, config.out, workers=config.workers or 1, limit=config.limit, progress=config.progress
+    )
     return SkeletonCache(path)
 
 
@@ -127,11 +130,13 @@ class Extraction:
         # a custom dataset's manifest names each video itself
         video_dir = config.root if spec.manifest else find_dir(config.root, spec.video_dirs, "video", spec)
         name = sanitize(config.feature_set or default_feature_set_name(config.models, config.image))
-        request = request_attrs(spec, config.models, config.image, load_prompts_for(config.models),
-                                config.frame_features)
+        request = request_attrs(
+            spec, config.models, config.image, load_prompts_for(config.models), config.frame_features
+        )
         skeletons = ensure_skeletons(spec, config)
-        return cls(config, spec, skeletons, video_dir, FeaturePaths.of(config.out / spec.name, name, config.shard),
-                   request)
+        return cls(
+            config, spec, skeletons, video_dir, FeaturePaths.of(config.out / spec.name, name, config.shard), request
+        )
 
     @property
     def wanted(self) -> np.ndarray:
@@ -162,20 +167,28 @@ class Extraction:
         the output."""
         config, paths, wanted = self.config, self.paths, self.wanted
         if not len(wanted):
-            raise MMCLError(f"shard {config.shard.index}/{config.shard.count} holds no sample: "
-                            f"{self.skeletons.path} has only {len(self.skeletons)}")
+            raise MMCLError(
+                f"shard {config.shard.index}/{config.shard.count} holds no sample: "
+                f"{self.skeletons.path} has only {len(self.skeletons)}"
+            )
         t0 = time.perf_counter()
         with output_lock(paths.output):
-            progress = read_progress(paths, wanted, self.skeletons.names_hash, self.request, self.stamps,
-                                     config.retry_failed)
+            progress = read_progress(
+                paths, wanted, self.skeletons.names_hash, self.request, self.stamps, config.retry_failed
+            )
             if progress.finished is not None:
                 shutil.rmtree(paths.parts, ignore_errors=True)  # left by a run killed after its merge
-                return Summary(progress.finished, len(wanted), len(wanted),
-                               block=read_feature_file(progress.finished, require_complete=False)[1],
-                               skeleton_failures=self.skeleton_failures)
+                return Summary(
+                    progress.finished,
+                    len(wanted),
+                    len(wanted),
+                    block=read_feature_file(progress.finished, require_complete=False)[1],
+                    skeleton_failures=self.skeleton_failures,
+                )
             chunks = plan_chunks(wanted, progress.done, config.chunk_size, config.batch_size)
-            summary = Summary(paths.output, len(wanted), len(wanted) - sum(map(len, chunks)),
-                              skeleton_failures=self.skeleton_failures)
+            summary = Summary(
+                paths.output, len(wanted), len(wanted) - sum(map(len, chunks)), skeleton_failures=self.skeleton_failures
+            )
             if chunks and engine is not None:
                 engine.run(self, chunks, summary)
             elif chunks:
@@ -195,16 +208,35 @@ class Extraction:
         config, paths = self.config, self.paths
         for folder in (paths.parts,) + ((paths.images,) if config.save_images else ()):
             folder.mkdir(parents=True, exist_ok=True)
-        dataset = TemporalImages(np.concatenate(chunks), self.skeletons, self.spec, self.video_dir, config.image,
-                                 paths.images if config.save_images else None, keep_crops=config.frame_features)
+        dataset = TemporalImages(
+            np.concatenate(chunks),
+            self.skeletons,
+            self.spec,
+            self.video_dir,
+            config.image,
+            paths.images if config.save_images else None,
+            keep_crops=config.frame_features,
+        )
         return prefetch(dataset, batches_of(chunks, config.batch_size), config.workers)
 
-    def run_chunks(self, chunks: list[np.ndarray], decoded: Iterator[list[Decoded]], models: Models,
-                   header: FeatureHeader, summary: Summary) -> None:
+    def run_chunks(
+        self,
+        chunks: list[np.ndarray],
+        decoded: Iterator[list[Decoded]],
+        models: Models,
+        header: FeatureHeader,
+        summary: Summary,
+    ) -> None:
         """The main loop: decoded batches through the models, the stages side by side (`pipeline`);
         each finished chunk committed."""
-        bar = progress_bar(total=summary.total, initial=summary.skipped, unit="sample", dynamic_ncols=True,
-                   desc=f"{self.spec.name} features", disable=not self.config.progress)
+        bar = progress_bar(
+            total=summary.total,
+            initial=summary.skipped,
+            unit="sample",
+            dynamic_ncols=True,
+            desc=f"{self.spec.name} features",
+            disable=not self.config.progress,
+        )
         failing = FailureStreak(self.config.abort_after)
 
         def collected(batch: list[Decoded], block: FeatureBlock) -> None:
@@ -215,14 +247,20 @@ class Extraction:
 
         device = self.config.models.resolved_device()
         overlap = device.startswith("cuda") if self.config.overlap is None else self.config.overlap
-        pipeline = Pipeline(models, header, summary.times, overlap=overlap, device=device, collected=collected,
-                            commit=lambda blocks: commit_chunk(self.paths, header, blocks, self.stamps))
+        pipeline = Pipeline(
+            models,
+            header,
+            summary.times,
+            overlap=overlap,
+            device=device,
+            collected=collected,
+            commit=lambda blocks: commit_chunk(self.paths, header, blocks, self.stamps),
+        )
         pipeline.run([len(chunk) for chunk in chunks], timed(decoded, summary))
         bar.close()
 
 
-def extract_features(config: ExtractConfig, models: Models | None = None,
-                     engine: Engine | None = None) -> Summary:
+def extract_features(config: ExtractConfig, models: Models | None = None, engine: Engine | None = None) -> Summary:
     """Extract (or resume, or find complete) the feature set of `config`; returns the summary.
     `models`: already loaded models matching `config.models` (else they are loaded when needed).
     `engine`: runs the pending chunks elsewhere (ray_engine.RayEngine) instead of in this process."""
@@ -263,8 +301,10 @@ class FailureStreak:
         self.count = self.count + len(decoded) if decoded <= {name for name, _ in errors} else 0
         if self.count >= self.limit:
             name, reason = errors[-1]
-            raise MMCLError(f"the models failed on {self.count} samples in a row (last: {name}: {reason}); "
-                            f"stopping. Finished chunks are kept: fix the cause and rerun")
+            raise MMCLError(
+                f"the models failed on {self.count} samples in a row (last: {name}: {reason}); "
+                f"stopping. Finished chunks are kept: fix the cause and rerun"
+            )
 
 
 def account(summary: Summary, batch: list[Decoded], block: FeatureBlock) -> None:

@@ -57,9 +57,15 @@ def ray(options: ExtractOptions) -> int:
     import_skeletons(options)
     config = options.extract_config()
     require_ray()  # before any work: say how to install it
-    summary = extract_features(config, engine=RayEngine(address=options.ray_address, workers=options.ray_workers,
-                                                        gpus_per_worker=options.gpus_per_worker,
-                                                        cpus_per_worker=options.cpus_per_worker))
+    summary = extract_features(
+        config,
+        engine=RayEngine(
+            address=options.ray_address,
+            workers=options.ray_workers,
+            gpus_per_worker=options.gpus_per_worker,
+            cpus_per_worker=options.cpus_per_worker,
+        ),
+    )
     click.echo(summary.report())
     return summary.exit_code
 
@@ -79,7 +85,12 @@ def single(options: ExtractOptions) -> int:
 
 
 MODES: dict[str, Callable[[ExtractOptions], int]] = {
-    "merge": merge, "import": import_only, "skeletons": skeletons_only, "ray": ray, "single": single}
+    "merge": merge,
+    "import": import_only,
+    "skeletons": skeletons_only,
+    "ray": ray,
+    "single": single,
+}
 
 
 def choose_mode(options: ExtractOptions) -> str:
@@ -108,8 +119,14 @@ def import_skeletons(options: ExtractOptions) -> None:
         if options.names is None:
             raise MMCLError("--import-npz needs --names FILE: the npz's sample names (skes_available_name.txt)")
         spec = get_dataset(options.dataset)
-        import_ctrgcn_npz(spec, options.import_npz, options.names, spec.protocol(options.protocol).name, options.out,
-                          progress=options.progress)
+        import_ctrgcn_npz(
+            spec,
+            options.import_npz,
+            options.names,
+            spec.protocol(options.protocol).name,
+            options.out,
+            progress=options.progress,
+        )
     elif options.import_pyskl is not None:
         from .pyskl_interop import import_pyskl
 

@@ -92,20 +92,33 @@ class ExtractOptions:
         if self.manifest is None:
             raise MMCLError(f"--dataset {CUSTOM} needs --manifest FILE (the README's 'Your own data' shows one)")
         if self.root is not None:
-            raise MMCLError(f"--root does not apply to --dataset {CUSTOM}: the paths in {self.manifest} are "
-                            f"relative to it")
+            raise MMCLError(
+                f"--root does not apply to --dataset {CUSTOM}: the paths in {self.manifest} are relative to it"
+            )
         if self.imported:
-            raise MMCLError(f"--import-npz and --import-pyskl make a built-in dataset's cache; a {CUSTOM} "
-                            f"dataset's skeletons come from its manifest")
+            raise MMCLError(
+                f"--import-npz and --import-pyskl make a built-in dataset's cache; a {CUSTOM} "
+                f"dataset's skeletons come from its manifest"
+            )
         return replace(self, dataset=load_manifest(self.manifest).spec.name, root=self.manifest.resolve().parent)
 
     @cached_property
     def models(self) -> ModelSpecs:
-        engine = VLLMEngine(tensor_parallel_size=self.vllm_tensor_parallel_size,
-                            gpu_memory_utilization=self.vllm_gpu_memory_utilization,
-                            max_model_len=self.vllm_max_model_len, dtype=self.vllm_dtype)
-        return ModelSpecs(mllm=self.mllm, backend=self.backend, rgb_encoder=self.rgb_encoder,
-                          text_encoder=self.text_encoder, prompts=self.prompts, device=self.device, vllm=engine)
+        engine = VLLMEngine(
+            tensor_parallel_size=self.vllm_tensor_parallel_size,
+            gpu_memory_utilization=self.vllm_gpu_memory_utilization,
+            max_model_len=self.vllm_max_model_len,
+            dtype=self.vllm_dtype,
+        )
+        return ModelSpecs(
+            mllm=self.mllm,
+            backend=self.backend,
+            rgb_encoder=self.rgb_encoder,
+            text_encoder=self.text_encoder,
+            prompts=self.prompts,
+            device=self.device,
+            vllm=engine,
+        )
 
     @cached_property
     def run_batch_size(self) -> int:
@@ -132,11 +145,24 @@ class ExtractOptions:
 
         workers = default_workers(self.models.resolved_device()) if self.workers is None else self.workers
         return ExtractConfig(
-            dataset=self.dataset, root=self.data_root(), out=self.out, models=self.models, image=self.image,
-            batch_size=self.run_batch_size, chunk_size=self.chunk_size, limit=self.limit, shard=self.shard,
-            feature_set=self.feature_set_name, save_images=self.save_images, frame_features=self.frame_features,
-            retry_failed=self.retry_failed, workers=workers, progress=self.progress, manifest=self.manifest,
-            overlap=self.overlap)
+            dataset=self.dataset,
+            root=self.data_root(),
+            out=self.out,
+            models=self.models,
+            image=self.image,
+            batch_size=self.run_batch_size,
+            chunk_size=self.chunk_size,
+            limit=self.limit,
+            shard=self.shard,
+            feature_set=self.feature_set_name,
+            save_images=self.save_images,
+            frame_features=self.frame_features,
+            retry_failed=self.retry_failed,
+            workers=workers,
+            progress=self.progress,
+            manifest=self.manifest,
+            overlap=self.overlap,
+        )
 
     def data_root(self) -> Path:
         """--root, or the default folder of the dataset; an error naming the folder where it is missing."""
@@ -146,8 +172,10 @@ class ExtractOptions:
             return self.root
         root = default_root(self.dataset)
         if not root.is_dir():
-            raise MMCLError(f"no {self.dataset} data at {root} (looked there because --root was not given); pass "
-                            f"--root DATA, or set MMCL_DATA to a folder holding '{self.dataset}/'")
+            raise MMCLError(
+                f"no {self.dataset} data at {root} (looked there because --root was not given); pass "
+                f"--root DATA, or set MMCL_DATA to a folder holding '{self.dataset}/'"
+            )
         return root
 
 

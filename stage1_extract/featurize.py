@@ -49,11 +49,14 @@ def load_models(specs: ModelSpecs, batch_size: int, image_size: tuple[int, int] 
     from .text_encoder import TextEncoder
 
     device = specs.resolved_device()
-    return Models(rgb=build_rgb_encoder(specs.rgb_encoder, device, batch_size=max(batch_size, 8)),
-                  text=TextEncoder(specs.text_encoder, device),
-                  mllm=build_mllm(specs.mllm, backend=specs.backend, device=device,
-                                  **mllm_options(specs, batch_size, image_size)),
-                  prompts=load_prompts_for(specs))
+    return Models(
+        rgb=build_rgb_encoder(specs.rgb_encoder, device, batch_size=max(batch_size, 8)),
+        text=TextEncoder(specs.text_encoder, device),
+        mllm=build_mllm(
+            specs.mllm, backend=specs.backend, device=device, **mllm_options(specs, batch_size, image_size)
+        ),
+        prompts=load_prompts_for(specs),
+    )
 
 
 def mllm_options(specs: ModelSpecs, batch_size: int, image_size: tuple[int, int] | None = None) -> dict:
@@ -69,8 +72,11 @@ def required_modules(specs: ModelSpecs, backend: str) -> list[str]:
     from .rgb_encoders import rgb_required_modules
     from .text_encoder import text_required_modules
 
-    modules = [*mllm_required_modules(backend), *rgb_required_modules(specs.rgb_encoder),
-               *text_required_modules(specs.text_encoder)]
+    modules = [
+        *mllm_required_modules(backend),
+        *rgb_required_modules(specs.rgb_encoder),
+        *text_required_modules(specs.text_encoder),
+    ]
     return sorted(set(modules))
 
 
@@ -148,8 +154,9 @@ def run_models(batch: list[Decoded], models: Models, header: FeatureHeader, time
 
 # The three model stages of one batch, which `pipeline` may run on different threads: the RGB encoder
 # and the MLLM each on the decoded batch, then the text encoder, which also assembles the block.
-def rgb_stage(batch: list[Decoded], models: Models, header: FeatureHeader,
-              times: StageTimes) -> list[tuple[np.ndarray, np.ndarray] | Exception]:
+def rgb_stage(
+    batch: list[Decoded], models: Models, header: FeatureHeader, times: StageTimes
+) -> list[tuple[np.ndarray, np.ndarray] | Exception]:
     """Per decoded sample (those with an image, in order): (pooled, frames) embeddings, or the error."""
     frames = stored_frames(header.attrs)
     with Timer(times, "rgb"):
@@ -159,12 +166,15 @@ def rgb_stage(batch: list[Decoded], models: Models, header: FeatureHeader,
 def mllm_stage(batch: list[Decoded], models: Models, times: StageTimes) -> list[MLLMAnswer | Exception]:
     """Per decoded sample (those with an image, in order): the MLLM's answers, or the error."""
     with Timer(times, "mllm"):
-        return batch_or_each(lambda b: models.mllm.answer([d.image for d in b], models.prompts),
-                             [d for d in batch if d.image is not None])
+        return batch_or_each(
+            lambda b: models.mllm.answer([d.image for d in b], models.prompts),
+            [d for d in batch if d.image is not None],
+        )
 
 
-def text_stage(batch: list[Decoded], rgb: list, answers: list, models: Models, header: FeatureHeader,
-               times: StageTimes) -> FeatureBlock:
+def text_stage(
+    batch: list[Decoded], rgb: list, answers: list, models: Models, header: FeatureHeader, times: StageTimes
+) -> FeatureBlock:
     """The batch's feature block: the RGB embeddings and answers filled in, the descriptions encoded.
     Failures are listed as video, RGB, MLLM, then text encoder ones."""
     block = empty_block(batch, header)
@@ -213,7 +223,12 @@ def stored_frames(attrs: dict) -> int:
 
 def empty_block(batch: list[Decoded], header: FeatureHeader) -> FeatureBlock:
     """All rows invalid: zero features, undetermined answers (float32, as the models give them)."""
-    sizes = BlockShape(frames=stored_frames(header.attrs), rgb_dim=int(header.attrs["rgb_dim"]),
-                       questions=len(header.questions), text_dim=int(header.attrs["text_dim"]))
-    return FeatureBlock.empty(np.array([d.row for d in batch], np.int64), [d.name for d in batch], sizes,
-                              float_dtype=np.float32)
+    sizes = BlockShape(
+        frames=stored_frames(header.attrs),
+        rgb_dim=int(header.attrs["rgb_dim"]),
+        questions=len(header.questions),
+        text_dim=int(header.attrs["text_dim"]),
+    )
+    return FeatureBlock.empty(
+        np.array([d.row for d in batch], np.int64), [d.name for d in batch], sizes, float_dtype=np.float32
+    )

@@ -23,9 +23,14 @@ from PIL import Image
 
 from shared.errors import MMCLError
 from stage1_extract.mllm_backend import (
-    MLLM_LABEL, DescriptionDecoding, MLLMBackend, PromptTexts, YesNoTokens, load_processor)
+    MLLM_LABEL,
+    DescriptionDecoding,
+    MLLMBackend,
+    PromptTexts,
+    YesNoTokens,
+    load_processor,
+)
 from stage1_extract.model_source import loading_error, resolve_model_source, revision_of
-
 
 
 @dataclass
@@ -74,16 +79,24 @@ class TransformersBackend(MLLMBackend):
         self._attach(model, processor, source.spec, revision, device, options)
 
     @classmethod
-    def from_model(cls, model, processor, model_id: str, device: str, options: TransformersOptions | None = None,
-                   revision: str | None = None) -> TransformersBackend:
+    def from_model(
+        cls,
+        model,
+        processor,
+        model_id: str,
+        device: str,
+        options: TransformersOptions | None = None,
+        revision: str | None = None,
+    ) -> TransformersBackend:
         """The backend around a model already built in memory and a processor from `load_processor`
         (bench/stage1_gpu.py: a 7B VLM with random weights made on the GPU, no checkpoint to load)."""
         backend = cls.__new__(cls)
         backend._attach(model, processor, model_id, revision, device, options or TransformersOptions())
         return backend
 
-    def _attach(self, model, processor, model_id: str, revision: str | None, device: str,
-                options: TransformersOptions) -> None:
+    def _attach(
+        self, model, processor, model_id: str, revision: str | None, device: str, options: TransformersOptions
+    ) -> None:
         from transformers import GenerationConfig
 
         self.device = torch.device(device)
@@ -103,8 +116,12 @@ class TransformersBackend(MLLMBackend):
             eos_token_id=model.generation_config.eos_token_id or tokenizer.eos_token_id,
         )
         self.first_step_config = GenerationConfig(
-            max_new_tokens=1, do_sample=False, output_logits=True, return_dict_in_generate=True,
-            pad_token_id=tokenizer.pad_token_id, eos_token_id=self.generation_config.eos_token_id,
+            max_new_tokens=1,
+            do_sample=False,
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=self.generation_config.eos_token_id,
         )
         parameters = inspect.signature(model.forward).parameters
         # Only the last position's logits are needed; models that can skip the rest say so.

@@ -29,12 +29,20 @@ import numpy as np
 from PIL import Image
 
 from shared.errors import MMCLError
-from stage1_extract.mllm_backend import (MLLM_LABEL, DescriptionDecoding, MLLMBackend, PromptTexts, YesNoTokens,
-                                         load_config, load_processor)
+from stage1_extract.mllm_backend import (
+    MLLM_LABEL,
+    DescriptionDecoding,
+    MLLMBackend,
+    PromptTexts,
+    YesNoTokens,
+    load_config,
+    load_processor,
+)
 from stage1_extract.model_source import loading_error, resolve_model_source, revision_of
 from stage1_extract.model_specs import VLLM_BATCH_SIZE, VLLMEngine
 
 MIN_LOGPROBS = 20
+
 
 @dataclass
 class VLLMOptions:
@@ -53,19 +61,27 @@ class VLLMOptions:
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise MMCLError(f"{MLLM_LABEL}: batch_size and max_new_tokens must be at least 1, got {self}")
         if self.logprobs < MIN_LOGPROBS:
-            raise MMCLError(f"{MLLM_LABEL}: logprobs must be at least {MIN_LOGPROBS} (P(yes) rule), "
-                            f"got {self.logprobs}")
+            raise MMCLError(
+                f"{MLLM_LABEL}: logprobs must be at least {MIN_LOGPROBS} (P(yes) rule), got {self.logprobs}"
+            )
 
 
 def llm_kwargs(model: str, options: VLLMOptions, processor_kwargs: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments of `vllm.LLM(...)` for `model` (a hub id or local path);
     `processor_kwargs`: image_processor_kwargs of its processor."""
     engine = options.engine
-    kwargs = dict(model=model, revision=options.revision, dtype=engine.dtype,
-                  tensor_parallel_size=engine.tensor_parallel_size,
-                  gpu_memory_utilization=engine.gpu_memory_utilization, enforce_eager=options.enforce_eager,
-                  seed=options.seed, limit_mm_per_prompt={"image": 1, "video": 0}, enable_prefix_caching=True,
-                  max_logprobs=options.logprobs)  # the engine refuses requests above this (default 20)
+    kwargs = dict(
+        model=model,
+        revision=options.revision,
+        dtype=engine.dtype,
+        tensor_parallel_size=engine.tensor_parallel_size,
+        gpu_memory_utilization=engine.gpu_memory_utilization,
+        enforce_eager=options.enforce_eager,
+        seed=options.seed,
+        limit_mm_per_prompt={"image": 1, "video": 0},
+        enable_prefix_caching=True,
+        max_logprobs=options.logprobs,
+    )  # the engine refuses requests above this (default 20)
     if engine.max_model_len is not None:
         kwargs["max_model_len"] = engine.max_model_len
     if processor_kwargs:
@@ -101,8 +117,7 @@ def sampling_kwargs(decoding: DescriptionDecoding, logprobs: int) -> tuple[dict[
     """`vllm.SamplingParams` keyword arguments of (the first-token request, the description request):
     greedy both; the first only needs its candidates' log-probabilities."""
     first = dict(max_tokens=1, temperature=0.0, logprobs=logprobs)
-    describe = dict(max_tokens=decoding.max_new_tokens, temperature=0.0,
-                    repetition_penalty=decoding.repetition_penalty)
+    describe = dict(max_tokens=decoding.max_new_tokens, temperature=0.0, repetition_penalty=decoding.repetition_penalty)
     return first, describe
 
 

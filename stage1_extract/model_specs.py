@@ -35,15 +35,21 @@ class VLLMEngine:
     dtype: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.tensor_parallel_size < 1 or not 0 < self.gpu_memory_utilization <= 1 or (
-                self.max_model_len is not None and self.max_model_len < 1) or self.dtype not in VLLM_DTYPES:
-            raise MMCLError(f"{MLLM_LABEL} (vLLM): invalid engine settings {self}; tensor_parallel_size >= 1, "
-                            f"0 < gpu_memory_utilization <= 1, max_model_len >= 1, "
-                            f"dtype one of {', '.join(VLLM_DTYPES)}")
+        if (
+            self.tensor_parallel_size < 1
+            or not 0 < self.gpu_memory_utilization <= 1
+            or (self.max_model_len is not None and self.max_model_len < 1)
+            or self.dtype not in VLLM_DTYPES
+        ):
+            raise MMCLError(
+                f"{MLLM_LABEL} (vLLM): invalid engine settings {self}; tensor_parallel_size >= 1, "
+                f"0 < gpu_memory_utilization <= 1, max_model_len >= 1, "
+                f"dtype one of {', '.join(VLLM_DTYPES)}"
+            )
 
 
 def choose_backend(backend: str = "auto") -> str:
-    """"auto" -> "vllm" where CUDA is available and vllm is installed, else "transformers"."""
+    """ "auto" -> "vllm" where CUDA is available and vllm is installed, else "transformers"."""
     if backend not in BACKENDS:
         raise MMCLError(f"{MLLM_LABEL} backend '{backend}': unknown; choose one of {', '.join(BACKENDS)}")
     if backend != "auto":

@@ -38,8 +38,9 @@ class Lane:
     def __init__(self, name: str, threaded: bool, device: str = "cpu"):
         self.pool = None
         if threaded:
-            self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"mmcl-{name}",
-                                           initializer=_own_cuda_stream, initargs=(device,))
+            self.pool = ThreadPoolExecutor(
+                1, thread_name_prefix=f"mmcl-{name}", initializer=_own_cuda_stream, initargs=(device,)
+            )
 
     def submit(self, fn: Callable, *args) -> Future:
         if self.pool is not None:
@@ -71,9 +72,18 @@ class Pipeline:
     """Runs `batches` through `models` into `chunks` of blocks; `commit(blocks)` writes one finished
     chunk, `collected(batch, block)` sees each batch's block in order (failure streaks, counts)."""
 
-    def __init__(self, models: Models, header: FeatureHeader, times: StageTimes, *, overlap: bool,
-                 device: str, commit: Callable[[list[FeatureBlock]], object],
-                 collected: Callable[[list[Decoded], FeatureBlock], None], depth: int = 2):
+    def __init__(
+        self,
+        models: Models,
+        header: FeatureHeader,
+        times: StageTimes,
+        *,
+        overlap: bool,
+        device: str,
+        commit: Callable[[list[FeatureBlock]], object],
+        collected: Callable[[list[Decoded], FeatureBlock], None],
+        depth: int = 2,
+    ):
         self.models, self.header, self.times = models, header, times
         self.commit, self.collected = commit, collected
         self.depth = depth if overlap else 0

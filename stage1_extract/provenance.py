@@ -20,8 +20,17 @@ from .featurize import Models
 from .model_specs import ModelSpecs
 from .temporal_image import BOX_WHOLE_FRAME, TemporalImageConfig, box_source
 
-LIBRARIES = ("mmcl-action", "torch", "transformers", "vllm", "sentence-transformers", "decord",
-             "pillow", "numpy", "h5py")
+LIBRARIES = (
+    "mmcl-action",
+    "torch",
+    "transformers",
+    "vllm",
+    "sentence-transformers",
+    "decord",
+    "pillow",
+    "numpy",
+    "h5py",
+)
 
 
 def _basename(spec: str) -> str:
@@ -36,8 +45,9 @@ def sanitize(name: str) -> str:
 def default_feature_set_name(models: ModelSpecs, image: TemporalImageConfig) -> str:
     """`<mllm>__<rgb>__<text>__k<K>`, plus a short hash when prompts or crops differ from the
     defaults, so that several feature sets of one dataset live side by side."""
-    name = "__".join([_basename(models.mllm), _basename(models.rgb_encoder), _basename(models.text_encoder),
-                      f"k{image.frames}"])
+    name = "__".join(
+        [_basename(models.mllm), _basename(models.rgb_encoder), _basename(models.text_encoder), f"k{image.frames}"]
+    )
     custom = {}
     if models.prompts is not None:
         custom["prompts"] = Path(models.prompts).read_bytes().hex()
@@ -49,13 +59,22 @@ def default_feature_set_name(models: ModelSpecs, image: TemporalImageConfig) -> 
     return sanitize(name)
 
 
-def request_attrs(spec: DatasetSpec, models: ModelSpecs, image: TemporalImageConfig, prompts,
-                  frame_features: bool = False) -> dict:
+def request_attrs(
+    spec: DatasetSpec, models: ModelSpecs, image: TemporalImageConfig, prompts, frame_features: bool = False
+) -> dict:
     """What the user asked for; known before any model loads, so a resume can be checked at once."""
-    return {"dataset": spec.name, "mllm_spec": models.mllm, "rgb_encoder_spec": models.rgb_encoder,
-            "text_encoder_spec": models.text_encoder, "frames": image.frames, "frame_features": frame_features,
-            "image_size": list(image.image_size), "crop_margin": image.margin, "min_box": image.min_box,
-            "prompts": json.dumps(_as_dict(prompts), sort_keys=True)}
+    return {
+        "dataset": spec.name,
+        "mllm_spec": models.mllm,
+        "rgb_encoder_spec": models.rgb_encoder,
+        "text_encoder_spec": models.text_encoder,
+        "frames": image.frames,
+        "frame_features": frame_features,
+        "image_size": list(image.image_size),
+        "crop_margin": image.margin,
+        "min_box": image.min_box,
+        "prompts": json.dumps(_as_dict(prompts), sort_keys=True),
+    }
 
 
 def _as_dict(obj) -> dict:
@@ -76,21 +95,34 @@ def feature_header(skeletons: SkeletonCache, spec: DatasetSpec, request: dict, m
     """The header every part of this feature set carries: request, model identities, versions."""
     attrs = dict(request)
     attrs.update(
-        mllm_id=models.mllm.model_id, mllm_revision=models.mllm.revision or "", mllm_backend=models.mllm.name,
-        rgb_encoder_id=models.rgb.model_id, rgb_encoder_revision=models.rgb.revision or "",
-        rgb_dim=int(models.rgb.dim), rgb_image_size=list(models.rgb.image_size),
+        mllm_id=models.mllm.model_id,
+        mllm_revision=models.mllm.revision or "",
+        mllm_backend=models.mllm.name,
+        rgb_encoder_id=models.rgb.model_id,
+        rgb_encoder_revision=models.rgb.revision or "",
+        rgb_dim=int(models.rgb.dim),
+        rgb_image_size=list(models.rgb.image_size),
         rgb_input=models.rgb.input_policy,  # how the temporal image's aspect is kept
-        text_encoder_id=models.text.model_id, text_encoder_revision=getattr(models.text, "revision", None) or "",
-        text_dim=int(models.text.dim), library_versions=json.dumps(library_versions(), sort_keys=True))
+        text_encoder_id=models.text.model_id,
+        text_encoder_revision=getattr(models.text, "revision", None) or "",
+        text_dim=int(models.text.dim),
+        library_versions=json.dumps(library_versions(), sort_keys=True),
+    )
     attrs["params"] = json.dumps(request, sort_keys=True)  # the settings, in one attribute
     attrs["crop_boxes"] = box_source(skeletons.color_resolution is not None, spec.layout_name)
     if attrs["crop_boxes"] == BOX_WHOLE_FRAME:
         logging.getLogger(__name__).warning(
-            "%s: temporal images of whole frames, not cropped to the person (%s)", spec.name, BOX_WHOLE_FRAME)
+            "%s: temporal images of whole frames, not cropped to the person (%s)", spec.name, BOX_WHOLE_FRAME
+        )
     class_embedding = models.text.encode(spec.class_names).astype(np.float16)
-    return FeatureHeader(names_hash=skeletons.names_hash, num_samples=len(skeletons),
-                         questions=list(models.prompts.questions), class_names=spec.class_names,
-                         class_embedding=class_embedding, attrs=attrs)
+    return FeatureHeader(
+        names_hash=skeletons.names_hash,
+        num_samples=len(skeletons),
+        questions=list(models.prompts.questions),
+        class_names=spec.class_names,
+        class_embedding=class_embedding,
+        attrs=attrs,
+    )
 
 
 def _plain(value):
@@ -106,5 +138,8 @@ def _plain(value):
 
 def attr_differences(expected: dict, found: dict, keys=None) -> list[str]:
     keys = keys if keys is not None else sorted(set(expected) | set(found))
-    return [f"{k}: {_plain(found.get(k))!r} here, {_plain(expected.get(k))!r} now"
-            for k in keys if _plain(expected.get(k)) != _plain(found.get(k))]
+    return [
+        f"{k}: {_plain(found.get(k))!r} here, {_plain(expected.get(k))!r} now"
+        for k in keys
+        if _plain(expected.get(k)) != _plain(found.get(k))
+    ]

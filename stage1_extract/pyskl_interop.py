@@ -36,8 +36,11 @@ def import_pyskl(spec: DatasetSpec, pkl_path, out_dir, progress: bool = True) ->
                 continue
             writer.append(sample.meta, sample.joints, np.arange(len(sample.joints), dtype=np.int32))
         imported, failed = len(writer.metas), len(writer.failures)
-    ignored = f"; splits not among {spec.name}'s protocols, ignored: {', '.join(read.ignored_splits)}" \
-        if read.ignored_splits else ""
+    ignored = (
+        f"; splits not among {spec.name}'s protocols, ignored: {', '.join(read.ignored_splits)}"
+        if read.ignored_splits
+        else ""
+    )
     print(f"{path}: imported {imported} samples from {pkl_path}, {failed} failed (listed in failures/){ignored}")
     return path
 
@@ -48,8 +51,10 @@ def export_pyskl(dataset_dir, out, progress: bool = True) -> int:
     cache = SkeletonCache(dataset_dir)
     if len(cache) == 0:
         raise CacheError(f"{cache.path}: no samples to export")
-    annotations = [pyskl_annotation(name, cache.labels[i], cache.sample(i)["joints"])
-                   for i, name in enumerate(tqdm(cache.names, desc="export", unit="sample", disable=not progress))]
+    annotations = [
+        pyskl_annotation(name, cache.labels[i], cache.sample(i)["joints"])
+        for i, name in enumerate(tqdm(cache.names, desc="export", unit="sample", disable=not progress))
+    ]
     split = {}
     for protocol, is_train in cache.splits.items():
         split[f"{protocol}_train"] = [n for n, t in zip(cache.names, is_train) if t]

@@ -68,8 +68,9 @@ class RayEngine:
         _quiet_ray_data()
         started, reaper = not ray.is_initialized(), None
         if started:
-            context = ray.init(address=self.address, include_dashboard=False, logging_level="WARNING",
-                               log_to_driver=False)
+            context = ray.init(
+                address=self.address, include_dashboard=False, logging_level="WARNING", log_to_driver=False
+            )
             reaper = RayReaper.if_started_here(context.address_info["session_dir"])  # dies with the run
         try:
             _gather(extraction, chunks, summary, _pipeline(ray, extraction, chunks, self))
@@ -127,8 +128,15 @@ def decode_batch(row: dict, source: DecodeSource) -> dict:
 
     torch.set_num_threads(1)  # decoding and cropping: one thread, like a DataLoader worker
     rows = np.asarray(row["rows"], np.int64)
-    images = TemporalImages(rows, _skeletons(source.skeletons), source.dataset, source.video_dir,
-                            source.image, source.images_dir, source.keep_crops)
+    images = TemporalImages(
+        rows,
+        _skeletons(source.skeletons),
+        source.dataset,
+        source.video_dir,
+        source.image,
+        source.images_dir,
+        source.keep_crops,
+    )
     return {"position": row["position"], PAYLOAD: pickle.dumps([images[i] for i in range(len(rows))])}
 
 
@@ -149,8 +157,9 @@ class Outcome:
 class ModelWorker:
     """A Ray actor holding the three models; one call answers one batch (`featurize.run_models`)."""
 
-    def __init__(self, models: ModelSpecs, batch_size: int, skeletons: Path, dataset: DatasetSpec, request: dict,
-                 threads: int):
+    def __init__(
+        self, models: ModelSpecs, batch_size: int, skeletons: Path, dataset: DatasetSpec, request: dict, threads: int
+    ):
         import torch
 
         from .featurize import load_models
@@ -170,8 +179,13 @@ class ModelWorker:
         decoded: list[Decoded] = pickle.loads(batch[PAYLOAD][0])
         times = StageTimes()
         block = run_models(decoded, self.models, self.header, times)
-        outcome = Outcome(int(batch["position"][0]), block, times,
-                          [dataclasses.replace(d, image=None, crops=None) for d in decoded], os.getpid())
+        outcome = Outcome(
+            int(batch["position"][0]),
+            block,
+            times,
+            [dataclasses.replace(d, image=None, crops=None) for d in decoded],
+            os.getpid(),
+        )
         if not self.header_sent:
             outcome.header, outcome.load_s, self.header_sent = self.header, self.load_s, True
         return {PAYLOAD: np.array([pickle.dumps(outcome)], dtype=object)}
@@ -190,22 +204,38 @@ def _pipeline(ray, extraction: Extraction, chunks: list[np.ndarray], options: Ra
     _check_resources(ray, options, gpus)
     DataContext.get_current().enable_progress_bars = False  # ours is the progress bar
     rows = np.concatenate(chunks)
-    plan = [{"position": i, "rows": rows[positions]} for i, positions in
-            enumerate(batches_of(chunks, config.batch_size))]
-    source = DecodeSource(extraction.skeletons.path, extraction.spec, extraction.video_dir, config.image,
-                          paths.images if config.save_images else None, config.frame_features)
+    plan = [
+        {"position": i, "rows": rows[positions]} for i, positions in enumerate(batches_of(chunks, config.batch_size))
+    ]
+    source = DecodeSource(
+        extraction.skeletons.path,
+        extraction.spec,
+        extraction.video_dir,
+        config.image,
+        paths.images if config.save_images else None,
+        config.frame_features,
+    )
     # Ray Data restarts a dead actor and retries its batch by default (max_restarts and
     # max_task_retries of -1 for actor pools), which is what no batch lost needs.
-    return (ray.data.from_items(plan, override_num_blocks=len(plan))
-            .map(decode_batch, fn_kwargs={"source": source}, num_cpus=options.cpus_per_decode,
-                 memory=DECODE_MEMORY)
-            .map_batches(ModelWorker, batch_size=1, compute=ActorPoolStrategy(size=options.workers),
-                         num_cpus=options.cpus_per_worker, num_gpus=gpus,
-                         fn_constructor_kwargs=dict(models=_on_worker(config.models, gpus),
-                                                    batch_size=config.batch_size,
-                                                    skeletons=extraction.skeletons.path,
-                                                    dataset=extraction.spec, request=extraction.request,
-                                                    threads=max(1, math.floor(options.cpus_per_worker)))))
+    return (
+        ray.data.from_items(plan, override_num_blocks=len(plan))
+        .map(decode_batch, fn_kwargs={"source": source}, num_cpus=options.cpus_per_decode, memory=DECODE_MEMORY)
+        .map_batches(
+            ModelWorker,
+            batch_size=1,
+            compute=ActorPoolStrategy(size=options.workers),
+            num_cpus=options.cpus_per_worker,
+            num_gpus=gpus,
+            fn_constructor_kwargs=dict(
+                models=_on_worker(config.models, gpus),
+                batch_size=config.batch_size,
+                skeletons=extraction.skeletons.path,
+                dataset=extraction.spec,
+                request=extraction.request,
+                threads=max(1, math.floor(options.cpus_per_worker)),
+            ),
+        )
+    )
 
 
 def _gpus_per_worker(ray, options: RayEngine, models: ModelSpecs) -> float:
@@ -227,12 +257,16 @@ def _check_resources(ray, options: RayEngine, gpus: float) -> None:
     have = ray.cluster_resources()
     cpus = options.workers * options.cpus_per_worker + options.cpus_per_decode
     if have.get("CPU", 0) < cpus:
-        raise MMCLError(f"the Ray cluster has {have.get('CPU', 0):g} CPUs; {options.workers} workers x "
-                        f"{options.cpus_per_worker:g} CPUs plus a decoding task of {options.cpus_per_decode:g} "
-                        f"need {cpus:g}: lower --ray-workers or --cpus-per-worker")
+        raise MMCLError(
+            f"the Ray cluster has {have.get('CPU', 0):g} CPUs; {options.workers} workers x "
+            f"{options.cpus_per_worker:g} CPUs plus a decoding task of {options.cpus_per_decode:g} "
+            f"need {cpus:g}: lower --ray-workers or --cpus-per-worker"
+        )
     if gpus and have.get("GPU", 0) < options.workers * gpus:
-        raise MMCLError(f"the Ray cluster has {have.get('GPU', 0):g} GPUs; {options.workers} workers x {gpus:g} "
-                        f"GPUs do not fit: lower --ray-workers or --gpus-per-worker (0: the models on CPU)")
+        raise MMCLError(
+            f"the Ray cluster has {have.get('GPU', 0):g} GPUs; {options.workers} workers x {gpus:g} "
+            f"GPUs do not fit: lower --ray-workers or --gpus-per-worker (0: the models on CPU)"
+        )
 
 
 def _gather(extraction: Extraction, chunks: list[np.ndarray], summary: Summary, dataset) -> None:
@@ -246,8 +280,14 @@ def _gather(extraction: Extraction, chunks: list[np.ndarray], summary: Summary, 
     committed: set[int] = set()
     header: FeatureHeader | None = None
     failing = FailureStreak(config.abort_after)
-    bar = tqdm(total=summary.total, initial=summary.skipped, unit="sample", dynamic_ncols=True,
-               desc=f"{extraction.spec.name} features (ray)", disable=not config.progress)
+    bar = tqdm(
+        total=summary.total,
+        initial=summary.skipped,
+        unit="sample",
+        dynamic_ncols=True,
+        desc=f"{extraction.spec.name} features (ray)",
+        disable=not config.progress,
+    )
     t0 = time.perf_counter()
     for row in dataset.iter_rows():
         outcome: Outcome = pickle.loads(row[PAYLOAD])
@@ -268,8 +308,9 @@ def _gather(extraction: Extraction, chunks: list[np.ndarray], summary: Summary, 
         bar.set_postfix(failed=summary.failed_now, refresh=False)
         if len(blocks) == counts[chunk]:
             with Timer(summary.times, "write"):
-                commit_chunk(paths, header, [blocks[p] for p in range(first[chunk], first[chunk + 1])],
-                             extraction.stamps)
+                commit_chunk(
+                    paths, header, [blocks[p] for p in range(first[chunk], first[chunk + 1])], extraction.stamps
+                )
             committed.add(chunk)
             del pending[chunk]
     bar.close()
@@ -286,8 +327,10 @@ def _checked_header(paths, header: FeatureHeader | None, outcome: Outcome) -> Fe
         return outcome.header
     diff = attr_differences(header.attrs, outcome.header.attrs)
     if diff or outcome.header.questions != header.questions:
-        raise MMCLError(f"Ray worker pid {outcome.pid} loaded other models or libraries than the first "
-                        f"({'; '.join(diff) or 'questions differ'}); install the same versions on every node")
+        raise MMCLError(
+            f"Ray worker pid {outcome.pid} loaded other models or libraries than the first "
+            f"({'; '.join(diff) or 'questions differ'}); install the same versions on every node"
+        )
     return header
 
 

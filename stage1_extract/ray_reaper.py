@@ -34,9 +34,18 @@ class RayReaper:
 
     def __init__(self, session_dir: str) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-I", os.path.abspath(__file__), os.path.realpath(session_dir), str(os.getsid(0)),
-             str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-I",
+                os.path.abspath(__file__),
+                os.path.realpath(session_dir),
+                str(os.getsid(0)),
+                str(os.getpid()),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     @classmethod
     def if_started_here(cls, session_dir: str) -> RayReaper | None:

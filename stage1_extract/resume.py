@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from shared.cache_schema import (
-    FEATURES_DIR, FeatureBlock, FeatureHeader, merge_feature_parts, read_feature_file, read_rows, write_feature_file)
+    FEATURES_DIR,
+    FeatureBlock,
+    FeatureHeader,
+    merge_feature_parts,
+    read_feature_file,
+    read_rows,
+    write_feature_file,
+)
 from shared.errors import CacheError, MMCLError
 
 from .input_stamps import InputStamps
@@ -32,8 +39,7 @@ class FeaturePaths:
     def of(cls, dataset_dir: Path, name: str, shard: Shard | None) -> "FeaturePaths":
         stem = name + (shard.suffix if shard else "")
         folder = dataset_dir / FEATURES_DIR
-        return cls(folder / f"{stem}.h5", folder / f"{stem}.parts", folder / f"{name}.images",
-                   folder / f"{name}.h5")
+        return cls(folder / f"{stem}.h5", folder / f"{stem}.parts", folder / f"{name}.images", folder / f"{name}.h5")
 
 
 @dataclass
@@ -44,8 +50,14 @@ class Progress:
     finished: Path | None = None  # a file that already holds every wanted row
 
 
-def read_progress(paths: FeaturePaths, wanted: np.ndarray, names_hash: str, request: dict, stamps: InputStamps,
-                  retry_failed: bool = False) -> Progress:
+def read_progress(
+    paths: FeaturePaths,
+    wanted: np.ndarray,
+    names_hash: str,
+    request: dict,
+    stamps: InputStamps,
+    retry_failed: bool = False,
+) -> Progress:
     """Rows already done. Parts made for another skeleton file are dropped; parts or an output made
     with other settings are an error (choose another --feature-set or delete them). Rows whose input
     changed since (input_stamps.py), and recorded failures with `retry_failed`, are not done: they
@@ -63,8 +75,10 @@ def read_progress(paths: FeaturePaths, wanted: np.ndarray, names_hash: str, requ
             if not redo:
                 return Progress(processed, finished=path)
             if path != paths.output:
-                raise MMCLError(f"{path}: {len(redo)} samples of this shard must be extracted again (inputs changed "
-                                f"or --retry-failed) after its shards were merged; rerun without --shard")
+                raise MMCLError(
+                    f"{path}: {len(redo)} samples of this shard must be extracted again (inputs changed "
+                    f"or --retry-failed) after its shards were merged; rerun without --shard"
+                )
             keep = np.flatnonzero([int(i) in processed and int(i) not in redo for i in block.index])
             write_feature_file(paths.parts / EARLIER_PART, header, block.take(keep), complete=False)
             break
@@ -99,8 +113,10 @@ def rows_to_redo(path: Path, block: FeatureBlock, stamps: InputStamps, retry_fai
         names = {name for name, _, _ in block.failures}
         failed = {int(i) for i, name in zip(block.index, block.name) if name in names}
     if changed or failed:
-        print(f"{path}: extracting again {len(changed)} samples whose input changed"
-              + (f" and {len(failed)} that failed" if retry_failed else ""))
+        print(
+            f"{path}: extracting again {len(changed)} samples whose input changed"
+            + (f" and {len(failed)} that failed" if retry_failed else "")
+        )
     return changed | failed
 
 
@@ -115,8 +131,10 @@ def with_frames_held(request: dict, attrs: dict) -> dict:
 def _check_request(path: Path, attrs: dict, request: dict) -> None:
     diff = attr_differences(request, attrs, keys=list(request))
     if diff:
-        raise CacheError(f"{path} was made with other settings ({'; '.join(diff)}); use another "
-                         f"--feature-set NAME, or delete it to start again")
+        raise CacheError(
+            f"{path} was made with other settings ({'; '.join(diff)}); use another "
+            f"--feature-set NAME, or delete it to start again"
+        )
 
 
 def check_parts_header(paths: FeaturePaths, header: FeatureHeader) -> None:
@@ -125,15 +143,17 @@ def check_parts_header(paths: FeaturePaths, header: FeatureHeader) -> None:
         found, _ = read_feature_file(part, require_complete=False)
         diff = attr_differences(header.attrs, found.attrs)
         if diff or found.questions != header.questions:
-            raise CacheError(f"{paths.parts} holds chunks made with other models or libraries "
-                             f"({'; '.join(diff) or 'questions differ'}); delete the folder to start again")
+            raise CacheError(
+                f"{paths.parts} holds chunks made with other models or libraries "
+                f"({'; '.join(diff) or 'questions differ'}); delete the folder to start again"
+            )
 
 
 def plan_chunks(wanted: np.ndarray, done: set[int], chunk_size: int, batch_size: int) -> list[np.ndarray]:
     """Pending rows in chunks fixed by position in `wanted`, so a resumed run batches the samples
     exactly as an uninterrupted one (same inputs per model call, same numbers)."""
     size = -(-chunk_size // batch_size) * batch_size
-    chunks = [wanted[i:i + size] for i in range(0, len(wanted), size)]
+    chunks = [wanted[i : i + size] for i in range(0, len(wanted), size)]
     pending = [np.array([r for r in c if int(r) not in done], np.int64) for c in chunks]
     return [c for c in pending if len(c)]
 
@@ -142,14 +162,16 @@ def batches_of(chunks: list[np.ndarray], batch_size: int) -> list[list[int]]:
     """Dataset positions per batch; no batch spans two chunks."""
     out, start = [], 0
     for chunk in chunks:
-        out += [list(range(start + i, start + min(i + batch_size, len(chunk))))
-                for i in range(0, len(chunk), batch_size)]
+        out += [
+            list(range(start + i, start + min(i + batch_size, len(chunk)))) for i in range(0, len(chunk), batch_size)
+        ]
         start += len(chunk)
     return out
 
 
-def commit_chunk(paths: FeaturePaths, header: FeatureHeader, blocks: list[FeatureBlock],
-                 stamps: InputStamps) -> FeatureBlock:
+def commit_chunk(
+    paths: FeaturePaths, header: FeatureHeader, blocks: list[FeatureBlock], stamps: InputStamps
+) -> FeatureBlock:
     """The chunk's batches as one part file, each row with the stamp of its input."""
     block = FeatureBlock.concat(blocks)
     block.input_stamp = stamps.of(block.index)

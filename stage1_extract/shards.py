@@ -12,7 +12,14 @@ import numpy as np
 
 from shared.cache_io import output_lock
 from shared.cache_schema import (
-    FEATURES_DIR, FeatureBlock, FeatureHeader, merge_feature_parts, read_feature_file, read_rows, same_feature_set)
+    FEATURES_DIR,
+    FeatureBlock,
+    FeatureHeader,
+    merge_feature_parts,
+    read_feature_file,
+    read_rows,
+    same_feature_set,
+)
 from shared.cache_schema.common import open_cache
 from shared.errors import CacheError, MMCLError
 
@@ -59,12 +66,15 @@ class ShardPlan:
 
     def rows(self, num_samples: int) -> np.ndarray:
         rows = self.shard.rows(num_samples, self.batch_size)
-        return rows[:self.limit] if self.limit else rows
+        return rows[: self.limit] if self.limit else rows
 
     def attrs(self) -> dict:
         """As PLAN_ATTRS of the shard's file (0: no --limit)."""
-        return {"plan_shard": f"{self.shard.index}/{self.shard.count}", "plan_batch_size": self.batch_size,
-                "plan_limit": self.limit or 0}
+        return {
+            "plan_shard": f"{self.shard.index}/{self.shard.count}",
+            "plan_batch_size": self.batch_size,
+            "plan_limit": self.limit or 0,
+        }
 
     @classmethod
     def read(cls, path: Path) -> "ShardPlan | None":
@@ -72,8 +82,11 @@ class ShardPlan:
         with open_cache(path) as f:
             if "plan_shard" not in f.attrs:
                 return None
-            return cls(Shard.parse(str(f.attrs["plan_shard"])), int(f.attrs["plan_batch_size"]),
-                       int(f.attrs["plan_limit"]) or None)
+            return cls(
+                Shard.parse(str(f.attrs["plan_shard"])),
+                int(f.attrs["plan_batch_size"]),
+                int(f.attrs["plan_limit"]) or None,
+            )
 
 
 def join_parts(parts: list[Path]) -> tuple[FeatureHeader, FeatureBlock]:
@@ -117,8 +130,15 @@ def merge_shards(dataset_dir: Path, name: str) -> Summary:
             block = merge_feature_parts([p for _, p in shards], output, allow_missing=limited)
             for _, path in shards:
                 path.unlink()
-    return Summary(output, len(block), len(block), seconds=time.perf_counter() - t0, block=block,
-                   merged_shards=n, skeleton_failures=skeleton_failures(dataset_dir))
+    return Summary(
+        output,
+        len(block),
+        len(block),
+        seconds=time.perf_counter() - t0,
+        block=block,
+        merged_shards=n,
+        skeleton_failures=skeleton_failures(dataset_dir),
+    )
 
 
 def _merged(output: Path) -> tuple[FeatureHeader, FeatureBlock] | None:
@@ -132,8 +152,10 @@ def _remove_merged_shards(header: FeatureHeader, shards: list[tuple[Shard, Path]
     for _, path in shards:
         shard_header, _ = read_feature_file(path, require_complete=False)
         if not same_feature_set(header, shard_header):
-            raise CacheError(f"{path}: not of the feature set already merged into {output}; move it away "
-                             f"or delete {output} to merge again")
+            raise CacheError(
+                f"{path}: not of the feature set already merged into {output}; move it away "
+                f"or delete {output} to merge again"
+            )
     for _, path in shards:
         path.unlink()
 
@@ -149,8 +171,10 @@ def _check_coverage(folder: Path, name: str, shards: list[tuple[Shard, Path]]) -
     sizes = sorted({plan.batch_size for plan in plans})
     if len(sizes) > 1:
         runs = ", ".join(f"{p.shard.index}/{p.shard.count} at {p.batch_size}" for p in plans)
-        raise MMCLError(f"{folder}: shards of {name} were run with different --batch-size ({runs}): some samples "
-                        f"fall in no shard; rerun them all with one --batch-size")
+        raise MMCLError(
+            f"{folder}: shards of {name} were run with different --batch-size ({runs}): some samples "
+            f"fall in no shard; rerun them all with one --batch-size"
+        )
     for (shard, path), plan in zip(shards, plans):
         if plan.shard != shard:
             raise CacheError(f"{path}: holds shard {plan.shard.index}/{plan.shard.count}, not the one its name says")
@@ -159,9 +183,11 @@ def _check_coverage(folder: Path, name: str, shards: list[tuple[Shard, Path]]) -
         planned = set(plan.rows(_num_samples(path)).tolist())
         if held != planned:
             gap = sorted(planned - held)[:5]
-            raise MMCLError(f"{path}: holds {len(held & planned)} of the {len(planned)} samples its run was given "
-                            f"(e.g. rows {', '.join(map(str, gap or sorted(held - planned)[:5]))}); rerun "
-                            f"`mmcl extract --shard {shard.index}/{shard.count} --batch-size {plan.batch_size}`")
+            raise MMCLError(
+                f"{path}: holds {len(held & planned)} of the {len(planned)} samples its run was given "
+                f"(e.g. rows {', '.join(map(str, gap or sorted(held - planned)[:5]))}); rerun "
+                f"`mmcl extract --shard {shard.index}/{shard.count} --batch-size {plan.batch_size}`"
+            )
     return any(plan.limit for plan in plans)
 
 
@@ -178,11 +204,15 @@ def _complete_shard_count(folder: Path, name: str, shards: list[tuple[Shard, Pat
         raise MMCLError(f"no shard files {folder}/{name}.shard-I-of-N.h5 to merge{hint}")
     counts = {s.count for s, _ in shards}
     if len(counts) > 1:
-        raise MMCLError(f"{folder}: shards of {name} from runs split in different ways (N = "
-                        f"{', '.join(map(str, sorted(counts)))}); keep one set")
+        raise MMCLError(
+            f"{folder}: shards of {name} from runs split in different ways (N = "
+            f"{', '.join(map(str, sorted(counts)))}); keep one set"
+        )
     n = counts.pop()
     missing = sorted(set(range(n)) - {s.index for s, _ in shards})
     if missing:
-        raise MMCLError(f"{folder}: shard(s) {', '.join(f'{i}/{n}' for i in missing)} of {name} missing; "
-                        f"run them (mmcl extract --shard I/{n}) before --merge")
+        raise MMCLError(
+            f"{folder}: shard(s) {', '.join(f'{i}/{n}' for i in missing)} of {name} missing; "
+            f"run them (mmcl extract --shard I/{n}) before --merge"
+        )
     return n

@@ -40,8 +40,15 @@ def existing_cache(path: Path, params: dict) -> SkeletonCache | None:
     return cache
 
 
-def build_skeleton_cache(spec: DatasetSpec, root, out_dir, workers: int | None = None,
-                         limit: int | None = None, progress: bool = True, overwrite: bool = False) -> Path:
+def build_skeleton_cache(
+    spec: DatasetSpec,
+    root,
+    out_dir,
+    workers: int | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
     """Write `out_dir/<dataset>/skeletons.h5` from the raw files under `root`; return its path."""
     root = Path(root)
     path = Path(out_dir) / spec.name / SKELETON_FILE
@@ -75,14 +82,14 @@ def build_skeleton_cache(spec: DatasetSpec, root, out_dir, workers: int | None =
                 writer.append(meta, sample.joints, sample.frame_index, sample.color_xy, source)
         writer.attrs.update(excluded_missing=len(listing.missing), sources_digest=sources_digest(samples, sources))
         failed = len(writer.failures)
-    excluded = (f", {len(listing.missing)} excluded by the official missing-skeleton list"
-                if spec.missing_list else "")  # NTU's; other datasets publish none
+    excluded = (
+        f", {len(listing.missing)} excluded by the official missing-skeleton list" if spec.missing_list else ""
+    )  # NTU's; other datasets publish none
     print(f"{path}: {len(samples) - failed} samples, {failed} failed (listed in failures/){excluded}")
     return path
 
 
-def import_ctrgcn_npz(spec: DatasetSpec, npz_path, names_path, protocol: str, out_dir,
-                      progress: bool = True) -> Path:
+def import_ctrgcn_npz(spec: DatasetSpec, npz_path, names_path, protocol: str, out_dir, progress: bool = True) -> Path:
     """Build the skeleton cache from CTR-GCN's preprocessed npz (frames are already translated;
     colour coordinates are unknown, so stage 1 then crops nothing)."""
     import numpy as np
@@ -91,8 +98,9 @@ def import_ctrgcn_npz(spec: DatasetSpec, npz_path, names_path, protocol: str, ou
     params = {"dataset": spec.name, "npz": str(Path(npz_path).resolve()), "protocol": protocol}
     rows = iter_ctrgcn_npz(npz_path, names_path, spec, spec.protocol(protocol))
     with output_lock(path), SkeletonCacheWriter(path, spec, Path(npz_path).resolve(), params) as writer:
-        for meta, joints in progress_bar(rows, desc=f"import {Path(npz_path).name}", unit="sample",
-                                 disable=not progress):
+        for meta, joints in progress_bar(
+            rows, desc=f"import {Path(npz_path).name}", unit="sample", disable=not progress
+        ):
             if len(joints) == 0:
                 writer.add_failure(meta.name, "skeleton", f"{npz_path}: all-zero sequence")
                 continue

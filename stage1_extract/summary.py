@@ -14,8 +14,15 @@ from shared.cache_schema import SKELETON_FILE, FeatureBlock, SkeletonCache
 from .featurize import StageTimes
 
 
-STAGE_LABELS = {"decode": "decode", "compose": "crop+stitch", "wait": "waiting for decode", "rgb": "RGB encoder",
-                "mllm": "MLLM", "text": "text encoder", "write": "write"}
+STAGE_LABELS = {
+    "decode": "decode",
+    "compose": "crop+stitch",
+    "wait": "waiting for decode",
+    "rgb": "RGB encoder",
+    "mllm": "MLLM",
+    "text": "text encoder",
+    "write": "write",
+}
 
 
 @dataclass
@@ -51,25 +58,32 @@ class Summary:
             lines = [f"{self.output}: {self.total} samples ({self.skipped} done before, {self.processed} now{rate})"]
         if self.block is not None:
             rows = np.array([bool(n) for n in self.block.name])  # "" = outside --limit
-            lines.append(f"  RGB features: {int(self.block.rgb_valid[rows].sum())}, text features: "
-                         f"{int(self.block.text_valid[rows].sum())} of {int(rows.sum())} extracted samples")
+            lines.append(
+                f"  RGB features: {int(self.block.rgb_valid[rows].sum())}, text features: "
+                f"{int(self.block.text_valid[rows].sum())} of {int(rows.sum())} extracted samples"
+            )
         if self.failures:
             stages = Counter(stage for _, stage, _ in self.failures)
             names = {name for name, _, _ in self.failures}
             name, _, reason = self.failures[0]
-            lines.append(f"  {len(names)} samples failed ({', '.join(f'{s}: {c}' for s, c in stages.items())}), "
-                         f"listed in the file's failures/ table; first: {name}: {reason}")
+            lines.append(
+                f"  {len(names)} samples failed ({', '.join(f'{s}: {c}' for s, c in stages.items())}), "
+                f"listed in the file's failures/ table; first: {name}: {reason}"
+            )
         if self.skeleton_failures:
             name, _, reason = self.skeleton_failures[0]
-            lines.append(f"  {len(self.skeleton_failures)} samples left out of the skeleton cache (its failures/ "
-                         f"table); first: {name}: {reason}")
+            lines.append(
+                f"  {len(self.skeleton_failures)} samples left out of the skeleton cache (its failures/ "
+                f"table); first: {name}: {reason}"
+            )
         if self.answers:
             lines.append(f"  yes/no answers undetermined (NaN): {self.undetermined} of {self.answers}")
         if self.processed:
             per = {k: 1000 * v / self.processed for k, v in dataclasses.asdict(self.times).items()}
             lines.append("  ms per sample: " + ", ".join(f"{STAGE_LABELS[k]} {v:.1f}" for k, v in per.items()))
-            lines.append(f"  start-up: models {self.load_s:.1f} s, then the first decoded batch "
-                         f"{self.first_batch_s:.1f} s")
+            lines.append(
+                f"  start-up: models {self.load_s:.1f} s, then the first decoded batch {self.first_batch_s:.1f} s"
+            )
         return "\n".join(lines)
 
 

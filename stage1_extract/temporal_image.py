@@ -31,8 +31,10 @@ CELL_SIZE = (224, 448)  # default slot per frame: a standing person is about twi
 MIN_DEPTH_M = 0.4  # Kinect v1's nearest range: nearer joints are not camera coordinates
 PROJECTED_LAYOUTS = ("kinect_v1",)  # layouts whose sensor's colour intrinsics are known
 BOX_FROM_COLOUR = "colour coordinates"
-BOX_PROJECTED = (f"3D joints projected, Kinect v1 colour intrinsics (f {COLOR_FOCAL_PX} px, "
-                 f"{COLOR_RESOLUTION[0]}x{COLOR_RESOLUTION[1]})")
+BOX_PROJECTED = (
+    f"3D joints projected, Kinect v1 colour intrinsics (f {COLOR_FOCAL_PX} px, "
+    f"{COLOR_RESOLUTION[0]}x{COLOR_RESOLUTION[1]})"
+)
 BOX_WHOLE_FRAME = "whole frames: no colour coordinates and no known intrinsics for this layout"
 
 
@@ -119,8 +121,7 @@ def person_boxes(points: np.ndarray, frame_size: tuple[int, int], config: Tempor
     side = np.maximum(side, config.min_box * h_img)
     # widen the narrow side to the slot's aspect, then cap at the frame (letterboxed later)
     aspect = config.slot_aspect
-    side = np.stack([np.maximum(side[:, 0], side[:, 1] * aspect),
-                     np.maximum(side[:, 1], side[:, 0] / aspect)], -1)
+    side = np.stack([np.maximum(side[:, 0], side[:, 1] * aspect), np.maximum(side[:, 1], side[:, 0] / aspect)], -1)
     side = np.minimum(side, frame_size)
     start = np.clip(centre - side / 2, 0, np.asarray(frame_size) - side)
     boxes = np.concatenate([start, start + side], -1)
@@ -136,8 +137,9 @@ def stitch(crops: list[Image.Image], config: TemporalImageConfig) -> Image.Image
     return image
 
 
-def compose(frames: np.ndarray, boxes: np.ndarray,
-            config: TemporalImageConfig) -> tuple[Image.Image, list[Image.Image]]:
+def compose(
+    frames: np.ndarray, boxes: np.ndarray, config: TemporalImageConfig
+) -> tuple[Image.Image, list[Image.Image]]:
     """Crop each frame (K, H, W, 3) to its box, fit it into its slot, and stitch."""
     height, widths = config.image_size[1], np.diff(config.slots)
     crops = []
@@ -147,9 +149,14 @@ def compose(frames: np.ndarray, boxes: np.ndarray,
     return stitch(crops, config), crops
 
 
-def from_frames(frames: np.ndarray, indices: np.ndarray, skeleton: dict[str, np.ndarray],
-                color_resolution: tuple[int, int] | None, config: TemporalImageConfig,
-                layout_name: str = "") -> TemporalImage:
+def from_frames(
+    frames: np.ndarray,
+    indices: np.ndarray,
+    skeleton: dict[str, np.ndarray],
+    color_resolution: tuple[int, int] | None,
+    config: TemporalImageConfig,
+    layout_name: str = "",
+) -> TemporalImage:
     """The temporal image of sampled frames (K, H, W, 3) at video frame `indices`, cropped with the
     sample's skeleton cache entry (`frame_index`, and `color_xy` where the dataset has colour
     coordinates, given at `color_resolution`; else `joints` projected as box_source says)."""
@@ -167,8 +174,13 @@ def from_frames(frames: np.ndarray, indices: np.ndarray, skeleton: dict[str, np.
     return TemporalImage(image, crops, indices, boxes)
 
 
-def temporal_image(video: Path, skeleton: dict[str, np.ndarray], color_resolution: tuple[int, int] | None,
-                   config: TemporalImageConfig, layout_name: str = "") -> TemporalImage:
+def temporal_image(
+    video: Path,
+    skeleton: dict[str, np.ndarray],
+    color_resolution: tuple[int, int] | None,
+    config: TemporalImageConfig,
+    layout_name: str = "",
+) -> TemporalImage:
     """Decode K frames of `video` (a file or a frame folder) and make their temporal image."""
     frames, indices = open_frames(video).sample(config.frames)
     return from_frames(frames, indices, skeleton, color_resolution, config, layout_name)

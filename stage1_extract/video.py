@@ -127,8 +127,10 @@ class VideoFile(FrameSource):
         if result.errors:
             problems.append(f"{len(result.errors)} decode error(s), first: {result.errors[0]}")
         if result.corrupt_frames or result.corrupt_packets:
-            problems.append(f"{result.corrupt_frames} frame(s) and {result.corrupt_packets} packet(s) flagged corrupt "
-                            f"by the decoder")
+            problems.append(
+                f"{result.corrupt_frames} frame(s) and {result.corrupt_packets} packet(s) flagged corrupt "
+                f"by the decoder"
+            )
         if problems:
             raise VideoError(f"{self.path}: damaged or cut video: {'; '.join(problems)}")
 
@@ -180,8 +182,7 @@ class FrameFolder(FrameSource):
 
     def __init__(self, path: Path):
         super().__init__(path)
-        self.files = sorted((p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                            key=_natural_key)
+        self.files = sorted((p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
         if not self.files:
             raise VideoError(f"{self.path}: no frame images ({', '.join(sorted(IMAGE_SUFFIXES))})")
 
@@ -205,8 +206,10 @@ class FrameFolder(FrameSource):
 def check_covers_skeleton(source: FrameSource, skeleton_frames: int) -> None:
     """VideoError when `source` is much shorter than the `skeleton_frames` its skeleton spans."""
     if source.num_frames < SKELETON_COVERAGE * skeleton_frames:
-        raise VideoError(f"{source.path}: {source.num_frames} frames, but its skeleton spans {skeleton_frames} "
-                         f"(cut or damaged video)")
+        raise VideoError(
+            f"{source.path}: {source.num_frames} frames, but its skeleton spans {skeleton_frames} "
+            f"(cut or damaged video)"
+        )
 
 
 def _announced_frames(path: Path) -> int:

@@ -24,20 +24,30 @@ from .training.recipes import RECIPES
 # `mmcl train`'s options that are no setting of the run (or, --recipe, whose help is made here).
 _NOT_SETTINGS = {
     "recipe": click.Option(
-        ["--recipe"], type=click.Choice(sorted(RECIPES)),
+        ["--recipe"],
+        type=click.Choice(sorted(RECIPES)),
         help="Defaults: mmcl with FAM or FRM, ctrgcn without, demo for the demo dataset; --init-from: the "
-             "checkpoint's. " + "; ".join(describe_recipe(r) for r in RECIPES) + " (NW-UCLA: batch 16, "
-             "wd 1e-4, step 50, window 52, 65 epochs, repeat 5). Fitted to small datasets (said at start). "
-             "configs/<dataset>/<recipe>.yaml hold them as --config files to edit."),
-    "config_file": click.Option(["--config", "config_file"], type=click.Path(exists=True, dir_okay=False),
-                                help="YAML or TOML file of settings (recipe < file < flags)."),
-    "resume": click.Option(["--resume"], is_flag=True,
-                           help="Continue the work dir's last.pt exactly (without --work-dir: the "
-                                "runs/<dataset>-<protocol>-<stream>-latest run)."),
+        "checkpoint's. " + "; ".join(describe_recipe(r) for r in RECIPES) + " (NW-UCLA: batch 16, "
+        "wd 1e-4, step 50, window 52, 65 epochs, repeat 5). Fitted to small datasets (said at start). "
+        "configs/<dataset>/<recipe>.yaml hold them as --config files to edit.",
+    ),
+    "config_file": click.Option(
+        ["--config", "config_file"],
+        type=click.Path(exists=True, dir_okay=False),
+        help="YAML or TOML file of settings (recipe < file < flags).",
+    ),
+    "resume": click.Option(
+        ["--resume"],
+        is_flag=True,
+        help="Continue the work dir's last.pt exactly (without --work-dir: the "
+        "runs/<dataset>-<protocol>-<stream>-latest run).",
+    ),
 }
 
 # The order `mmcl train --help` lists its options in (flat keys, and the names above). A setting
 # declared with a flag (`setting(..., flag=True)`) and not named here follows at the end.
+# laid out by hand, as a table: ruff format leaves it so
+# fmt: off
 OPTION_ORDER = (
     "cache", "protocol", "stream", "work_dir", "features", "recipe", "config_file", "epochs", "batch_size",
     "test_batch_size", "lr", "weight_decay", "warmup", "steps", "schedule", "min_lr", "seed", "lambda_align",
@@ -45,6 +55,7 @@ OPTION_ORDER = (
     "backbone", "center_of_mass", "base_channel", "frm_vectors", "use_fam", "use_frm", "resume",
     "keep_checkpoints", "init_from", "layout", "persons", "mixed_precision", "compile", "log_every", "val_split",
     "val_seed", "test_every", "workers", "on_device", "window", "test_clips", "device")
+# fmt: on
 
 
 def train_options(settings: dict | None = None, order: tuple[str, ...] = OPTION_ORDER) -> list[click.Option]:
@@ -75,8 +86,13 @@ def resolve_train(config_file: str | None, resume: bool, **options):
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
 
     from .data.dataset import make_splits
-    from .training.config import (check_resume_compatible, check_resume_epochs, finalize_config,
-                                  load_config_file, resolve_with_sources)
+    from .training.config import (
+        check_resume_compatible,
+        check_resume_epochs,
+        finalize_config,
+        load_config_file,
+        resolve_with_sources,
+    )
     from .training.input_resolution import resolve_input_layout
     from .training.published_weights import check_init, init_architecture, load_weights, network_input
     from .training.recipe_fit import fit_recipe, settings_lines
@@ -91,22 +107,27 @@ def resolve_train(config_file: str | None, resume: bool, **options):
     init = load_weights(init_from) if init_from and not resume else None
 
     def resolved(base=None):
-        r = resolve_with_sources(skeletons.dataset, file_values, flags, base=base,
-                                 inherited=init_architecture(init) if init is not None else None,
-                                 file_name=config_file)
+        r = resolve_with_sources(
+            skeletons.dataset,
+            file_values,
+            flags,
+            base=base,
+            inherited=init_architecture(init) if init is not None else None,
+            file_name=config_file,
+        )
         r = type(r)(finalize_config(r.config, dataset_dir, skeletons.protocols), r.sources)
         d = r.config.data
         fitted, fit_notes = fit_recipe(r, len(make_splits(skeletons, d.protocol, d.val_split, d.val_seed).train))
-        cfg, notes = resolve_input_layout(fitted.config, skeletons,
-                                          network_input(init) if init is not None else None)
+        cfg, notes = resolve_input_layout(fitted.config, skeletons, network_input(init) if init is not None else None)
         if init is not None:
             check_init(init, cfg, fitted.sources)
         return cfg, [*settings_lines(type(fitted)(cfg, fitted.sources)), *fit_notes, *notes]
 
     (cfg, notes), ckpt = resolved(), None
     if resume:  # read (and check) the checkpoint before anything in the work dir is touched
-        work_dir = cfg.work_dir or str(latest_run(train_run_name(cfg.data.dataset, cfg.data.protocol,
-                                                                 cfg.data.stream, cfg.model.backbone)))
+        work_dir = cfg.work_dir or str(
+            latest_run(train_run_name(cfg.data.dataset, cfg.data.protocol, cfg.data.stream, cfg.model.backbone))
+        )
         ckpt = load_resume_checkpoint(work_dir)
         cfg, notes = resolved(base={**ckpt.config, "work_dir": work_dir})
         check_resume_compatible(cfg, ckpt.train_config(), Path(cfg.work_dir) / "last.pt")
@@ -119,29 +140,57 @@ def resolve_train(config_file: str | None, resume: bool, **options):
 
 
 @click.command()
-@click.option("--checkpoint", "checkpoint_path", required=True, type=click.Path(),
-              help="A training checkpoint (<work dir>/last.pt or checkpoints/epoch-NNN.pt), or a published "
-                   "CTR-GCN (.pt) or pyskl (.pth) one with --cache (its dataset).")
-@click.option("--cache", type=click.Path(),
-              help="Cache root or dataset directory (default: the training cache).")
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    required=True,
+    type=click.Path(),
+    help="A training checkpoint (<work dir>/last.pt or checkpoints/epoch-NNN.pt), or a published "
+    "CTR-GCN (.pt) or pyskl (.pth) one with --cache (its dataset).",
+)
+@click.option("--cache", type=click.Path(), help="Cache root or dataset directory (default: the training cache).")
 @click.option("--protocol", help="Split protocol (default: the training protocol).")
-@click.option("--stream", type=click.Choice(STREAMS + ("joint_motion", "bone_motion")),
-              help="Input stream (default: the training stream).")
-@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
-              help="val: the validation split training held out (--val-split; same fraction and seed, "
-                   "same samples), for `mmcl ensemble --search`.")
-@click.option("--out", type=click.Path(),
-              help="Output folder (default: a new <work dir>/eval-<split>-<YYYYmmdd-HHMMSS>; never the "
-                   "training report eval/ or eval-val/, which `mmcl ensemble` reads).")
+@click.option(
+    "--stream",
+    type=click.Choice(STREAMS + ("joint_motion", "bone_motion")),
+    help="Input stream (default: the training stream).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["test", "val"]),
+    default="test",
+    show_default=True,
+    help="val: the validation split training held out (--val-split; same fraction and seed, "
+    "same samples), for `mmcl ensemble --search`.",
+)
+@click.option(
+    "--out",
+    type=click.Path(),
+    help="Output folder (default: a new <work dir>/eval-<split>-<YYYYmmdd-HHMMSS>; never the "
+    "training report eval/ or eval-val/, which `mmcl ensemble` reads).",
+)
 @click.option("--test-batch-size", type=int, help="Evaluation batch size (default: the training run's).")
 @click.option("--batch-size", "batch_size_alias", type=int, hidden=True)  # the former name, kept as an alias
 @click.option("--workers", type=int)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--test-clips", type=click.IntRange(1, 100),
-              help="Windows per sample, class probabilities averaged (default: the training run's).")
-def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: str | None,
-         split: str, out: str | None, test_batch_size: int | None, batch_size_alias: int | None,
-         workers: int | None, device: str | None, test_clips: int | None) -> None:
+@click.option(
+    "--test-clips",
+    type=click.IntRange(1, 100),
+    help="Windows per sample, class probabilities averaged (default: the training run's).",
+)
+def test(
+    checkpoint_path: str,
+    cache: str | None,
+    protocol: str | None,
+    stream: str | None,
+    split: str,
+    out: str | None,
+    test_batch_size: int | None,
+    batch_size_alias: int | None,
+    workers: int | None,
+    device: str | None,
+    test_clips: int | None,
+) -> None:
     """Evaluate a trained checkpoint on the test (or held-out validation) split and write the report
     (in float32, as training evaluates, whatever precision it trained in)."""
     from shared.cache_schema import SkeletonCache, resolve_dataset_dir
@@ -156,26 +205,40 @@ def test(checkpoint_path: str, cache: str | None, protocol: str | None, stream: 
     ckpt = load_weights(path)
     if isinstance(ckpt, PublishedWeights):  # names no dataset: the cache says which
         if cache is None:
-            raise MMCLError(f"{path} is a published {ckpt.source} checkpoint, which does not record its "
-                            f"dataset: pass --cache (the dataset it was trained on)")
+            raise MMCLError(
+                f"{path} is a published {ckpt.source} checkpoint, which does not record its "
+                f"dataset: pass --cache (the dataset it was trained on)"
+            )
         for line in ckpt.notes():
             click.echo(line)
         ckpt = ckpt.as_checkpoint(resolve_dataset_dir(cache), stream)
     saved = ckpt.train_config()  # with the input layout the network takes
     dataset_dir = resolve_dataset_dir(cache or saved.data.cache, dataset=ckpt.spec.dataset)
     skeletons = SkeletonCache(dataset_dir)
-    overrides = dict(stream=stream, workers=workers, device=device, test_clips=test_clips,
-                     test_batch_size=test_batch_size or batch_size_alias)
+    overrides = dict(
+        stream=stream,
+        workers=workers,
+        device=device,
+        test_clips=test_clips,
+        test_batch_size=test_batch_size or batch_size_alias,
+    )
     overrides = {k: v for k, v in overrides.items() if v is not None}
     cfg = saved.replace(
         # test time runs the skeleton classifier alone, in float32: no features are read
-        dataset=skeletons.dataset, use_fam=False, use_frm=False, mixed_precision="no", **overrides,
+        dataset=skeletons.dataset,
+        use_fam=False,
+        use_frm=False,
+        mixed_precision="no",
+        **overrides,
         # another cache of the same dataset keeps the protocol; else its first one
-        protocol=protocol or (saved.data.protocol if saved.data.protocol in skeletons.protocols else None))
+        protocol=protocol or (saved.data.protocol if saved.data.protocol in skeletons.protocols else None),
+    )
     cfg = finalize_config(cfg, dataset_dir, skeletons.protocols)
     if cfg.data.stream != ckpt.spec.input.stream:
-        click.echo(f"warning: the model was trained on the {ckpt.spec.input.stream} stream, "
-                   f"evaluating on {cfg.data.stream}", err=True)
+        click.echo(
+            f"warning: the model was trained on the {ckpt.spec.input.stream} stream, evaluating on {cfg.data.stream}",
+            err=True,
+        )
     work_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     if out:
         check_not_training_report(Path(out), work_dir)
@@ -191,14 +254,19 @@ def main() -> None:
     run(train)
 
 
-_LAZY_COMMANDS = {"zeroshot": ".transfer.zeroshot", "ensemble": ".evaluation.ensemble", "export": ".deploy.export",
-                  "predict": ".deploy.predict"}
+_LAZY_COMMANDS = {
+    "zeroshot": ".transfer.zeroshot",
+    "ensemble": ".evaluation.ensemble",
+    "export": ".deploy.export",
+    "predict": ".deploy.predict",
+}
 
 
 def __getattr__(name: str):
     """The commands defined in torch-importing modules, loaded on first use (keeps `--help` torch-free)."""
     if name in _LAZY_COMMANDS:
         import importlib
+
         return getattr(importlib.import_module(_LAZY_COMMANDS[name], __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

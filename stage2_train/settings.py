@@ -74,20 +74,40 @@ class SettingSpec:
     recipe: bool = False
 
 
-def setting(default: Any = MISSING, *, help: str | None = None, flag: bool | str = False,
-            check: dict[str, Check] | None = None, choices: Iterable[str] | None = None, why: str = "",
-            key: str | None = None, path: str | None = None, at_least: int | None = None,
-            switch: bool | None = None, bare: str | None = None, fixed_on_resume: bool = False,
-            recipe: bool = False) -> Any:
+def setting(
+    default: Any = MISSING,
+    *,
+    help: str | None = None,
+    flag: bool | str = False,
+    check: dict[str, Check] | None = None,
+    choices: Iterable[str] | None = None,
+    why: str = "",
+    key: str | None = None,
+    path: str | None = None,
+    at_least: int | None = None,
+    switch: bool | None = None,
+    bare: str | None = None,
+    fixed_on_resume: bool = False,
+    recipe: bool = False,
+) -> Any:
     """A dataclass field declaring one setting. `flag=True`: an option named after the flat key
     (`--batch-size`); a string: that name. `check`: a bound (`AT_LEAST_ONE`, `between(...)`);
     `choices` (with `why`, shown when a value is refused) makes one. The rest: `SettingSpec`."""
     choices = tuple(choices) if choices is not None else None
     if choices is not None:
         check = check or one_of(choices, why)
-    spec = SettingSpec(help=help, flag=flag if isinstance(flag, str) else (True if flag else None), key=key,
-                       choices=choices, path=path, at_least=at_least, switch=switch, bare=bare,
-                       fixed_on_resume=fixed_on_resume, recipe=recipe)
+    spec = SettingSpec(
+        help=help,
+        flag=flag if isinstance(flag, str) else (True if flag else None),
+        key=key,
+        choices=choices,
+        path=path,
+        at_least=at_least,
+        switch=switch,
+        bare=bare,
+        fixed_on_resume=fixed_on_resume,
+        recipe=recipe,
+    )
     return dataclasses.field(default=default, metadata={**(check or {}), SPEC: spec})
 
 
@@ -210,7 +230,8 @@ def _describe(hint: Any) -> str:
             return f"a list of {_describe(args[0]).removeprefix('an ').removeprefix('a ')}s, e.g. [90, 100]"
         return f"a list of {len(args)} {_describe(args[0]).removeprefix('an ').removeprefix('a ')}s"
     return {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}.get(
-        hint, getattr(hint, "__name__", str(hint)))
+        hint, getattr(hint, "__name__", str(hint))
+    )
 
 
 # --------------------------------------------------------------------------- command-line options

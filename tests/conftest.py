@@ -43,8 +43,11 @@ def demo_models(tmp_path_factory) -> dict[str, Path]:
 
 def fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under `folder` with its size and modification time (ns)."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def checked_unchanged(request, folder: Path) -> Path:
@@ -76,8 +79,10 @@ def feature_cache(request, tmp_path_factory) -> Path:
 
 
 def _skeleton_only_run(request, stream: str, cache: Path, tmp_path_factory) -> Path:
-    return checked_unchanged(request, train(cache, tmp_path_factory.mktemp(f"{stream}-run") / "run", "--stream", stream,
-                                    *SKELETON_ONLY, *ONE_EPOCH))
+    return checked_unchanged(
+        request,
+        train(cache, tmp_path_factory.mktemp(f"{stream}-run") / "run", "--stream", stream, *SKELETON_ONLY, *ONE_EPOCH),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -44,16 +44,45 @@ def specs(demo_models) -> ModelSpecs:
 
 def config(out: Path, demo_root: Path, demo_models, **kw) -> ExtractConfig:
     """In-process runs decode in the main process (workers=0); the command-line runs use a worker."""
-    return ExtractConfig(**{"dataset": "demo", "root": demo_root, "out": out, "models": specs(demo_models),
-                            "image": IMAGE, "progress": False, **{**OPTIONS, "workers": 0}, **kw})
+    return ExtractConfig(
+        **{
+            "dataset": "demo",
+            "root": demo_root,
+            "out": out,
+            "models": specs(demo_models),
+            "image": IMAGE,
+            "progress": False,
+            **{**OPTIONS, "workers": 0},
+            **kw,
+        }
+    )
 
 
 def cli_args(out: Path, demo_root: Path, demo_models) -> list[str]:
     """The command line equivalent of `config(out, ...)`."""
-    return ["--dataset", "demo", "--root", str(demo_root), "--out", str(out), "--mllm", str(demo_models["mllm"]),
-            "--backend", "transformers", "--device", "cpu", "--image-size", "280x112",
-            "--batch-size", str(OPTIONS["batch_size"]), "--chunk-size", str(OPTIONS["chunk_size"]),
-            "--workers", str(OPTIONS["workers"]), "--quiet"]
+    return [
+        "--dataset",
+        "demo",
+        "--root",
+        str(demo_root),
+        "--out",
+        str(out),
+        "--mllm",
+        str(demo_models["mllm"]),
+        "--backend",
+        "transformers",
+        "--device",
+        "cpu",
+        "--image-size",
+        "280x112",
+        "--batch-size",
+        str(OPTIONS["batch_size"]),
+        "--chunk-size",
+        str(OPTIONS["chunk_size"]),
+        "--workers",
+        str(OPTIONS["workers"]),
+        "--quiet",
+    ]
 
 
 def cli_command(out: Path, demo_root: Path, demo_models, *extra: str) -> list[str]:
@@ -67,10 +96,12 @@ def assert_same_features(a: Path, b: Path, atol: float = 1e-6) -> None:
     np.testing.assert_array_equal(ba.rgb_valid, bb.rgb_valid)
     np.testing.assert_array_equal(ba.text_valid, bb.text_valid)
     for key in ("rgb_pooled", "rgb_frames", "yes_prob", "text_embedding"):
-        np.testing.assert_allclose(getattr(ba, key).astype(np.float32), getattr(bb, key).astype(np.float32),
-                                   rtol=0, atol=atol, err_msg=key)
-    np.testing.assert_allclose(ha.class_embedding.astype(np.float32), hb.class_embedding.astype(np.float32),
-                               rtol=0, atol=atol)
+        np.testing.assert_allclose(
+            getattr(ba, key).astype(np.float32), getattr(bb, key).astype(np.float32), rtol=0, atol=atol, err_msg=key
+        )
+    np.testing.assert_allclose(
+        ha.class_embedding.astype(np.float32), hb.class_embedding.astype(np.float32), rtol=0, atol=atol
+    )
     if atol <= 1e-6:
         assert ba.description == bb.description
     assert sorted(ba.failures) == sorted(bb.failures)

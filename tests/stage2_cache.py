@@ -7,8 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.cache_schema import (FEATURES_DIR, SKELETON_FILE, FeatureBlock, FeatureHeader, SkeletonCache,
-                                 SkeletonCacheWriter, write_feature_file)
+from shared.cache_schema import (
+    FEATURES_DIR,
+    SKELETON_FILE,
+    FeatureBlock,
+    FeatureHeader,
+    SkeletonCache,
+    SkeletonCacheWriter,
+    write_feature_file,
+)
 from shared.dataset_spec import DatasetSpec, SampleMeta
 from shared.registry import DEMO
 
@@ -27,9 +34,17 @@ def motion(label: int, t: int, rng: np.random.Generator, num_person: int, num_jo
     return joints.astype(np.float32)
 
 
-def write_tiny_cache(root: Path, spec: DatasetSpec = DEMO, subjects=(1, 2, 3), per_cell: int = 1,
-                     frames=(20, 40), features: bool = True, invalid_rgb=(), invalid_text=(),
-                     seed: int = 0) -> Path:
+def write_tiny_cache(
+    root: Path,
+    spec: DatasetSpec = DEMO,
+    subjects=(1, 2, 3),
+    per_cell: int = 1,
+    frames=(20, 40),
+    features: bool = True,
+    invalid_rgb=(),
+    invalid_text=(),
+    seed: int = 0,
+) -> Path:
     """root/<dataset>/skeletons.h5 (+ features/tiny.h5); returns the dataset directory.
 
     Demo: subjects 1, 2 train and 3 tests under xsub. `invalid_*` are rows without features.
@@ -51,14 +66,22 @@ def write_tiny_cache(root: Path, spec: DatasetSpec = DEMO, subjects=(1, 2, 3), p
 
 def _meta(spec: DatasetSpec, action: int, subject: int, r: int) -> SampleMeta:
     if spec.name == "nw-ucla":
-        return SampleMeta(f"a{action:02d}_s{subject:02d}_e{r:02d}_v{subject:02d}", action, subject,
-                          camera=subject, replication=r)
+        return SampleMeta(
+            f"a{action:02d}_s{subject:02d}_e{r:02d}_v{subject:02d}", action, subject, camera=subject, replication=r
+        )
     name = f"S001C{subject:03d}P{subject:03d}R{r + 1:03d}A{action:03d}"
     return spec.parse_name(name)
 
 
-def write_tiny_features(folder: Path, invalid_rgb=(), invalid_text=(), seed: int = 0, frames: int = 2,
-                        name: str = "tiny", garbage: float | None = None) -> Path:
+def write_tiny_features(
+    folder: Path,
+    invalid_rgb=(),
+    invalid_text=(),
+    seed: int = 0,
+    frames: int = 2,
+    name: str = "tiny",
+    garbage: float | None = None,
+) -> Path:
     """A feature set over the skeleton cache in `folder`; `frames`: K of rgb/frames (0: written without
     --frame-features, as stage 1 does by default; 2: as every file before that flag). `garbage`: what
     the invalid rows' RGB embedding (+garbage) and text embedding (-garbage) hold, written with the
@@ -78,13 +101,24 @@ def write_tiny_features(folder: Path, invalid_rgb=(), invalid_text=(), seed: int
         rgb_pooled[list(invalid_rgb)] = garbage
         text_embedding[list(invalid_text)] = -garbage
     block = FeatureBlock(
-        index=np.arange(n), name=list(cache.names), rgb_valid=rgb_valid, rgb_pooled=rgb_pooled,
-        rgb_frames=np.zeros((n, frames, RGB_DIM), np.float16), text_valid=text_valid, yes_prob=yes,
-        description=["a person moves"] * n, text_embedding=text_embedding)
-    header = FeatureHeader(names_hash=cache.names_hash, num_samples=n, questions=QUESTIONS,
-                           class_names=[f"class {i}" for i in range(c)],
-                           class_embedding=np.zeros((c, TEXT_DIM), np.float16),
-                           attrs={"rgb_model": "tiny-test", "mllm": "none"})
+        index=np.arange(n),
+        name=list(cache.names),
+        rgb_valid=rgb_valid,
+        rgb_pooled=rgb_pooled,
+        rgb_frames=np.zeros((n, frames, RGB_DIM), np.float16),
+        text_valid=text_valid,
+        yes_prob=yes,
+        description=["a person moves"] * n,
+        text_embedding=text_embedding,
+    )
+    header = FeatureHeader(
+        names_hash=cache.names_hash,
+        num_samples=n,
+        questions=QUESTIONS,
+        class_names=[f"class {i}" for i in range(c)],
+        class_embedding=np.zeros((c, TEXT_DIM), np.float16),
+        attrs={"rgb_model": "tiny-test", "mllm": "none"},
+    )
     path = folder / FEATURES_DIR / f"{name}.h5"
     write_feature_file(path, header, block, complete=True)
     return path

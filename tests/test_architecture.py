@@ -22,8 +22,12 @@ def module_name(path: Path) -> str:
 
 
 def project_modules() -> dict[str, Path]:
-    return {module_name(p): p for package in PACKAGES if (ROOT / package).is_dir()
-            for p in sorted((ROOT / package).rglob("*.py"))}
+    return {
+        module_name(p): p
+        for package in PACKAGES
+        if (ROOT / package).is_dir()
+        for p in sorted((ROOT / package).rglob("*.py"))
+    }
 
 
 def imported(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
@@ -39,8 +43,7 @@ def imported(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
             # `from pkg import mod` imports the module pkg.mod where there is one.
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                       for alias in node.names]
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
         else:
             continue
         for target in targets:
@@ -64,15 +67,19 @@ def test_the_graph_is_read():
 
 
 def test_stage2_imports_nothing_from_stage1():
-    offenders = {m: sorted(d for d in deps if stage(d) == "stage1_extract")
-                 for m, deps in GRAPH.items() if stage(m) == "stage2_train"}
+    offenders = {
+        m: sorted(d for d in deps if stage(d) == "stage1_extract")
+        for m, deps in GRAPH.items()
+        if stage(m) == "stage2_train"
+    }
     assert not {m: d for m, d in offenders.items() if d}
 
 
 @pytest.mark.parametrize("forbidden", ["stage1_extract", "stage2_train", "mmcl"])
 def test_shared_imports_no_stage(forbidden):
-    offenders = {m: sorted(d for d in deps if stage(d) == forbidden)
-                 for m, deps in GRAPH.items() if stage(m) == "shared"}
+    offenders = {
+        m: sorted(d for d in deps if stage(d) == forbidden) for m, deps in GRAPH.items() if stage(m) == "shared"
+    }
     assert not {m: d for m, d in offenders.items() if d}
 
 
@@ -105,8 +112,13 @@ def rule_breaks(graph: dict[str, set[str]], allowed: dict[str, set[str]]) -> dic
     for module, deps in graph.items():
         if stage(module) != "stage2_train" or not (part := stage2_part(module)):
             continue
-        bad = sorted(d for d in deps if stage(d) == "stage2_train" and stage2_part(d) not in {part, ""}
-                     and stage2_part(d) not in allowed.get(part, set()))
+        bad = sorted(
+            d
+            for d in deps
+            if stage(d) == "stage2_train"
+            and stage2_part(d) not in {part, ""}
+            and stage2_part(d) not in allowed.get(part, set())
+        )
         if bad:
             breaks[module] = bad
     return breaks
@@ -118,8 +130,10 @@ def test_every_stage2_part_has_a_rule():
 
 
 def test_rule_breaks_finds_one():
-    graph = {"stage2_train.data.dataset": {"stage2_train.models.ctrgcn", "stage2_train.data.streams"},
-             "stage2_train.models.ctrgcn": {"stage2_train.data.streams", "shared.layouts"}}
+    graph = {
+        "stage2_train.data.dataset": {"stage2_train.models.ctrgcn", "stage2_train.data.streams"},
+        "stage2_train.models.ctrgcn": {"stage2_train.data.streams", "shared.layouts"},
+    }
     assert rule_breaks(graph, STAGE2_ALLOWED) == {"stage2_train.data.dataset": ["stage2_train.models.ctrgcn"]}
 
 
@@ -127,13 +141,27 @@ def test_stage2_parts_import_only_what_their_rule_allows():
     assert not rule_breaks(GRAPH, STAGE2_ALLOWED)
 
 
-@pytest.mark.parametrize("part,forbidden", [("data", "models"), ("models", "training"), ("models", "evaluation"),
-                                            ("data", "training"), ("training", "deploy"), ("evaluation", "deploy")])
+@pytest.mark.parametrize(
+    "part,forbidden",
+    [
+        ("data", "models"),
+        ("models", "training"),
+        ("models", "evaluation"),
+        ("data", "training"),
+        ("training", "deploy"),
+        ("evaluation", "deploy"),
+    ],
+)
 def test_named_rules_hold(part, forbidden):
     """The rules a newcomer is told: data imports no models, models no training loop or evaluation, ..."""
     assert forbidden not in STAGE2_ALLOWED[part]
-    assert not {m for m, deps in GRAPH.items() if stage(m) == "stage2_train" and stage2_part(m) == part
-                and any(stage2_part(d) == forbidden for d in deps if stage(d) == "stage2_train")}
+    assert not {
+        m
+        for m, deps in GRAPH.items()
+        if stage(m) == "stage2_train"
+        and stage2_part(m) == part
+        and any(stage2_part(d) == forbidden for d in deps if stage(d) == "stage2_train")
+    }
 
 
 def test_only_the_ablation_imports_the_command_line():
@@ -154,7 +182,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if dep.startswith(node + "."):
                 continue
             if state.get(dep) == 1:
-                return path[path.index(dep):] + [dep]
+                return path[path.index(dep) :] + [dep]
             if dep not in state and (cycle := visit(dep)):
                 return cycle
         path.pop()
@@ -186,8 +214,12 @@ def string_table(path: Path, name: str):
 
 def top_level_names(path: Path) -> set[str]:
     return {n.name for n in ast.parse(path.read_text()).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))} | {
-        t.id for n in ast.parse(path.read_text()).body if isinstance(n, ast.Assign)
-        for t in n.targets if isinstance(t, ast.Name)}
+        t.id
+        for n in ast.parse(path.read_text()).body
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
 
 
 def test_lazily_named_modules_are_in_this_tree():
@@ -208,14 +240,21 @@ def private_accelerate_uses(path: Path) -> set[str]:
     """`_name` attributes read from what the file imports from accelerate, and accelerate's private
     names spelled out anywhere (e.g. `getattr(model, "_original_forward")`)."""
     tree = ast.parse(path.read_text(), str(path))
-    from_accelerate = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                       and (node.module or "").startswith("accelerate") for alias in node.names}
+    from_accelerate = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("accelerate")
+        for alias in node.names
+    }
     uses = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
             if node.attr in ACCELERATE_PRIVATE or (
-                    node.attr.startswith("_") and not node.attr.startswith("__")
-                    and isinstance(node.value, ast.Name) and node.value.id in from_accelerate):
+                node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id in from_accelerate
+            ):
                 uses.add(node.attr)
         elif isinstance(node, ast.Constant) and node.value in ACCELERATE_PRIVATE:
             uses.add(node.value)
@@ -224,14 +263,17 @@ def private_accelerate_uses(path: Path) -> set[str]:
 
 def test_private_accelerate_uses_are_found(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("from accelerate.state import AcceleratorState as S\nS._reset_state()\nS._other\n"
-                      "f = getattr(m, '_original_forward', m)\nm._private\n")
+    sample.write_text(
+        "from accelerate.state import AcceleratorState as S\nS._reset_state()\nS._other\n"
+        "f = getattr(m, '_original_forward', m)\nm._private\n"
+    )
     assert private_accelerate_uses(sample) == {"_reset_state", "_other", "_original_forward"}
 
 
 def test_stage2_uses_public_accelerate_api_only():
-    offenders = {m: uses for m, path in MODULES.items() if stage(m) == "stage2_train"
-                 and (uses := private_accelerate_uses(path))}
+    offenders = {
+        m: uses for m, path in MODULES.items() if stage(m) == "stage2_train" and (uses := private_accelerate_uses(path))
+    }
     assert not offenders
 
 

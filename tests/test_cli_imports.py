@@ -43,7 +43,8 @@ def test_every_console_script_is_probed():
 
 @pytest.mark.parametrize("module, argv", HELP_CALLS)
 def test_help_imports_no_torch(module, argv):
-    out = subprocess.run([sys.executable, "-c", PROBE, module, *argv], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, module, *argv], capture_output=True, text=True, check=True
+    ).stdout
     assert "Usage:" in out
     assert out.strip().splitlines()[-1] == "False"

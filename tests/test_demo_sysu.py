@@ -58,9 +58,26 @@ def sysu_cache(work, demo_models) -> Path:
     cast = SysuConfig().subjects
     subjects = [s for s in cast if s in XSUB.train_values][:3] + [s for s in cast if s not in XSUB.train_values][:3]
     generate_sysu(work / "data" / "sysu", subjects=subjects, frames=(20, 26), workers=1, progress=False)
-    invoke("extract", "--dataset", "sysu", "--root", work / "data" / "sysu", "--out", work / "cache",
-           "--mllm", demo_models["mllm"], "--backend", "transformers", "--device", "cpu",
-           "--image-size", "280x112", "--workers", 0, "--quiet")
+    invoke(
+        "extract",
+        "--dataset",
+        "sysu",
+        "--root",
+        work / "data" / "sysu",
+        "--out",
+        work / "cache",
+        "--mllm",
+        demo_models["mllm"],
+        "--backend",
+        "transformers",
+        "--device",
+        "cpu",
+        "--image-size",
+        "280x112",
+        "--workers",
+        0,
+        "--quiet",
+    )
     return work / "cache" / "sysu"
 
 
@@ -68,16 +85,25 @@ def sysu_cache(work, demo_models) -> Path:
 def ntu_model(work) -> Path:
     """A tiny model trained on NTU-layout data (the demo dataset's classes), skeleton only."""
     cache = write_tiny_cache(work / "ntu", frames=(12, 20), features=False)
-    invoke("train", "--cache", cache, "--work-dir", work / "ntu-run", "--config", work / "tiny.yaml",
-           *COMMON, *ONE_EPOCH, *SKELETON_ONLY)
+    invoke(
+        "train",
+        "--cache",
+        cache,
+        "--work-dir",
+        work / "ntu-run",
+        "--config",
+        work / "tiny.yaml",
+        *COMMON,
+        *ONE_EPOCH,
+        *SKELETON_ONLY,
+    )
     return work / "ntu-run" / "last.pt"
 
 
 @pytest.mark.integration
 def test_zeroshot_xsub_on_the_demo_sysu(sysu_cache, ntu_model, work):
     assert len(list((sysu_cache / "features").glob("*.h5"))) == 1  # the full extraction ran
-    invoke("zeroshot", "--checkpoint", ntu_model, "--cache", sysu_cache, "--protocol", "xsub",
-           "--out", work / "zs")
+    invoke("zeroshot", "--checkpoint", ntu_model, "--cache", sysu_cache, "--protocol", "xsub", "--out", work / "zs")
     summary = json.loads((work / "zs" / "zeroshot.json").read_text())
     # the test half: subjects 21-23, one mapped activity each
     assert summary["target"] == "sysu" and summary["num_samples"] == 3
@@ -85,8 +111,25 @@ def test_zeroshot_xsub_on_the_demo_sysu(sysu_cache, ntu_model, work):
 
 @pytest.mark.integration
 def test_finetuning_xsub_on_the_demo_sysu(sysu_cache, ntu_model, work):
-    result = invoke("train", "--cache", sysu_cache, "--protocol", "xsub", "--init-from", ntu_model,
-                    "--work-dir", work / "ft", "--config", work / "tiny.yaml", *COMMON, *ONE_EPOCH,
-                    *SKELETON_ONLY, "--batch-size", "3", "--test-batch-size", "3")
+    result = invoke(
+        "train",
+        "--cache",
+        sysu_cache,
+        "--protocol",
+        "xsub",
+        "--init-from",
+        ntu_model,
+        "--work-dir",
+        work / "ft",
+        "--config",
+        work / "tiny.yaml",
+        *COMMON,
+        *ONE_EPOCH,
+        *SKELETON_ONLY,
+        "--batch-size",
+        "3",
+        "--test-batch-size",
+        "3",
+    )
     assert "--init-from" in result.output
     assert (work / "ft" / "last.pt").is_file()

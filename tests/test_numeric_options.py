@@ -18,8 +18,9 @@ def float_options() -> list[tuple[str, click.Option]]:
     found = []
     for name, (module, attr, _) in SUBCOMMANDS.items():
         command = getattr(importlib.import_module(module), attr)
-        found += [(name, p) for p in command.params
-                  if isinstance(p.type, (click.types.FloatParamType, click.FloatRange))]
+        found += [
+            (name, p) for p in command.params if isinstance(p.type, (click.types.FloatParamType, click.FloatRange))
+        ]
     return found
 
 
@@ -32,8 +33,11 @@ def test_every_float_flag_is_a_finite_float():
 
 def test_help_shows_no_empty_range():
     """click describes a FloatRange without bounds as `[x<=None]` in --help; ours shows none."""
-    shown = [f"mmcl {name} {p.opts[0]}" for name, p in float_options()
-             if "None" in (p.get_help_extra(click.Context(click.Command(name))).get("range") or "")]
+    shown = [
+        f"mmcl {name} {p.opts[0]}"
+        for name, p in float_options()
+        if "None" in (p.get_help_extra(click.Context(click.Command(name))).get("range") or "")
+    ]
     assert not shown, f"help shows an empty range for {shown}"
     assert FiniteFloat(0, 2)._describe_range() == "0<=x<=2"
 
@@ -54,12 +58,14 @@ def test_count_names_the_bound_and_its_reason():
     assert count.convert("64", None, None) == 64
 
 
-@pytest.mark.parametrize("command", [
-    ["stage1_extract.cli", "--dataset", "demo", "--crop-margin", "nan"],
-    ["stage2_train.cli", "--lr", "nan"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stage1_extract.cli", "--dataset", "demo", "--crop-margin", "nan"],
+        ["stage2_train.cli", "--lr", "nan"],
+    ],
+)
 def test_nan_on_the_command_line_is_one_clear_line(command, tmp_path):
-    done = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+    done = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "'nan' is not a finite number" in done.stderr and not any(tmp_path.iterdir())

@@ -15,9 +15,13 @@ SAMPLE = ("tests/stage2/test_train.py", "tests/stage2/test_launch.py")
 
 
 def collected(*args: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *SAMPLE,
-                          *args],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *SAMPLE, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return {line for line in out.splitlines() if "::" in line}
 
 

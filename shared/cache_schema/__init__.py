@@ -24,17 +24,63 @@ running extraction, shards of a sharded one) have the same layout over a subset 
 """
 
 from .common import (
-    FEATURES_DIR, META_FIELDS, SCHEMA_VERSION, SKELETON_FILE, STR, names_hash, now, read_failures,
-    write_failures)
+    FEATURES_DIR,
+    META_FIELDS,
+    SCHEMA_VERSION,
+    SKELETON_FILE,
+    STR,
+    names_hash,
+    now,
+    read_failures,
+    write_failures,
+)
 from .features import (
-    BLOCK_FIELDS, BlockField, BlockShape, FeatureBlock, FeatureFile, FeatureHeader, merge_feature_parts,
-    check_rows, read_feature_arrays, read_feature_file, read_rows, same_feature_set, text_input, write_feature_file)
+    BLOCK_FIELDS,
+    BlockField,
+    BlockShape,
+    FeatureBlock,
+    FeatureFile,
+    FeatureHeader,
+    merge_feature_parts,
+    check_rows,
+    read_feature_arrays,
+    read_feature_file,
+    read_rows,
+    same_feature_set,
+    text_input,
+    write_feature_file,
+)
 from .locate import dataset_dirs, feature_files, resolve_dataset_dir, resolve_features
 from .skeletons import SkeletonCache, SkeletonCacheWriter
 
 __all__ = [
-    "BLOCK_FIELDS", "FEATURES_DIR", "META_FIELDS", "SCHEMA_VERSION", "SKELETON_FILE", "STR", "BlockField", "BlockShape",
-    "FeatureBlock", "FeatureFile", "FeatureHeader", "SkeletonCache", "SkeletonCacheWriter", "dataset_dirs",
-    "feature_files", "merge_feature_parts", "names_hash", "now", "read_failures", "read_feature_arrays",
-    "read_feature_file", "read_rows", "check_rows",
-    "resolve_dataset_dir", "resolve_features", "same_feature_set", "text_input", "write_failures", "write_feature_file"]
+    "BLOCK_FIELDS",
+    "FEATURES_DIR",
+    "META_FIELDS",
+    "SCHEMA_VERSION",
+    "SKELETON_FILE",
+    "STR",
+    "BlockField",
+    "BlockShape",
+    "FeatureBlock",
+    "FeatureFile",
+    "FeatureHeader",
+    "SkeletonCache",
+    "SkeletonCacheWriter",
+    "dataset_dirs",
+    "feature_files",
+    "merge_feature_parts",
+    "names_hash",
+    "now",
+    "read_failures",
+    "read_feature_arrays",
+    "read_feature_file",
+    "read_rows",
+    "check_rows",
+    "resolve_dataset_dir",
+    "resolve_features",
+    "same_feature_set",
+    "text_input",
+    "write_failures",
+    "write_feature_file",
+]

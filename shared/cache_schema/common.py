@@ -48,7 +48,8 @@ def check_header(f: h5py.File, path: Path, kind: str) -> None:
     if int(version) != SCHEMA_VERSION:
         raise CacheError(
             f"{path}: written with cache schema version {int(version)}, this mmcl-action reads "
-            f"version {SCHEMA_VERSION}; re-run `mmcl extract` to rebuild it")
+            f"version {SCHEMA_VERSION}; re-run `mmcl extract` to rebuild it"
+        )
 
 
 def open_cache(path: Path) -> h5py.File:

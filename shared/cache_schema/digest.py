@@ -56,8 +56,10 @@ def read_checked(ds: h5py.Dataset, path: Path):
         values = ds[()]
         stored = ds.attrs.get(DIGEST_ATTR)
     if stored is not None and digest(values) != _text(stored):
-        raise CacheError(f"{path}: damaged, dataset {ds.name} does not match its checksum (bit rot or an "
-                         f"edit); rebuild the file with `mmcl extract`")
+        raise CacheError(
+            f"{path}: damaged, dataset {ds.name} does not match its checksum (bit rot or an "
+            f"edit); rebuild the file with `mmcl extract`"
+        )
     return values
 
 
@@ -67,8 +69,10 @@ def damaged_reads(path: Path, what: str):
     try:
         yield
     except OSError as e:
-        raise CacheError(f"{path}: damaged, {what} cannot be read ({_first_line(e)}); rebuild it "
-                         f"(delete it and rerun `mmcl extract`)") from None
+        raise CacheError(
+            f"{path}: damaged, {what} cannot be read ({_first_line(e)}); rebuild it "
+            f"(delete it and rerun `mmcl extract`)"
+        ) from None
 
 
 def _is_text(values) -> bool:

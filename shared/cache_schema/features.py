@@ -92,8 +92,14 @@ class FeatureBlock:
         return len(self.index)
 
     @classmethod
-    def empty(cls, index: np.ndarray, name: list[str], sizes: BlockShape, float_dtype=None,
-              failures: list[tuple[str, str, str]] | None = None) -> "FeatureBlock":
+    def empty(
+        cls,
+        index: np.ndarray,
+        name: list[str],
+        sizes: BlockShape,
+        float_dtype=None,
+        failures: list[tuple[str, str, str]] | None = None,
+    ) -> "FeatureBlock":
         """Rows `index` all invalid: zero features, NaN answers, empty descriptions. Floating arrays
         in `float_dtype`, else as stored."""
         n = len(index)
@@ -110,8 +116,14 @@ class FeatureBlock:
     @classmethod
     def concat(cls, blocks: list["FeatureBlock"]) -> "FeatureBlock":
         blocks = [b for b in blocks if len(b)] or blocks[:1]
-        values = {fld.attr: (sum((getattr(b, fld.attr) for b in blocks), []) if fld.is_text
-                             else np.concatenate([getattr(b, fld.attr) for b in blocks])) for fld in BLOCK_FIELDS}
+        values = {
+            fld.attr: (
+                sum((getattr(b, fld.attr) for b in blocks), [])
+                if fld.is_text
+                else np.concatenate([getattr(b, fld.attr) for b in blocks])
+            )
+            for fld in BLOCK_FIELDS
+        }
         block = cls(**values, failures=sum((b.failures for b in blocks), []))
         order = np.argsort(block.index, kind="stable")
         return block.take(order)
@@ -144,8 +156,9 @@ PLAN_ATTRS = ("plan_shard", "plan_batch_size", "plan_limit")
 HEADER_ATTRS = ("schema_version", "kind", "names_hash", "num_samples", "complete", "created") + PLAN_ATTRS
 
 
-def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complete: bool,
-                       plan: dict | None = None) -> None:
+def write_feature_file(
+    path, header: FeatureHeader, block: FeatureBlock, complete: bool, plan: dict | None = None
+) -> None:
     """Write a feature file (a whole set when `complete`, else a chunk or shard) atomically; `plan`:
     a shard's PLAN_ATTRS."""
     path = Path(path)
@@ -153,8 +166,14 @@ def write_feature_file(path, header: FeatureHeader, block: FeatureBlock, complet
     with atomic_path(path) as tmp, H5Output(tmp, path, needed) as out:
         f = out.file
         f.attrs.update(header.attrs)
-        f.attrs.update(schema_version=SCHEMA_VERSION, kind="features", names_hash=header.names_hash,
-                       num_samples=header.num_samples, complete=complete, created=now())
+        f.attrs.update(
+            schema_version=SCHEMA_VERSION,
+            kind="features",
+            names_hash=header.names_hash,
+            num_samples=header.num_samples,
+            complete=complete,
+            created=now(),
+        )
         f.attrs.update(plan or {})
         for fld in BLOCK_FIELDS:  # each under a stored checksum (digest.py)
             write_checked(f, fld.path, getattr(block, fld.attr), fld.dtype)
@@ -181,17 +200,24 @@ def read_feature_arrays(path, attrs, require_complete: bool = True) -> tuple[Fea
     with open_cache(path) as f:
         check_header(f, path, "features")
         if require_complete and not f.attrs.get("complete", False):
-            raise CacheError(f"{path}: a partial feature file (a chunk or shard); merge the shards "
-                             f"with `mmcl extract --merge`")
+            raise CacheError(
+                f"{path}: a partial feature file (a chunk or shard); merge the shards with `mmcl extract --merge`"
+            )
         try:
             checked = lambda name: read_checked(f[name], path)  # noqa: E731
             header = FeatureHeader(
-                names_hash=str(f.attrs["names_hash"]), num_samples=int(f.attrs["num_samples"]),
-                questions=decoded(checked("text/questions")), class_names=decoded(checked("classes/name")),
+                names_hash=str(f.attrs["names_hash"]),
+                num_samples=int(f.attrs["num_samples"]),
+                questions=decoded(checked("text/questions")),
+                class_names=decoded(checked("classes/name")),
                 class_embedding=checked("classes/embedding"),
-                attrs={k: v for k, v in f.attrs.items() if k not in HEADER_ATTRS})
-            arrays = {fld.attr: decoded(checked(fld.path)) if fld.is_text else checked(fld.path) for fld in fields
-                      if fld.attr not in OPTIONAL_FIELDS or fld.path in f}
+                attrs={k: v for k, v in f.attrs.items() if k not in HEADER_ATTRS},
+            )
+            arrays = {
+                fld.attr: decoded(checked(fld.path)) if fld.is_text else checked(fld.path)
+                for fld in fields
+                if fld.attr not in OPTIONAL_FIELDS or fld.path in f
+            }
         except KeyError as e:
             raise CacheError(f"{path}: incomplete feature file, missing {e}; re-run `mmcl extract`") from None
     if len({len(a) for a in arrays.values()}) > 1:
@@ -212,9 +238,12 @@ def read_rows(path) -> tuple[dict, np.ndarray, list[str]]:
 
 def same_feature_set(a: FeatureHeader, b: FeatureHeader) -> bool:
     """Parts of one feature set: same sample list, questions, classes and provenance (not times)."""
-    return (a.names_hash == b.names_hash and a.questions == b.questions
-            and a.class_names == b.class_names and json.dumps(a.attrs, sort_keys=True, default=str)
-            == json.dumps(b.attrs, sort_keys=True, default=str))
+    return (
+        a.names_hash == b.names_hash
+        and a.questions == b.questions
+        and a.class_names == b.class_names
+        and json.dumps(a.attrs, sort_keys=True, default=str) == json.dumps(b.attrs, sort_keys=True, default=str)
+    )
 
 
 def merge_feature_parts(parts: list[Path], out: Path, allow_missing: bool = False) -> FeatureBlock:
@@ -228,16 +257,16 @@ def merge_feature_parts(parts: list[Path], out: Path, allow_missing: bool = Fals
     headers, blocks = zip(*(read_feature_file(p, require_complete=False) for p in parts))
     for p, h in zip(parts[1:], headers[1:]):
         if not same_feature_set(headers[0], h):
-            raise CacheError(f"{p}: not part of the same feature set as {parts[0]} "
-                             f"(different samples, prompts or models)")
+            raise CacheError(
+                f"{p}: not part of the same feature set as {parts[0]} (different samples, prompts or models)"
+            )
     block = FeatureBlock.concat(list(blocks))
     if len(np.unique(block.index)) != len(block):
         raise CacheError(f"{out}: the parts overlap (a sample appears twice)")
     n = headers[0].num_samples
     if len(block) != n:
         if not allow_missing:
-            raise CacheError(f"{out}: the parts cover {len(block)} of {n} samples; run the missing "
-                             f"shards first")
+            raise CacheError(f"{out}: the parts cover {len(block)} of {n} samples; run the missing shards first")
         block = _fill_missing(block, n)
     write_feature_file(out, headers[0], block, complete=True)
     return block
@@ -284,7 +313,8 @@ def check_rows(path: Path, header: FeatureHeader, index: np.ndarray, skeletons: 
     if header.names_hash != skeletons.names_hash or len(index) != len(skeletons):
         raise CacheError(
             f"{path} was extracted for a different sample list than {skeletons.path} "
-            f"(sample-name hash differs); re-run `mmcl extract` for this skeleton cache")
+            f"(sample-name hash differs); re-run `mmcl extract` for this skeleton cache"
+        )
     if not np.array_equal(index, np.arange(len(skeletons))):
         raise CacheError(f"{path}: rows are not in skeleton order; rebuild it")
 

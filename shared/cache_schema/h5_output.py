@@ -55,7 +55,7 @@ class FailSoftFile:
         for offset, data in self._kept:  # in write order: later writes win
             lo, hi = max(offset, self._pos), min(offset + len(data), self._pos + len(out))
             if lo < hi:
-                out[lo - self._pos:hi - self._pos] = data[lo - offset:hi - offset]
+                out[lo - self._pos : hi - self._pos] = data[lo - offset : hi - offset]
         self._pos += len(out)
         return len(out)
 

@@ -23,8 +23,10 @@ def resolve_dataset_dir(cache: str | Path, dataset: str | None = None) -> Path:
     if len(found) == 1 and dataset is None:
         return found[0]
     if not found:
-        raise CacheError(f"no skeleton cache under {cache} (looked for {cache / SKELETON_FILE} and "
-                         f"{cache}/*/{SKELETON_FILE}); run `mmcl extract --dataset NAME --out {cache}` first")
+        raise CacheError(
+            f"no skeleton cache under {cache} (looked for {cache / SKELETON_FILE} and "
+            f"{cache}/*/{SKELETON_FILE}); run `mmcl extract --dataset NAME --out {cache}` first"
+        )
     # every command that reads a cache takes --cache; not all of them take --dataset
     choices = " or ".join(f"--cache {p}" for p in found)
     raise CacheError(f"{cache} holds several datasets ({', '.join(p.name for p in found)}); choose one: {choices}")
@@ -52,6 +54,9 @@ def resolve_features(dataset_dir: Path, name: str | None) -> Path:
         raise CacheError(
             f"no feature file in {dataset_dir / FEATURES_DIR}: FAM needs rgb/pooled and FRM needs "
             f"text/* from `mmcl extract --dataset {dataset_dir.name}` (without --skeletons-only), "
-            f"or train the plain backbone with --no-fam --no-frm")
-    raise CacheError(f"several feature sets in {dataset_dir / FEATURES_DIR}: "
-                     f"{', '.join(p.stem for p in found)}; choose one with --features NAME")
+            f"or train the plain backbone with --no-fam --no-frm"
+        )
+    raise CacheError(
+        f"several feature sets in {dataset_dir / FEATURES_DIR}: "
+        f"{', '.join(p.stem for p in found)}; choose one with --features NAME"
+    )

@@ -18,8 +18,17 @@ from .h5_output import H5Output
 from ..dataset_spec import DatasetSpec, SampleMeta, dataset_from_card
 from ..registry import DATASETS
 from .common import (
-    META_FIELDS, SCHEMA_VERSION, SKELETON_FILE, check_header, decoded, open_cache, names_hash, now,
-    read_failures, write_failures)
+    META_FIELDS,
+    SCHEMA_VERSION,
+    SKELETON_FILE,
+    check_header,
+    decoded,
+    open_cache,
+    names_hash,
+    now,
+    read_failures,
+    write_failures,
+)
 
 
 FRAMES_PER_CHUNK = 64  # HDF5 chunk length of the per-frame arrays
@@ -57,18 +66,26 @@ class SkeletonCacheWriter:
         # fletcher32: a checksum per chunk, so a damaged chunk is an error on read, not wrong frames.
         opts = dict(compression="lzf", fletcher32=True)
         f = FRAMES_PER_CHUNK
-        self._joints = g.create_dataset("joints", (0, m, v, 3), np.float32, maxshape=(None, m, v, 3),
-                                        chunks=(f, m, v, 3), **opts)
+        self._joints = g.create_dataset(
+            "joints", (0, m, v, 3), np.float32, maxshape=(None, m, v, 3), chunks=(f, m, v, 3), **opts
+        )
         self._frame_index = g.create_dataset("frame_index", (0,), np.int32, maxshape=(None,), chunks=True, **opts)
         self._color = None
         if self.spec.color_resolution is not None:
-            self._color = g.create_dataset("color_xy", (0, m, v, 2), np.float32, maxshape=(None, m, v, 2),
-                                           chunks=(f, m, v, 2), **opts)
+            self._color = g.create_dataset(
+                "color_xy", (0, m, v, 2), np.float32, maxshape=(None, m, v, 2), chunks=(f, m, v, 2), **opts
+            )
             self._color.attrs["resolution"] = self.spec.color_resolution
         return self
 
-    def append(self, meta: SampleMeta, joints: np.ndarray, frame_index: np.ndarray,
-               color_xy: np.ndarray | None = None, source_stamp: str = "") -> None:
+    def append(
+        self,
+        meta: SampleMeta,
+        joints: np.ndarray,
+        frame_index: np.ndarray,
+        color_xy: np.ndarray | None = None,
+        source_stamp: str = "",
+    ) -> None:
         t = len(joints)
         m, v = self.spec.num_person, self.spec.layout.num_joints
         if joints.shape[1:] != (m, v, 3) or t == 0:
@@ -103,14 +120,23 @@ class SkeletonCacheWriter:
     def _finish(self) -> None:
         f, spec = self._f, self.spec
         if not self.metas:
-            raise CacheError(f"{self.path}: no sample could be read ({no_sample_reasons(self.failures)}); "
-                             f"nothing written")
+            raise CacheError(
+                f"{self.path}: no sample could be read ({no_sample_reasons(self.failures)}); nothing written"
+            )
         names = [m.name for m in self.metas]
         f.attrs.update(
-            schema_version=SCHEMA_VERSION, kind="skeletons", dataset=spec.name,
-            layout=spec.layout_name, num_person=spec.num_person, num_joints=spec.layout.num_joints,
-            names_hash=names_hash(names), dataset_card=spec.card(), tool_version=__version__, created=now(),
-            **self.attrs)
+            schema_version=SCHEMA_VERSION,
+            kind="skeletons",
+            dataset=spec.name,
+            layout=spec.layout_name,
+            num_person=spec.num_person,
+            num_joints=spec.layout.num_joints,
+            names_hash=names_hash(names),
+            dataset_card=spec.card(),
+            tool_version=__version__,
+            created=now(),
+            **self.attrs,
+        )
         # the sample table under stored checksums (digest.py): bit rot is an error, not a wrong label
         write_checked(f["skeleton"], "offsets", np.concatenate([[0], np.cumsum(self.frame_counts)]), np.int64)
         s = f.create_group("samples")
@@ -156,17 +182,23 @@ class SkeletonCache:
                 self.offsets = checked("skeleton/offsets")
                 self.joints_shape = f["skeleton/joints"].shape
                 self.has_color = "color_xy" in f["skeleton"]
-                self.color_resolution = (tuple(int(x) for x in f["skeleton/color_xy"].attrs["resolution"])
-                                         if self.has_color else None)
+                self.color_resolution = (
+                    tuple(int(x) for x in f["skeleton/color_xy"].attrs["resolution"]) if self.has_color else None
+                )
                 self.failures = read_failures(f)
             except KeyError as e:
                 raise CacheError(f"{self.path}: incomplete skeleton cache, missing {e}") from None
             except OSError as e:
-                raise CacheError(f"{self.path}: damaged, its sample table cannot be read ({_first_line(e)}); "
-                                 f"rebuild it") from None
+                raise CacheError(
+                    f"{self.path}: damaged, its sample table cannot be read ({_first_line(e)}); rebuild it"
+                ) from None
         n = len(self.names)
-        if (len(self.labels) != n or len(self.offsets) != n + 1 or self.offsets[-1] != self.joints_shape[0]
-                or self.attrs.get("names_hash") != names_hash(self.names)):
+        if (
+            len(self.labels) != n
+            or len(self.offsets) != n + 1
+            or self.offsets[-1] != self.joints_shape[0]
+            or self.attrs.get("names_hash") != names_hash(self.names)
+        ):
             raise CacheError(f"{self.path}: inconsistent skeleton cache (sample table vs frames); rebuild it")
         self.dataset = str(self.attrs["dataset"])
         self.num_person = int(self.attrs["num_person"])
@@ -183,8 +215,10 @@ class SkeletonCache:
         bad = np.flatnonzero((self.labels < 0) | (self.labels >= num_classes))
         if len(bad):
             i = int(bad[0])
-            raise CacheError(f"{self.path}: sample {self.names[i]} has label {int(self.labels[i])}, outside "
-                             f"0..{num_classes - 1} ({len(bad)} such); the file is damaged: rebuild it")
+            raise CacheError(
+                f"{self.path}: sample {self.names[i]} has label {int(self.labels[i])}, outside "
+                f"0..{num_classes - 1} ({len(bad)} such); the file is damaged: rebuild it"
+            )
 
     def __len__(self) -> int:
         return len(self.names)
@@ -201,8 +235,10 @@ class SkeletonCache:
             return DATASETS[self.dataset]
         card = self.attrs.get("dataset_card")
         if card is None:
-            raise CacheError(f"{self.path}: dataset {self.dataset!r} is not a built-in one and the file does not "
-                             f"describe it (no dataset_card); rebuild it with `mmcl extract`")
+            raise CacheError(
+                f"{self.path}: dataset {self.dataset!r} is not a built-in one and the file does not "
+                f"describe it (no dataset_card); rebuild it with `mmcl extract`"
+            )
         return dataset_from_card(self.dataset, str(card), self.splits, self.names)
 
     @cached_property
@@ -214,14 +250,18 @@ class SkeletonCache:
                 return [""] * len(self.names)
             stamps = decoded(read_checked(f[f"samples/{SOURCE_STAMP}"], self.path))  # damage: one CacheError
         if len(stamps) != len(self.names):
-            raise CacheError(f"{self.path}: inconsistent skeleton cache ({len(stamps)} source stamps for "
-                             f"{len(self.names)} samples); rebuild it")
+            raise CacheError(
+                f"{self.path}: inconsistent skeleton cache ({len(stamps)} source stamps for "
+                f"{len(self.names)} samples); rebuild it"
+            )
         return stamps
 
     def split_indices(self, protocol: str, train: bool) -> np.ndarray:
         if protocol not in self.splits:
-            raise CacheError(f"{self.path}: dataset {self.dataset!r} has no protocol {protocol!r}; "
-                             f"choose one of: {', '.join(self.splits)}")
+            raise CacheError(
+                f"{self.path}: dataset {self.dataset!r} has no protocol {protocol!r}; "
+                f"choose one of: {', '.join(self.splits)}"
+            )
         return np.flatnonzero(self.splits[protocol] == train)
 
     def load(self) -> "SkeletonCache":

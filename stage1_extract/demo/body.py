@@ -19,8 +19,19 @@ from shared.layouts import NTU25
 from .kinematics import apply, random_stream, rotation, two_bone, unit
 
 __all__ = [
-    "J", "LEFT", "RIGHT", "SIDES", "Actor", "Body", "Look", "Performance", "Pose", "Prop", "Scene",
-    "performer", "side_name",
+    "J",
+    "LEFT",
+    "RIGHT",
+    "SIDES",
+    "Actor",
+    "Body",
+    "Look",
+    "Performance",
+    "Pose",
+    "Prop",
+    "Scene",
+    "performer",
+    "side_name",
 ]
 
 J = {name: i for i, name in enumerate(NTU25.joint_names)}  # NTU-25 joint index by name
@@ -47,8 +58,17 @@ class Look:
     shoes: tuple[int, int, int] = (40, 36, 34)
 
 
-_SHIRTS = ((52, 101, 164), (204, 40, 40), (78, 154, 6), (117, 80, 123), (196, 160, 0),
-           (60, 64, 70), (206, 92, 0), (225, 225, 220), (0, 128, 128))
+_SHIRTS = (
+    (52, 101, 164),
+    (204, 40, 40),
+    (78, 154, 6),
+    (117, 80, 123),
+    (196, 160, 0),
+    (60, 64, 70),
+    (206, 92, 0),
+    (225, 225, 220),
+    (0, 128, 128),
+)
 _TROUSERS = ((46, 52, 54), (32, 74, 135), (85, 87, 83), (143, 89, 2), (20, 20, 24))
 _SKINS = ((241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (255, 219, 172))
 _HAIR = ((30, 24, 20), (90, 60, 30), (160, 120, 60), (60, 60, 60))
@@ -94,14 +114,29 @@ class Body:
             return tuple(int(c) for c in np.clip(base + rng.integers(-12, 13, 3), 0, 255))
 
         return cls(
-            height=h, spine_lower=0.170 * h * torso, spine_upper=0.125 * h * torso,
-            neck=0.045 * h, head=0.065 * h, shoulder_half=0.100 * h * width,
-            shoulder_drop=0.012 * h, hip_half=0.048 * h * width, hip_drop=0.02 * h,
-            upper_arm=0.165 * h * arm, forearm=0.145 * h * arm, hand=0.045 * h, tip=0.040 * h,
-            thumb=0.030 * h, thigh=0.240 * h * leg, shin=0.230 * h * leg, ankle=0.040 * h,
-            foot=0.075 * h, stance=0.05 * h * width + rng.uniform(0.0, 0.06),
-            speed=rng.uniform(0.8, 1.25), amplitude=rng.uniform(0.85, 1.15),
-            slouch=rng.uniform(-0.02, 0.10), right_on_top=bool(rng.random() < 0.6),
+            height=h,
+            spine_lower=0.170 * h * torso,
+            spine_upper=0.125 * h * torso,
+            neck=0.045 * h,
+            head=0.065 * h,
+            shoulder_half=0.100 * h * width,
+            shoulder_drop=0.012 * h,
+            hip_half=0.048 * h * width,
+            hip_drop=0.02 * h,
+            upper_arm=0.165 * h * arm,
+            forearm=0.145 * h * arm,
+            hand=0.045 * h,
+            tip=0.040 * h,
+            thumb=0.030 * h,
+            thigh=0.240 * h * leg,
+            shin=0.230 * h * leg,
+            ankle=0.040 * h,
+            foot=0.075 * h,
+            stance=0.05 * h * width + rng.uniform(0.0, 0.06),
+            speed=rng.uniform(0.8, 1.25),
+            amplitude=rng.uniform(0.85, 1.15),
+            slouch=rng.uniform(-0.02, 0.10),
+            right_on_top=bool(rng.random() < 0.6),
             look=Look(colour(_SHIRTS), colour(_TROUSERS), colour(_SKINS), colour(_HAIR)),
         )
 
@@ -142,7 +177,8 @@ class Pose:
         jt[:, J["Head"]] = jt[:, J["Neck"]] + apply(self.head_rot, (0, b.head, 0.015))
         for s in SIDES:
             jt[:, _side("Shoulder", s)] = jt[:, J["SpineShoulder"]] + apply(
-                self.rot, (s * b.shoulder_half, -b.shoulder_drop, -0.01))
+                self.rot, (s * b.shoulder_half, -b.shoulder_drop, -0.01)
+            )
             jt[:, _side("Hip", s)] = pelvis + apply(self.pelvis_rot, (s * b.hip_half, -b.hip_drop, 0))
         return self
 
@@ -155,8 +191,7 @@ class Pose:
     def rest_wrist(self, side: int) -> np.ndarray:
         """Where the wrist hangs: below the shoulder whatever the trunk's lean."""
         b = self.body
-        return self.joints[:, _side("Shoulder", side)] + np.array(
-            [side * 0.035, -0.96 * b.arm_length, 0.03])
+        return self.joints[:, _side("Shoulder", side)] + np.array([side * 0.035, -0.96 * b.arm_length, 0.03])
 
     def arm(self, side: int, wrist, pole=(0.3, -1.0, -0.4), hand_bias=(0.0, 0.0, 0.0)) -> Pose:
         """Place one arm reaching for `wrist`; `pole` (trunk frame, x mirrored for the left arm)
@@ -164,8 +199,7 @@ class Pose:
         b, jt = self.body, self.joints
         mirror = np.array([side, 1.0, 1.0])
         pole = apply(self.rot, np.asarray(pole, float) * mirror)
-        elbow, wrist = two_bone(jt[:, _side("Shoulder", side)], np.asarray(wrist, float),
-                                 b.upper_arm, b.forearm, pole)
+        elbow, wrist = two_bone(jt[:, _side("Shoulder", side)], np.asarray(wrist, float), b.upper_arm, b.forearm, pole)
         direction = unit(unit(wrist - elbow) + apply(self.rot, np.asarray(hand_bias, float) * mirror))
         hand = wrist + b.hand * direction
         # The thumb points forward and inwards off the hand's line (palm towards the body).
@@ -193,9 +227,9 @@ class Pose:
             jt[:, _side("Knee", s)] = knee
             jt[:, _side("Ankle", s)] = ankle
             jt[:, _side("Foot", s)] = ankle + apply(
-                self.pelvis_rot, (b.foot * np.sin(toe_out), -0.6 * b.ankle, b.foot * np.cos(toe_out)))
+                self.pelvis_rot, (b.foot * np.sin(toe_out), -0.6 * b.ankle, b.foot * np.cos(toe_out))
+            )
         return self
-
 
 
 @dataclass

@@ -41,8 +41,7 @@ class DemoConfig:
         return 1 if subject % 2 else 2
 
     def name(self, subject: int, camera: int, replication: int, action: int) -> str:
-        return (f"S{self.setup_of(subject):03d}C{camera:03d}P{subject:03d}"
-                f"R{replication:03d}A{action:03d}")
+        return f"S{self.setup_of(subject):03d}C{camera:03d}P{subject:03d}R{replication:03d}A{action:03d}"
 
     def takes(self) -> list[tuple[int, int, int]]:
         """(subject, replication, action): one performance, filmed by every camera."""
@@ -96,8 +95,9 @@ class SysuConfig:
         _check_frames(self.frames)
         _check_motions(SYSU, self.activities, "SYSU activities")
         if self.per_subject is not None and not 1 <= self.per_subject <= len(self.activities):
-            raise MMCLError(f"per_subject must be 1..{len(self.activities)} (the activities) or None, "
-                            f"got {self.per_subject}")
+            raise MMCLError(
+                f"per_subject must be 1..{len(self.activities)} (the activities) or None, got {self.per_subject}"
+            )
 
     def takes(self) -> list[tuple[int, int]]:
         """(subject, activity) of every performance."""

@@ -61,8 +61,18 @@ from .render import VIDEO_CODEC
 from .writers import ntu_take, sysu_take, tree_bytes, utd_take
 
 __all__ = [
-    "MOTIONS", "VIDEO_CODEC", "DemoConfig", "Imperfections", "Motion", "SysuConfig", "UtdConfig",
-    "demo_sample_names", "generate_demo", "generate_sysu", "generate_utd", "perform",
+    "MOTIONS",
+    "VIDEO_CODEC",
+    "DemoConfig",
+    "Imperfections",
+    "Motion",
+    "SysuConfig",
+    "UtdConfig",
+    "demo_sample_names",
+    "generate_demo",
+    "generate_sysu",
+    "generate_utd",
+    "perform",
 ]
 
 
@@ -71,8 +81,9 @@ def _given(**sequences: Sequence[int] | None) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v) for k, v in sequences.items() if v is not None}
 
 
-def _run_tasks(fn: Callable[..., list[dict]], tasks: list[tuple], workers: int | None,
-               progress: bool, desc: str) -> list[dict]:
+def _run_tasks(
+    fn: Callable[..., list[dict]], tasks: list[tuple], workers: int | None, progress: bool, desc: str
+) -> list[dict]:
     """Run fn(*task) for every task, in a process pool when workers > 1; results in task order."""
     workers = min(workers or os.cpu_count() or 1, len(tasks)) or 1
     bar = progress_bar(total=len(tasks), desc=desc, unit="take", disable=not progress)
@@ -96,10 +107,18 @@ def _run_tasks(fn: Callable[..., list[dict]], tasks: list[tuple], workers: int |
 
 
 def _summary(dataset: str, root: Path, rows: list[dict], started: float, **extra) -> dict:
-    return {"dataset": dataset, "root": str(root), "samples": len(rows),
-            "names": [r["name"] for r in rows], "files": rows, "frames": sum(r["frames"] for r in rows),
-            "bytes": tree_bytes(root), "seconds": round(time.perf_counter() - started, 2),
-            "codec": f"H.264 ({VIDEO_CODEC})", **extra}
+    return {
+        "dataset": dataset,
+        "root": str(root),
+        "samples": len(rows),
+        "names": [r["name"] for r in rows],
+        "files": rows,
+        "frames": sum(r["frames"] for r in rows),
+        "bytes": tree_bytes(root),
+        "seconds": round(time.perf_counter() - started, 2),
+        "codec": f"H.264 ({VIDEO_CODEC})",
+        **extra,
+    }
 
 
 def demo_sample_names(**kwargs) -> list[str]:
@@ -107,76 +126,144 @@ def demo_sample_names(**kwargs) -> list[str]:
     return DemoConfig(**_demo_kwargs(**kwargs)).names()
 
 
-def _demo_kwargs(*, subjects=(1, 2, 3, 4, 5), cameras=(1, 2, 3), replications=(1, 2),
-                 actions=None, frames=(40, 80), video_size=(320, 180), fps=30, seed=0,
-                 faults: Imperfections | None = None) -> dict:
-    kw = dict(subjects=tuple(subjects), cameras=tuple(cameras), replications=tuple(replications),
-              frames=tuple(frames), video_size=tuple(video_size), fps=int(fps), seed=int(seed),
-              **_given(actions=actions))
+def _demo_kwargs(
+    *,
+    subjects=(1, 2, 3, 4, 5),
+    cameras=(1, 2, 3),
+    replications=(1, 2),
+    actions=None,
+    frames=(40, 80),
+    video_size=(320, 180),
+    fps=30,
+    seed=0,
+    faults: Imperfections | None = None,
+) -> dict:
+    kw = dict(
+        subjects=tuple(subjects),
+        cameras=tuple(cameras),
+        replications=tuple(replications),
+        frames=tuple(frames),
+        video_size=tuple(video_size),
+        fps=int(fps),
+        seed=int(seed),
+        **_given(actions=actions),
+    )
     if faults is not None:
         kw["faults"] = faults
     return kw
 
 
-def generate_demo(root: str | Path, *, subjects: Sequence[int] = (1, 2, 3, 4, 5),
-                  cameras: Sequence[int] = (1, 2, 3), replications: Sequence[int] = (1, 2),
-                  actions: Sequence[int] | None = None, frames: tuple[int, int] = (40, 80),
-                  video_size: tuple[int, int] = (320, 180), fps: int = 30, seed: int = 0,
-                  faults: Imperfections | None = None, workers: int | None = None,
-                  progress: bool = True) -> dict:
+def generate_demo(
+    root: str | Path,
+    *,
+    subjects: Sequence[int] = (1, 2, 3, 4, 5),
+    cameras: Sequence[int] = (1, 2, 3),
+    replications: Sequence[int] = (1, 2),
+    actions: Sequence[int] | None = None,
+    frames: tuple[int, int] = (40, 80),
+    video_size: tuple[int, int] = (320, 180),
+    fps: int = 30,
+    seed: int = 0,
+    faults: Imperfections | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Write the demo dataset in the NTU RGB+D layout under `root`; returns a summary.
 
     actions default to every demo class (shared.registry.DEMO); frames is the inclusive range of
     clip lengths; workers default to the CPU count (1: no process pool)."""
-    config = DemoConfig(**_demo_kwargs(subjects=subjects, cameras=cameras, replications=replications,
-                                       actions=actions, frames=frames, video_size=video_size,
-                                       fps=fps, seed=seed, faults=faults))
+    config = DemoConfig(
+        **_demo_kwargs(
+            subjects=subjects,
+            cameras=cameras,
+            replications=replications,
+            actions=actions,
+            frames=frames,
+            video_size=video_size,
+            fps=fps,
+            seed=seed,
+            faults=faults,
+        )
+    )
     root = Path(root)
     for sub in ("nturgb+d_skeletons", "nturgb+d_rgb"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    rows = _run_tasks(ntu_take, [(config, root, *take) for take in config.takes()],
-                      workers, progress, "demo (NTU layout)")
+    rows = _run_tasks(
+        ntu_take, [(config, root, *take) for take in config.takes()], workers, progress, "demo (NTU layout)"
+    )
     rows.sort(key=lambda r: r["name"])
     return _summary(
-        "demo", root, rows, started,
+        "demo",
+        root,
+        rows,
+        started,
         noise_body_files=[r["name"] for r in rows if r["noise_body"]],
         empty_frame_files=[r["name"] for r in rows if r["empty_frames"]],
         skeleton_bytes=sum(r["skeleton_bytes"] for r in rows),
-        video_bytes=sum(r["video_bytes"] for r in rows))
+        video_bytes=sum(r["video_bytes"] for r in rows),
+    )
 
 
-def generate_utd(root: str | Path, *, subjects: Sequence[int] = UtdConfig.subjects,
-                 trials: Sequence[int] = UtdConfig.trials, actions: Sequence[int] | None = None,
-                 frames: tuple[int, int] = (40, 80), video_size: tuple[int, int] = (640, 480),
-                 fps: int = 30, seed: int = 0, workers: int | None = None,
-                 progress: bool = True, label: str = "demo (UTD-MHAD layout)") -> dict:
+def generate_utd(
+    root: str | Path,
+    *,
+    subjects: Sequence[int] = UtdConfig.subjects,
+    trials: Sequence[int] = UtdConfig.trials,
+    actions: Sequence[int] | None = None,
+    frames: tuple[int, int] = (40, 80),
+    video_size: tuple[int, int] = (640, 480),
+    fps: int = 30,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
+    label: str = "demo (UTD-MHAD layout)",
+) -> dict:
     """Write UTD-MHAD-layout data for the six actions zero-shot maps to NTU (by default); `label`
     names the progress bar (the custom example is drawn from the same generator)."""
-    config = UtdConfig(subjects=tuple(subjects), trials=tuple(trials), frames=tuple(frames),
-                       video_size=tuple(video_size), fps=int(fps), seed=int(seed),
-                       **_given(actions=actions))
+    config = UtdConfig(
+        subjects=tuple(subjects),
+        trials=tuple(trials),
+        frames=tuple(frames),
+        video_size=tuple(video_size),
+        fps=int(fps),
+        seed=int(seed),
+        **_given(actions=actions),
+    )
     root = Path(root)
     for sub in ("Skeleton", "RGB"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tasks = [(config, root, a, s, t)
-             for a in config.actions for s in config.subjects for t in config.trials]
+    tasks = [(config, root, a, s, t) for a in config.actions for s in config.subjects for t in config.trials]
     rows = _run_tasks(utd_take, tasks, workers, progress, label)
     return _summary("utd-mhad", root, rows, started)
 
 
-def generate_sysu(root: str | Path, *, subjects: Sequence[int] = SysuConfig.subjects,
-                  activities: Sequence[int] | None = None, per_subject: int | None = SysuConfig.per_subject,
-                  frames: tuple[int, int] = (40, 80),
-                  image_size: tuple[int, int] = (640, 480), fps: int = 30, seed: int = 0,
-                  workers: int | None = None, progress: bool = True) -> dict:
+def generate_sysu(
+    root: str | Path,
+    *,
+    subjects: Sequence[int] = SysuConfig.subjects,
+    activities: Sequence[int] | None = None,
+    per_subject: int | None = SysuConfig.per_subject,
+    frames: tuple[int, int] = (40, 80),
+    image_size: tuple[int, int] = (640, 480),
+    fps: int = 30,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Write SYSU-3D-HOI-layout data for the activities with a demo motion (by default); the
     JPEGs are `image_size`, the colour coordinates in sklImage.mat 640x480 pixels regardless.
     Each subject performs `per_subject` of the activities in rotation (None: all of them)."""
-    config = SysuConfig(subjects=tuple(subjects), per_subject=per_subject, frames=tuple(frames),
-                        image_size=tuple(image_size), fps=int(fps), seed=int(seed),
-                        **_given(activities=activities))
+    config = SysuConfig(
+        subjects=tuple(subjects),
+        per_subject=per_subject,
+        frames=tuple(frames),
+        image_size=tuple(image_size),
+        fps=int(fps),
+        seed=int(seed),
+        **_given(activities=activities),
+    )
     root = Path(root)
     started = time.perf_counter()
     tasks = [(config, root, s, a) for s, a in config.takes()]

@@ -15,8 +15,9 @@ from .render import Intrinsics
 
 # Kinect-like noise (metres): larger on hands and feet, along depth, and in side views.
 _JOINT_NOISE = np.full(NTU25.num_joints, 0.006)
-_JOINT_NOISE[[J[n] for n in ("HandLeft", "HandRight", "HandTipLeft", "HandTipRight",
-                              "ThumbLeft", "ThumbRight")]] = 0.015
+_JOINT_NOISE[[J[n] for n in ("HandLeft", "HandRight", "HandTipLeft", "HandTipRight", "ThumbLeft", "ThumbRight")]] = (
+    0.015
+)
 _JOINT_NOISE[[J[n] for n in ("WristLeft", "WristRight", "FootLeft", "FootRight")]] = 0.010
 
 
@@ -50,8 +51,7 @@ class Recording:
     empty_frames: tuple[int, ...] = ()
 
 
-def record(joints: np.ndarray, intrinsics: Intrinsics, rng: np.random.Generator,
-            faults: Imperfections) -> Recording:
+def record(joints: np.ndarray, intrinsics: Intrinsics, rng: np.random.Generator, faults: Imperfections) -> Recording:
     t, b = joints.shape[:2]
     ids = rng.integers(1000, 60000) + np.arange(b)
     present = np.ones((t, b), bool)
@@ -66,18 +66,18 @@ def record(joints: np.ndarray, intrinsics: Intrinsics, rng: np.random.Generator,
     return Recording(joints, intrinsics.project(joints), ids, present, noise_body, empty_frames)
 
 
-def _add_noise_body(joints: np.ndarray, ids: np.ndarray, present: np.ndarray,
-                    rng: np.random.Generator, max_frames: int):
+def _add_noise_body(
+    joints: np.ndarray, ids: np.ndarray, present: np.ndarray, rng: np.random.Generator, max_frames: int
+):
     """A spurious short-lived 'body': a wide, flat blob of jittering joints (furniture, a coat);
     returns (joints, ids, present) with it as the last body."""
     t = joints.shape[0]
     length = int(rng.integers(2, max_frames + 1))
     start = int(rng.integers(0, max(t - length, 0) + 1))
-    centre = np.array([rng.choice([-1, 1]) * rng.uniform(0.8, 1.4), rng.uniform(-0.6, 0.1),
-                       rng.uniform(2.8, 4.5)])
+    centre = np.array([rng.choice([-1, 1]) * rng.uniform(0.8, 1.4), rng.uniform(-0.6, 0.1), rng.uniform(2.8, 4.5)])
     blob = centre + rng.normal(0, 1, (t, NTU25.num_joints, 3)) * (0.35, 0.12, 0.08)
     present = np.concatenate([present, np.zeros((t, 1), bool)], 1)
-    present[start:start + length, -1] = True
+    present[start : start + length, -1] = True
     ids = np.append(ids, ids.max() + int(rng.integers(5, 50)))
     return np.concatenate([joints, blob[:, None]], 1), ids, present
 
@@ -86,9 +86,13 @@ def _add_noise_body(joints: np.ndarray, ids: np.ndarray, present: np.ndarray,
 
 # NTU-25 joint (0-based) that each Kinect v1 joint is read from: the inverse of the joints that
 # shared.layouts copies from v1 into NTU-25.
-_V1_FROM_NTU25 = np.array(sorted(
-    (next(iter(row)) - 1, ntu - 1) for ntu, row in KINECT_V1_TO_NTU25_1BASED.items()
-    if len(row) == 1 and next(iter(row.values())) == 1.0)).T[1]
+_V1_FROM_NTU25 = np.array(
+    sorted(
+        (next(iter(row)) - 1, ntu - 1)
+        for ntu, row in KINECT_V1_TO_NTU25_1BASED.items()
+        if len(row) == 1 and next(iter(row.values())) == 1.0
+    )
+).T[1]
 _V1_SPINE_LOWER = 0.3  # Kinect v1's Spine sits below v2's SpineMid (share of SpineBase->SpineMid)
 
 

@@ -14,8 +14,16 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 __all__ = [
-    "apply", "heading", "mix", "random_stream", "rotation", "smoothstep", "to_local", "to_parent",
-    "two_bone", "unit",
+    "apply",
+    "heading",
+    "mix",
+    "random_stream",
+    "rotation",
+    "smoothstep",
+    "to_local",
+    "to_parent",
+    "two_bone",
+    "unit",
 ]
 
 

@@ -21,8 +21,17 @@ from .body import J, Look, Performance, Prop
 from .kinematics import heading, random_stream, unit
 
 __all__ = [
-    "KINECT_V1_COLOR", "KINECT_V2_COLOR", "VIDEO_CODEC", "Camera", "Intrinsics", "Painter", "Room",
-    "kinect_rig", "render", "write_jpegs", "write_video",
+    "KINECT_V1_COLOR",
+    "KINECT_V2_COLOR",
+    "VIDEO_CODEC",
+    "Camera",
+    "Intrinsics",
+    "Painter",
+    "Room",
+    "kinect_rig",
+    "render",
+    "write_jpegs",
+    "write_video",
 ]
 
 VIDEO_CODEC = "libx264"  # H.264 in AVI, as NTU's videos
@@ -31,6 +40,7 @@ VIDEO_CODEC = "libx264"  # H.264 in AVI, as NTU's videos
 # ============================================================================================
 # Cameras
 # ============================================================================================
+
 
 @dataclass(frozen=True)
 class Intrinsics:
@@ -48,8 +58,7 @@ class Intrinsics:
     def project(self, points: np.ndarray) -> np.ndarray:
         """(..., 3) camera coordinates -> (..., 2) pixels (y up in space, down in the image)."""
         z = np.maximum(points[..., 2], 1e-3)
-        return np.stack([self.cx + self.fx * points[..., 0] / z,
-                         self.cy - self.fy * points[..., 1] / z], -1)
+        return np.stack([self.cx + self.fx * points[..., 0] / z, self.cy - self.fy * points[..., 1] / z], -1)
 
 
 KINECT_V2_COLOR = Intrinsics(1060.0, 1060.0, 960.0, 540.0, 1920, 1080)
@@ -83,15 +92,19 @@ class Camera:
         return float(np.linalg.norm(np.cross(unit(facing), towards)))
 
 
-
-
 # Per-take camera jitter (standard deviations): azimuth (degrees), distance, height, aim point (m).
 CAMERA_JITTER = {"azimuth": 4.0, "distance": 0.12, "height": 0.06, "aim": 0.05}
 
 
-def kinect_rig(seed: int, key: str, azimuths: dict[int, float], intrinsics: Intrinsics,
-               distance: tuple[float, float], height: tuple[float, float],
-               jitter: np.random.Generator | None = None) -> dict[int, Camera]:
+def kinect_rig(
+    seed: int,
+    key: str,
+    azimuths: dict[int, float],
+    intrinsics: Intrinsics,
+    distance: tuple[float, float],
+    height: tuple[float, float],
+    jitter: np.random.Generator | None = None,
+) -> dict[int, Camera]:
     """Cameras at the same height and distance around the scene origin, aimed at the performer;
     with a `jitter` stream each camera is moved off that place by CAMERA_JITTER (per take: the
     view angle, height and distance vary from sample to sample as between real recordings)."""
@@ -99,16 +112,19 @@ def kinect_rig(seed: int, key: str, azimuths: dict[int, float], intrinsics: Intr
     d, h, aim = rng.uniform(*distance), rng.uniform(*height), rng.uniform(0.85, 1.0)
     cameras = {}
     for c, az in azimuths.items():
-        dz, dd, dh, da = ((jitter.normal(0, CAMERA_JITTER[k]) for k in ("azimuth", "distance", "height", "aim"))
-                          if jitter is not None else (0.0,) * 4)
-        cameras[c] = Camera.look_at(heading(az + dz) * (d + dd) + (0.0, h + dh, 0.0), (0.0, aim + da, 0.0),
-                                    intrinsics)
+        dz, dd, dh, da = (
+            (jitter.normal(0, CAMERA_JITTER[k]) for k in ("azimuth", "distance", "height", "aim"))
+            if jitter is not None
+            else (0.0,) * 4
+        )
+        cameras[c] = Camera.look_at(heading(az + dz) * (d + dd) + (0.0, h + dh, 0.0), (0.0, aim + da, 0.0), intrinsics)
     return cameras
 
 
 # ============================================================================================
 # Rendering
 # ============================================================================================
+
 
 @dataclass(frozen=True)
 class Room:
@@ -125,8 +141,13 @@ class Room:
         def tone(lo: int, hi: int) -> tuple[int, int, int]:
             return tuple(int(c) for c in rng.integers(lo, hi, 3))
 
-        return cls(walls=tone(150, 215), back_wall=tone(165, 235), floor=tone(80, 150),
-                   door=tone(90, 160), poster=tone(30, 230))
+        return cls(
+            walls=tone(150, 215),
+            back_wall=tone(165, 235),
+            floor=tone(80, 150),
+            door=tone(90, 160),
+            poster=tone(30, 230),
+        )
 
     def faces(self) -> list[tuple[np.ndarray, tuple[int, int, int]]]:
         """World polygons, drawn in order: walls, floor, door, poster (camera 2 looks along +z)."""
@@ -165,9 +186,13 @@ _LIMBS = tuple(
     (a + side, b + side, part, width)
     for side in ("Left", "Right")
     for a, b, part, width in (
-        ("Hip", "Knee", "trousers", 0.14), ("Knee", "Ankle", "trousers", 0.11),
-        ("Ankle", "Foot", "shoes", 0.08), ("Shoulder", "Elbow", "shirt", 0.10),
-        ("Elbow", "Wrist", "skin", 0.075), ("Wrist", "HandTip", "skin", 0.065))
+        ("Hip", "Knee", "trousers", 0.14),
+        ("Knee", "Ankle", "trousers", 0.11),
+        ("Ankle", "Foot", "shoes", 0.08),
+        ("Shoulder", "Elbow", "shirt", 0.10),
+        ("Elbow", "Wrist", "skin", 0.075),
+        ("Wrist", "HandTip", "skin", 0.065),
+    )
 ) + (("SpineShoulder", "Neck", "skin", 0.09),)
 _TORSO = [J[n] for n in ("ShoulderLeft", "ShoulderRight", "HipRight", "HipLeft")]
 _PROP_SIZE = {"cup": (0.09, 0.12), "phone": (0.075, 0.15), "ball": (0.24, 0.24)}  # width, height
@@ -198,8 +223,7 @@ class Painter:
         if len(clipped) >= 3:
             draw.polygon([tuple(p) for p in self.k.project(clipped)], fill=colour, outline=outline)
 
-    def frame(self, joints_cam: np.ndarray, looks: Sequence[Look],
-              props_cam: Sequence[tuple[Prop, int]]) -> np.ndarray:
+    def frame(self, joints_cam: np.ndarray, looks: Sequence[Look], props_cam: Sequence[tuple[Prop, int]]) -> np.ndarray:
         """joints_cam (B, 25, 3) for one frame; props_cam: (prop in camera coordinates, frame)."""
         image = self.background.copy()
         draw = ImageDraw.Draw(image)
@@ -225,8 +249,7 @@ class Painter:
         if np.any(joints[:, 2] < 0.3):
             return []
         uv, z = self.k.project(joints), joints[:, 2]
-        colours = {"shirt": look.shirt, "trousers": look.trousers, "skin": look.skin,
-                   "shoes": look.shoes}
+        colours = {"shirt": look.shirt, "trousers": look.trousers, "skin": look.skin, "shoes": look.shoes}
         items = []
 
         def limb(a: int, b: int, colour, width: float) -> Callable[[], None]:
@@ -234,6 +257,7 @@ class Painter:
                 draw.line([tuple(uv[a]), tuple(uv[b])], fill=colour, width=int(round(width)))
                 for j in (a, b):
                     draw.ellipse(_disc(uv[j], width / 2), fill=colour)
+
             return paint
 
         for a, b, part, metres in _LIMBS:
@@ -241,13 +265,13 @@ class Painter:
             depth = 0.5 * (z[ia] + z[ib])
             items.append((depth, limb(ia, ib, colours[part], self._px(metres, depth))))
         torso = [tuple(uv[j]) for j in _TORSO]
-        items.append((float(z[_TORSO].mean()) + 0.03,
-                      lambda: draw.polygon(torso, fill=look.shirt, outline=look.shirt)))
+        items.append((float(z[_TORSO].mean()) + 0.03, lambda: draw.polygon(torso, fill=look.shirt, outline=look.shirt)))
         head, r = uv[J["Head"]], self._px(0.105, z[J["Head"]])
 
         def paint_head() -> None:
             draw.ellipse(_disc(head, r), fill=look.skin)
             draw.chord(_disc(head, r), 180, 360, fill=look.hair)
+
         items.append((float(z[J["Head"]]), paint_head))
         return items
 
@@ -268,13 +292,13 @@ class Painter:
             else:  # phone: dark body, lit screen
                 draw.rectangle(box, fill=(25, 25, 30))
                 draw.rectangle([u - 0.7 * w, v - 0.8 * h, u + 0.7 * w, v + 0.7 * h], fill=(80, 150, 230))
+
         # Held objects show in front of the hand and head around them (the point of the props is
         # that the video shows them); a thrown ball is at its true depth.
         return depth - (0.3 if kind in _HELD else 0.0), paint
 
 
-def render(performance: Performance, camera: Camera, size: tuple[int, int],
-           room: Room) -> Iterator[np.ndarray]:
+def render(performance: Performance, camera: Camera, size: tuple[int, int], room: Room) -> Iterator[np.ndarray]:
     """The video frames of one performance as seen by one camera (noise-free: the real scene)."""
     painter = Painter(camera, size, room)
     joints = camera.to_camera(performance.joints)

@@ -38,10 +38,12 @@ class Variant:
     flags: tuple[str, ...]
 
 
-VARIANTS = (Variant("baseline", "baseline", ("--no-fam", "--no-frm")),
-            Variant("+FAM", "fam", ("--no-frm",)),
-            Variant("+FRM", "frm", ("--no-fam",)),
-            Variant("MMCL", "mmcl", ()))
+VARIANTS = (
+    Variant("baseline", "baseline", ("--no-fam", "--no-frm")),
+    Variant("+FAM", "fam", ("--no-frm",)),
+    Variant("+FRM", "frm", ("--no-fam",)),
+    Variant("MMCL", "mmcl", ()),
+)
 # Train flags the ablation sets itself for each run.
 OWN_FLAGS = ("--cache", "--work-dir", "--seed", "--no-fam", "--no-frm", "--resume")
 OWN_WITH_BACKBONES = ("--backbone",)  # set per backbone when --backbones is given
@@ -55,19 +57,34 @@ def _backbones(ctx, param, value: str | None) -> tuple[str, ...]:
     if not names or len(set(names)) != len(names):
         raise click.BadParameter(f"{value!r}: expected distinct backbones, comma-separated")
     return names
+
+
 # What may differ between the runs of one ablation.
 VARYING = {"use_fam", "use_frm", "seed", "work_dir"}
 
 
 @click.command(context_settings=dict(ignore_unknown_options=True, allow_interspersed_args=True))
 @click.option("--cache", required=True, type=click.Path(), help="Cache root or one dataset's directory.")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Seeds per variant: 1..N (paired over variants).")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/ablation"), show_default=True,
-              help="Holds <variant>/seed-N/ work dirs and the ablation.* tables.")
-@click.option("--backbones", callback=_backbones,
-              help="Comma-separated backbones (ctrgcn,hdgcn,stgcnpp,protogcn): the four variants for each, "
-                   "under <out>/<backbone>/, and the backbone x variant table.")
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Seeds per variant: 1..N (paired over variants).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs/ablation"),
+    show_default=True,
+    help="Holds <variant>/seed-N/ work dirs and the ablation.* tables.",
+)
+@click.option(
+    "--backbones",
+    callback=_backbones,
+    help="Comma-separated backbones (ctrgcn,hdgcn,stgcnpp,protogcn): the four variants for each, "
+    "under <out>/<backbone>/, and the backbone x variant table.",
+)
 @click.argument("train_args", nargs=-1, type=click.UNPROCESSED)
 def ablate(cache: str, seeds: int, out: Path, backbones: tuple[str, ...], train_args: tuple[str, ...]) -> None:
     """Baseline vs +FAM vs +FRM vs MMCL over seeds; other options go to `mmcl train` (e.g. --recipe,
@@ -75,8 +92,10 @@ def ablate(cache: str, seeds: int, out: Path, backbones: tuple[str, ...], train_
     own = OWN_FLAGS + (OWN_WITH_BACKBONES if backbones else ())
     for arg in train_args:
         if arg.split("=")[0] in own:
-            raise MMCLError(f"mmcl ablate sets {arg.split('=')[0]} itself for each run; drop it "
-                            f"(use --cache, --out and --backbones of mmcl ablate)")
+            raise MMCLError(
+                f"mmcl ablate sets {arg.split('=')[0]} itself for each run; drop it "
+                f"(use --cache, --out and --backbones of mmcl ablate)"
+            )
     if not backbones:
         run_planned(out, plan_runs(cache, seeds, out, list(train_args)))
         return
@@ -101,8 +120,10 @@ def run_planned(out: Path, plans: list["PlannedRun"]) -> list[RunResult]:
         return []
     cfg = plans[-1].cfg
     epochs = cfg.optim.epochs
-    title = (f"{cfg.model.backbone}, {cfg.data.dataset} {cfg.data.protocol} {cfg.data.stream}, "
-             f"{epochs} epoch{'s' * (epochs != 1)}")
+    title = (
+        f"{cfg.model.backbone}, {cfg.data.dataset} {cfg.data.protocol} {cfg.data.stream}, "
+        f"{epochs} epoch{'s' * (epochs != 1)}"
+    )
     results = [read_result(p.variant.label, p.seed, p.work_dir) for p in plans]
     for path in write_ablation(out, results, [v.label for v in VARIANTS], title):
         click.echo(f"wrote {path}")
@@ -135,8 +156,10 @@ def plan_runs(cache: str, seeds: int, out: Path, train_args: list[str]) -> list[
                 reference = fixed
             elif fixed != reference:
                 changed = sorted(k for k in fixed if fixed[k] != reference.get(k))
-                raise MMCLError(f"mmcl ablate: {variant.label} seed {seed} would train with other settings "
-                                f"than {VARIANTS[0].label} ({', '.join(changed)}); set them explicitly")
+                raise MMCLError(
+                    f"mmcl ablate: {variant.label} seed {seed} would train with other settings "
+                    f"than {VARIANTS[0].label} ({', '.join(changed)}); set them explicitly"
+                )
             work_dir = Path(cfg.work_dir)
             plans.append(PlannedRun(variant, seed, work_dir, argv, cfg, run_state(work_dir, cfg)))
     return plans
@@ -191,8 +214,15 @@ def read_result(variant: str, seed: int, work_dir: Path) -> RunResult:
         with (eval_dir / "per_class.csv").open(newline="") as f:
             rows = list(csv.DictReader(f))
         per_class = np.array([float(r["accuracy"]) if r["accuracy"] else np.nan for r in rows])
-        return RunResult(variant, seed, float(summary["top1"]), float(summary["mean_class_accuracy"]),
-                         per_class, [r["name"] for r in rows], work_dir)
+        return RunResult(
+            variant,
+            seed,
+            float(summary["top1"]),
+            float(summary["mean_class_accuracy"]),
+            per_class,
+            [r["name"] for r in rows],
+            work_dir,
+        )
     except (OSError, ValueError, KeyError) as e:
         raise MMCLError(f"{eval_dir}: cannot read the run's evaluation ({e})") from None
 

@@ -56,8 +56,13 @@ def sign_flip_test(diffs) -> PairedTest:
     means = np.abs(signs @ d / len(d))
     # A tolerance so that float rounding never drops the observed pattern from its own count.
     p = float(np.mean(means >= observed - 1e-12))
-    return PairedTest("sign-flip permutation test (exact)" if len(d) <= EXACT_SIGN_FLIPS
-                      else f"sign-flip permutation test ({RANDOM_SIGN_FLIPS} random patterns)", float(d.mean()), p)
+    return PairedTest(
+        "sign-flip permutation test (exact)"
+        if len(d) <= EXACT_SIGN_FLIPS
+        else f"sign-flip permutation test ({RANDOM_SIGN_FLIPS} random patterns)",
+        float(d.mean()),
+        p,
+    )
 
 
 def paired_test(variant, baseline) -> PairedTest:
@@ -114,11 +119,16 @@ def _write_per_class_csv(path: Path, by_variant: dict[str, list[RunResult]]) -> 
     names = by_variant[baseline][0].class_names
     with path.open("w", newline="") as f:
         w = SafeWriter(f)
-        w.writerow(["class", "name", *(f"accuracy {v}" for v in variants),
-                    *(f"delta {v}" for v in variants[1:])])
+        w.writerow(["class", "name", *(f"accuracy {v}" for v in variants), *(f"delta {v}" for v in variants[1:])])
         for c, name in enumerate(names):
-            w.writerow([c, name, *(_num(means[v][c]) for v in variants),
-                        *(_num(means[v][c] - means[baseline][c]) for v in variants[1:])])
+            w.writerow(
+                [
+                    c,
+                    name,
+                    *(_num(means[v][c]) for v in variants),
+                    *(_num(means[v][c] - means[baseline][c]) for v in variants[1:]),
+                ]
+            )
 
 
 def _num(x: float) -> str:
@@ -145,14 +155,21 @@ def markdown(by_variant: dict[str, list[RunResult]], title: str) -> str:
     base_top1 = [r.top1 for r in by_variant[baseline]]
     base_mca = [r.mean_class_accuracy for r in by_variant[baseline]]
     method = paired_test(base_top1, base_top1).method
-    how = (f"1 seed ({seeds[0]}): one run per variant, in %, no spread and no test. Δ: variant − {baseline}."
-           if len(seeds) == 1 else
-           f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); mean ± standard deviation over seeds "
-           f"(ddof 1), in %. Δ: mean over seeds of (variant − {baseline}) of the same seed. "
-           f"p: {method}, two-sided, paired by seed.")
-    lines = [f"# Ablation: {title}", "", how, "",
-             "| variant | top-1 | mean class acc. | Δ top-1 | p (top-1) | Δ mean class acc. | p (mean class acc.) |",
-             "|---|---|---|---|---|---|---|"]
+    how = (
+        f"1 seed ({seeds[0]}): one run per variant, in %, no spread and no test. Δ: variant − {baseline}."
+        if len(seeds) == 1
+        else f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); mean ± standard deviation over seeds "
+        f"(ddof 1), in %. Δ: mean over seeds of (variant − {baseline}) of the same seed. "
+        f"p: {method}, two-sided, paired by seed."
+    )
+    lines = [
+        f"# Ablation: {title}",
+        "",
+        how,
+        "",
+        "| variant | top-1 | mean class acc. | Δ top-1 | p (top-1) | Δ mean class acc. | p (mean class acc.) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for v in variants:
         top1 = [r.top1 for r in by_variant[v]]
         mca = [r.mean_class_accuracy for r in by_variant[v]]
@@ -162,19 +179,29 @@ def markdown(by_variant: dict[str, list[RunResult]], title: str) -> str:
             row += ["", "", "", ""]
         else:
             t1, t2 = paired_test(top1, base_top1), paired_test(mca, base_mca)
-            row += [_pct(float(np.mean(np.subtract(top1, base_top1))), True), _p(t1.p_value),
-                    _pct(float(np.mean(np.subtract(mca, base_mca))), True), _p(t2.p_value)]
+            row += [
+                _pct(float(np.mean(np.subtract(top1, base_top1))), True),
+                _p(t1.p_value),
+                _pct(float(np.mean(np.subtract(mca, base_mca))), True),
+                _p(t2.p_value),
+            ]
         lines.append("| " + " | ".join(row) + " |")
     means = per_class_means(by_variant)
     names = by_variant[baseline][0].class_names
-    lines += ["", f"## Per-class accuracy (mean over seeds, %) and deltas against {baseline}", "",
-              "| class | " + f"{baseline} | " + " | ".join(f"Δ {v}" for v in variants[1:]) + " |",
-              "|---" * len(variants) + "|---|"]
+    lines += [
+        "",
+        f"## Per-class accuracy (mean over seeds, %) and deltas against {baseline}",
+        "",
+        "| class | " + f"{baseline} | " + " | ".join(f"Δ {v}" for v in variants[1:]) + " |",
+        "|---" * len(variants) + "|---|",
+    ]
     for c, name in enumerate(names):
-        lines.append(f"| {c} {name} | {_pct(means[baseline][c])} | "
-                     + " | ".join(_pct(means[v][c] - means[baseline][c], True) for v in variants[1:]) + " |")
-    lines += ["", "Runs: " + ", ".join(sorted({str(r.work_dir.parent) for rs in by_variant.values() for r in rs})),
-              ""]
+        lines.append(
+            f"| {c} {name} | {_pct(means[baseline][c])} | "
+            + " | ".join(_pct(means[v][c] - means[baseline][c], True) for v in variants[1:])
+            + " |"
+        )
+    lines += ["", "Runs: " + ", ".join(sorted({str(r.work_dir.parent) for rs in by_variant.values() for r in rs})), ""]
     return "\n".join(lines)
 
 
@@ -221,18 +248,35 @@ def write_backbone_table(out: Path, results: dict[str, list[RunResult]], variant
     csv_path, md_path = out / "ablation-backbones.csv", out / "ablation-backbones.md"
     with csv_path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["backbone", "variant", "seeds", "top1_mean", "top1_std", "mean_class_accuracy_mean",
-                    "mean_class_accuracy_std", "delta_top1", "p_top1"])
+        w.writerow(
+            [
+                "backbone",
+                "variant",
+                "seeds",
+                "top1_mean",
+                "top1_std",
+                "mean_class_accuracy_mean",
+                "mean_class_accuracy_std",
+                "delta_top1",
+                "p_top1",
+            ]
+        )
         for b, v, n, m1, s1, m2, s2, d, p in rows:
             w.writerow([b, v, n, f"{m1:.6f}", f"{s1:.6f}", f"{m2:.6f}", f"{s2:.6f}", _num(d), _num(p)])
-    lines = ["# Ablation across backbones", "",
-             f"Mean ± standard deviation over seeds (ddof 1), in %. Δ: mean over seeds of (variant − "
-             f"{variants[0]}) of the same backbone and seed; p: {paired_test([0.0], [0.0]).method}, "
-             f"two-sided, paired by seed. Each backbone's own tables: <backbone>/ablation.md.", "",
-             "| backbone | variant | seeds | top-1 | mean class acc. | Δ top-1 | p (top-1) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Ablation across backbones",
+        "",
+        f"Mean ± standard deviation over seeds (ddof 1), in %. Δ: mean over seeds of (variant − "
+        f"{variants[0]}) of the same backbone and seed; p: {paired_test([0.0], [0.0]).method}, "
+        f"two-sided, paired by seed. Each backbone's own tables: <backbone>/ablation.md.",
+        "",
+        "| backbone | variant | seeds | top-1 | mean class acc. | Δ top-1 | p (top-1) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for b, v, n, m1, s1, m2, s2, d, p in rows:
-        lines.append(f"| {b} | {v} | {n} | {_mean_sd(m1, s1, n)} | {_mean_sd(m2, s2, n)} | "
-                     f"{'' if math.isnan(d) else _pct(d, True)} | {'' if math.isnan(p) else _p(p)} |")
+        lines.append(
+            f"| {b} | {v} | {n} | {_mean_sd(m1, s1, n)} | {_mean_sd(m2, s2, n)} | "
+            f"{'' if math.isnan(d) else _pct(d, True)} | {'' if math.isnan(p) else _p(p)} |"
+        )
     md_path.write_text("\n".join(lines) + "\n")
     return [csv_path, md_path]

@@ -61,8 +61,15 @@ class ModelCard:
 
     @classmethod
     def of(cls, ckpt: Checkpoint, path: Path) -> "ModelCard":
-        return cls(spec=ckpt.spec, source={"checkpoint": str(path), "epoch": ckpt.epoch, "torch": torch.__version__,
-                                           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        return cls(
+            spec=ckpt.spec,
+            source={
+                "checkpoint": str(path),
+                "epoch": ckpt.epoch,
+                "torch": torch.__version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
+        )
 
     @property
     def dataset(self) -> str:
@@ -92,12 +99,24 @@ class ModelCard:
 
     def to_json(self) -> str:
         c, t, v, m = self.input_shape
-        d = {"format": self.format, "spec": self.spec.to_dict(),
-             "input": {"name": INPUT_NAME, "shape": ["batch", c, t, v, m], "axes": "N, C, T, V, M",
-                       "dtype": "float32", "preparation": PREPARATION},
-             "output": {"name": OUTPUT_NAME, "shape": ["batch", self.num_class],
-                        "meaning": "classifier logits S_M; softmax gives class probabilities"},
-             "source": self.source, "files": self.files}
+        d = {
+            "format": self.format,
+            "spec": self.spec.to_dict(),
+            "input": {
+                "name": INPUT_NAME,
+                "shape": ["batch", c, t, v, m],
+                "axes": "N, C, T, V, M",
+                "dtype": "float32",
+                "preparation": PREPARATION,
+            },
+            "output": {
+                "name": OUTPUT_NAME,
+                "shape": ["batch", self.num_class],
+                "meaning": "classifier logits S_M; softmax gives class probabilities",
+            },
+            "source": self.source,
+            "files": self.files,
+        }
         return json.dumps(d, indent=2) + "\n"
 
     @classmethod
@@ -119,15 +138,19 @@ def single_window_warning(card: ModelCard) -> str | None:
     clips = card.spec.input.test_clips
     if clips <= 1:
         return None
-    return (f"warning: this model was trained with test_clips {clips}: the exported network and `mmcl predict` "
-            f"score one window per sample (a centre crop), whereas `mmcl test` averages the class "
-            f"probabilities of {clips} clips")
+    return (
+        f"warning: this model was trained with test_clips {clips}: the exported network and `mmcl predict` "
+        f"score one window per sample (a centre crop), whereas `mmcl test` averages the class "
+        f"probabilities of {clips} clips"
+    )
 
 
 # How the card's input is prepared from raw joints (spec.input holds the numbers).
-PREPARATION = ("map the joints to spec.input.layout and pad to num_person; translate every frame so that "
-               "origin_joint of actor 1's first real frame is the origin; centre-crop test_crop of the valid "
-               "frames and resize to window (crop-rotate) or sample window frames (ucla-view); stream")
+PREPARATION = (
+    "map the joints to spec.input.layout and pad to num_person; translate every frame so that "
+    "origin_joint of actor 1's first real frame is the origin; centre-crop test_crop of the valid "
+    "frames and resize to window (crop-rotate) or sample window frames (ucla-view); stream"
+)
 
 
 def _card_from_v1(d: dict[str, Any]) -> ModelCard:
@@ -135,12 +158,22 @@ def _card_from_v1(d: dict[str, Any]) -> ModelCard:
     p = d["preprocess"]
     spec = ModelSpec(
         model=None,
-        input=InputSpec(layout=d["layout"], num_person=int(d["num_person"]), num_point=int(d["num_point"]),
-                        channels=int(d["in_channels"]), window=int(p["window"]), stream=canonical_stream(d["stream"]),
-                        augment=p["augment"],
-                        test_crop=float(p["test_crop"]), origin_joint=int(p["center_joint"])),
-        dataset=d["dataset"], protocol=d.get("protocol"), class_names=list(d["class_names"]),
-        ntu_ids=list(d["ntu_ids"]))
+        input=InputSpec(
+            layout=d["layout"],
+            num_person=int(d["num_person"]),
+            num_point=int(d["num_point"]),
+            channels=int(d["in_channels"]),
+            window=int(p["window"]),
+            stream=canonical_stream(d["stream"]),
+            augment=p["augment"],
+            test_crop=float(p["test_crop"]),
+            origin_joint=int(p["center_joint"]),
+        ),
+        dataset=d["dataset"],
+        protocol=d.get("protocol"),
+        class_names=list(d["class_names"]),
+        ntu_ids=list(d["ntu_ids"]),
+    )
     return ModelCard(spec=spec, source=d["source"], files=d.get("files", {}), format=EXPORT_FORMAT)
 
 
@@ -243,16 +276,32 @@ def trace(model: Backbone, example: torch.Tensor) -> torch.jit.ScriptModule:
         return torch.jit.trace(model, example, check_trace=False)
 
 
-def write_onnx(model: Backbone, traced: torch.jit.ScriptModule, example: torch.Tensor, path: Path,
-               cfg: ExportConfig) -> None:
+def write_onnx(
+    model: Backbone, traced: torch.jit.ScriptModule, example: torch.Tensor, path: Path, cfg: ExportConfig
+) -> None:
     names = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
     with atomic_path(path) as tmp, quiet_torchscript():
         if cfg.onnx_exporter == "dynamo":
-            torch.onnx.export(model, (example,), str(tmp), dynamo=True, opset_version=max(cfg.opset, 18),
-                              dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False, **names)
+            torch.onnx.export(
+                model,
+                (example,),
+                str(tmp),
+                dynamo=True,
+                opset_version=max(cfg.opset, 18),
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                verbose=False,
+                **names,
+            )
         else:
-            torch.onnx.export(traced, (example,), str(tmp), dynamo=False, opset_version=cfg.opset,
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, **names)
+            torch.onnx.export(
+                traced,
+                (example,),
+                str(tmp),
+                dynamo=False,
+                opset_version=cfg.opset,
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                **names,
+            )
         if not tmp.exists():
             raise MMCLError(f"{path}: the ONNX exporter wrote no file")
 
@@ -279,8 +328,10 @@ def run_onnx(path: Path, x: np.ndarray) -> tuple[str | None, np.ndarray | None]:
 def _verified(got: np.ndarray, expected: np.ndarray, what: str, cfg: ExportConfig) -> float:
     if got.shape != expected.shape or not np.allclose(got, expected, rtol=cfg.rtol, atol=cfg.atol):
         diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("nan")
-        raise MMCLError(f"export: the {what} model's output differs from the trained model's "
-                        f"(shape {got.shape} vs {expected.shape}, max |diff| {diff:.3g})")
+        raise MMCLError(
+            f"export: the {what} model's output differs from the trained model's "
+            f"(shape {got.shape} vs {expected.shape}, max |diff| {diff:.3g})"
+        )
     return float(np.abs(got - expected).max())
 
 
@@ -296,13 +347,28 @@ def sha256(path: Path) -> str:
 
 
 @click.command()
-@click.option("--checkpoint", "checkpoint_path", required=True, type=click.Path(),
-              help="A training checkpoint (<work dir>/last.pt or checkpoints/epoch-NNN.pt).")
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    required=True,
+    type=click.Path(),
+    help="A training checkpoint (<work dir>/last.pt or checkpoints/epoch-NNN.pt).",
+)
 @click.option("--out", type=click.Path(), help="Output folder (default: <work dir>/export).")
-@click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True,
-              help="Export only these formats (repeat; default: both).")
-@click.option("--onnx-exporter", type=click.Choice(ONNX_EXPORTERS), default="torchscript", show_default=True,
-              help="torchscript: converts the traced graph (seconds); dynamo: torch.export (minutes on CPU).")
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(FORMATS),
+    multiple=True,
+    help="Export only these formats (repeat; default: both).",
+)
+@click.option(
+    "--onnx-exporter",
+    type=click.Choice(ONNX_EXPORTERS),
+    default="torchscript",
+    show_default=True,
+    help="torchscript: converts the traced graph (seconds); dynamo: torch.export (minutes on CPU).",
+)
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (dynamo: at least 18).")
 def export(checkpoint_path: str, out: str | None, formats: tuple[str, ...], onnx_exporter: str, opset: int) -> None:
     """Export the skeleton-only network (no FAM, FRM or RGB) to TorchScript and ONNX."""
@@ -314,8 +380,10 @@ def export(checkpoint_path: str, out: str | None, formats: tuple[str, ...], onnx
     card = result.card
     if (warning := single_window_warning(card)) is not None:
         click.echo(warning, err=True)
-    click.echo(f"exported {card.dataset} {card.stream} network ({card.num_class} classes, input "
-               f"{INPUT_NAME} (N, {', '.join(map(str, card.input_shape))})) from {path} (epoch {card.source['epoch']})")
+    click.echo(
+        f"exported {card.dataset} {card.stream} network ({card.num_class} classes, input "
+        f"{INPUT_NAME} (N, {', '.join(map(str, card.input_shape))})) from {path} (epoch {card.source['epoch']})"
+    )
     for key, p in result.paths.items():
         click.echo(f"  {key:<12} {p}")
     checks = [f"{k} max |diff| {v:.2g}" for k, v in result.max_abs_diff.items()]
@@ -323,5 +391,7 @@ def export(checkpoint_path: str, out: str | None, formats: tuple[str, ...], onnx
         checks.append("onnx.checker passed")
         if result.onnx_runtime is None:
             checks.append("onnxruntime not installed: ONNX outputs not compared")
-    click.echo(f"verified against the trained model on a random batch (logits up to {result.logit_scale:.3g}): "
-               + "; ".join(checks))
+    click.echo(
+        f"verified against the trained model on a random batch (logits up to {result.logit_scale:.3g}): "
+        + "; ".join(checks)
+    )

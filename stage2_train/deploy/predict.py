@@ -48,8 +48,13 @@ class Prediction:
 class Predictor:
     """A skeleton classifier with its card: raw joints (T, M, V, 3) in -> class scores out."""
 
-    def __init__(self, network: Callable[[torch.Tensor], torch.Tensor], card: ModelCard, source: Path,
-                 device: torch.device = torch.device("cpu")) -> None:
+    def __init__(
+        self,
+        network: Callable[[torch.Tensor], torch.Tensor],
+        card: ModelCard,
+        source: Path,
+        device: torch.device = torch.device("cpu"),
+    ) -> None:
         self.network, self.card, self.source, self.device = network, card, source, device
         self.pipeline = card.input_pipeline()
 
@@ -73,8 +78,11 @@ class Predictor:
         except (RuntimeError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise MMCLError(f"{path}: not a loadable TorchScript model ({first})") from None
-        card = (ModelCard.from_json(extra[CARD_NAME], f"{path} (embedded {CARD_NAME})") if extra[CARD_NAME]
-                else _card_beside(path))
+        card = (
+            ModelCard.from_json(extra[CARD_NAME], f"{path} (embedded {CARD_NAME})")
+            if extra[CARD_NAME]
+            else _card_beside(path)
+        )
         return cls(network.eval(), card, path, target)
 
     @classmethod
@@ -111,8 +119,9 @@ class Predictor:
 def _card_beside(path: Path) -> ModelCard:
     card = path.with_name(CARD_NAME)
     if not card.is_file():
-        raise MMCLError(f"{path}: no model card ({card}); predict needs the {CARD_NAME} that "
-                        f"`mmcl export` writes beside the model")
+        raise MMCLError(
+            f"{path}: no model card ({card}); predict needs the {CARD_NAME} that `mmcl export` writes beside the model"
+        )
     return ModelCard.from_json(read_text(card, "model card"), str(card))
 
 
@@ -120,14 +129,17 @@ def _onnx_network(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
     try:
         import onnxruntime as ort
     except ImportError:
-        raise MMCLError(f"{path}: running an ONNX model needs onnxruntime (pip install onnxruntime); "
-                        f"or pass the TorchScript model.ts") from None
+        raise MMCLError(
+            f"{path}: running an ONNX model needs onnxruntime (pip install onnxruntime); "
+            f"or pass the TorchScript model.ts"
+        ) from None
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - onnxruntime's own error types (InvalidProtobuf, Fail, ...)
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise MMCLError(f"{path}: not a loadable ONNX model ({first[:200]}); export it again with "
-                        f"`mmcl export --format onnx`") from None
+        raise MMCLError(
+            f"{path}: not a loadable ONNX model ({first[:200]}); export it again with `mmcl export --format onnx`"
+        ) from None
     return lambda x: torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0])
 
 
@@ -141,8 +153,10 @@ def to_model_layout(joints: np.ndarray, layout: str, card: ModelCard, what: str 
     try:
         return model.mapping_from(layout, joints.shape[1]).sample(joints)
     except NoLayoutMap:
-        raise MMCLError(f"{what}: the model takes {model.layout} skeletons; no mapping from {layout} (known: "
-                        f"{describe_layout_maps()})") from None
+        raise MMCLError(
+            f"{what}: the model takes {model.layout} skeletons; no mapping from {layout} (known: "
+            f"{describe_layout_maps()})"
+        ) from None
     except TooManyPersons:
         raise MMCLError(f"{what}: it holds {joints.shape[1]} persons, the model takes {model.num_person}") from None
 
@@ -176,8 +190,9 @@ class FileResult:
     error: str | None = None
 
 
-def predict_files(predictor: Predictor, paths: list[Path], dataset: str | None, layout: str | None,
-                  top_k: int, batch_size: int) -> list[FileResult]:
+def predict_files(
+    predictor: Predictor, paths: list[Path], dataset: str | None, layout: str | None, top_k: int, batch_size: int
+) -> list[FileResult]:
     """Every file read and mapped on its own (a bad one is recorded, never raised), then scored in
     batches of `batch_size`."""
     results, ready = [], []
@@ -185,14 +200,15 @@ def predict_files(predictor: Predictor, paths: list[Path], dataset: str | None, 
         result = FileResult(path)
         try:
             result.sequence = read_raw(path, dataset, predictor.card, layout)
-            ready.append((result, to_model_layout(result.sequence.joints, result.sequence.layout, predictor.card,
-                                                  str(path))))
+            ready.append(
+                (result, to_model_layout(result.sequence.joints, result.sequence.layout, predictor.card, str(path)))
+            )
         except MMCLError as e:
             result.error = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
         results.append(result)
     names = predictor.card.class_names
     for start in range(0, len(ready), batch_size):
-        chunk = ready[start: start + batch_size]
+        chunk = ready[start : start + batch_size]
         logits = predictor.logits_batch([x for _, x in chunk])
         for (result, _), row in zip(chunk, logits):
             result.predictions = ranked_classes(row, names, top_k)
@@ -207,19 +223,25 @@ def ranked_classes(logits: np.ndarray, names: list[str], k: int) -> list[Predict
 
 def write_predictions(out: Path, results: list[FileResult]) -> None:
     """--out: `.csv` (one row per file: its top-k as name and % pairs, or its error) or `.json`."""
-    rows = [{"file": str(r.path), "true_class": r.sequence.true_class if r.sequence else None,
-             "predictions": [{"rank": n, "index": p.index, "name": p.name,
-                              "probability_percent": round(100 * p.probability, 4)}
-                             for n, p in enumerate(r.predictions or [], 1)],
-             "error": r.error} for r in results]
+    rows = [
+        {
+            "file": str(r.path),
+            "true_class": r.sequence.true_class if r.sequence else None,
+            "predictions": [
+                {"rank": n, "index": p.index, "name": p.name, "probability_percent": round(100 * p.probability, 4)}
+                for n, p in enumerate(r.predictions or [], 1)
+            ],
+            "error": r.error,
+        }
+        for r in results
+    ]
     make_folder(out.parent)
     if out.suffix == ".json":
         with atomic_path(out) as tmp:
             tmp.write_text(json.dumps(rows, indent=2) + "\n")
         return
     k = max((len(r["predictions"]) for r in rows), default=0)
-    header = ["file", "true_class", *[f"{what}_{n}" for n in range(1, k + 1) for what in ("class", "percent")],
-              "error"]
+    header = ["file", "true_class", *[f"{what}_{n}" for n in range(1, k + 1) for what in ("class", "percent")], "error"]
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
         w = SafeWriter(f)  # class names and file names from the user: no spreadsheet formulas
         w.writerow(header)
@@ -230,48 +252,76 @@ def write_predictions(out: Path, results: list[FileResult]) -> None:
 
 @click.command()
 @click.argument("skeletons", nargs=-1, type=click.Path())
-@click.option("--model", "model_path", type=click.Path(),
-              help="Exported model: model.ts (or its folder, or model.onnx).")
+@click.option(
+    "--model", "model_path", type=click.Path(), help="Exported model: model.ts (or its folder, or model.onnx)."
+)
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(), help="A training checkpoint instead of an export.")
 @click.option("--cache", type=click.Path(), help="Cache root or dataset directory holding --sample.")
 @click.option("--sample", help="Cached sample: row index or sample name.")
 @click.option("--dataset", help="Dataset of the skeleton files (default: from each name, e.g. .skeleton -> NTU).")
-@click.option("--layout", type=click.Choice(sorted(LAYOUTS)),
-              help="Joint order of .npy/.npz files (default: the model's); mapped to the model's where it differs.")
-@click.option("--out", type=click.Path(dir_okay=False),
-              help="Also write the predictions to a .csv or .json file (one row per file, errors included).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Files scored together.")
+@click.option(
+    "--layout",
+    type=click.Choice(sorted(LAYOUTS)),
+    help="Joint order of .npy/.npz files (default: the model's); mapped to the model's where it differs.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Also write the predictions to a .csv or .json file (one row per file, errors included).",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Files scored together.")
 @click.option("--top-k", "top_k", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
-              help="Where the network runs (an ONNX model: the CPU).")
-def predict(skeletons: tuple[str, ...], model_path: str | None, checkpoint_path: str | None, cache: str | None,
-            sample: str | None, dataset: str | None, layout: str | None, out: str | None, batch_size: int,
-            top_k: int, device: str) -> int:
+@click.option(
+    "--device",
+    type=click.Choice(DEVICE_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Where the network runs (an ONNX model: the CPU).",
+)
+def predict(
+    skeletons: tuple[str, ...],
+    model_path: str | None,
+    checkpoint_path: str | None,
+    cache: str | None,
+    sample: str | None,
+    dataset: str | None,
+    layout: str | None,
+    out: str | None,
+    batch_size: int,
+    top_k: int,
+    device: str,
+) -> int:
     """Top-5 classes of raw skeleton files (several, or folders of them, in one call) or of a cached
     sample (--cache DIR --sample N|NAME). A file that cannot be predicted is one line; the others
     are still predicted, and the exit status is then 1."""
     if (model_path is None) == (checkpoint_path is None):
         raise MMCLError("give one of --model (an exported model.ts) or --checkpoint (a training checkpoint)")
     if (not skeletons) == (sample is None):
-        raise MMCLError("give either a skeleton file or --cache DIR --sample INDEX|NAME "
-                        "(files and folders may be many)")
+        raise MMCLError(
+            "give either a skeleton file or --cache DIR --sample INDEX|NAME (files and folders may be many)"
+        )
     if sample is not None and cache is None:
         raise MMCLError("--sample needs --cache (the cache root or dataset directory)")
     if out is not None and Path(out).suffix not in (".csv", ".json"):
         raise MMCLError(f"--out {out}: name a .csv or .json file")
-    predictor = (Predictor.from_export(model_path, device) if model_path
-                 else Predictor.from_checkpoint(checkpoint_path, device))
+    predictor = (
+        Predictor.from_export(model_path, device) if model_path else Predictor.from_checkpoint(checkpoint_path, device)
+    )
     card = predictor.card
-    click.echo(f"model:  {predictor.source} ({card.dataset}, {card.stream} stream, {card.num_class} classes, "
-               f"{card.spec.input.layout} joints)")
+    click.echo(
+        f"model:  {predictor.source} ({card.dataset}, {card.stream} stream, {card.num_class} classes, "
+        f"{card.spec.input.layout} joints)"
+    )
     if (warning := single_window_warning(card)) is not None:
         click.echo(warning, err=True)
     if sample is not None:
         seq = read_cached(cache, sample)
         mapped = to_model_layout(seq.joints, seq.layout, card)
-        results = [FileResult(Path(seq.description), seq,
-                              ranked_classes(predictor.logits_batch([mapped])[0], card.class_names, top_k))]
+        results = [
+            FileResult(
+                Path(seq.description), seq, ranked_classes(predictor.logits_batch([mapped])[0], card.class_names, top_k)
+            )
+        ]
     else:
         paths = skeleton_files(list(skeletons))
         results = predict_files(predictor, paths, dataset, layout, top_k, batch_size)

@@ -39,8 +39,10 @@ def raw_dataset(path: Path, dataset: str | None, card: ModelCard) -> str:
             if suffix == ".skeleton" and own is not None and own.skeleton_format == "ntu":
                 return card.dataset
             return name
-    raise MMCLError(f"{path}: cannot tell the dataset from the file name (known endings: "
-                    f"{', '.join([*RAW_SUFFIXES, *ARRAY_SUFFIXES])}); pass --dataset")
+    raise MMCLError(
+        f"{path}: cannot tell the dataset from the file name (known endings: "
+        f"{', '.join([*RAW_SUFFIXES, *ARRAY_SUFFIXES])}); pass --dataset"
+    )
 
 
 def check_joint_count(path: Path, joints: np.ndarray, layout: str, given: bool, card: ModelCard) -> None:
@@ -52,9 +54,12 @@ def check_joint_count(path: Path, joints: np.ndarray, layout: str, given: bool, 
         return
     fits = [name for name, lay in LAYOUTS.items() if lay.num_joints == found]
     whose = "--layout" if given else f"the model's ({card.spec.input.layout})"
-    hint = (f"pass --layout {fits[0]} ({found} joints)" if fits
-            else f"no known layout has {found} joints (known: "
-                 f"{', '.join(f'{n} {lay.num_joints}' for n, lay in LAYOUTS.items())})")
+    hint = (
+        f"pass --layout {fits[0]} ({found} joints)"
+        if fits
+        else f"no known layout has {found} joints (known: "
+        f"{', '.join(f'{n} {lay.num_joints}' for n, lay in LAYOUTS.items())})"
+    )
     raise MMCLError(f"{path}: {found} joints per frame, but {whose} layout {layout} has {expected}; {hint}")
 
 
@@ -86,8 +91,9 @@ def read_cached(cache: str | Path, sample: str) -> Sequence:
     if sample.isdigit():
         row = int(sample)
         if row >= len(skeletons):
-            raise MMCLError(f"--sample {row}: {skeletons.path} holds {len(skeletons)} samples "
-                            f"(0..{len(skeletons) - 1})")
+            raise MMCLError(
+                f"--sample {row}: {skeletons.path} holds {len(skeletons)} samples (0..{len(skeletons) - 1})"
+            )
     else:
         try:
             row = skeletons.names.index(sample)
@@ -96,5 +102,9 @@ def read_cached(cache: str | Path, sample: str) -> Sequence:
     joints = skeletons.sample(row)["joints"]
     skeletons.close()
     names = skeletons.spec.class_names
-    return Sequence(np.asarray(joints, np.float32), skeletons.layout,
-                    f"{skeletons.names[row]} ({skeletons.path}, row {row})", names[int(skeletons.labels[row])])
+    return Sequence(
+        np.asarray(joints, np.float32),
+        skeletons.layout,
+        f"{skeletons.names[row]} ({skeletons.path}, row {row})",
+        names[int(skeletons.labels[row])],
+    )

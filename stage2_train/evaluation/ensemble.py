@@ -48,8 +48,10 @@ class Weights:
 def default_weights(streams: list[str | None]) -> Weights:
     """2:2:1:1 for exactly the four streams (matched by each file's stream), else equal."""
     if sorted(s or "" for s in streams) == sorted(DEFAULT_STREAM_WEIGHTS):
-        return Weights(tuple(DEFAULT_STREAM_WEIGHTS[s] for s in streams),
-                       "default J:B:JM:BM = 2:2:1:1 (streams from the files' metadata)")
+        return Weights(
+            tuple(DEFAULT_STREAM_WEIGHTS[s] for s in streams),
+            "default J:B:JM:BM = 2:2:1:1 (streams from the files' metadata)",
+        )
     return Weights((1.0,) * len(streams), "equal (not exactly the four streams joint, bone, joint-motion, bone-motion)")
 
 
@@ -104,8 +106,10 @@ def candidate_weights(count: int, grid: tuple[float, ...], start: tuple[float, .
     """Every combination of grid values, without the all-zero one and scaled duplicates (w and
     2w rank classes alike); `start` first, so it wins ties."""
     if len(grid) ** count > limit:
-        raise MMCLError(f"--search: {len(grid)}^{count} weight combinations exceed {limit}; "
-                        f"use a smaller --grid or fewer score files")
+        raise MMCLError(
+            f"--search: {len(grid)}^{count} weight combinations exceed {limit}; "
+            f"use a smaller --grid or fewer score files"
+        )
     seen: set[tuple[float, ...]] = set()
     out = []
     for w in itertools.chain([start], itertools.product(grid, repeat=count)):
@@ -127,17 +131,28 @@ def search_weights(val: Aligned, start: Weights, cfg: SearchConfig = SearchConfi
     per_chunk = max(1, cfg.chunk_bytes // (n * c * 4))
     top1 = np.empty(len(candidates))
     top5 = np.empty(len(candidates))
-    for a in progress_bar(range(0, len(candidates), per_chunk), desc="weight search", leave=False,
-                  disable=len(candidates) <= per_chunk):
-        fused = (candidates[a:a + per_chunk].astype(np.float32) @ flat).reshape(-1, n, c)
+    for a in progress_bar(
+        range(0, len(candidates), per_chunk), desc="weight search", leave=False, disable=len(candidates) <= per_chunk
+    ):
+        fused = (candidates[a : a + per_chunk].astype(np.float32) @ flat).reshape(-1, n, c)
         for j, f in enumerate(fused):
             top1[a + j], top5[a + j] = topk_accuracy(f, val.labels, 1), topk_accuracy(f, val.labels, 5)
     best = int(np.lexsort((np.arange(len(candidates)), -top5, -top1))[0])
     weights = tuple(float(w) for w in candidates[best])
-    result = SearchResult(weights, float(top1[best]), float(top5[best]), float(top1[0]), len(candidates), "",
-                          [str(s.path) for s in val.sets])
-    return Weights(weights, f"searched on the validation split ({len(candidates)} candidates, grid "
-                            f"{', '.join(f'{g:g}' for g in cfg.grid)})"), result
+    result = SearchResult(
+        weights,
+        float(top1[best]),
+        float(top5[best]),
+        float(top1[0]),
+        len(candidates),
+        "",
+        [str(s.path) for s in val.sets],
+    )
+    return Weights(
+        weights,
+        f"searched on the validation split ({len(candidates)} candidates, grid "
+        f"{', '.join(f'{g:g}' for g in cfg.grid)})",
+    ), result
 
 
 def pair_validation(test: list[ScoreSet], val: list[ScoreSet]) -> tuple[list[ScoreSet], str]:
@@ -145,13 +160,16 @@ def pair_validation(test: list[ScoreSet], val: list[ScoreSet]) -> tuple[list[Sco
     one: the paper's six streams hold joint and bone twice) when every test file names a distinct
     one, else by position."""
     if len(val) != len(test):
-        raise MMCLError(f"--search: {len(val)} validation score files for {len(test)} test files; "
-                        f"give one per test file")
+        raise MMCLError(
+            f"--search: {len(val)} validation score files for {len(test)} test files; give one per test file"
+        )
     t_keys, v_keys = [s.label for s in test], [s.label for s in val]
     if None not in [s.stream for s in test] and len(set(t_keys)) == len(t_keys):
         if sorted(t_keys) != sorted(v_keys):
-            raise MMCLError(f"--search: the validation files' streams ({', '.join(v_keys)}) differ "
-                            f"from the test files' ({', '.join(t_keys)})")
+            raise MMCLError(
+                f"--search: the validation files' streams ({', '.join(v_keys)}) differ "
+                f"from the test files' ({', '.join(t_keys)})"
+            )
         by_key = {s.label: s for s in val}
         several = len({s.backbone or "ctrgcn" for s in test}) > 1
         return [by_key[k] for k in t_keys], "by backbone and stream" if several else "by stream"
@@ -168,8 +186,13 @@ class EnsembleResult:
     aligned: Aligned
 
 
-def run_ensemble(paths: list[str | Path], weights: str | None = None, search: list[str | Path] | None = None,
-             cache: str | Path | None = None, search_cfg: SearchConfig = SearchConfig()) -> EnsembleResult:
+def run_ensemble(
+    paths: list[str | Path],
+    weights: str | None = None,
+    search: list[str | Path] | None = None,
+    cache: str | Path | None = None,
+    search_cfg: SearchConfig = SearchConfig(),
+) -> EnsembleResult:
     """Fuse the score files at `paths`; see the module doc for weights and `search`."""
     if weights is not None and search:
         raise MMCLError("--weights and --search exclude each other: give weights, or search for them")
@@ -182,19 +205,24 @@ def run_ensemble(paths: list[str | Path], weights: str | None = None, search: li
         val = align(val_sets, labels_by_name, cache_desc)
         overlap = set(val.names) & set(test.names)
         if overlap:
-            raise MMCLError(f"--search: the validation files share {len(overlap)} samples with the test files "
-                            f"(e.g. {sorted(overlap)[0]}); search on a held-out validation split "
-                            f"(`mmcl train --val-split`), never on the test split")
+            raise MMCLError(
+                f"--search: the validation files share {len(overlap)} samples with the test files "
+                f"(e.g. {sorted(overlap)[0]}); search on a held-out validation split "
+                f"(`mmcl train --val-split`), never on the test split"
+            )
         chosen, search_result = search_weights(val, chosen, search_cfg)
         search_result.pairing = pairing
     fused = fuse(test.scores, chosen.values)
     summary = {
-        "num_samples": len(test.names), "num_classes": int(test.scores.shape[2]),
+        "num_samples": len(test.names),
+        "num_classes": int(test.scores.shape[2]),
         "labels_from": test.labels_from,
-        "weights": list(chosen.values), "weights_source": chosen.source,
-        "streams": [{"path": str(s.path), "stream": s.stream, "backbone": s.backbone, "weight": w,
-                     **accuracy(sc, test.labels)}
-                    for s, w, sc in zip(test.sets, chosen.values, test.scores)],
+        "weights": list(chosen.values),
+        "weights_source": chosen.source,
+        "streams": [
+            {"path": str(s.path), "stream": s.stream, "backbone": s.backbone, "weight": w, **accuracy(sc, test.labels)}
+            for s, w, sc in zip(test.sets, chosen.values, test.scores)
+        ],
         "fused": accuracy(fused, test.labels),
         "search": None if search_result is None else asdict(search_result),
     }
@@ -211,26 +239,34 @@ def save_fused(result: EnsembleResult, out: Path) -> None:
     a = result.aligned
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, names=np.array(a.names), labels=a.labels, scores=result.fused.astype(np.float32),
-                     **({"class_names": np.array(a.class_names)} if a.class_names else {}))
+            np.savez(
+                f,
+                names=np.array(a.names),
+                labels=a.labels,
+                scores=result.fused.astype(np.float32),
+                **({"class_names": np.array(a.class_names)} if a.class_names else {}),
+            )
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    rows = [f"ensemble of {len(summary['streams'])} score files: {summary['num_samples']} samples, "
-            f"{summary['num_classes']} classes",
-            f"  {'stream':<19} {'weight':>6}  {'top-1':>7}  {'top-5':>7}  file"]
+    rows = [
+        f"ensemble of {len(summary['streams'])} score files: {summary['num_samples']} samples, "
+        f"{summary['num_classes']} classes",
+        f"  {'stream':<19} {'weight':>6}  {'top-1':>7}  {'top-5':>7}  file",
+    ]
     for s in summary["streams"]:
         label = stream_label(s["stream"], s.get("backbone"))
-        rows.append(f"  {label:<19} {s['weight']:>6g}  {100 * s['top1']:>6.2f}%  "
-                    f"{100 * s['top5']:>6.2f}%  {s['path']}")
+        rows.append(f"  {label:<19} {s['weight']:>6g}  {100 * s['top1']:>6.2f}%  {100 * s['top5']:>6.2f}%  {s['path']}")
     f = summary["fused"]
     rows.append(f"  {'fused':<19} {'':>6}  {100 * f['top1']:>6.2f}%  {100 * f['top5']:>6.2f}%")
     rows.append(f"weights: {summary['weights_source']}")
     s = summary["search"]
     if s is not None:
-        rows.append(f"  chosen on validation ({len(s['val_files'])} files, paired {s['pairing']}): val top-1 "
-                    f"{100 * s['val_top1']:.2f}% (starting weights: {100 * s['start_val_top1']:.2f}%); "
-                    f"the test figures above use these weights")
+        rows.append(
+            f"  chosen on validation ({len(s['val_files'])} files, paired {s['pairing']}): val top-1 "
+            f"{100 * s['val_top1']:.2f}% (starting weights: {100 * s['start_val_top1']:.2f}%); "
+            f"the test figures above use these weights"
+        )
     return "\n".join(rows)
 
 
@@ -244,21 +280,44 @@ def new_ensemble_dir() -> Path:
 
 @click.command()
 @click.argument("score_files", nargs=-1, required=True, type=click.Path())
-@click.option("--weights", help="One weight per score file, e.g. 2,2,1,1 (default: 2:2:1:1 for "
-                                "J:B:JM:BM when the four streams are given, else equal).")
-@click.option("--search", "search", multiple=True, type=click.Path(),
-              help="A validation-split score file (or work dir: its eval-val/) per test file (repeat): "
-                   "choose the weights by validation top-1 on a small grid, then apply them to the test files.")
-@click.option("--search-val", is_flag=True,
-              help="--search with each work dir given: its own eval-val/ (training with --val-split), "
-                   "e.g. the paper's six streams in one command (README, Backbones).")
+@click.option(
+    "--weights",
+    help="One weight per score file, e.g. 2,2,1,1 (default: 2:2:1:1 for "
+    "J:B:JM:BM when the four streams are given, else equal).",
+)
+@click.option(
+    "--search",
+    "search",
+    multiple=True,
+    type=click.Path(),
+    help="A validation-split score file (or work dir: its eval-val/) per test file (repeat): "
+    "choose the weights by validation top-1 on a small grid, then apply them to the test files.",
+)
+@click.option(
+    "--search-val",
+    is_flag=True,
+    help="--search with each work dir given: its own eval-val/ (training with --val-split), "
+    "e.g. the paper's six streams in one command (README, Backbones).",
+)
 @click.option("--grid", default="0,0.5,1,1.5,2", show_default=True, help="Weight values tried by --search.")
 @click.option("--cache", type=click.Path(), help="Cache the scores were computed on (labels for .pkl files).")
-@click.option("--out", type=click.Path(), help="JSON summary (default: a new runs/ensemble-<time>/ensemble.json, "
-                                                "linked from runs/ensemble-latest; never the current folder).")
+@click.option(
+    "--out",
+    type=click.Path(),
+    help="JSON summary (default: a new runs/ensemble-<time>/ensemble.json, "
+    "linked from runs/ensemble-latest; never the current folder).",
+)
 @click.option("--save-scores", type=click.Path(), help="Also write the fused scores (.npz).")
-def ensemble(score_files: tuple[str, ...], weights: str | None, search: tuple[str, ...], search_val: bool,
-             grid: str, cache: str | None, out: str | None, save_scores: str | None) -> None:
+def ensemble(
+    score_files: tuple[str, ...],
+    weights: str | None,
+    search: tuple[str, ...],
+    search_val: bool,
+    grid: str,
+    cache: str | None,
+    out: str | None,
+    save_scores: str | None,
+) -> None:
     """Fuse the scores of several streams (files or work dirs) and report top-1/top-5."""
     if search_val:
         if search:
@@ -276,4 +335,3 @@ def ensemble(score_files: tuple[str, ...], weights: str | None, search: tuple[st
         save_fused(result, Path(save_scores))
     click.echo(format_summary(result.summary))
     click.echo(f"summary: {out_path}" + (f"; fused scores: {save_scores}" if save_scores else ""))
-

@@ -38,8 +38,9 @@ class SplitScores:
 
 
 @torch.no_grad()
-def predict_scores(model, loader, pipeline, accelerator, sample_names: list[str],
-                   desc: str = "evaluate") -> SplitScores:
+def predict_scores(
+    model, loader, pipeline, accelerator, sample_names: list[str], desc: str = "evaluate"
+) -> SplitScores:
     """Scores of every sample in `loader` (test-time input pipeline), in loader order, in float32
     whatever precision training autocasts to: the logits `export` and `predict` give, or with
     `test_clips` > 1 the mean class probability over the clips (`pipeline.scores`)."""
@@ -50,8 +51,9 @@ def predict_scores(model, loader, pipeline, accelerator, sample_names: list[str]
         scores = pipeline.scores(model(pipeline(batch)).logits.float())
         outs.append(accelerator.gather_for_metrics((scores, batch["label"], batch["index"])))
     scores, labels, rows = (torch.cat(parts).cpu().numpy() for parts in zip(*outs))
-    return SplitScores(scores.astype(np.float32), labels.astype(np.int64), rows.astype(np.int64),
-                       [sample_names[r] for r in rows])
+    return SplitScores(
+        scores.astype(np.float32), labels.astype(np.int64), rows.astype(np.int64), [sample_names[r] for r in rows]
+    )
 
 
 # --------------------------------------------------------------------------- metrics
@@ -64,7 +66,7 @@ def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_class: int) -> np.ndarray:
-    return np.bincount(labels * num_class + predicted, minlength=num_class ** 2).reshape(num_class, num_class)
+    return np.bincount(labels * num_class + predicted, minlength=num_class**2).reshape(num_class, num_class)
 
 
 def most_confused(confusion: np.ndarray, class_names: list[str], top: int = 10) -> list[dict[str, Any]]:
@@ -78,8 +80,14 @@ def most_confused(confusion: np.ndarray, class_names: list[str], top: int = 10) 
         t, p = divmod(int(flat), confusion.shape[0])
         if off[t, p] == 0:
             break
-        pairs.append({"true": class_names[t], "predicted": class_names[p], "count": int(off[t, p]),
-                      "share_of_true": float(off[t, p] / support[t])})
+        pairs.append(
+            {
+                "true": class_names[t],
+                "predicted": class_names[p],
+                "count": int(off[t, p]),
+                "share_of_true": float(off[t, p] / support[t]),
+            }
+        )
     return pairs
 
 
@@ -102,8 +110,7 @@ def summarize(s: SplitScores, class_names: list[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- files
 
 
-def write_report(out_dir: Path, s: SplitScores, class_names: list[str],
-                 meta: dict[str, Any]) -> dict[str, Any]:
+def write_report(out_dir: Path, s: SplitScores, class_names: list[str], meta: dict[str, Any]) -> dict[str, Any]:
     """Write the evaluation files into `out_dir`; returns the JSON summary."""
     make_folder(out_dir)
     result = summarize(s, class_names)
@@ -114,8 +121,14 @@ def write_report(out_dir: Path, s: SplitScores, class_names: list[str],
     save(confusion_figure(confusion, class_names, title), out_dir / "confusion.png")
     with atomic_path(out_dir / "scores.npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, names=np.array(s.names), rows=s.rows, labels=s.labels, scores=s.scores,
-                     class_names=np.array(class_names))
+            np.savez(
+                f,
+                names=np.array(s.names),
+                rows=s.rows,
+                labels=s.labels,
+                scores=s.scores,
+                class_names=np.array(class_names),
+            )
     with atomic_path(out_dir / "scores.pkl") as tmp:
         with open(tmp, "wb") as f:
             pickle.dump(dict(zip(s.names, s.scores)), f)
@@ -124,8 +137,7 @@ def write_report(out_dir: Path, s: SplitScores, class_names: list[str],
     return summary
 
 
-def _write_per_class(path: Path, confusion: np.ndarray, per_class: np.ndarray,
-                     class_names: list[str]) -> None:
+def _write_per_class(path: Path, confusion: np.ndarray, per_class: np.ndarray, class_names: list[str]) -> None:
     with open(path, "w", newline="") as f:
         w = SafeWriter(f)
         w.writerow(["class", "name", "support", "correct", "accuracy"])

@@ -40,8 +40,15 @@ def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str):
     ax.set_yticks(range(c), labels, fontsize=ticks)
     cells = max(3.5, min(9.0, 300 / c))
     for t, p in zip(*np.nonzero(confusion)):  # empty cells stay blank, so the pattern shows
-        ax.text(p, t, f"{100 * rate[t, p]:.0f}", ha="center", va="center", fontsize=cells,
-                color="white" if rate[t, p] > 0.5 else "black")
+        ax.text(
+            p,
+            t,
+            f"{100 * rate[t, p]:.0f}",
+            ha="center",
+            va="center",
+            fontsize=cells,
+            color="white" if rate[t, p] > 0.5 else "black",
+        )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true (cells: % of the true class)")
     ax.set_title(title, fontsize=max(9.0, min(14.0, size * 1.2)))

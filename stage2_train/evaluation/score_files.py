@@ -68,10 +68,14 @@ def locate_score_file(path: str | Path, split: str = "test") -> Path:
             for name in SCORE_NAMES:
                 if (folder / name).is_file():
                     return folder / name
-        how = ("train it to the end" if split == "test" else
-               "train it with --val-split F, or write it with `mmcl test --split val --out DIR` and give DIR")
-        raise MMCLError(f"{path}: no score file inside (looked for {' or '.join(SCORE_NAMES)} in "
-                        f"{report} and {path}); {how}")
+        how = (
+            "train it to the end"
+            if split == "test"
+            else "train it with --val-split F, or write it with `mmcl test --split val --out DIR` and give DIR"
+        )
+        raise MMCLError(
+            f"{path}: no score file inside (looked for {' or '.join(SCORE_NAMES)} in {report} and {path}); {how}"
+        )
     hint, beside = "", path.parent / REPORT_DIRS[split] / path.name
     if path.name in SCORE_NAMES and beside.is_file():
         hint = f" (did you mean {beside}?)"
@@ -89,8 +93,10 @@ def load_score_file(path: str | Path, split: str = "test") -> ScoreSet:
     else:
         raise MMCLError(f"{path}: unknown score file type (expected .npz, or CTR-GCN's .pkl)")
     if s.scores.ndim != 2 or len(s.scores) != len(s.names) or len(s.names) == 0:
-        raise MMCLError(f"{path}: expected one score vector per sample, got scores of shape "
-                        f"{s.scores.shape} for {len(s.names)} names")
+        raise MMCLError(
+            f"{path}: expected one score vector per sample, got scores of shape "
+            f"{s.scores.shape} for {len(s.names)} names"
+        )
     if not np.isfinite(s.scores).all():
         raise MMCLError(f"{path}: scores contain NaN or infinite values")
     duplicates = _duplicates(s.names)
@@ -109,15 +115,20 @@ def _load_npz(path: Path) -> ScoreSet:
         raise MMCLError(f"{path}: not a readable .npz score file ({e})") from None
     missing = [k for k in ("names", "scores") if k not in data]
     if missing:
-        raise MMCLError(f"{path}: missing arrays {', '.join(missing)} (an mmcl score file has names, "
-                        f"labels, scores, class_names)")
+        raise MMCLError(
+            f"{path}: missing arrays {', '.join(missing)} (an mmcl score file has names, labels, scores, class_names)"
+        )
     stream = str(data["stream"]) if "stream" in data else _summary_stream(path)
     return ScoreSet(
-        path=path, names=[str(n) for n in data["names"]], scores=data["scores"].astype(np.float32),
+        path=path,
+        names=[str(n) for n in data["names"]],
+        scores=data["scores"].astype(np.float32),
         labels=data["labels"].astype(np.int64) if "labels" in data else None,
-        stream=_canonical(stream, path), class_names=[str(c) for c in data["class_names"]]
-        if "class_names" in data else None, backbone=_summary_value(path, "backbone"),
-        test_clips=_summary_clips(path))
+        stream=_canonical(stream, path),
+        class_names=[str(c) for c in data["class_names"]] if "class_names" in data else None,
+        backbone=_summary_value(path, "backbone"),
+        test_clips=_summary_clips(path),
+    )
 
 
 def _load_pickle(path: Path) -> ScoreSet:
@@ -127,8 +138,9 @@ def _load_pickle(path: Path) -> ScoreSet:
         names = [str(name) for name, _ in items]
         scores = np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for _, v in items])
     except (TypeError, ValueError):
-        raise MMCLError(f"{path}: expected CTR-GCN's score pickle, a dict {{sample name: score vector}} "
-                        f"of equal-length vectors") from None
+        raise MMCLError(
+            f"{path}: expected CTR-GCN's score pickle, a dict {{sample name: score vector}} of equal-length vectors"
+        ) from None
     companion = _companion_npz(path)
     labels = class_names = None
     if companion is not None:
@@ -136,8 +148,16 @@ def _load_pickle(path: Path) -> ScoreSet:
         if companion.labels is not None and all(n in by_name for n in names):
             labels = companion.labels[[by_name[n] for n in names]]
             class_names = companion.class_names
-    return ScoreSet(path, names, scores, labels, _canonical(_summary_stream(path), path), class_names,
-                    _summary_value(path, "backbone"), _summary_clips(path))
+    return ScoreSet(
+        path,
+        names,
+        scores,
+        labels,
+        _canonical(_summary_stream(path), path),
+        class_names,
+        _summary_value(path, "backbone"),
+        _summary_clips(path),
+    )
 
 
 def _companion_npz(path: Path) -> ScoreSet | None:
@@ -208,12 +228,16 @@ def align(sets: list[ScoreSet], cache_labels: dict[str, int] | None = None, cach
     for s in sets[1:]:
         rows.append(_rows_in(ref, s))
         if s.num_class != ref.num_class:
-            raise MMCLError(f"{s.path}: {s.num_class} classes, but {ref.path} has {ref.num_class}; "
-                            f"score files must come from models of the same dataset")
+            raise MMCLError(
+                f"{s.path}: {s.num_class} classes, but {ref.path} has {ref.num_class}; "
+                f"score files must come from models of the same dataset"
+            )
         if (s.test_clips > 1) != (ref.test_clips > 1):
-            raise MMCLError(f"{s.path} holds {s.kind} and {ref.path} {ref.kind}: a sum of the two means "
-                            f"nothing; score both alike (`mmcl test --checkpoint RUN/last.pt --test-clips N "
-                            f"--out DIR`, then give DIR)")
+            raise MMCLError(
+                f"{s.path} holds {s.kind} and {ref.path} {ref.kind}: a sum of the two means "
+                f"nothing; score both alike (`mmcl test --checkpoint RUN/last.pt --test-clips N "
+                f"--out DIR`, then give DIR)"
+            )
     class_names = _class_names(sets)
     scores = np.stack([s.scores[r] for s, r in zip(sets, rows)])
     labels, labels_from = _labels(sets, rows, ref.names, cache_labels, cache_desc)
@@ -231,8 +255,10 @@ def _rows_in(ref: ScoreSet, s: ScoreSet) -> np.ndarray:
             parts.append(f"lacks {len(missing)} of its samples (e.g. {', '.join(missing[:3])})")
         if extra:
             parts.append(f"has {len(extra)} samples it lacks (e.g. {', '.join(extra[:3])})")
-        raise MMCLError(f"{s.path} does not cover the same samples as {ref.path}: it "
-                        f"{' and '.join(parts)}; score files must come from the same split of the same cache")
+        raise MMCLError(
+            f"{s.path} does not cover the same samples as {ref.path}: it "
+            f"{' and '.join(parts)}; score files must come from the same split of the same cache"
+        )
     return np.array([index[n] for n in ref.names], dtype=np.int64)
 
 
@@ -240,8 +266,9 @@ def _class_names(sets: list[ScoreSet]) -> list[str] | None:
     named = [s for s in sets if s.class_names is not None]
     for s in named[1:]:
         if s.class_names != named[0].class_names:
-            raise MMCLError(f"{s.path} and {named[0].path} name different classes; they come from "
-                            f"models of different datasets")
+            raise MMCLError(
+                f"{s.path} and {named[0].path} name different classes; they come from models of different datasets"
+            )
     return named[0].class_names if named else None
 
 
@@ -250,17 +277,22 @@ def _labels(sets, rows, names, cache_labels, cache_desc) -> tuple[np.ndarray, st
     for s, lab in labelled[1:]:
         bad = np.flatnonzero(lab != labelled[0][1])
         if len(bad):
-            raise MMCLError(f"{s.path} and {labelled[0][0].path} disagree on the label of "
-                            f"{len(bad)} samples (e.g. {names[bad[0]]})")
+            raise MMCLError(
+                f"{s.path} and {labelled[0][0].path} disagree on the label of {len(bad)} samples (e.g. {names[bad[0]]})"
+            )
     if labelled:
         return labelled[0][1], str(labelled[0][0].path)
     if cache_labels is None:
-        raise MMCLError(f"none of the score files carries labels ({', '.join(str(s.path) for s in sets)}); "
-                        f"pass --cache DIR (the cache they were computed on) or keep scores.npz beside the .pkl")
+        raise MMCLError(
+            f"none of the score files carries labels ({', '.join(str(s.path) for s in sets)}); "
+            f"pass --cache DIR (the cache they were computed on) or keep scores.npz beside the .pkl"
+        )
     missing = [n for n in names if n not in cache_labels]
     if missing:
-        raise MMCLError(f"{cache_desc} lacks {len(missing)} of the scored samples (e.g. {', '.join(missing[:3])}); "
-                        f"is it the cache the scores were computed on?")
+        raise MMCLError(
+            f"{cache_desc} lacks {len(missing)} of the scored samples (e.g. {', '.join(missing[:3])}); "
+            f"is it the cache the scores were computed on?"
+        )
     return np.array([cache_labels[n] for n in names], dtype=np.int64), cache_desc
 
 

@@ -20,8 +20,9 @@ def check_input(model: str, config, x: torch.Tensor) -> None:
     """x must be (N, C, T, V, M) with the config's channels, joints and persons."""
     c = config
     if x.dim() != 5 or (x.shape[1], x.shape[3], x.shape[4]) != (c.in_channels, c.num_point, c.num_person):
-        raise MMCLError(f"{model} expects input (N, C={c.in_channels}, T, V={c.num_point}, "
-                        f"M={c.num_person}), got {tuple(x.shape)}")
+        raise MMCLError(
+            f"{model} expects input (N, C={c.in_channels}, T, V={c.num_point}, M={c.num_person}), got {tuple(x.shape)}"
+        )
 
 
 class Backbone(nn.Module):

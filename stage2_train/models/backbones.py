@@ -41,12 +41,15 @@ class BackboneSpec:
     loss: type[nn.Module] | None = None  # training-only: (side output, labels, logits) -> weighted loss
 
 
-BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in (
-    BackboneSpec("ctrgcn", "CTR-GCN", CTRGCNConfig, CTRGCN),
-    BackboneSpec("hdgcn", "HD-GCN", HDGCNConfig, HDGCN),
-    BackboneSpec("stgcnpp", "ST-GCN++", STGCNPPConfig, STGCNPP),
-    BackboneSpec("protogcn", "ProtoGCN", ProtoGCNConfig, ProtoGCN, PrototypeLoss),
-)}
+BACKBONES: dict[str, BackboneSpec] = {
+    spec.name: spec
+    for spec in (
+        BackboneSpec("ctrgcn", "CTR-GCN", CTRGCNConfig, CTRGCN),
+        BackboneSpec("hdgcn", "HD-GCN", HDGCNConfig, HDGCN),
+        BackboneSpec("stgcnpp", "ST-GCN++", STGCNPPConfig, STGCNPP),
+        BackboneSpec("protogcn", "ProtoGCN", ProtoGCNConfig, ProtoGCN, PrototypeLoss),
+    )
+}
 assert set(BACKBONES) == set(BACKBONE_CONFIGS), "every backbone config needs a registry entry"
 
 

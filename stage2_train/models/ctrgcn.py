@@ -22,6 +22,7 @@ from .model_config import UNIT_PLAN, CTRGCNConfig
 
 # --- initialisation (as the reference) -------------------------------------------------------
 
+
 def conv_init(conv: nn.Conv2d) -> None:
     nn.init.kaiming_normal_(conv.weight, mode="fan_out")
     if conv.bias is not None:
@@ -45,23 +46,32 @@ def tcn_init(module: nn.Module) -> None:
 
 # --- temporal blocks --------------------------------------------------------------------------
 
+
 class TemporalConv(nn.Module):
     """(k x 1) convolution over time with 'same' padding for any dilation, then BN."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 stride: int = 1, dilation: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1
+    ) -> None:
         super().__init__()
         pad = dilation * (kernel_size - 1) // 2
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=(kernel_size, 1),
-                              padding=(pad, 0), stride=(stride, 1), dilation=(dilation, 1))
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size=(kernel_size, 1),
+            padding=(pad, 0),
+            stride=(stride, 1),
+            dilation=(dilation, 1),
+        )
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(self.conv(x))
 
 
-def shortcut(enabled: bool, in_channels: int, out_channels: int, stride: int,
-             projection: Callable[[], nn.Module]) -> nn.Module | None:
+def shortcut(
+    enabled: bool, in_channels: int, out_channels: int, stride: int, projection: Callable[[], nn.Module]
+) -> nn.Module | None:
     """The residual branch as the reference builds it: none, identity when shapes match, else
     `projection()` (a strided 1x1 conv + BN)."""
     if not enabled:
@@ -75,9 +85,16 @@ class MultiScale_TemporalConv(nn.Module):  # noqa: N801 - reference name, keeps 
     """Parallel branches concatenated on channels: one dilated temporal conv per dilation,
     a 3-frame max-pool and a strided 1x1 conv (each branch opens with a 1x1 bottleneck)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5,
-                 stride: int = 1, dilations: tuple[int, ...] = (1, 2),
-                 residual: bool = True, residual_kernel_size: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 5,
+        stride: int = 1,
+        dilations: tuple[int, ...] = (1, 2),
+        residual: bool = True,
+        residual_kernel_size: int = 1,
+    ) -> None:
         super().__init__()
         num_branches = len(dilations) + 2
         if out_channels % num_branches:
@@ -91,19 +108,28 @@ class MultiScale_TemporalConv(nn.Module):  # noqa: N801 - reference name, keeps 
             nn.Sequential(*bottleneck(), TemporalConv(mid, mid, kernel_size, stride, dilation))
             for dilation in dilations
         ]
-        branches.append(nn.Sequential(
-            *bottleneck(),
-            nn.MaxPool2d(kernel_size=(3, 1), stride=(stride, 1), padding=(1, 0)),
-            nn.BatchNorm2d(mid),
-        ))
-        branches.append(nn.Sequential(
-            nn.Conv2d(in_channels, mid, kernel_size=1, stride=(stride, 1)),
-            nn.BatchNorm2d(mid),
-        ))
+        branches.append(
+            nn.Sequential(
+                *bottleneck(),
+                nn.MaxPool2d(kernel_size=(3, 1), stride=(stride, 1), padding=(1, 0)),
+                nn.BatchNorm2d(mid),
+            )
+        )
+        branches.append(
+            nn.Sequential(
+                nn.Conv2d(in_channels, mid, kernel_size=1, stride=(stride, 1)),
+                nn.BatchNorm2d(mid),
+            )
+        )
         self.branches = nn.ModuleList(branches)
 
-        self.residual = shortcut(residual, in_channels, out_channels, stride,
-                                 lambda: TemporalConv(in_channels, out_channels, residual_kernel_size, stride))
+        self.residual = shortcut(
+            residual,
+            in_channels,
+            out_channels,
+            stride,
+            lambda: TemporalConv(in_channels, out_channels, residual_kernel_size, stride),
+        )
         tcn_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,8 +143,9 @@ class unit_tcn(nn.Module):  # noqa: N801 - reference name
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 9, stride: int = 1) -> None:
         super().__init__()
         pad = (kernel_size - 1) // 2
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=(kernel_size, 1),
-                              padding=(pad, 0), stride=(stride, 1))
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size=(kernel_size, 1), padding=(pad, 0), stride=(stride, 1)
+        )
         self.bn = nn.BatchNorm2d(out_channels)
         conv_init(self.conv)
         bn_init(self.bn, 1)
@@ -128,6 +155,7 @@ class unit_tcn(nn.Module):  # noqa: N801 - reference name
 
 
 # --- graph blocks -----------------------------------------------------------------------------
+
 
 class CTRGC(nn.Module):
     """Channel-wise topology refinement graph convolution for one adjacency subset.
@@ -162,8 +190,9 @@ class CTRGC(nn.Module):
 class unit_gcn(nn.Module):  # noqa: N801 - reference name
     """Sum of CTRGCs over the adjacency subsets, BN, residual, ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, A: torch.Tensor,
-                 adaptive: bool = True, residual: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, A: torch.Tensor, adaptive: bool = True, residual: bool = True
+    ) -> None:
         super().__init__()
         self.adaptive = adaptive
         self.convs = nn.ModuleList(CTRGC(in_channels, out_channels) for _ in range(A.shape[0]))
@@ -202,16 +231,30 @@ class unit_gcn(nn.Module):  # noqa: N801 - reference name
 class TCN_GCN_unit(nn.Module):  # noqa: N801 - reference name
     """Graph conv, then multi-scale temporal conv, plus a (strided) shortcut."""
 
-    def __init__(self, in_channels: int, out_channels: int, A: torch.Tensor, stride: int = 1,
-                 residual: bool = True, adaptive: bool = True, kernel_size: int = 5,
-                 dilations: tuple[int, ...] = (1, 2)) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        A: torch.Tensor,
+        stride: int = 1,
+        residual: bool = True,
+        adaptive: bool = True,
+        kernel_size: int = 5,
+        dilations: tuple[int, ...] = (1, 2),
+    ) -> None:
         super().__init__()
         self.gcn1 = unit_gcn(in_channels, out_channels, A, adaptive=adaptive)
-        self.tcn1 = MultiScale_TemporalConv(out_channels, out_channels, kernel_size=kernel_size,
-                                            stride=stride, dilations=dilations, residual=False)
+        self.tcn1 = MultiScale_TemporalConv(
+            out_channels, out_channels, kernel_size=kernel_size, stride=stride, dilations=dilations, residual=False
+        )
         self.relu = nn.ReLU(inplace=True)
-        self.residual = shortcut(residual, in_channels, out_channels, stride,
-                                 lambda: unit_tcn(in_channels, out_channels, kernel_size=1, stride=stride))
+        self.residual = shortcut(
+            residual,
+            in_channels,
+            out_channels,
+            stride,
+            lambda: unit_tcn(in_channels, out_channels, kernel_size=1, stride=stride),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.tcn1(self.gcn1(x))
@@ -221,6 +264,7 @@ class TCN_GCN_unit(nn.Module):  # noqa: N801 - reference name
 
 
 # --- model ------------------------------------------------------------------------------------
+
 
 class CTRGCN(Backbone):
     """CTR-GCN classifier: (N, C, T, V, M) skeletons -> (N, num_class) logits."""

@@ -48,8 +48,9 @@ def _one_side(u: torch.Tensor, v: torch.Tensor, tau: float) -> torch.Tensor:
     return torch.logsumexp(torch.cat([cross, intra], dim=1), dim=1) - cross.diagonal()
 
 
-def grace_infonce(g: torch.Tensor, c: torch.Tensor, tau: float = MMCLLossConfig.tau,
-                  mask: torch.Tensor | None = None) -> torch.Tensor:
+def grace_infonce(
+    g: torch.Tensor, c: torch.Tensor, tau: float = MMCLLossConfig.tau, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Symmetric GRACE InfoNCE between paired rows of g and c (B, D).
 
     `mask` (B,) bool marks valid pairs; the others are dropped before the loss, so they are

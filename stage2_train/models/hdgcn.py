@@ -50,7 +50,7 @@ class EdgeConv(nn.Module):
     def neighbours(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, P) -> (N, P, k) indices of each point's k nearest points."""
         inner = -2 * torch.matmul(x.transpose(2, 1), x)  # N, P, P
-        sq = torch.sum(x ** 2, dim=1, keepdim=True)  # N, 1, P
+        sq = torch.sum(x**2, dim=1, keepdim=True)  # N, 1, P
         negative_distance = -sq - inner - sq.transpose(2, 1)
         return negative_distance.topk(k=self.k, dim=-1)[1]
 
@@ -74,8 +74,9 @@ class AHA(nn.Module):
         super().__init__()
         inter = channels // 4
         self.levels = levels  # the joints of each level
-        self.conv_down = nn.Sequential(nn.Conv2d(channels, inter, kernel_size=1), nn.BatchNorm2d(inter),
-                                       nn.ReLU(inplace=True))
+        self.conv_down = nn.Sequential(
+            nn.Conv2d(channels, inter, kernel_size=1), nn.BatchNorm2d(inter), nn.ReLU(inplace=True)
+        )
         self.edge_conv = EdgeConv(inter, inter, k=min(AHA_NEIGHBOURS, len(levels)))
         self.aggregate = nn.Conv1d(inter, channels, kernel_size=1)
         conv_init(self.conv_down[0])
@@ -84,8 +85,9 @@ class AHA(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, num_levels, _, _ = x.shape
         summary = self.conv_down(x.max(dim=-2)[0])  # N, C/4, L, V (max over time)
-        per_level = torch.stack([summary[:, :, i, joints].mean(dim=-1) for i, joints in enumerate(self.levels)],
-                                dim=2)  # N, C/4, L
+        per_level = torch.stack(
+            [summary[:, :, i, joints].mean(dim=-1) for i, joints in enumerate(self.levels)], dim=2
+        )  # N, C/4, L
         weights = torch.sigmoid(self.aggregate(self.edge_conv(per_level)))  # N, C, L
         return (x * weights.view(n, c, num_levels, 1, 1)).sum(dim=2)
 
@@ -95,23 +97,35 @@ class HDGraphConv(nn.Module):
     branches and an EdgeConv (C/4 each, concatenated to C); levels merged by AHA (or summed),
     BN (scale 1e-6: the unit starts near its residual), plus the (projected) input, ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, A: torch.Tensor, levels: list[list[int]],
-                 attention: bool) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, A: torch.Tensor, levels: list[list[int]], attention: bool
+    ) -> None:
         super().__init__()
         num_levels, num_subsets = A.shape[:2]
         inter = out_channels // (num_subsets + 1)
         self.PA = nn.Parameter(A.clone())  # L, 3, V, V
         self.conv_down = nn.ModuleList(
             nn.Sequential(nn.Conv2d(in_channels, inter, kernel_size=1), nn.BatchNorm2d(inter), nn.ReLU(inplace=True))
-            for _ in range(num_levels))
+            for _ in range(num_levels)
+        )
         self.conv = nn.ModuleList(
-            nn.ModuleList([*(nn.Sequential(nn.Conv2d(inter, inter, kernel_size=1), nn.BatchNorm2d(inter))
-                             for _ in range(num_subsets)),
-                           EdgeConv(inter, inter, k=GCN_NEIGHBOURS)])
-            for _ in range(num_levels))
+            nn.ModuleList(
+                [
+                    *(
+                        nn.Sequential(nn.Conv2d(inter, inter, kernel_size=1), nn.BatchNorm2d(inter))
+                        for _ in range(num_subsets)
+                    ),
+                    EdgeConv(inter, inter, k=GCN_NEIGHBOURS),
+                ]
+            )
+            for _ in range(num_levels)
+        )
         self.aha = AHA(out_channels, levels) if attention else None
-        self.down = (nn.Identity() if in_channels == out_channels else
-                     nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels)))
+        self.down = (
+            nn.Identity()
+            if in_channels == out_channels
+            else nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
+        )
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
         for m in self.modules():
@@ -139,15 +153,29 @@ class HDGraphConv(nn.Module):
 class HDGCNUnit(nn.Module):
     """HD graph convolution, CTR-GCN's multi-scale temporal convolution, (strided) shortcut, ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, A: torch.Tensor, levels: list[list[int]],
-                 stride: int = 1, residual: bool = True, attention: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        A: torch.Tensor,
+        levels: list[list[int]],
+        stride: int = 1,
+        residual: bool = True,
+        attention: bool = True,
+    ) -> None:
         super().__init__()
         self.gcn1 = HDGraphConv(in_channels, out_channels, A, levels, attention)
-        self.tcn1 = MultiScale_TemporalConv(out_channels, out_channels, kernel_size=5, stride=stride,
-                                            dilations=(1, 2), residual=False)
+        self.tcn1 = MultiScale_TemporalConv(
+            out_channels, out_channels, kernel_size=5, stride=stride, dilations=(1, 2), residual=False
+        )
         self.relu = nn.ReLU(inplace=True)
-        self.residual = shortcut(residual, in_channels, out_channels, stride,
-                                 lambda: unit_tcn(in_channels, out_channels, kernel_size=1, stride=stride))
+        self.residual = shortcut(
+            residual,
+            in_channels,
+            out_channels,
+            stride,
+            lambda: unit_tcn(in_channels, out_channels, kernel_size=1, stride=stride),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.tcn1(self.gcn1(x))
@@ -171,8 +199,7 @@ class HDGCN(Backbone):
         for i, (name, (mult, stride)) in enumerate(zip(self.layer_names, UNIT_PLAN)):
             out_ch = c.base_channel * mult
             # The first unit: no shortcut and no attention (levels summed), as the reference.
-            self.add_module(name, HDGCNUnit(in_ch, out_ch, A, levels, stride=stride, residual=i > 0,
-                                            attention=i > 0))
+            self.add_module(name, HDGCNUnit(in_ch, out_ch, A, levels, stride=stride, residual=i > 0, attention=i > 0))
             in_ch = out_ch
         self.drop_out = nn.Dropout(c.drop_out)
         self.fc = nn.Linear(c.feature_dim, c.num_class)

@@ -43,8 +43,9 @@ def groups(layout: Layout | str, com: int) -> list[list[int]]:
     """Rings of 0-based joints by hop distance from the 1-based joint `com` (at most 7)."""
     layout = get_layout(layout) if isinstance(layout, str) else layout
     if not 1 <= com <= layout.num_joints:
-        raise MMCLError(f"HD-GCN hierarchy: centre of mass {com} is not a joint of {layout.name} "
-                        f"(1..{layout.num_joints})")
+        raise MMCLError(
+            f"HD-GCN hierarchy: centre of mass {com} is not a joint of {layout.name} (1..{layout.num_joints})"
+        )
     neighbours: list[list[int]] = [[] for _ in range(layout.num_joints)]
     for a, b in hierarchy_edges(layout):
         neighbours[a].append(b)
@@ -80,11 +81,18 @@ def hierarchy_graph(layout: Layout | str, com: int) -> np.ndarray:
     """(L, 3, V, V) float64 adjacency: per level, identity, normalised forward, normalised reverse."""
     layout = get_layout(layout) if isinstance(layout, str) else layout
     v = layout.num_joints
-    return np.stack([
-        np.stack((edge_matrix(identity, v), normalize_digraph(edge_matrix(forward, v)),
-                  normalize_digraph(edge_matrix(reverse, v))))
-        for identity, forward, reverse in level_edges(groups(layout, com))
-    ])
+    return np.stack(
+        [
+            np.stack(
+                (
+                    edge_matrix(identity, v),
+                    normalize_digraph(edge_matrix(forward, v)),
+                    normalize_digraph(edge_matrix(reverse, v)),
+                )
+            )
+            for identity, forward, reverse in level_edges(groups(layout, com))
+        ]
+    )
 
 
 def level_joints(layout: Layout | str, com: int) -> list[list[int]]:

@@ -12,10 +12,18 @@ from ..settings import NON_NEGATIVE, POSITIVE, check_fields, setting
 
 @dataclass(frozen=True)
 class MMCLLossConfig:
-    lambda_refine: float = setting(0.2, flag=True, check=NON_NEGATIVE,  # weight of FRM's CE(S_R, y)
-                                   help="Weight of FRM's refined-score loss ({default}).")
-    lambda_align: float = setting(0.1, flag=True, check=NON_NEGATIVE,  # weight of FAM's contrastive L_c
-                                  help="Weight of FAM's contrastive loss ({default}).")
+    lambda_refine: float = setting(
+        0.2,
+        flag=True,
+        check=NON_NEGATIVE,  # weight of FRM's CE(S_R, y)
+        help="Weight of FRM's refined-score loss ({default}).",
+    )
+    lambda_align: float = setting(
+        0.1,
+        flag=True,
+        check=NON_NEGATIVE,  # weight of FAM's contrastive L_c
+        help="Weight of FAM's contrastive loss ({default}).",
+    )
     tau: float = setting(0.4, flag=True, check=POSITIVE, help="Contrastive temperature ({default}).")  # L_c's
 
     def __post_init__(self) -> None:

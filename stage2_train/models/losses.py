@@ -87,11 +87,18 @@ def mmcl_loss(
         packed = torch.cat([feature, rgb_proj, rgb_valid.to(feature.dtype)[:, None]], dim=1)
         packed = gather_with_grad(packed)
         d = feature.shape[1]
-        g, c, valid = packed[:, :d], packed[:, d:2 * d], packed[:, -1] > 0.5
+        g, c, valid = packed[:, :d], packed[:, d : 2 * d], packed[:, -1] > 0.5
         align = grace_infonce(g, c, config.tau, mask=valid)
         n_rgb = valid.sum()
 
     own = zero if backbone_loss is None else backbone_loss
     total = ce + config.lambda_refine * refine + config.lambda_align * align + own
-    return MMCLLoss(total=total, ce=ce.detach(), refine=refine.detach(), align=align.detach(),
-                    backbone=own.detach(), n_valid_text=n_text, n_valid_rgb=n_rgb)
+    return MMCLLoss(
+        total=total,
+        ce=ce.detach(),
+        refine=refine.detach(),
+        align=align.detach(),
+        backbone=own.detach(),
+        n_valid_text=n_text,
+        n_valid_rgb=n_rgb,
+    )

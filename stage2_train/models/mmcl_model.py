@@ -34,9 +34,14 @@ class MMCLOutput(Mapping):
     refined: torch.Tensor | None = None  # (N, num_class) S_R: FRM's refined scores; None without FRM or text
     backbone_loss: torch.Tensor | None = None  # () the backbone's own weighted loss; None without one or labels
 
-    def __init__(self, logits: torch.Tensor | Mapping[str, torch.Tensor | None],
-                 feature: torch.Tensor | None = None, rgb_proj: torch.Tensor | None = None,
-                 refined: torch.Tensor | None = None, backbone_loss: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        logits: torch.Tensor | Mapping[str, torch.Tensor | None],
+        feature: torch.Tensor | None = None,
+        rgb_proj: torch.Tensor | None = None,
+        refined: torch.Tensor | None = None,
+        backbone_loss: torch.Tensor | None = None,
+    ) -> None:
         if isinstance(logits, Mapping):  # a lone mapping holds every field (accelerate's rebuild)
             logits, feature, rgb_proj, refined, backbone_loss = (logits[f.name] for f in fields(self))
         if feature is None:
@@ -69,8 +74,13 @@ class MMCLModel(nn.Module):
         self.fam = FAM(config.fam) if config.fam is not None else None
         self.frm = FRM(config.frm) if config.frm is not None else None
 
-    def forward(self, x: torch.Tensor, rgb: torch.Tensor | None = None,
-                text: torch.Tensor | None = None, label: torch.Tensor | None = None) -> MMCLOutput:
+    def forward(
+        self,
+        x: torch.Tensor,
+        rgb: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+        label: torch.Tensor | None = None,
+    ) -> MMCLOutput:
         """x (N, C, T, V, M); rgb (N, rgb_dim) and text (N, text_dim) cached features or None;
         label (N,) the classes, which the backbone's own loss needs (None: no such loss).
 
@@ -87,8 +97,9 @@ class MMCLModel(nn.Module):
             logits, feature = self.backbone.forward_features(x)
         rgb_proj = self.fam(rgb) if self.fam is not None and rgb is not None else None
         refined = self.frm(logits, text) if self.frm is not None and text is not None else None
-        return MMCLOutput(logits=logits, feature=feature, rgb_proj=rgb_proj, refined=refined,
-                          backbone_loss=backbone_loss)
+        return MMCLOutput(
+            logits=logits, feature=feature, rgb_proj=rgb_proj, refined=refined, backbone_loss=backbone_loss
+        )
 
     def skeleton_model(self) -> Backbone:
         """The backbone and its classifier alone: what is exported and run at test time."""

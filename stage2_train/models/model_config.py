@@ -21,9 +21,16 @@ from ..settings import AT_LEAST_ONE, FRACTION, between, bound, check_fields, set
 
 # Reference layout: 10 units as (out = base_channel * multiplier, temporal stride).
 UNIT_PLAN: tuple[tuple[int, int], ...] = (
-    (1, 1), (1, 1), (1, 1), (1, 1),
-    (2, 2), (2, 1), (2, 1),
-    (4, 2), (4, 1), (4, 1),
+    (1, 1),
+    (1, 1),
+    (1, 1),
+    (1, 1),
+    (2, 2),
+    (2, 1),
+    (2, 1),
+    (4, 2),
+    (4, 1),
+    (4, 1),
 )
 
 
@@ -34,14 +41,14 @@ def check_layout(model: str, graph: str, num_point: int) -> None:
     except KeyError as err:
         raise MMCLError(f"{model} config: {err.args[0]}") from None
     if layout.num_joints != num_point:
-        raise MMCLError(f"{model} config: num_point={num_point} but layout {graph!r} has "
-                        f"{layout.num_joints} joints")
+        raise MMCLError(f"{model} config: num_point={num_point} but layout {graph!r} has {layout.num_joints} joints")
 
 
 def check_width(model: str, base_channel: int, multiple: int, why: str) -> None:
     if base_channel < multiple or base_channel % multiple:
-        raise MMCLError(f"{model} config: base_channel={base_channel} must be a positive multiple of "
-                        f"{multiple} ({why})")
+        raise MMCLError(
+            f"{model} config: base_channel={base_channel} must be a positive multiple of {multiple} ({why})"
+        )
 
 
 @dataclass(frozen=True)
@@ -134,8 +141,9 @@ class HDGCNConfig:
         check_layout("HD-GCN", self.graph, self.num_point)
         check_width("HD-GCN", self.base_channel, 4, "the graph and temporal convolutions split channels in 4")
         if not 1 <= self.com <= self.num_point:
-            raise MMCLError(f"HD-GCN config: center_of_mass={self.com} is not a joint of {self.graph!r} "
-                            f"(1..{self.num_point})")
+            raise MMCLError(
+                f"HD-GCN config: center_of_mass={self.com} is not a joint of {self.graph!r} (1..{self.num_point})"
+            )
 
     @property
     def com(self) -> int:
@@ -187,8 +195,7 @@ class ProtoGCNConfig:
 
 
 BackboneConfig = Union[CTRGCNConfig, HDGCNConfig, STGCNPPConfig, ProtoGCNConfig]
-BACKBONE_CONFIGS: dict[str, type] = {c.kind: c for c in (CTRGCNConfig, HDGCNConfig, STGCNPPConfig,
-                                                           ProtoGCNConfig)}
+BACKBONE_CONFIGS: dict[str, type] = {c.kind: c for c in (CTRGCNConfig, HDGCNConfig, STGCNPPConfig, ProtoGCNConfig)}
 BACKBONE_NAMES: tuple[str, ...] = tuple(BACKBONE_CONFIGS)
 
 
@@ -242,8 +249,12 @@ class MMCLModelConfig:
     def frm(self) -> FRMConfig | None:
         if not self.use_frm:
             return None
-        return FRMConfig(text_dim=self.text_dim, num_class=self.backbone.num_class,
-                         num_vectors=self.frm_vectors, hidden_dim=self.frm_hidden)
+        return FRMConfig(
+            text_dim=self.text_dim,
+            num_class=self.backbone.num_class,
+            num_vectors=self.frm_vectors,
+            hidden_dim=self.frm_hidden,
+        )
 
 
 @dataclass(frozen=True)
@@ -251,37 +262,74 @@ class ArchitectureConfig:
     """What a training run chooses about the network; classes, joints, persons and feature widths
     come from the data (`model_config`)."""
 
-    backbone: str = setting("ctrgcn", flag=True, fixed_on_resume=True, choices=BACKBONE_NAMES,
-                            help="Skeleton backbone (default {default}): FAM and FRM attach to any of them.")
-    use_fam: bool = setting(True, flag="--no-fam", switch=False, fixed_on_resume=True,
-                            help="Train without the feature alignment module.")
-    use_frm: bool = setting(True, flag="--no-frm", switch=False, fixed_on_resume=True,
-                            help="Train without the feature refinement module.")
-    frm_vectors: int = setting(MMCLModelConfig.frm_vectors, flag=True, fixed_on_resume=True,
-                               check=between(1, 1024, "the paper uses 2"),
-                               help="FRM's number of class-wise vectors R ({default}).")
+    backbone: str = setting(
+        "ctrgcn",
+        flag=True,
+        fixed_on_resume=True,
+        choices=BACKBONE_NAMES,
+        help="Skeleton backbone (default {default}): FAM and FRM attach to any of them.",
+    )
+    use_fam: bool = setting(
+        True, flag="--no-fam", switch=False, fixed_on_resume=True, help="Train without the feature alignment module."
+    )
+    use_frm: bool = setting(
+        True, flag="--no-frm", switch=False, fixed_on_resume=True, help="Train without the feature refinement module."
+    )
+    frm_vectors: int = setting(
+        MMCLModelConfig.frm_vectors,
+        flag=True,
+        fixed_on_resume=True,
+        check=between(1, 1024, "the paper uses 2"),
+        help="FRM's number of class-wise vectors R ({default}).",
+    )
     # None: the backbone's own (64; ProtoGCN 96). Each backbone checks what its branches need.
     base_channel: int | None = setting(
-        None, flag=True, recipe=True, fixed_on_resume=True,
-        check=bound(lambda v: 4 <= v <= 1024 and v % 4 == 0,
-                    "a positive multiple of 4, at most 1024 (the paper's is 64; 1024 makes about 360M parameters)"),
-        help="The backbone's first width (default its own: 64, ProtoGCN 96; the demo recipe 16).")
+        None,
+        flag=True,
+        recipe=True,
+        fixed_on_resume=True,
+        check=bound(
+            lambda v: 4 <= v <= 1024 and v % 4 == 0,
+            "a positive multiple of 4, at most 1024 (the paper's is 64; 1024 makes about 360M parameters)",
+        ),
+        help="The backbone's first width (default its own: 64, ProtoGCN 96; the demo recipe 16).",
+    )
     drop_out: float = setting(CTRGCNConfig.drop_out, check=FRACTION)
     center_of_mass: int | None = setting(
-        None, flag=True, fixed_on_resume=True, check=AT_LEAST_ONE, at_least=1,
-        help="HD-GCN: the 1-based joint its hierarchy grows from (default 21 on NTU-25, 3 on Kinect v1).")
+        None,
+        flag=True,
+        fixed_on_resume=True,
+        check=AT_LEAST_ONE,
+        at_least=1,
+        help="HD-GCN: the 1-based joint its hierarchy grows from (default 21 on NTU-25, 3 on Kinect v1).",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
         if self.center_of_mass is not None and self.backbone != "hdgcn":
-            raise MMCLError(f"center_of_mass={self.center_of_mass} applies to HD-GCN only, not to "
-                            f"backbone {self.backbone!r}")
+            raise MMCLError(
+                f"center_of_mass={self.center_of_mass} applies to HD-GCN only, not to backbone {self.backbone!r}"
+            )
 
-    def model_config(self, num_class: int, layout: str, num_point: int, num_person: int,
-                     rgb_dim: int | None, text_dim: int | None) -> MMCLModelConfig:
+    def model_config(
+        self, num_class: int, layout: str, num_point: int, num_person: int, rgb_dim: int | None, text_dim: int | None
+    ) -> MMCLModelConfig:
         # center_of_mass is None for the other backbones, and backbone_config leaves None out
-        backbone = backbone_config(self.backbone, num_class=num_class, num_point=num_point,
-                                   num_person=num_person, graph=layout, base_channel=self.base_channel,
-                                   drop_out=self.drop_out, center_of_mass=self.center_of_mass)
-        return MMCLModelConfig(backbone, use_fam=self.use_fam, use_frm=self.use_frm, frm_vectors=self.frm_vectors,
-                               rgb_dim=rgb_dim, text_dim=text_dim)
+        backbone = backbone_config(
+            self.backbone,
+            num_class=num_class,
+            num_point=num_point,
+            num_person=num_person,
+            graph=layout,
+            base_channel=self.base_channel,
+            drop_out=self.drop_out,
+            center_of_mass=self.center_of_mass,
+        )
+        return MMCLModelConfig(
+            backbone,
+            use_fam=self.use_fam,
+            use_frm=self.use_frm,
+            frm_vectors=self.frm_vectors,
+            rgb_dim=rgb_dim,
+            text_dim=text_dim,
+        )

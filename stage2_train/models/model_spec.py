@@ -93,10 +93,15 @@ class ModelSpec:
             found = d.get("format") if isinstance(d, dict) else type(d).__name__
             raise ValueError(f"model spec format {found!r}, {FORMAT} expected")
         features = d.get("features")
-        return cls(model=None if d["model"] is None else model_config_from_dict(d["model"]),
-                   input=InputSpec(**d["input"]), dataset=d["dataset"], protocol=d.get("protocol"),
-                   class_names=list(d["class_names"]), ntu_ids=list(d["ntu_ids"]),
-                   features=None if features is None else FeatureIdentity(**features))
+        return cls(
+            model=None if d["model"] is None else model_config_from_dict(d["model"]),
+            input=InputSpec(**d["input"]),
+            dataset=d["dataset"],
+            protocol=d.get("protocol"),
+            class_names=list(d["class_names"]),
+            ntu_ids=list(d["ntu_ids"]),
+            features=None if features is None else FeatureIdentity(**features),
+        )
 
 
 def model_config_from_dict(d: dict[str, Any]) -> MMCLModelConfig:
@@ -118,12 +123,14 @@ def ntu_ids_of(dataset: str, class_names: list[str]) -> list[int | None]:
 
 def plain_attrs(attrs: dict) -> dict[str, str | int | float | bool]:
     """HDF5 attributes (numpy scalars and arrays) as JSON-safe values for the checkpoint."""
+
     def plain(v):
         if isinstance(v, (np.generic,)):
             return v.item()
         if isinstance(v, (str, int, float, bool)):
             return v
         return json.dumps(v.tolist() if isinstance(v, np.ndarray) else v, default=str)
+
     return {str(k): plain(v) for k, v in attrs.items()}
 
 
@@ -132,12 +139,30 @@ def spec_from_run(cfg, model: MMCLModelConfig, data) -> ModelSpec:
     f = data.features
     return ModelSpec(
         model=model,
-        input=InputSpec(layout=data.layout.name, num_person=int(data.num_person), num_point=int(data.layout.num_joints),
-                        channels=int(model.backbone.in_channels), window=int(cfg.augment.window),
-                        stream=cfg.data.stream, augment=cfg.augment.kind, test_crop=float(cfg.augment.test_crop),
-                        origin_joint=int(data.layout.center), test_clips=int(cfg.augment.test_clips)),
-        dataset=data.skeletons.dataset, protocol=cfg.data.protocol, class_names=list(data.class_names),
+        input=InputSpec(
+            layout=data.layout.name,
+            num_person=int(data.num_person),
+            num_point=int(data.layout.num_joints),
+            channels=int(model.backbone.in_channels),
+            window=int(cfg.augment.window),
+            stream=cfg.data.stream,
+            augment=cfg.augment.kind,
+            test_crop=float(cfg.augment.test_crop),
+            origin_joint=int(data.layout.center),
+            test_clips=int(cfg.augment.test_clips),
+        ),
+        dataset=data.skeletons.dataset,
+        protocol=cfg.data.protocol,
+        class_names=list(data.class_names),
         ntu_ids=[c.ntu_id for c in data.skeletons.spec.classes],
-        features=None if f is None else FeatureIdentity(
-            name=f.name, path=str(f.path), attrs=plain_attrs(f.attrs), questions=list(f.questions),
-            rgb_dim=f.rgb_dim, text_dim=f.text_dim))
+        features=None
+        if f is None
+        else FeatureIdentity(
+            name=f.name,
+            path=str(f.path),
+            attrs=plain_attrs(f.attrs),
+            questions=list(f.questions),
+            rgb_dim=f.rgb_dim,
+            text_dim=f.text_dim,
+        ),
+    )

@@ -53,8 +53,11 @@ class MotionTopologyGCN(nn.Module):
         self.beta = nn.Parameter(torch.zeros(K))
         self.conv1 = nn.Conv2d(in_channels, mid * K, 1)
         self.conv2 = nn.Conv2d(in_channels, mid * K, 1)
-        self.down = (nn.Identity() if in_channels == out_channels else
-                     nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels)))
+        self.down = (
+            nn.Identity()
+            if in_channels == out_channels
+            else nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
+        )
         self.bn = nn.BatchNorm2d(out_channels)
         self.act = nn.ReLU()
 
@@ -89,8 +92,16 @@ class JointMixTCN(MSTCN):
 
 
 class ProtoGCNBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, A: torch.Tensor, num_point: int, ratio: float,
-                 stride: int = 1, residual: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        A: torch.Tensor,
+        num_point: int,
+        ratio: float,
+        stride: int = 1,
+        residual: bool = True,
+    ) -> None:
         super().__init__()
         self.gcn = MotionTopologyGCN(in_channels, out_channels, A, ratio)
         self.tcn = JointMixTCN(out_channels, out_channels, num_point, stride=stride)

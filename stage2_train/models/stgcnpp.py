@@ -29,12 +29,25 @@ MS_KERNEL = 3
 class UnitTCN(nn.Module):
     """(k x 1) temporal convolution, then BN (or none): pyskl's `unit_tcn`."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 9, stride: int = 1,
-                 dilation: int = 1, norm: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 9,
+        stride: int = 1,
+        dilation: int = 1,
+        norm: bool = True,
+    ) -> None:
         super().__init__()
         pad = (kernel_size + (kernel_size - 1) * (dilation - 1) - 1) // 2
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=(kernel_size, 1), padding=(pad, 0),
-                              stride=(stride, 1), dilation=(dilation, 1))
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size=(kernel_size, 1),
+            padding=(pad, 0),
+            stride=(stride, 1),
+            dilation=(dilation, 1),
+        )
         self.bn = nn.BatchNorm2d(out_channels) if norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,12 +82,14 @@ class MSTCN(nn.Module):
             nn.Sequential(*opening(c), UnitTCN(c, c, MS_KERNEL, stride=stride, dilation=d, norm=False))
             for c, d in zip(widths, MS_DILATIONS)
         ]
-        branches.append(nn.Sequential(*opening(mid), nn.MaxPool2d(kernel_size=(3, 1), stride=(stride, 1),
-                                                                  padding=(1, 0))))
+        branches.append(
+            nn.Sequential(*opening(mid), nn.MaxPool2d(kernel_size=(3, 1), stride=(stride, 1), padding=(1, 0)))
+        )
         branches.append(nn.Conv2d(in_channels, mid, kernel_size=1, stride=(stride, 1)))
         self.branches = nn.ModuleList(branches)
-        self.transform = nn.Sequential(nn.BatchNorm2d(out_channels), nn.ReLU(),
-                                       nn.Conv2d(out_channels, out_channels, kernel_size=1))
+        self.transform = nn.Sequential(
+            nn.BatchNorm2d(out_channels), nn.ReLU(), nn.Conv2d(out_channels, out_channels, kernel_size=1)
+        )
         self.bn = nn.BatchNorm2d(out_channels)
 
     def branch_outputs(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,8 +109,11 @@ class AdaptiveGCN(nn.Module):
         self.num_subsets = A.shape[0]
         self.A = nn.Parameter(A.clone())  # K, V, V
         self.conv = nn.Conv2d(in_channels, out_channels * self.num_subsets, kernel_size=1)
-        self.down = (nn.Identity() if in_channels == out_channels else
-                     nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels)))
+        self.down = (
+            nn.Identity()
+            if in_channels == out_channels
+            else nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
+        )
         self.bn = nn.BatchNorm2d(out_channels)
         self.act = nn.ReLU()
 
@@ -109,8 +127,9 @@ class AdaptiveGCN(nn.Module):
 class STGCNBlock(nn.Module):
     """Graph convolution, multi-branch temporal convolution, block residual, ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, A: torch.Tensor, stride: int = 1,
-                 residual: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, A: torch.Tensor, stride: int = 1, residual: bool = True
+    ) -> None:
         super().__init__()
         self.gcn = AdaptiveGCN(in_channels, out_channels, A)
         self.tcn = MSTCN(out_channels, out_channels, stride=stride)

@@ -79,14 +79,24 @@ class Checkpoint:
         from .config import TrainConfig
 
         cfg = TrainConfig.from_dict(self.config)
-        return cfg.with_input(layout=cfg.data.layout or self.spec.input.layout,
-                              persons=cfg.data.persons or self.spec.input.num_person)
+        return cfg.with_input(
+            layout=cfg.data.layout or self.spec.input.layout, persons=cfg.data.persons or self.spec.input.num_person
+        )
 
     def to_payload(self) -> dict[str, Any]:
-        return {"format": CHECKPOINT_FORMAT, "spec": self.spec.to_dict(), "epoch": self.epoch,
-                "config": self.config, "model": self.model, "optimizer": self.optimizer,
-                "scheduler": self.scheduler, "scaler": self.scaler, "rng": self.rng, "metrics": self.metrics,
-                "skeletons_names_hash": self.skeletons_names_hash}
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "spec": self.spec.to_dict(),
+            "epoch": self.epoch,
+            "config": self.config,
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "scaler": self.scaler,
+            "rng": self.rng,
+            "metrics": self.metrics,
+            "skeletons_names_hash": self.skeletons_names_hash,
+        }
 
     def save(self, path: str | Path) -> None:
         """Write under a temporary name, then rename: a kill never leaves a truncated checkpoint.
@@ -109,23 +119,32 @@ class Checkpoint:
         payload = read_torch_file(path)
         fmt = payload.get("format") if isinstance(payload, dict) else None
         if fmt not in (CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_V1):
-            raise CheckpointError(f"{path}: not an mmcl training checkpoint "
-                                  f"(format {CHECKPOINT_FORMAT} expected)")
+            raise CheckpointError(f"{path}: not an mmcl training checkpoint (format {CHECKPOINT_FORMAT} expected)")
         v1 = fmt == CHECKPOINT_FORMAT_V1
         missing = [k for k in (REQUIRED_V1 if v1 else REQUIRED) if k not in payload]
         if missing:
             raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
         if not v1 and _checksum_of(path, payload) != payload["checksum"]:
-            raise CheckpointError(f"{path}: corrupted checkpoint (its contents do not match the checksum written "
-                                  f"with it); use another checkpoint (checkpoints/epoch-NNN.pt) or start afresh")
+            raise CheckpointError(
+                f"{path}: corrupted checkpoint (its contents do not match the checksum written "
+                f"with it); use another checkpoint (checkpoints/epoch-NNN.pt) or start afresh"
+            )
         try:
             spec = _spec_from_v1(payload) if v1 else ModelSpec.from_dict(payload["spec"])
         except (TypeError, KeyError, ValueError, AttributeError) as e:
             raise CheckpointError(f"{path}: unreadable model description ({type(e).__name__}: {e})") from None
-        return cls(spec=spec, epoch=int(payload["epoch"]), config=dict(payload["config"]), model=payload["model"],
-                   optimizer=payload.get("optimizer"), scheduler=payload.get("scheduler"),
-                   scaler=payload.get("scaler"), rng=payload.get("rng"), metrics=payload.get("metrics"),
-                   skeletons_names_hash=payload.get("skeletons_names_hash"))
+        return cls(
+            spec=spec,
+            epoch=int(payload["epoch"]),
+            config=dict(payload["config"]),
+            model=payload["model"],
+            optimizer=payload.get("optimizer"),
+            scheduler=payload.get("scheduler"),
+            scaler=payload.get("scaler"),
+            rng=payload.get("rng"),
+            metrics=payload.get("metrics"),
+            skeletons_names_hash=payload.get("skeletons_names_hash"),
+        )
 
 
 def _checksum_of(path: Path, payload: dict) -> str:
@@ -134,8 +153,10 @@ def _checksum_of(path: Path, payload: dict) -> str:
     try:
         return checksum({k: v for k, v in payload.items() if k != "checksum"})
     except (RuntimeError, TypeError, ValueError, AttributeError, KeyError) as e:
-        raise CheckpointError(f"{path}: corrupted checkpoint ({type(e).__name__} while checking it); use another "
-                              f"checkpoint (checkpoints/epoch-NNN.pt) or start afresh") from None
+        raise CheckpointError(
+            f"{path}: corrupted checkpoint ({type(e).__name__} while checking it); use another "
+            f"checkpoint (checkpoints/epoch-NNN.pt) or start afresh"
+        ) from None
 
 
 def checksum(payload: Any) -> str:
@@ -172,17 +193,32 @@ def _spec_from_v1(payload: dict[str, Any]) -> ModelSpec:
     f = payload.get("features")
     return ModelSpec(
         model=model,
-        input=InputSpec(layout=layout.name, num_person=int(payload.get("num_person", model.backbone.num_person)),
-                        num_point=int(payload.get("num_point", model.backbone.num_point)),
-                        channels=int(model.backbone.in_channels),
-                        window=int(payload.get("window", cfg["window"])),
-                        stream=canonical_stream(payload.get("stream", cfg["stream"])), augment=cfg["augment"],
-                        test_crop=float(cfg["test_crop"]), origin_joint=layout.center),
-        dataset=payload["dataset"], protocol=payload.get("protocol"), class_names=names,
+        input=InputSpec(
+            layout=layout.name,
+            num_person=int(payload.get("num_person", model.backbone.num_person)),
+            num_point=int(payload.get("num_point", model.backbone.num_point)),
+            channels=int(model.backbone.in_channels),
+            window=int(payload.get("window", cfg["window"])),
+            stream=canonical_stream(payload.get("stream", cfg["stream"])),
+            augment=cfg["augment"],
+            test_crop=float(cfg["test_crop"]),
+            origin_joint=layout.center,
+        ),
+        dataset=payload["dataset"],
+        protocol=payload.get("protocol"),
+        class_names=names,
         ntu_ids=ntu_ids_of(payload["dataset"], names),
-        features=None if f is None else FeatureIdentity(
-            name=f["name"], path=str(f.get("path", "")), attrs=dict(f.get("attrs", {})),
-            questions=list(f.get("questions", [])), rgb_dim=f["rgb_dim"], text_dim=f["text_dim"]))
+        features=None
+        if f is None
+        else FeatureIdentity(
+            name=f["name"],
+            path=str(f.get("path", "")),
+            attrs=dict(f.get("attrs", {})),
+            questions=list(f.get("questions", [])),
+            rgb_dim=f["rgb_dim"],
+            text_dim=f["text_dim"],
+        ),
+    )
 
 
 class RefusedPickle(CheckpointError):
@@ -201,8 +237,10 @@ def read_torch_file(path: Path) -> Any:
         # unpickler in any way: IndexError, KeyError: 101, TypeError, struct.error, ... All mean the same.
         text = str(e).strip()
         first = text.splitlines()[0].split(". ")[0] if text else type(e).__name__
-        raise CheckpointError(f"{path}: unreadable or corrupted checkpoint ({type(e).__name__}: {first}); use "
-                              f"another checkpoint (checkpoints/epoch-NNN.pt) or start afresh") from None
+        raise CheckpointError(
+            f"{path}: unreadable or corrupted checkpoint ({type(e).__name__}: {first}); use "
+            f"another checkpoint (checkpoints/epoch-NNN.pt) or start afresh"
+        ) from None
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -215,8 +253,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 def rng_state() -> dict[str, Any]:
     np_state = np.random.get_state(legacy=False)
     # plain lists: weights_only loading accepts no numpy arrays
-    np_state["state"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                         for k, v in np_state["state"].items()}
+    np_state["state"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in np_state["state"].items()}
     return {
         "python": random.getstate(),
         "numpy": np_state,
@@ -228,8 +265,9 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(_tuples(state["python"]))
     np_state = dict(state["numpy"])
-    np_state["state"] = {k: (np.asarray(v, np.uint32) if isinstance(v, list) else v)
-                         for k, v in np_state["state"].items()}
+    np_state["state"] = {
+        k: (np.asarray(v, np.uint32) if isinstance(v, list) else v) for k, v in np_state["state"].items()
+    }
     np.random.set_state(np_state)
     torch.set_rng_state(state["torch"])
     if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():

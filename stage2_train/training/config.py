@@ -45,38 +45,60 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     recipe: str | None = None  # `mmcl train --recipe` (its help lists the recipes: cli.py)
     work_dir: str | None = setting(
-        None, flag=True, path="any",
+        None,
+        flag=True,
+        path="any",
         help="Output folder, used exactly (default: a new runs/<dataset>-<protocol>-<stream>-seed<S>-<time> "
-             "per run, linked from runs/<dataset>-<protocol>-<stream>-latest).")
-    seed: int = setting(1, flag=True, fixed_on_resume=True,
-                        check=bound(lambda v: 0 <= v < 2**32, "in [0, 2**32)"))  # numpy's seed range
+        "per run, linked from runs/<dataset>-<protocol>-<stream>-latest).",
+    )
+    seed: int = setting(
+        1, flag=True, fixed_on_resume=True, check=bound(lambda v: 0 <= v < 2**32, "in [0, 2**32)")
+    )  # numpy's seed range
     mixed_precision: str = setting(
-        "auto", flag=True, choices=MIXED_PRECISION,
+        "auto",
+        flag=True,
+        choices=MIXED_PRECISION,
         help="Autocast. Default auto: bf16 on a CUDA GPU that computes it natively (Ampere on), "
-             "float32 (no) everywhere else, CPUs included. bf16 and fp16 change numerics; on CPU bf16 is "
-             "an explicit choice (its speed-up depends on the CPU: bench/bench_precision.py measures it).")
+        "float32 (no) everywhere else, CPUs included. bf16 and fp16 change numerics; on CPU bf16 is "
+        "an explicit choice (its speed-up depends on the CPU: bench/bench_precision.py measures it).",
+    )
     compile: str = setting(
-        "no", flag=True, choices=COMPILE, bare="inductor",
+        "no",
+        flag=True,
+        choices=COMPILE,
+        bare="inductor",
         help="torch.compile the model; --compile alone: inductor (default {default}: compiling costs minutes, "
-             "see bench/bench_train_step.py).")
-    log_every: int = setting(20, flag=True, check=AT_LEAST_ONE, at_least=1,
-                             help="Steps between progress-bar updates ({default}).")  # each one a host sync
+        "see bench/bench_train_step.py).",
+    )
+    log_every: int = setting(
+        20, flag=True, check=AT_LEAST_ONE, at_least=1, help="Steps between progress-bar updates ({default})."
+    )  # each one a host sync
     device: str = setting("auto", flag=True, choices=DEVICES, why="choose a GPU with CUDA_VISIBLE_DEVICES")
     test_every: int = setting(
-        0, flag=True, check=NON_NEGATIVE,
+        0,
+        flag=True,
+        check=NON_NEGATIVE,
         help="Also evaluate on the test split every N epochs (0: only at the end): the way to follow "
-             "test accuracy (test/top1 % in TensorBoard, test_top1 in metrics.jsonl); report the last epoch.")
+        "test accuracy (test/top1 % in TensorBoard, test_top1 in metrics.jsonl); report the last epoch.",
+    )
     init_from: str | None = setting(
-        None, flag=True, path="file",
+        None,
+        flag=True,
+        path="file",
         help="Start from a checkpoint's weights (fine-tuning): its width and recipe are kept unless a "
-             "config file or flag says otherwise; tensors that do not fit (a new classifier) start fresh. "
-             "Also published CTR-GCN (.pt) and pyskl CTR-GCN (.pth) files, and official HD-GCN .pt state "
-             "dicts with --center-of-mass N as trained (the file does not record it).")
+        "config file or flag says otherwise; tensors that do not fit (a new classifier) start fresh. "
+        "Also published CTR-GCN (.pt) and pyskl CTR-GCN (.pth) files, and official HD-GCN .pt state "
+        "dicts with --center-of-mass N as trained (the file does not record it).",
+    )
     keep_checkpoints: int = setting(
-        3, flag=True, check=bound(lambda v: v >= 0, ">= 0 (0 keeps every epoch)"), at_least=0,
+        3,
+        flag=True,
+        check=bound(lambda v: v >= 0, ">= 0 (0 keeps every epoch)"),
+        at_least=0,
         help="Epoch checkpoints kept: the last N checkpoints/epoch-NNN.pt (default {default}; 0 keeps every "
-             "epoch), plus last.pt. Each holds the full training state: about 15 MB at full width (base "
-             "channel 64, FAM and FRM: 6 MB of weights, the rest optimiser state).")
+        "epoch), plus last.pt. Each holds the full training state: about 15 MB at full width (base "
+        "channel 64, FAM and FRM: 6 MB of weights, the rest optimiser state).",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -111,8 +133,13 @@ class TrainConfig:
         return self.replace(layout=layout, persons=persons)
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "model": ArchitectureConfig, "loss": MMCLLossConfig,
-                             "augment": AugmentConfig, "optim": OptimConfig}
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ArchitectureConfig,
+    "loss": MMCLLossConfig,
+    "augment": AugmentConfig,
+    "optim": OptimConfig,
+}
 
 # flat key -> its Setting (section, field, type, metadata): the keys of flags, config files, recipes
 # and config.yaml, in the order config.yaml lists them. A field's flat key is its name unless its
@@ -133,21 +160,30 @@ RECIPE_KEYS = tuple(k for k, s in SETTINGS.items() if s.spec.recipe)
 def describe_recipe(name: str) -> str:
     """`demo: 4 epochs, batch 8, lr 0.1, ...` for --help (the NTU values; dataset variants in the README)."""
     v = recipe_values(name, "")
-    decay = (f"cosine per step to {v['min_lr']:g}" if v["schedule"] == "cosine"
-             else "x0.1 at " + ",".join(str(s) for s in v["steps"]))
+    decay = (
+        f"cosine per step to {v['min_lr']:g}"
+        if v["schedule"] == "cosine"
+        else "x0.1 at " + ",".join(str(s) for s in v["steps"])
+    )
     repeat = f" (set repeated x{v['repeat']})" if v["repeat"] > 1 else ""
-    return (f"{name}: {v['epochs']} epochs{repeat}, batch {v['batch_size']}, lr {v['lr']:g}, "
-            f"wd {v['weight_decay']:g}, warm-up {v['warmup']}, {decay}, window {v['window']}, "
-            + (f"test {v['test_clips']} clips, " if v["test_clips"] > 1 else "") +
-            f"width {v['base_channel'] or 'of the backbone'}")
+    return (
+        f"{name}: {v['epochs']} epochs{repeat}, batch {v['batch_size']}, lr {v['lr']:g}, "
+        f"wd {v['weight_decay']:g}, warm-up {v['warmup']}, {decay}, window {v['window']}, "
+        + (f"test {v['test_clips']} clips, " if v["test_clips"] > 1 else "")
+        + f"width {v['base_channel'] or 'of the backbone'}"
+    )
 
 
 def recipe_values(name: str, dataset: str) -> dict[str, Any]:
     if name not in RECIPES:
         raise MMCLError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
     defaults = TrainConfig().to_dict()
-    return {**{k: defaults[k] for k in RECIPE_KEYS}, **RECIPES[name], **DATASET_VARIANTS.get((name, dataset), {}),
-            "recipe": name}
+    return {
+        **{k: defaults[k] for k in RECIPE_KEYS},
+        **RECIPES[name],
+        **DATASET_VARIANTS.get((name, dataset), {}),
+        "recipe": name,
+    }
 
 
 # --------------------------------------------------------------------------- files
@@ -164,15 +200,16 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
             keys = {s.field.name: key for key, s in SETTINGS.items() if s.section == k}
             unknown = sorted(set(inner) - set(keys))
             if unknown:
-                raise MMCLError(f"{source}: unknown setting(s) {', '.join(f'{k}.{n}' for n in unknown)}; "
-                                f"known in {k}: {', '.join(sorted(keys))}")
+                raise MMCLError(
+                    f"{source}: unknown setting(s) {', '.join(f'{k}.{n}' for n in unknown)}; "
+                    f"known in {k}: {', '.join(sorted(keys))}"
+                )
             out |= {keys[n]: x for n, x in inner.items()}
         else:
             out[k] = v
     unknown = sorted(set(out) - set(FLAT_KEYS))
     if unknown:
-        raise MMCLError(f"{source}: unknown setting(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(sorted(FLAT_KEYS))}")
+        raise MMCLError(f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(FLAT_KEYS))}")
 
     def name(key: str) -> str:  # as the user wrote it
         return f"--{key.replace('_', '-')}" if source == COMMAND_LINE else key
@@ -211,8 +248,9 @@ def save_config(cfg: TrainConfig, path: Path) -> None:
 # --------------------------------------------------------------------------- resolution
 
 
-def resolve_config(dataset: str, file_values: dict[str, Any], flags: dict[str, Any],
-                   base: dict[str, Any] | None = None) -> TrainConfig:
+def resolve_config(
+    dataset: str, file_values: dict[str, Any], flags: dict[str, Any], base: dict[str, Any] | None = None
+) -> TrainConfig:
     """Combine the layers for `dataset`. `flags` holds only the flags the user gave.
 
     `base` replaces the recipe layer (a resumed run's saved config).
@@ -232,9 +270,14 @@ class Resolved:
         return Resolved(self.config.replace(**values), {**self.sources, **dict.fromkeys(values, source)})
 
 
-def resolve_with_sources(dataset: str, file_values: dict[str, Any], flags: dict[str, Any],
-                         base: dict[str, Any] | None = None, inherited: dict[str, Any] | None = None,
-                         file_name: str | None = None) -> Resolved:
+def resolve_with_sources(
+    dataset: str,
+    file_values: dict[str, Any],
+    flags: dict[str, Any],
+    base: dict[str, Any] | None = None,
+    inherited: dict[str, Any] | None = None,
+    file_name: str | None = None,
+) -> Resolved:
     """`resolve_config` that also says where each value came from. `inherited`: the architecture
     (and recipe name) an --init-from checkpoint was trained with, between the recipe and the file."""
     flags = _normalise_keys({k: v for k, v in flags.items() if v is not None}, COMMAND_LINE)
@@ -250,8 +293,12 @@ def resolve_with_sources(dataset: str, file_values: dict[str, Any], flags: dict[
         base, base_source = recipe_values(name, dataset), f"recipe {name}"
     else:
         base_source = "saved config"
-    layers = [(_normalise_keys(base, "saved config"), base_source), (inherited, "--init-from"),
-              (file_values, f"config file {file_name}" if file_name else "config file"), (flags, "flag")]
+    layers = [
+        (_normalise_keys(base, "saved config"), base_source),
+        (inherited, "--init-from"),
+        (file_values, f"config file {file_name}" if file_name else "config file"),
+        (flags, "flag"),
+    ]
     values: dict[str, Any] = {}
     sources = dict.fromkeys(FLAT_KEYS, "default")
     for layer, source in layers:
@@ -266,17 +313,24 @@ def finalize_config(cfg: TrainConfig, dataset_dir: Path, protocols: list[str]) -
     """Fill in what depends on the cache (its dataset directory and protocol) and on the
     machine (the precision `auto` means here, so that config.yaml and checkpoints say what ran)."""
     from .device import resolve_mixed_precision  # torch: only when a run is set up
+
     data = cfg.data
     protocol = data.protocol or protocols[0]
     if protocol not in protocols:
-        raise MMCLError(f"dataset {data.dataset!r} ({dataset_dir}) has no protocol {protocol!r}; "
-                        f"choose one of: {', '.join(protocols)}")
+        raise MMCLError(
+            f"dataset {data.dataset!r} ({dataset_dir}) has no protocol {protocol!r}; "
+            f"choose one of: {', '.join(protocols)}"
+        )
     features = data.features
     if cfg.model.use_fam or cfg.model.use_frm:  # fail before anything is written when the features are missing
         features = resolve_features(dataset_dir, data.features).stem
     # work_dir stays None unless given: train.train names a new folder per run (run_dirs)
-    return cfg.replace(cache=str(Path(dataset_dir).resolve()), protocol=protocol,
-                       features=features, mixed_precision=resolve_mixed_precision(cfg.mixed_precision, cfg.device))
+    return cfg.replace(
+        cache=str(Path(dataset_dir).resolve()),
+        protocol=protocol,
+        features=features,
+        mixed_precision=resolve_mixed_precision(cfg.mixed_precision, cfg.device),
+    )
 
 
 # Settings a resumed run cannot change (`setting(fixed_on_resume=True)`): they shape the model or
@@ -288,13 +342,17 @@ def check_resume_compatible(cfg: TrainConfig, saved: TrainConfig, checkpoint: Pa
     changed = [k for k in FIXED_ON_RESUME if saved.get(k) != cfg.get(k)]
     if changed:
         detail = ", ".join(f"{k} {saved.get(k)!r} -> {cfg.get(k)!r}" for k in changed)
-        raise MMCLError(f"--resume: {checkpoint} was trained with other settings ({detail}); drop "
-                        f"those flags or start a new work dir")
+        raise MMCLError(
+            f"--resume: {checkpoint} was trained with other settings ({detail}); drop "
+            f"those flags or start a new work dir"
+        )
 
 
 def check_resume_epochs(cfg: TrainConfig, done: int, checkpoint: Path) -> None:
     """--resume with fewer --epochs than the checkpoint has trained would report (and rewrite
     config.yaml with) an epoch count the weights are past: refused before anything is written."""
     if cfg.optim.epochs < done:
-        raise MMCLError(f"--resume: {checkpoint} has trained {done} epochs, more than --epochs "
-                        f"{cfg.optim.epochs}; pass --epochs {done} or more (or start a new work dir)")
+        raise MMCLError(
+            f"--resume: {checkpoint} has trained {done} epochs, more than --epochs "
+            f"{cfg.optim.epochs}; pass --epochs {done} or more (or start a new work dir)"
+        )

@@ -31,8 +31,9 @@ def has_native_bf16(device: torch.device) -> bool:
         return False
 
 
-def resolve_mixed_precision(name: str, device: str | torch.device,
-                            native_bf16: Callable[[torch.device], bool] = has_native_bf16) -> str:
+def resolve_mixed_precision(
+    name: str, device: str | torch.device, native_bf16: Callable[[torch.device], bool] = has_native_bf16
+) -> str:
     """auto: bf16 autocast on a CUDA GPU that computes bf16 natively (Ampere on), float32 ("no")
     everywhere else, CPUs included. On CPU bf16 stays an explicit choice: on real NW-UCLA it cost
     2.2 points of top-1 for a whole run 1.19x faster (README, "Precision"), and

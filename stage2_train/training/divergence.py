@@ -23,8 +23,10 @@ def check_finite(model: torch.nn.Module, metrics: dict[str, float], epoch: int, 
         return
     raise Diverged(
         f"training diverged in epoch {epoch}: loss {metrics['loss']:.4g}, {len(bad)} weight tensors non-finite"
-        + (f" ({bad[0]}, ...)" if bad else "") + f"; nothing of epoch {epoch} is saved ({_saved_before(cfg, epoch)}). "
-        f"Lower --lr (now {cfg.optim.lr:g}) or check the input data")
+        + (f" ({bad[0]}, ...)" if bad else "")
+        + f"; nothing of epoch {epoch} is saved ({_saved_before(cfg, epoch)}). "
+        f"Lower --lr (now {cfg.optim.lr:g}) or check the input data"
+    )
 
 
 def _saved_before(cfg: TrainConfig, epoch: int) -> str:

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from ..models.model_spec import InputSpec
 
 
-def resolve_input_layout(cfg: TrainConfig, skeletons: SkeletonCache,
-                         init: InputSpec | None = None) -> tuple[TrainConfig, list[str]]:
+def resolve_input_layout(
+    cfg: TrainConfig, skeletons: SkeletonCache, init: InputSpec | None = None
+) -> tuple[TrainConfig, list[str]]:
     """Fill in the network's input layout and persons; returns the config and lines telling the
     user how the input differs from the cache's, and why.
 
@@ -35,12 +36,16 @@ def resolve_input_layout(cfg: TrainConfig, skeletons: SkeletonCache,
         if layout is None and init_layout != skeletons.layout:
             if layout_map(skeletons.layout, init_layout) is not None:
                 layout = init_layout
-                notes.append(f"mapping the cache's {skeletons.layout} joints to {init_layout}, the layout "
-                             f"--init-from {cfg.init_from} was trained on (--layout {skeletons.layout} "
-                             f"keeps the cache's)")
+                notes.append(
+                    f"mapping the cache's {skeletons.layout} joints to {init_layout}, the layout "
+                    f"--init-from {cfg.init_from} was trained on (--layout {skeletons.layout} "
+                    f"keeps the cache's)"
+                )
             else:
-                notes.append(f"--init-from {cfg.init_from} was trained on {init_layout} skeletons, to which "
-                             f"{skeletons.layout} does not map: its layout-dependent tensors start fresh")
+                notes.append(
+                    f"--init-from {cfg.init_from} was trained on {init_layout} skeletons, to which "
+                    f"{skeletons.layout} does not map: its layout-dependent tensors start fresh"
+                )
         if persons is None:
             persons = max(init_persons, skeletons.num_person)
     view = input_layout(skeletons, layout, persons)  # checks the mapping and the persons

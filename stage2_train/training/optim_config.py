@@ -16,28 +16,52 @@ SCHEDULES = ("step", "cosine")
 @dataclass(frozen=True)
 class OptimConfig:
     epochs: int = setting(110, flag=True, recipe=True, check=between(0, 100_000, "the recipes train 16 to 150"))
-    batch_size: int = setting(200, flag=True, recipe=True,
-                              check=between(1, 1_000_000, "more samples than any dataset has"),
-                              help="Global batch size (split over processes).")
+    batch_size: int = setting(
+        200,
+        flag=True,
+        recipe=True,
+        check=between(1, 1_000_000, "more samples than any dataset has"),
+        help="Global batch size (split over processes).",
+    )
     # None: batch_size
-    test_batch_size: int | None = setting(None, flag=True,
-                                          check=between(1, 1_000_000, "more samples than any dataset has"))
+    test_batch_size: int | None = setting(
+        None, flag=True, check=between(1, 1_000_000, "more samples than any dataset has")
+    )
     lr: float = setting(0.1, flag=True, recipe=True, check=NON_NEGATIVE, help="Base learning rate.")
     momentum: float = setting(0.9, check=FRACTION)
     nesterov: bool = True
     weight_decay: float = setting(4e-4, flag=True, recipe=True, check=NON_NEGATIVE)
-    warmup: int = setting(5, flag=True, recipe=True, check=between(0, 100_000, "at most the epochs allowed"),
-                          help="Epochs of linear learning-rate warm-up.")
-    steps: tuple[int, ...] = setting((90, 100), flag=True, recipe=True,  # epochs where lr *= lr_decay
-                                     check=bound(lambda v: min(v, default=0) >= 0, "epochs >= 0"),
-                                     help="Epochs where the learning rate drops x0.1, e.g. 90,100 (--schedule step).")
+    warmup: int = setting(
+        5,
+        flag=True,
+        recipe=True,
+        check=between(0, 100_000, "at most the epochs allowed"),
+        help="Epochs of linear learning-rate warm-up.",
+    )
+    steps: tuple[int, ...] = setting(
+        (90, 100),
+        flag=True,
+        recipe=True,  # epochs where lr *= lr_decay
+        check=bound(lambda v: min(v, default=0) >= 0, "epochs >= 0"),
+        help="Epochs where the learning rate drops x0.1, e.g. 90,100 (--schedule step).",
+    )
     lr_decay: float = setting(0.1, check=POSITIVE)
     schedule: str = setting(
-        "step", flag=True, recipe=True, fixed_on_resume=True, choices=SCHEDULES,
+        "step",
+        flag=True,
+        recipe=True,
+        fixed_on_resume=True,
+        choices=SCHEDULES,
         help="After the warm-up: step (x0.1 at --steps, set each epoch; mmcl, ctrgcn) or cosine (set each "
-             "optimisation step, down to --min-lr at the end; hdgcn, stgcnpp, protogcn).")
-    min_lr: float = setting(0.0, flag=True, recipe=True, check=NON_NEGATIVE,  # the cosine schedule's end (absolute)
-                            help="Where --schedule cosine ends (hdgcn 1e-4; stgcnpp, protogcn 0).")
+        "optimisation step, down to --min-lr at the end; hdgcn, stgcnpp, protogcn).",
+    )
+    min_lr: float = setting(
+        0.0,
+        flag=True,
+        recipe=True,
+        check=NON_NEGATIVE,  # the cosine schedule's end (absolute)
+        help="Where --schedule cosine ends (hdgcn 1e-4; stgcnpp, protogcn 0).",
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(sorted(int(s) for s in self.steps)))

@@ -69,24 +69,30 @@ def fit_recipe(resolved: Resolved, train_samples: int) -> tuple[Resolved, list[s
     batch, epochs = cfg.optim.batch_size, cfg.optim.epochs
     if batch > samples:
         if _given(resolved, "batch_size"):
-            raise MMCLError(f"--batch-size {batch} ({resolved.sources['batch_size']}) is larger than the "
-                            f"{samples} training samples: not one full batch an epoch; choose "
-                            f"--batch-size {max(1, samples // MIN_STEPS_PER_EPOCH)} or less")
+            raise MMCLError(
+                f"--batch-size {batch} ({resolved.sources['batch_size']}) is larger than the "
+                f"{samples} training samples: not one full batch an epoch; choose "
+                f"--batch-size {max(1, samples // MIN_STEPS_PER_EPOCH)} or less"
+            )
     if samples // batch < MIN_STEPS_PER_EPOCH and not _given(resolved, "batch_size"):
         fitted = max(1, samples // MIN_STEPS_PER_EPOCH)
         if fitted < batch:
-            notes.append(f"recipe fitted: batch {batch} -> {fitted} ({resolved.sources['batch_size']} gave "
-                         f"{batch}; {samples} training samples make {max(1, samples // batch)} step(s) an "
-                         f"epoch; --batch-size keeps a batch of your choice)")
+            notes.append(
+                f"recipe fitted: batch {batch} -> {fitted} ({resolved.sources['batch_size']} gave "
+                f"{batch}; {samples} training samples make {max(1, samples // batch)} step(s) an "
+                f"epoch; --batch-size keeps a batch of your choice)"
+            )
             resolved = resolved.with_changes({"batch_size": fitted}, FITTED)
             batch = fitted
     size = TrainingSize(samples, batch, epochs)
     if 0 < size.total_steps < MIN_TOTAL_STEPS:
         needed = math.ceil(MIN_TOTAL_STEPS / size.steps_per_epoch)
         if _given(resolved, "epochs"):
-            notes.append(f"warning: {size.total_steps} optimisation steps in all ({epochs} epochs of "
-                         f"{size.steps_per_epoch}); a model this short-trained may stay at chance "
-                         f"(--epochs {needed} gives {MIN_TOTAL_STEPS})")
+            notes.append(
+                f"warning: {size.total_steps} optimisation steps in all ({epochs} epochs of "
+                f"{size.steps_per_epoch}); a model this short-trained may stay at chance "
+                f"(--epochs {needed} gives {MIN_TOTAL_STEPS})"
+            )
         else:
             resolved, line = _more_epochs(resolved, needed, size)
             notes.append(line)
@@ -103,9 +109,11 @@ def _more_epochs(resolved: Resolved, epochs: int, size: TrainingSize) -> tuple[R
     if not _given(resolved, "steps"):
         changes["steps"] = [round(s * factor) for s in o.steps]
     shown = ", ".join(f"{k} {_show(getattr(o, k))} -> {_show(v)}" for k, v in changes.items())
-    line = (f"recipe fitted: {shown} ({size.total_steps} optimisation steps in all on {size.samples} training "
-            f"samples, fewer than {MIN_TOTAL_STEPS}; {', '.join(_flag(k) for k in changes)} keep values of "
-            f"your choice)")
+    line = (
+        f"recipe fitted: {shown} ({size.total_steps} optimisation steps in all on {size.samples} training "
+        f"samples, fewer than {MIN_TOTAL_STEPS}; {', '.join(_flag(k) for k in changes)} keep values of "
+        f"your choice)"
+    )
     return resolved.with_changes(changes, FITTED), line
 
 
@@ -116,8 +124,22 @@ def _show(value) -> str:
 # --------------------------------------------------------------------------- the settings line
 
 # The settings a person reads first, in this order; the rest are in config.yaml.
-SHOWN = ("recipe", "epochs", "batch_size", "lr", "weight_decay", "warmup", "steps", "schedule", "window",
-         "base_channel", "use_fam", "use_frm", "seed", "mixed_precision")
+SHOWN = (
+    "recipe",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "warmup",
+    "steps",
+    "schedule",
+    "window",
+    "base_channel",
+    "use_fam",
+    "use_frm",
+    "seed",
+    "mixed_precision",
+)
 
 
 def settings_lines(resolved: Resolved) -> list[str]:
@@ -144,12 +166,16 @@ def collapse_warnings(scores: np.ndarray, labels: np.ndarray, class_names: list[
     share = counts.max() / len(predicted)
     problems = []
     if share >= COLLAPSED_SHARE and len(class_names) > 1:
-        problems.append(f"predicts {class_names[int(counts.argmax())]!r} for {100 * share:.0f} % of the "
-                        f"{split} samples")
+        problems.append(
+            f"predicts {class_names[int(counts.argmax())]!r} for {100 * share:.0f} % of the {split} samples"
+        )
     if top1 <= CHANCE_MARGIN * chance:
-        problems.append(f"top-1 {100 * top1:.2f} % is at chance level ({100 * chance:.2f} % for "
-                        f"{len(class_names)} classes)")
+        problems.append(
+            f"top-1 {100 * top1:.2f} % is at chance level ({100 * chance:.2f} % for {len(class_names)} classes)"
+        )
     if not problems:
         return []
-    return [f"warning: the model {' and '.join(problems)}: training collapsed or learnt nothing; train longer "
-            f"(--epochs), with smaller batches (--batch-size) or another --lr, or check the labels"]
+    return [
+        f"warning: the model {' and '.join(problems)}: training collapsed or learnt nothing; train longer "
+        f"(--epochs), with smaller batches (--batch-size) or another --lr, or check the labels"
+    ]

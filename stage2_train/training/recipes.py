@@ -23,17 +23,38 @@ RECIPES: dict[str, dict[str, Any]] = {
     # ST-GCN++ (pyskl configs/stgcn++/stgcn++_ntu60_xsub_3dkp/j.py): 16 per GPU x 8 GPUs, 16 epochs of
     # the training set repeated 5 times (80 passes), wd 5e-4, no warm-up, cosine per step to 0,
     # 100-frame windows, tested on 10 clips (UniformSample num_clips=10, probabilities averaged).
-    "stgcnpp": dict(epochs=16, repeat=5, batch_size=128, weight_decay=5e-4, warmup=0, steps=[], schedule="cosine",
-                    min_lr=0.0, window=100, test_clips=10),
+    "stgcnpp": dict(
+        epochs=16,
+        repeat=5,
+        batch_size=128,
+        weight_decay=5e-4,
+        warmup=0,
+        steps=[],
+        schedule="cosine",
+        min_lr=0.0,
+        window=100,
+        test_clips=10,
+    ),
     # ProtoGCN (configs/ntu{60,120}_xsub/j.py): one GPU of 16, lr 0.025, 150 epochs, wd 5e-4, no warm-up,
     # cosine per step to 0, 100-frame windows, tested on 10 clips.
-    "protogcn": dict(epochs=150, batch_size=16, lr=0.025, weight_decay=5e-4, warmup=0, steps=[], schedule="cosine",
-                     min_lr=0.0, window=100, test_clips=10),
+    "protogcn": dict(
+        epochs=150,
+        batch_size=16,
+        lr=0.025,
+        weight_decay=5e-4,
+        warmup=0,
+        steps=[],
+        schedule="cosine",
+        min_lr=0.0,
+        window=100,
+        test_clips=10,
+    ),
 }
 
 # CTR-GCN's NW-UCLA recipe; MMCL publishes none, so its MMCL runs use the same schedule.
-_NW_UCLA = dict(epochs=65, batch_size=16, weight_decay=1e-4, warmup=5, steps=[50], window=52,
-                repeat=5, augment="ucla-view")
+_NW_UCLA = dict(
+    epochs=65, batch_size=16, weight_decay=1e-4, warmup=5, steps=[50], window=52, repeat=5, augment="ucla-view"
+)
 DATASET_VARIANTS: dict[tuple[str, str], dict[str, Any]] = {
     ("ctrgcn", "nw-ucla"): _NW_UCLA,
     ("mmcl", "nw-ucla"): _NW_UCLA,

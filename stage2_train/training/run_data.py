@@ -56,15 +56,24 @@ def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
     layout = view.layout
     train_set = dataset(splits.train, cfg.data.repeat)
     data = Data(
-        skeletons, spec.class_names, layout, view.num_person, splits, features,
-        train_loader=(DeviceBatches(train_set, cfg.optim.batch_size, cfg.seed, acc.device, acc.process_index,
-                                    acc.num_processes) if cfg.data.on_device
-                      else make_loader(train_set, cfg.optim.batch_size, True, workers, cfg.seed)),
-        val_loader=(make_loader(dataset(splits.val), cfg.optim.eval_batch_size, False, workers)
-                    if len(splits.val) else None),
+        skeletons,
+        spec.class_names,
+        layout,
+        view.num_person,
+        splits,
+        features,
+        train_loader=(
+            DeviceBatches(train_set, cfg.optim.batch_size, cfg.seed, acc.device, acc.process_index, acc.num_processes)
+            if cfg.data.on_device
+            else make_loader(train_set, cfg.optim.batch_size, True, workers, cfg.seed)
+        ),
+        val_loader=(
+            make_loader(dataset(splits.val), cfg.optim.eval_batch_size, False, workers) if len(splits.val) else None
+        ),
         test_loader=make_loader(dataset(splits.test), cfg.optim.eval_batch_size, False, workers),
         train_input=InputPipeline(cfg.augment, True, cfg.data.stream, layout),
-        test_input=evaluation_input(cfg.augment, cfg.data.stream, layout))
+        test_input=evaluation_input(cfg.augment, cfg.data.stream, layout),
+    )
     if len(splits.test) == 0:
         raise MMCLError(f"{skeletons.path}: protocol {cfg.data.protocol!r} has no test samples")
     return data
@@ -72,11 +81,14 @@ def build_data(cfg: TrainConfig, acc: Accelerator) -> Data:
 
 def report_data(cfg: TrainConfig, data: Data, acc: Accelerator) -> None:
     s = data.splits
-    acc.print(f"{data.skeletons.dataset} {cfg.data.protocol} {cfg.data.stream}: {len(s.train)} train"
-              + (f", {len(s.val)} validation" if len(s.val) else "") + f", {len(s.test)} test samples; "
-              f"{len(data.class_names)} classes; work dir {cfg.work_dir}; {acc.device.type}, "
-              + ("float32" if cfg.mixed_precision == "no" else f"{cfg.mixed_precision} autocast")
-              + (f"; {acc.num_processes} processes" if acc.num_processes > 1 else ""))
+    acc.print(
+        f"{data.skeletons.dataset} {cfg.data.protocol} {cfg.data.stream}: {len(s.train)} train"
+        + (f", {len(s.val)} validation" if len(s.val) else "")
+        + f", {len(s.test)} test samples; "
+        f"{len(data.class_names)} classes; work dir {cfg.work_dir}; {acc.device.type}, "
+        + ("float32" if cfg.mixed_precision == "no" else f"{cfg.mixed_precision} autocast")
+        + (f"; {acc.num_processes} processes" if acc.num_processes > 1 else "")
+    )
     f = data.features
     if f is None:
         acc.print("features: none (FAM and FRM off): skeleton losses only")
@@ -84,5 +96,7 @@ def report_data(cfg: TrainConfig, data: Data, acc: Accelerator) -> None:
     for valid, module in ((f.rgb_valid, "FAM"), (f.text_valid, "FRM")):
         if valid is not None:
             missing = int((~valid[s.train]).sum())
-            acc.print(f"features {f.name}: {missing} of {len(s.train)} training samples lack {module} "
-                      f"input and train with the skeleton losses only")
+            acc.print(
+                f"features {f.name}: {missing} of {len(s.train)} training samples lack {module} "
+                f"input and train with the skeleton losses only"
+            )

@@ -68,6 +68,8 @@ def latest_run(name: str, root: Path = RUNS) -> Path:
     """The folder `root/<name>-latest` points to (`--resume` without --work-dir)."""
     link = latest_link(name, root)
     if not link.exists():
-        raise MMCLError(f"--resume: no earlier run at {link}; name the run with --work-dir "
-                        f"(runs are in {root}/{name}-seed<S>-<time>)")
+        raise MMCLError(
+            f"--resume: no earlier run at {link}; name the run with --work-dir "
+            f"(runs are in {root}/{name}-seed<S>-<time>)"
+        )
     return link.parent / os.readlink(link)

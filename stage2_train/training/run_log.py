@@ -32,8 +32,10 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         if not isinstance(row, dict):
             if number == len(lines):
                 break
-            raise MMCLError(f"{path}, line {number}: not a JSON object (damaged); restore or delete the file "
-                            f"(its rows are a record, training does not need them)")
+            raise MMCLError(
+                f"{path}, line {number}: not a JSON object (damaged); restore or delete the file "
+                f"(its rows are a record, training does not need them)"
+            )
         rows.append(row)
     return rows
 
@@ -56,8 +58,7 @@ class RunLog:
         if self.steps_path.exists():  # steps of epochs the checkpoint covers
             old = read_rows(self.steps_path)
             self.steps_path.write_text("".join(json.dumps(r) + "\n" for r in old if r.get("epoch", 0) <= start_epoch))
-        self.tb = SummaryWriter(str(work_dir / "tensorboard"),
-                                purge_step=start_epoch + 1 if start_epoch else None)
+        self.tb = SummaryWriter(str(work_dir / "tensorboard"), purge_step=start_epoch + 1 if start_epoch else None)
 
     def write(self, epoch: int, metrics: dict[str, float]) -> None:
         if not self.main:
@@ -105,7 +106,7 @@ def is_accuracy(key: str) -> bool:
 
 def tb_tag(key: str) -> str:
     """metrics.jsonl's key -> TensorBoard's grouped tag: `val_top1` -> `val/top1 %`, `loss` -> `train/loss`."""
-    split, name = next(((p[:-1], key[len(p):]) for p in SPLIT_PREFIXES if key.startswith(p)), ("train", key))
+    split, name = next(((p[:-1], key[len(p) :]) for p in SPLIT_PREFIXES if key.startswith(p)), ("train", key))
     return f"{split}/{name}" + (" %" if is_accuracy(key) else "")
 
 

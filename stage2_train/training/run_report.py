@@ -40,17 +40,29 @@ def check_not_training_report(out: Path, work_dir: Path) -> None:
     """`mmcl test --out` may not overwrite the report training wrote (`mmcl ensemble` reads it)."""
     for split in SPLITS:
         if out.resolve() == report_dir(work_dir, split).resolve():
-            raise MMCLError(f"--out {out}: that is the training report of {work_dir} ({split} split), which "
-                            f"`mmcl ensemble` reads; choose another folder (default: {work_dir}/eval-{split}-<time>)")
+            raise MMCLError(
+                f"--out {out}: that is the training report of {work_dir} ({split} split), which "
+                f"`mmcl ensemble` reads; choose another folder (default: {work_dir}/eval-{split}-<time>)"
+            )
 
 
-def run_meta(cfg: TrainConfig, dataset: str, features: str | None, split: str, epoch: int,
-             checkpoint: Path) -> dict[str, Any]:
+def run_meta(
+    cfg: TrainConfig, dataset: str, features: str | None, split: str, epoch: int, checkpoint: Path
+) -> dict[str, Any]:
     """What a report says about the run it scores: data, model heads, epoch, checkpoint."""
-    meta = {"dataset": dataset, "protocol": cfg.data.protocol, "stream": cfg.data.stream,
-            "split": split, "epoch": epoch, "checkpoint": str(checkpoint), "features": features,
-            "use_fam": cfg.model.use_fam, "use_frm": cfg.model.use_frm, "backbone": cfg.model.backbone,
-            "test_clips": cfg.augment.test_clips}  # > 1: the scores are mean probabilities (score_files)
+    meta = {
+        "dataset": dataset,
+        "protocol": cfg.data.protocol,
+        "stream": cfg.data.stream,
+        "split": split,
+        "epoch": epoch,
+        "checkpoint": str(checkpoint),
+        "features": features,
+        "use_fam": cfg.model.use_fam,
+        "use_frm": cfg.model.use_frm,
+        "backbone": cfg.model.backbone,
+        "test_clips": cfg.augment.test_clips,
+    }  # > 1: the scores are mean probabilities (score_files)
     if split == "val":  # what recomputes the same held-out samples (`mmcl test --split val`)
         meta |= {"val_split": cfg.data.val_split, "val_seed": cfg.data.val_seed}
     return meta
@@ -70,9 +82,11 @@ def selected_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
     pct = {k: 100 * summary[k] for k in ("top1", "top5", "mean_class_accuracy")}
-    print(f"{summary['split']} ({summary['num_samples']} samples, epoch {summary['epoch']}): "
-          f"top-1 {pct['top1']:.2f} %, top-5 {pct['top5']:.2f} %, "
-          f"mean class accuracy {pct['mean_class_accuracy']:.2f} %")
+    print(
+        f"{summary['split']} ({summary['num_samples']} samples, epoch {summary['epoch']}): "
+        f"top-1 {pct['top1']:.2f} %, top-5 {pct['top5']:.2f} %, "
+        f"mean class accuracy {pct['mean_class_accuracy']:.2f} %"
+    )
     for key, value in summary.items():
         if "selected on" in key and "top1" in key:
             print(f"{key}: {100 * value:.2f} %")

@@ -48,8 +48,7 @@ def train(cfg: TrainConfig, resume: Checkpoint | None = None) -> dict[str, Any]:
         return run(cfg, acc, precision, resume)
 
 
-def run(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision,
-        resume: Checkpoint | None) -> dict[str, Any]:
+def run(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision, resume: Checkpoint | None) -> dict[str, Any]:
     set_seed(cfg.seed)
     data = build_data(cfg, acc)
     report_data(cfg, data, acc)
@@ -59,15 +58,30 @@ def run(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision,
     if cfg.compile != "no":  # in place: parameter names, hence checkpoints, stay the eager model's
         model.compile(backend=cfg.compile)
     model, optimizer, train_loader, *eval_loaders = acc.prepare(
-        model, optimizer, data.train_loader, data.val_loader, data.test_loader)
+        model, optimizer, data.train_loader, data.val_loader, data.test_loader
+    )
     val_loader, test_loader = eval_loaders
-    log = RunLog(Path(cfg.work_dir), acc, start,
-                 title=f"{cfg.data.dataset} {cfg.data.protocol} {cfg.data.stream} ({cfg.work_dir})")
+    log = RunLog(
+        Path(cfg.work_dir),
+        acc,
+        start,
+        title=f"{cfg.data.dataset} {cfg.data.protocol} {cfg.data.stream} ({cfg.work_dir})",
+    )
     if acc.is_main_process:
         save_config(cfg, Path(cfg.work_dir) / "config.yaml")
     for epoch in range(start, cfg.optim.epochs):
-        metrics = train_one_epoch(cfg, acc, precision, model, optimizer, train_loader, data, epoch, log,
-                                  scheduler if cfg.optim.per_step else None)
+        metrics = train_one_epoch(
+            cfg,
+            acc,
+            precision,
+            model,
+            optimizer,
+            train_loader,
+            data,
+            epoch,
+            log,
+            scheduler if cfg.optim.per_step else None,
+        )
         if val_loader is not None:
             metrics |= prefixed("val", evaluate(model, val_loader, data, acc, "validate"))
         if cfg.test_every and (epoch + 1) % cfg.test_every == 0:
@@ -92,34 +106,46 @@ def make_accelerator(cfg: TrainConfig) -> tuple[Accelerator, MixedPrecision]:
         raise MMCLError("--device cuda: no CUDA device is available (use --device cpu)")
     precision = cfg.mixed_precision
     try:
-        acc = Accelerator(cpu=cfg.device == "cpu", mixed_precision="no",
-                          # batch_size is the global batch, split over the processes as
-                          # the reference's DataParallel does.
-                          dataloader_config=DataLoaderConfiguration(split_batches=True))
+        acc = Accelerator(
+            cpu=cfg.device == "cpu",
+            mixed_precision="no",
+            # batch_size is the global batch, split over the processes as
+            # the reference's DataParallel does.
+            dataloader_config=DataLoaderConfiguration(split_batches=True),
+        )
         mixed = MixedPrecision.for_device(precision, acc.device)
     except (ValueError, RuntimeError) as e:
         raise MMCLError(f"--mixed-precision {precision} / --device {cfg.device}: {e}") from None
     for size in (cfg.optim.batch_size, cfg.optim.eval_batch_size):
         if size % acc.num_processes:
-            raise MMCLError(f"batch size {size} does not split over {acc.num_processes} processes; "
-                            f"choose a multiple of {acc.num_processes}")
+            raise MMCLError(
+                f"batch size {size} does not split over {acc.num_processes} processes; "
+                f"choose a multiple of {acc.num_processes}"
+            )
     return acc, mixed
 
 
 def build_model(cfg: TrainConfig, data: Data) -> MMCLModel:
     f = data.features
-    return MMCLModel(cfg.model.model_config(
-        num_class=len(data.class_names), layout=data.layout.name, num_point=data.layout.num_joints,
-        num_person=data.num_person, rgb_dim=f.rgb_dim if f is not None else None,
-        text_dim=f.text_dim if f is not None else None))
+    return MMCLModel(
+        cfg.model.model_config(
+            num_class=len(data.class_names),
+            layout=data.layout.name,
+            num_point=data.layout.num_joints,
+            num_person=data.num_person,
+            rgb_dim=f.rgb_dim if f is not None else None,
+            text_dim=f.text_dim if f is not None else None,
+        )
+    )
 
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: int):
     """SGD and its schedule: stepped each epoch by the loop (schedule step) or each optimisation step
     by train_one_epoch (cosine; its state counts steps, so --resume continues it exactly)."""
     o = cfg.optim
-    optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
-                                weight_decay=o.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay
+    )
     # lambdas, not bound methods: LambdaLR's state then holds no schedule of its own
     if o.per_step:
         spe = max(1, steps_per_epoch)
@@ -143,8 +169,9 @@ def init_weights(cfg: TrainConfig, model: MMCLModel, acc: Accelerator) -> int:
     """A fresh run; --init-from copies every tensor whose name and shape match (fine-tuning to
     new classes leaves the classifier freshly initialised; see weight_transfer.plan_transfer)."""
     if last_checkpoint(cfg.work_dir).exists():
-        acc.print(f"warning: {cfg.work_dir} holds an earlier run, which this one overwrites "
-                  f"(--resume continues it instead)")
+        acc.print(
+            f"warning: {cfg.work_dir} holds an earlier run, which this one overwrites (--resume continues it instead)"
+        )
     if cfg.init_from is None:
         return 0
     source = load_weights(cfg.init_from)  # ours, or a published CTR-GCN / pyskl checkpoint
@@ -163,23 +190,46 @@ def augment_generator(cfg: TrainConfig, acc: Accelerator, epoch: int) -> torch.G
     return torch.Generator(device=acc.device).manual_seed(seed)
 
 
-def train_one_epoch(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecision, model, optimizer, loader,
-                    data: Data, epoch: int, log: RunLog, step_scheduler=None) -> dict[str, float]:
+def train_one_epoch(
+    cfg: TrainConfig,
+    acc: Accelerator,
+    precision: MixedPrecision,
+    model,
+    optimizer,
+    loader,
+    data: Data,
+    epoch: int,
+    log: RunLog,
+    step_scheduler=None,
+) -> dict[str, float]:
     """One pass over the training loader; `step_scheduler` (a per-step schedule) steps after each update."""
     model.train()
     loader.set_epoch(epoch)
     generator = augment_generator(cfg, acc, epoch)
     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=acc.device))
     start, seen, lr = time.perf_counter(), 0, optimizer.param_groups[0]["lr"]
-    bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process,
-                       leave=False)
+    bar = progress_bar(
+        loader, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", disable=not acc.is_main_process, leave=False
+    )
     for step, batch in enumerate(bar):
-        out = precision.forward(model, data.train_input(batch, generator), rgb=batch.get("rgb"),
-                                text=batch.get("text"), label=batch["label"])
-        parts = mmcl_loss(out.logits, batch["label"], cfg.loss, refined=out.refined,
-                          text_valid=batch.get("text_valid"), feature=out.feature,
-                          rgb_proj=out.rgb_proj, rgb_valid=batch.get("rgb_valid"),
-                          backbone_loss=out.backbone_loss)
+        out = precision.forward(
+            model,
+            data.train_input(batch, generator),
+            rgb=batch.get("rgb"),
+            text=batch.get("text"),
+            label=batch["label"],
+        )
+        parts = mmcl_loss(
+            out.logits,
+            batch["label"],
+            cfg.loss,
+            refined=out.refined,
+            text_valid=batch.get("text_valid"),
+            feature=out.feature,
+            rgb_proj=out.rgb_proj,
+            rgb_valid=batch.get("rgb_valid"),
+            backbone_loss=out.backbone_loss,
+        )
         optimizer.zero_grad(set_to_none=True)
         precision.backward(parts.total, acc)
         lr = optimizer.param_groups[0]["lr"]  # this step's (a per-step schedule sets the next one's)
@@ -198,16 +248,22 @@ def train_one_epoch(cfg: TrainConfig, acc: Accelerator, precision: MixedPrecisio
             speed = seen / (time.perf_counter() - start)
             # the bar: the epoch's running mean (one step's loss jumps); the log: this step's parts
             bar.set_postfix(mean_loss=f"{(sums['loss'] / sums['n']).item():.3f}", samples_s=f"{speed:.3g}")
-            log.step(epoch * len(loader) + step + 1, epoch + 1, {
-                **{name: value.item() for name, value in parts.metrics().items()},
-                "lr": lr})
-    totals = {k: float(acc.reduce(v, reduction="mean" if k == "fam_samples" else "sum"))
-              for k, v in sums.items()}
+            log.step(
+                epoch * len(loader) + step + 1,
+                epoch + 1,
+                {**{name: value.item() for name, value in parts.metrics().items()}, "lr": lr},
+            )
+    totals = {k: float(acc.reduce(v, reduction="mean" if k == "fam_samples" else "sum")) for k, v in sums.items()}
     n = max(totals["n"], 1)
-    return {**{name: totals[name] / n for name in LOSS_METRICS}, "train_top1": totals["correct"] / n,
-            # samples that entered FAM's and FRM's terms (the others lack features)
-            "fam_samples": int(totals["fam_samples"]), "frm_samples": int(totals["frm_samples"]),
-            "lr": lr, "samples_per_s": seen / (time.perf_counter() - start)}
+    return {
+        **{name: totals[name] / n for name in LOSS_METRICS},
+        "train_top1": totals["correct"] / n,
+        # samples that entered FAM's and FRM's terms (the others lack features)
+        "fam_samples": int(totals["fam_samples"]),
+        "frm_samples": int(totals["frm_samples"]),
+        "lr": lr,
+        "samples_per_s": seen / (time.perf_counter() - start),
+    }
 
 
 def evaluate(model, loader, data: Data, acc: Accelerator, desc: str) -> dict[str, float]:
@@ -223,18 +279,26 @@ def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 # --------------------------------------------------------------------------- checkpoints and logs
 
 
-def write_checkpoint(cfg, acc, precision: MixedPrecision, model, optimizer, scheduler, data: Data, epoch: int,
-                     metrics) -> None:
+def write_checkpoint(
+    cfg, acc, precision: MixedPrecision, model, optimizer, scheduler, data: Data, epoch: int, metrics
+) -> None:
     """checkpoints/epoch-NNN.pt and <work dir>/last.pt: the full training state plus provenance."""
     acc.wait_for_everyone()
     if not acc.is_main_process:
         return
     net = acc.unwrap_model(model)
-    ckpt = Checkpoint(spec=spec_from_run(cfg, net.config, data), epoch=epoch, config=cfg.to_dict(),
-                      model=net.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                      scaler=precision.scaler.state_dict() if precision.scaler is not None else None,
-                      rng=rng_state(),
-                      metrics=metrics, skeletons_names_hash=data.skeletons.names_hash)
+    ckpt = Checkpoint(
+        spec=spec_from_run(cfg, net.config, data),
+        epoch=epoch,
+        config=cfg.to_dict(),
+        model=net.state_dict(),
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        scaler=precision.scaler.state_dict() if precision.scaler is not None else None,
+        rng=rng_state(),
+        metrics=metrics,
+        skeletons_names_hash=data.skeletons.names_hash,
+    )
     ckpt.save(checkpoint_dir(cfg.work_dir) / f"epoch-{epoch:03d}.pt")
     ckpt.save(last_checkpoint(cfg.work_dir))
     prune_checkpoints(cfg.work_dir, epoch, cfg.keep_checkpoints)
@@ -242,19 +306,30 @@ def write_checkpoint(cfg, acc, precision: MixedPrecision, model, optimizer, sche
 
 # --------------------------------------------------------------------------- the end
 
-def finish(cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], data: Data,
-           log: RunLog) -> dict[str, Any]:
+
+def finish(
+    cfg: TrainConfig, acc: Accelerator, model, loaders: dict[str, Any], data: Data, log: RunLog
+) -> dict[str, Any]:
     """Evaluate the last epoch's model on each split with a loader (test; val when held out) and
     write one report per split; returns the test summary."""
-    scores = {split: predict_scores(model, loader, data.test_input, acc, data.skeletons.names, split)
-              for split, loader in loaders.items() if loader is not None}
+    scores = {
+        split: predict_scores(model, loader, data.test_input, acc, data.skeletons.names, split)
+        for split, loader in loaders.items()
+        if loader is not None
+    }
     if not acc.is_main_process:
         return {}
     summaries = {}
     for split, s in scores.items():
         features = data.features.name if data.features is not None else None
-        meta = run_meta(cfg, data.skeletons.dataset, features, split, epoch=cfg.optim.epochs,
-                        checkpoint=last_checkpoint(cfg.work_dir))
+        meta = run_meta(
+            cfg,
+            data.skeletons.dataset,
+            features,
+            split,
+            epoch=cfg.optim.epochs,
+            checkpoint=last_checkpoint(cfg.work_dir),
+        )
         if split == "test":
             meta |= selected_figures(log.rows)
         warnings = collapse_warnings(s.scores, s.labels, data.class_names, split)

@@ -31,18 +31,24 @@ class WeightTransfer:
         """A few lines for the user: counts per module, then the first `shown` re-initialised
         tensors and why (never one line per tensor: a new classifier is the usual case)."""
         modules = sorted({_module(k) for k in [*self.loaded, *self.fresh]})
-        counts = ", ".join(f"{m} {sum(_module(k) == m for k in self.loaded)}/"
-                           f"{sum(_module(k) == m for k in [*self.loaded, *self.fresh])}" for m in modules)
-        lines = [f"--init-from {source}: {len(self.loaded)} tensors loaded, {len(self.fresh)} re-initialised "
-                 f"(loaded/all per module: {counts})"]
+        counts = ", ".join(
+            f"{m} {sum(_module(k) == m for k in self.loaded)}/"
+            f"{sum(_module(k) == m for k in [*self.loaded, *self.fresh])}"
+            for m in modules
+        )
+        lines = [
+            f"--init-from {source}: {len(self.loaded)} tensors loaded, {len(self.fresh)} re-initialised "
+            f"(loaded/all per module: {counts})"
+        ]
         fresh = list(self.fresh.items())
         lines += [f"  re-initialised {name}: {why}" for name, why in fresh[:shown]]
         if len(fresh) > shown:
             lines.append(f"  ... and {len(fresh) - shown} more re-initialised tensors")
         if self.unused:
             unused = sorted({_module(k) for k in self.unused})
-            lines.append(f"  not used: {len(self.unused)} checkpoint tensors ({', '.join(unused)}) "
-                         f"this model has no place for")
+            lines.append(
+                f"  not used: {len(self.unused)} checkpoint tensors ({', '.join(unused)}) this model has no place for"
+            )
         return lines
 
 
@@ -55,6 +61,7 @@ def plan_transfer(source: Mapping[str, torch.Tensor], target: Mapping[str, torch
     WHOLE_HEADS that does not match entirely. The classifier (backbone.fc) and FRM's class-wise
     vectors load only when the class count is the same, data_bn only with the same joints and
     persons, the graph adjacencies only with the same joints."""
+
     def mismatch(name: str) -> str | None:
         if name not in source:
             return "not in the checkpoint"
@@ -67,9 +74,11 @@ def plan_transfer(source: Mapping[str, torch.Tensor], target: Mapping[str, torch
         broken = next((k for k in members if why[k]), None)
         for k in members if broken else ():
             why[k] = why[k] or f"{head[:-1]} loads whole and {broken} differs ({why[broken]})"
-    return WeightTransfer(loaded=[k for k in target if why[k] is None],
-                          fresh={k: w for k, w in why.items() if w is not None},
-                          unused=[k for k in source if k not in target])
+    return WeightTransfer(
+        loaded=[k for k in target if why[k] is None],
+        fresh={k: w for k, w in why.items() if w is not None},
+        unused=[k for k in source if k not in target],
+    )
 
 
 def load_matching_weights(model: nn.Module, source: Mapping[str, torch.Tensor]) -> WeightTransfer:

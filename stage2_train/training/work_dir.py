@@ -57,8 +57,11 @@ def prune_checkpoints(work_dir: str | Path, epoch: int, keep: int) -> list[Path]
     which --resume reads, is never touched. Returns the files deleted."""
     if keep == 0:
         return []
-    old = [p for p in checkpoint_dir(work_dir).glob("epoch-*.pt")
-           if p.stem[len("epoch-"):].isdigit() and int(p.stem[len("epoch-"):]) <= epoch - keep]
+    old = [
+        p
+        for p in checkpoint_dir(work_dir).glob("epoch-*.pt")
+        if p.stem[len("epoch-") :].isdigit() and int(p.stem[len("epoch-") :]) <= epoch - keep
+    ]
     for p in old:
         p.unlink(missing_ok=True)
     return old

@@ -25,8 +25,10 @@ def checkpoint_ntu_ids(model: ModelSpec, path: Path) -> list[int | None]:
     spec = DATASETS.get(model.dataset)
     names = model.class_names
     if spec is not None and names != spec.class_names:
-        raise CheckpointError(f"{path}: its {len(names)} class names are not those of {spec.title} "
-                              f"({spec.num_classes} classes); the checkpoint is from another version")
+        raise CheckpointError(
+            f"{path}: its {len(names)} class names are not those of {spec.title} "
+            f"({spec.num_classes} classes); the checkpoint is from another version"
+        )
     return model.ntu_ids
 
 
@@ -59,5 +61,6 @@ def class_mapping(target: DatasetSpec, model: ModelSpec, path: Path, needed: set
             raise MMCLError(
                 f"{path} ({model.dataset}, {len(names)} classes) has {what} for NTU action "
                 f"A{c.ntu_id:03d}, which {target.title} class {c.action} '{c.name}' maps to; zero-shot "
-                f"{target.title} needs a model trained on a dataset holding it (e.g. ntu120)")
+                f"{target.title} needs a model trained on a dataset holding it (e.g. ntu120)"
+            )
     return ClassMapping(target.classes, out, names)

@@ -21,8 +21,9 @@ from ..training.checkpoint import Checkpoint
 from .class_mapping import UNMAPPED, ClassMapping
 
 
-def per_class(mapping: ClassMapping, target_labels: np.ndarray, sets: dict[str, SplitScores],
-              skipped: np.ndarray) -> list[dict[str, Any]]:
+def per_class(
+    mapping: ClassMapping, target_labels: np.ndarray, sets: dict[str, SplitScores], skipped: np.ndarray
+) -> list[dict[str, Any]]:
     """One row per target class: its counterpart, support and top-1/top-5 per score set.
     `target_labels` are the scored samples' target classes, in the score sets' order; `skipped`
     counts per target class the samples left out for want of a counterpart."""
@@ -30,7 +31,9 @@ def per_class(mapping: ClassMapping, target_labels: np.ndarray, sets: dict[str, 
     for t, c in enumerate(mapping.target):
         k = int(mapping.to_checkpoint[t])
         row: dict[str, Any] = {
-            "target_class": t, "action": c.action, "name": c.name,
+            "target_class": t,
+            "action": c.action,
+            "name": c.name,
             "ntu_id": c.ntu_id,
             "checkpoint_class": k if k != UNMAPPED else None,
             "checkpoint_name": mapping.checkpoint_names[k] if k != UNMAPPED else None,
@@ -62,25 +65,41 @@ def write_per_class_csv(path: Path, rows: list[dict[str, Any]], sets: list[str])
         w.writerows([cell(row, c) for c in columns] for row in rows)
 
 
-def summarize_run(protocol: str | None, ckpt: Checkpoint, path: Path, target: SkeletonCache,
-                  spec: DatasetSpec, mapping: ClassMapping, sets: dict[str, SplitScores],
-                  features: FeatureArrays | None, classes: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize_run(
+    protocol: str | None,
+    ckpt: Checkpoint,
+    path: Path,
+    target: SkeletonCache,
+    spec: DatasetSpec,
+    mapping: ClassMapping,
+    sets: dict[str, SplitScores],
+    features: FeatureArrays | None,
+    classes: list[dict[str, Any]],
+) -> dict[str, Any]:
     results = {}
     for key, s in sets.items():
         full = summarize(s, mapping.checkpoint_names)
         results[key] = {k: full[k] for k in ("num_samples", "top1", "top5", "mean_class_accuracy")}
     if features is not None:
         valid = features.text_valid[sets["skeleton"].rows]
-        results["refined"] |= {"features": features.name, "refined_samples": int(valid.sum()),
-                               "unrefined_samples (no valid text, S_M kept)": int((~valid).sum())}
+        results["refined"] |= {
+            "features": features.name,
+            "refined_samples": int(valid.sum()),
+            "unrefined_samples (no valid text, S_M kept)": int((~valid).sum()),
+        }
     return {
-        "checkpoint": str(path), "trained_on": ckpt.spec.dataset, "stream": ckpt.spec.input.stream,
-        "epoch": ckpt.epoch, "target": spec.name, "cache": str(target.path),
+        "checkpoint": str(path),
+        "trained_on": ckpt.spec.dataset,
+        "stream": ckpt.spec.input.stream,
+        "epoch": ckpt.epoch,
+        "target": spec.name,
+        "cache": str(target.path),
         "split": "all samples" if protocol is None else f"{spec.protocol(protocol).name} test split",
         "scored_over": f"all {len(mapping.checkpoint_names)} classes of the checkpoint",
         "num_samples": len(sets["skeleton"].labels),
         "num_skipped_unmapped": int(sum(c["skipped"] for c in classes)),
-        "results": results, "per_class": classes,
+        "results": results,
+        "per_class": classes,
     }
 
 
@@ -94,10 +113,12 @@ def write_outputs(out: Path, summary: dict[str, Any], sets: dict[str, SplitScore
 
 
 def print_summary(summary: dict[str, Any], out: Path) -> None:
-    click.echo(f"zero-shot {summary['target']} with {summary['checkpoint']} ({summary['trained_on']}, "
-               f"{summary['stream']}): {summary['num_samples']} samples of mapped classes "
-               f"({summary['split']}; {summary['num_skipped_unmapped']} unmapped skipped), "
-               f"{summary['scored_over']}")
+    click.echo(
+        f"zero-shot {summary['target']} with {summary['checkpoint']} ({summary['trained_on']}, "
+        f"{summary['stream']}): {summary['num_samples']} samples of mapped classes "
+        f"({summary['split']}; {summary['num_skipped_unmapped']} unmapped skipped), "
+        f"{summary['scored_over']}"
+    )
     labels = {"skeleton": "skeleton (S_M)", "refined": "FRM refined (S_R)"}
     click.echo(f"  {'':<20} {'top-1':>7} {'top-5':>7}")
     for key, r in summary["results"].items():

@@ -65,7 +65,7 @@ def test_stale_locks_and_temporary_files_are_removed_those_of_live_processes_kep
     owner = start(f"""
         import os, time
         from shared.cache_io import atomic_path, output_lock
-        with output_lock({str(tmp_path / 'b.h5')!r}), atomic_path({str(tmp_path / 'b.h5')!r}) as tmp:
+        with output_lock({str(tmp_path / "b.h5")!r}), atomic_path({str(tmp_path / "b.h5")!r}) as tmp:
             tmp.write_bytes(b"being written")
             print("ready", flush=True)
             time.sleep(60)

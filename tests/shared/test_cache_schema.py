@@ -9,8 +9,16 @@ import pytest
 
 from shared.cache_io import atomic_path, output_lock
 from shared.cache_schema import (
-    FeatureBlock, FeatureFile, FeatureHeader, SkeletonCache, SkeletonCacheWriter, merge_feature_parts,
-    resolve_dataset_dir, resolve_features, write_feature_file)
+    FeatureBlock,
+    FeatureFile,
+    FeatureHeader,
+    SkeletonCache,
+    SkeletonCacheWriter,
+    merge_feature_parts,
+    resolve_dataset_dir,
+    resolve_features,
+    write_feature_file,
+)
 from shared.errors import CacheError, LockedError
 from shared.registry import DEMO, NW_UCLA
 
@@ -128,15 +136,28 @@ def feature_block(n, names, k=2, d=4, q=3, dt=5):
     yes = rng.uniform(size=(n, q)).astype(np.float32)
     yes[0, 1] = np.nan
     return FeatureBlock(
-        index=np.arange(n), name=list(names), rgb_valid=np.array([True] * (n - 1) + [False]),
-        rgb_pooled=rng.normal(size=(n, d)), rgb_frames=rng.normal(size=(n, k, d)),
-        text_valid=np.ones(n, bool), yes_prob=yes, description=[f"person {i}" for i in range(n)],
-        text_embedding=rng.normal(size=(n, dt)), failures=[(names[-1], "video", "missing")])
+        index=np.arange(n),
+        name=list(names),
+        rgb_valid=np.array([True] * (n - 1) + [False]),
+        rgb_pooled=rng.normal(size=(n, d)),
+        rgb_frames=rng.normal(size=(n, k, d)),
+        text_valid=np.ones(n, bool),
+        yes_prob=yes,
+        description=[f"person {i}" for i in range(n)],
+        text_embedding=rng.normal(size=(n, dt)),
+        failures=[(names[-1], "video", "missing")],
+    )
 
 
 def header(cache, q=3, dt=5):
-    return FeatureHeader(cache.names_hash, len(cache), [f"q{i}?" for i in range(q)], ["a", "b"],
-                         np.ones((2, dt)), {"mllm": "tiny", "frames": 2})
+    return FeatureHeader(
+        cache.names_hash,
+        len(cache),
+        [f"q{i}?" for i in range(q)],
+        ["a", "b"],
+        np.ones((2, dt)),
+        {"mllm": "tiny", "frames": 2},
+    )
 
 
 def test_feature_parts_merge_into_the_uninterrupted_result(tmp_path):
@@ -173,8 +194,9 @@ def test_incomplete_merge_and_mismatched_sets_are_refused(tmp_path):
     merged = merge_feature_parts([part], tmp_path / "out.h5", allow_missing=True)
     assert merged.rgb_valid.tolist() == [True, False, False] and np.isnan(merged.yes_prob[2]).all()
     other = tmp_path / "p1.h5"
-    other_head = FeatureHeader(head.names_hash, 3, head.questions, head.class_names,
-                               head.class_embedding, {"mllm": "other"})
+    other_head = FeatureHeader(
+        head.names_hash, 3, head.questions, head.class_names, head.class_embedding, {"mllm": "other"}
+    )
     write_feature_file(other, other_head, block.take(np.array([1, 2])), complete=False)
     with pytest.raises(CacheError, match="not part of the same feature set"):
         merge_feature_parts([part, other], tmp_path / "out2.h5")
@@ -206,8 +228,9 @@ def test_resolving_cache_and_feature_paths(tmp_path):
         resolve_features(tmp_path / "demo", None)
     cache = SkeletonCache(tmp_path / "demo")
     for name in ("a", "b"):
-        write_feature_file(tmp_path / "demo" / "features" / f"{name}.h5", header(cache),
-                           feature_block(3, cache.names), complete=True)
+        write_feature_file(
+            tmp_path / "demo" / "features" / f"{name}.h5", header(cache), feature_block(3, cache.names), complete=True
+        )
     with pytest.raises(CacheError, match="several feature sets.*a, b.*--features"):
         resolve_features(tmp_path / "demo", None)
     assert resolve_features(tmp_path / "demo", "b").name == "b.h5"

@@ -78,15 +78,18 @@ def test_utd_one_frame_file_and_v73_file(tmp_path):
     np.testing.assert_allclose(read_utd_mat(path).joints[:, 0], seq, atol=1e-6)
 
 
-@pytest.mark.parametrize("content, problem", [
-    (None, "not a readable MATLAB file"),
-    ({"other": np.zeros((20, 3, 4))}, "no variable 'd_skel'"),
-    ({"d_skel": np.zeros((25, 3, 4))}, "shape (25, 3, 4)"),
-    ({"d_skel": np.zeros((20, 3, 4))}, "no tracked frame"),
-    ({"d_skel": "text"}, "not a numeric array"),
-    ({"d_skel": joints_last(1000 * v1_sequence(3)[:, UTD_ORDER])}, "metres"),  # millimetres
-    ({"d_skel": joints_last(v1_sequence(3)[:, ::-1])}, "head is below the hip"),  # wrong order
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (None, "not a readable MATLAB file"),
+        ({"other": np.zeros((20, 3, 4))}, "no variable 'd_skel'"),
+        ({"d_skel": np.zeros((25, 3, 4))}, "shape (25, 3, 4)"),
+        ({"d_skel": np.zeros((20, 3, 4))}, "no tracked frame"),
+        ({"d_skel": "text"}, "not a numeric array"),
+        ({"d_skel": joints_last(1000 * v1_sequence(3)[:, UTD_ORDER])}, "metres"),  # millimetres
+        ({"d_skel": joints_last(v1_sequence(3)[:, ::-1])}, "head is below the hip"),  # wrong order
+    ],
+)
 def test_utd_bad_files_name_the_file_and_the_problem(tmp_path, content, problem):
     path = tmp_path / "a1_s1_t1_skeleton.mat"
     if content is None:
@@ -154,8 +157,9 @@ def test_sysu_reader_with_and_without_image_coordinates(tmp_path):
 def test_sysu_cache_with_protocol_split_and_recorded_failure(tmp_path):
     root = tmp_path / "sysu"
     for subject, k in ((1, 1), (1, 3), (30, 7)):
-        write_sysu(root / "3DvideoNorm" / f"{subject}" / f"video{k}", v1_sequence(4, seed=k),
-                   np.full((4, 20, 2), 100.0))
+        write_sysu(
+            root / "3DvideoNorm" / f"{subject}" / f"video{k}", v1_sequence(4, seed=k), np.full((4, 20, 2), 100.0)
+        )
     write_sysu(root / "3DvideoNorm" / "30" / "video8", None)
     path = build_skeleton_cache(SYSU, root, tmp_path / "cache", workers=1, progress=False)
     cache = SkeletonCache(path)

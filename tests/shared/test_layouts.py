@@ -4,21 +4,37 @@ import numpy as np
 import pytest
 
 from shared.layouts import (
-    KINECT_V1, KINECT_V1_TO_NTU25, NTU25, UTD_TO_KINECT_V1_1BASED, kinect_v1_to_ntu25, utd_to_kinect_v1)
+    KINECT_V1,
+    KINECT_V1_TO_NTU25,
+    NTU25,
+    UTD_TO_KINECT_V1_1BASED,
+    kinect_v1_to_ntu25,
+    utd_to_kinect_v1,
+)
 
 # A person in a T-pose, metres, y up, 3 m from the camera; Kinect v1 SDK order. The arms lie
 # along x (which side is +x does not matter to the mapping).
 V1_POSE = {
-    "HipCenter": (0.0, 0.0, 3.0), "Spine": (0.0, 0.1, 3.0), "ShoulderCenter": (0.0, 0.5, 3.0),
+    "HipCenter": (0.0, 0.0, 3.0),
+    "Spine": (0.0, 0.1, 3.0),
+    "ShoulderCenter": (0.0, 0.5, 3.0),
     "Head": (0.0, 0.7, 3.0),
-    "ShoulderLeft": (0.2, 0.45, 3.0), "ElbowLeft": (0.45, 0.45, 3.0), "WristLeft": (0.7, 0.45, 3.0),
+    "ShoulderLeft": (0.2, 0.45, 3.0),
+    "ElbowLeft": (0.45, 0.45, 3.0),
+    "WristLeft": (0.7, 0.45, 3.0),
     "HandLeft": (0.8, 0.45, 3.0),
-    "ShoulderRight": (-0.2, 0.45, 3.0), "ElbowRight": (-0.45, 0.45, 3.0),
-    "WristRight": (-0.7, 0.45, 3.0), "HandRight": (-0.8, 0.45, 3.0),
-    "HipLeft": (0.1, -0.05, 3.0), "KneeLeft": (0.1, -0.45, 3.0), "AnkleLeft": (0.1, -0.85, 3.0),
+    "ShoulderRight": (-0.2, 0.45, 3.0),
+    "ElbowRight": (-0.45, 0.45, 3.0),
+    "WristRight": (-0.7, 0.45, 3.0),
+    "HandRight": (-0.8, 0.45, 3.0),
+    "HipLeft": (0.1, -0.05, 3.0),
+    "KneeLeft": (0.1, -0.45, 3.0),
+    "AnkleLeft": (0.1, -0.85, 3.0),
     "FootLeft": (0.1, -0.9, 2.9),
-    "HipRight": (-0.1, -0.05, 3.0), "KneeRight": (-0.1, -0.45, 3.0),
-    "AnkleRight": (-0.1, -0.85, 3.0), "FootRight": (-0.1, -0.9, 2.9),
+    "HipRight": (-0.1, -0.05, 3.0),
+    "KneeRight": (-0.1, -0.45, 3.0),
+    "AnkleRight": (-0.1, -0.85, 3.0),
+    "FootRight": (-0.1, -0.9, 2.9),
 }
 
 
@@ -38,8 +54,7 @@ def test_joints_present_in_both_layouts_are_copied_by_name():
     pose = v1_pose()
     out = kinect_v1_to_ntu25(pose)
     assert out.shape == (25, 3) and out.dtype == np.float32
-    same = {"HipCenter": "SpineBase", "Spine": "SpineMid", "ShoulderCenter": "SpineShoulder",
-            "Head": "Head"}
+    same = {"HipCenter": "SpineBase", "Spine": "SpineMid", "ShoulderCenter": "SpineShoulder", "Head": "Head"}
     for side in ("Left", "Right"):
         for part in ("Shoulder", "Elbow", "Wrist", "Hand", "Hip", "Knee", "Ankle", "Foot"):
             same[part + side] = part + side

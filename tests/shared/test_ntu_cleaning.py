@@ -23,6 +23,7 @@ CENTER = 1  # NTU joint 2, spine middle
 # Reference: the CTR-GCN scripts' rules, stated literally (slow: dicts, per-line parsing)
 # ---------------------------------------------------------------------------------------------
 
+
 def reference_clean(path: Path):
     """(joints (T,2,25,3), colors (T,2,25,2), frame_index) as get_raw_skes_data ->
     get_raw_denoised_data -> remove_nan_frames produce them; colours are zero where absent
@@ -68,8 +69,8 @@ def reference_clean(path: Path):
         colors = np.zeros((num_valid, width, 25, 2), np.float32)
         for m, body in actor_list:
             s, e = body["interval"][0], body["interval"][-1]
-            joints[s:e + 1, m] = body["joints"]
-            colors[s:e + 1, m] = body["colors"]
+            joints[s : e + 1, m] = body["joints"]
+            colors[s : e + 1, m] = body["colors"]
         return joints, colors
 
     if len(bodies) == 1:
@@ -147,8 +148,7 @@ def reference_seq_translation(joints: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 # A standing skeleton: x spread 0.6 m, y spread 1.6 m (the spread rule keeps it).
-_TEMPLATE = np.stack([np.linspace(-0.3, 0.3, 25), np.linspace(-0.9, 0.7, 25)[::-1] * 1.0,
-                      np.zeros(25)], axis=-1)
+_TEMPLATE = np.stack([np.linspace(-0.3, 0.3, 25), np.linspace(-0.9, 0.7, 25)[::-1] * 1.0, np.zeros(25)], axis=-1)
 _TEMPLATE = _TEMPLATE[np.random.default_rng(7).permutation(25)]
 
 
@@ -204,6 +204,7 @@ R = np.arange
 # Branches
 # ---------------------------------------------------------------------------------------------
 
+
 def test_single_body_missing_frames_dropped_and_indexed(tmp_path):
     frames = np.setdiff1d(R(30), [5, 6])
     a = body(28, depth=3, sway=0.2)
@@ -214,17 +215,20 @@ def test_single_body_missing_frames_dropped_and_indexed(tmp_path):
 
 
 def test_single_body_is_kept_however_short(tmp_path):
-    clean = check_against_reference(
-        write_scene(tmp_path / "s.skeleton", 8, [(R(8), body(8, 3, 0.1))]))
+    clean = check_against_reference(write_scene(tmp_path / "s.skeleton", 8, [(R(8), body(8, 3, 0.1))]))
     assert clean.num_frames == 8
 
 
 def test_short_bodies_dropped_at_11_frames_kept_at_12(tmp_path):
-    path = write_scene(tmp_path / "s.skeleton", 40, [
-        (R(40), body(40, depth=3, sway=0.5)),
-        (R(10, 21), body(11, depth=5, sway=0.1)),  # 11 frames: noise
-        (R(12), body(12, depth=4, sway=0.1)),  # 12 frames: kept, becomes actor 2
-    ])
+    path = write_scene(
+        tmp_path / "s.skeleton",
+        40,
+        [
+            (R(40), body(40, depth=3, sway=0.5)),
+            (R(10, 21), body(11, depth=5, sway=0.1)),  # 11 frames: noise
+            (R(12), body(12, depth=4, sway=0.1)),  # 12 frames: kept, becomes actor 2
+        ],
+    )
     clean = check_against_reference(path)
     assert (depth_of(clean, 0) == 3).all()
     np.testing.assert_array_equal(depth_of(clean, 1), [4] * 12 + [0] * 28)
@@ -233,10 +237,14 @@ def test_short_bodies_dropped_at_11_frames_kept_at_12(tmp_path):
 def test_spread_rule_drops_a_mostly_lying_body(tmp_path):
     lying = np.zeros(30, bool)
     lying[:21] = True  # 70 % >= 69.754 %
-    path = write_scene(tmp_path / "s.skeleton", 30, [
-        (R(30), body(30, depth=3, sway=0.05)),
-        (R(30), body(30, depth=4, sway=0.5, lying=lying)),
-    ])
+    path = write_scene(
+        tmp_path / "s.skeleton",
+        30,
+        [
+            (R(30), body(30, depth=3, sway=0.05)),
+            (R(30), body(30, depth=4, sway=0.5, lying=lying)),
+        ],
+    )
     clean = check_against_reference(path)
     assert (depth_of(clean, 0) == 3).all() and not clean.joints[:, 1].any()
 
@@ -249,8 +257,7 @@ def test_spread_rule_keeps_a_body_below_the_ratio_and_lowers_its_motion(tmp_path
     swaying = body(30, depth=3, sway=0.3)
     # Over all frames the partly lying body moves most; over its upright frames it moves least.
     assert np.var(steady.reshape(-1, 3), 0).sum() > np.var(swaying.reshape(-1, 3), 0).sum()
-    clean = check_against_reference(
-        write_scene(tmp_path / "s.skeleton", 30, [(R(30), steady), (R(30), swaying)]))
+    clean = check_against_reference(write_scene(tmp_path / "s.skeleton", 30, [(R(30), steady), (R(30), swaying)]))
     assert (depth_of(clean, 0) == 3).all() and (depth_of(clean, 1) == 4).all()
 
 
@@ -259,28 +266,37 @@ def test_a_nan_frame_counts_as_noisy_for_the_spread_rule(tmp_path):
     lying[:20] = True  # 66.7 %: kept on its own; with one NaN frame 70 %: dropped
     b = body(30, depth=4, sway=0.5, lying=lying)
     b[25, 0, 0] = np.nan
-    clean = check_against_reference(write_scene(
-        tmp_path / "s.skeleton", 30, [(R(30), body(30, depth=3, sway=0.05)), (R(30), b)]))
+    clean = check_against_reference(
+        write_scene(tmp_path / "s.skeleton", 30, [(R(30), body(30, depth=3, sway=0.05)), (R(30), b)])
+    )
     assert not clean.joints[:, 1].any() and clean.num_frames == 30
 
 
 def test_three_bodies_two_most_moving_kept(tmp_path):
-    path = write_scene(tmp_path / "s.skeleton", 25, [
-        (R(25), body(25, depth=5, sway=0.05)),
-        (R(25), body(25, depth=3, sway=0.6)),
-        (R(25), body(25, depth=4, sway=0.3)),
-    ])
+    path = write_scene(
+        tmp_path / "s.skeleton",
+        25,
+        [
+            (R(25), body(25, depth=5, sway=0.05)),
+            (R(25), body(25, depth=3, sway=0.6)),
+            (R(25), body(25, depth=4, sway=0.3)),
+        ],
+    )
     clean = check_against_reference(path)
     assert (depth_of(clean, 0) == 3).all() and (depth_of(clean, 1) == 4).all()
 
 
 @pytest.mark.parametrize("d_start", [30, 29])  # after actor 1, or sharing its last frame
 def test_non_overlapping_body_continues_actor_1(tmp_path, d_start):
-    path = write_scene(tmp_path / "s.skeleton", 60, [
-        (R(30), body(30, depth=3, sway=0.8)),
-        (R(60), body(60, depth=5, sway=0.05)),
-        (R(d_start, 60), body(60 - d_start, depth=4, sway=0.4)),
-    ])
+    path = write_scene(
+        tmp_path / "s.skeleton",
+        60,
+        [
+            (R(30), body(30, depth=3, sway=0.8)),
+            (R(60), body(60, depth=5, sway=0.05)),
+            (R(d_start, 60), body(60 - d_start, depth=4, sway=0.4)),
+        ],
+    )
     clean = check_against_reference(path)
     # The later body overwrites a shared frame, as the reference writes it last.
     np.testing.assert_array_equal(depth_of(clean, 0), [3] * d_start + [4] * (60 - d_start))
@@ -288,11 +304,15 @@ def test_non_overlapping_body_continues_actor_1(tmp_path, d_start):
 
 
 def test_actor_2_interval_starts_at_frame_0_as_in_the_reference(tmp_path):
-    path = write_scene(tmp_path / "s.skeleton", 60, [
-        (R(60), body(60, depth=3, sway=0.8)),
-        (R(20, 60), body(40, depth=4, sway=0.4)),
-        (R(16), body(16, depth=5, sway=0.05)),  # before actor 2 appears, yet "overlapping" it
-    ])
+    path = write_scene(
+        tmp_path / "s.skeleton",
+        60,
+        [
+            (R(60), body(60, depth=3, sway=0.8)),
+            (R(20, 60), body(40, depth=4, sway=0.4)),
+            (R(16), body(16, depth=5, sway=0.05)),  # before actor 2 appears, yet "overlapping" it
+        ],
+    )
     clean = check_against_reference(path)
     assert (depth_of(clean, 0) == 3).all()
     np.testing.assert_array_equal(depth_of(clean, 1), [0] * 20 + [4] * 40)
@@ -300,10 +320,14 @@ def test_actor_2_interval_starts_at_frame_0_as_in_the_reference(tmp_path):
 
 def test_frames_only_noise_holds_are_dropped(tmp_path):
     frames_a = np.setdiff1d(R(30), [10])  # frame 10 holds no body at all
-    path = write_scene(tmp_path / "s.skeleton", 40, [
-        (frames_a, body(29, depth=3, sway=0.3)),
-        (R(30, 36), body(6, depth=4, sway=0.1)),  # noise, alone in frames 30-35
-    ])
+    path = write_scene(
+        tmp_path / "s.skeleton",
+        40,
+        [
+            (frames_a, body(29, depth=3, sway=0.3)),
+            (R(30, 36), body(6, depth=4, sway=0.1)),  # noise, alone in frames 30-35
+        ],
+    )
     clean = check_against_reference(path)
     np.testing.assert_array_equal(clean.frame_index, frames_a)
     assert not clean.joints[:, 1].any()
@@ -313,8 +337,7 @@ def test_nan_frames_dropped(tmp_path):
     a = body(30, depth=3, sway=0.4)
     b = body(30, depth=4, sway=0.2)
     b[7, 3, 1] = np.nan
-    clean = check_against_reference(
-        write_scene(tmp_path / "s.skeleton", 30, [(R(30), a), (R(30), b)]))
+    clean = check_against_reference(write_scene(tmp_path / "s.skeleton", 30, [(R(30), a), (R(30), b)]))
     np.testing.assert_array_equal(clean.frame_index, np.setdiff1d(R(30), [7]))
     assert not np.isnan(clean.joints).any()
 
@@ -322,22 +345,18 @@ def test_nan_frames_dropped(tmp_path):
 def test_returning_body_is_laid_on_consecutive_frames_as_the_reference_does(tmp_path):
     frames_b = np.concatenate([R(15), R(25, 40)])
     b = body(30, depth=4, sway=0.1)
-    path = write_scene(tmp_path / "s.skeleton", 40,
-                       [(R(40), body(40, depth=3, sway=0.5)), (frames_b, b)])
+    path = write_scene(tmp_path / "s.skeleton", 40, [(R(40), body(40, depth=3, sway=0.5)), (frames_b, b)])
     clean = check_against_reference(path)
     np.testing.assert_array_equal(clean.joints[:30, 1], as_read(b))
     assert not clean.joints[30:, 1].any()
 
 
 def test_no_usable_body_is_a_clear_error(tmp_path):
-    short = write_scene(tmp_path / "short.skeleton", 20, [
-        (R(10), body(10, 3, 0.1)), (R(10, 20), body(10, 4, 0.1))])
-    with pytest.raises(SkeletonFormatError,
-                       match=r"short\.skeleton: no body is tracked for more than 11"):
+    short = write_scene(tmp_path / "short.skeleton", 20, [(R(10), body(10, 3, 0.1)), (R(10, 20), body(10, 4, 0.1))])
+    with pytest.raises(SkeletonFormatError, match=r"short\.skeleton: no body is tracked for more than 11"):
         read_and_clean(short)
     empty = tmp_path / "empty.skeleton"
-    write_ntu_skeleton(empty, np.zeros((5, 1, 25, 3)), np.zeros((5, 1, 25, 2)), [1],
-                       present=np.zeros((5, 1), bool))
+    write_ntu_skeleton(empty, np.zeros((5, 1, 25, 3)), np.zeros((5, 1, 25, 2)), [1], present=np.zeros((5, 1), bool))
     with pytest.raises(SkeletonFormatError, match=r"empty\.skeleton: no body in any of its 5"):
         read_and_clean(empty)
 
@@ -353,8 +372,7 @@ def test_random_scenes_equal_the_reference(tmp_path):
             if rng.random() < 0.3:  # a gap: the body leaves and comes back
                 frames = np.delete(frames, R(len(frames) // 3, len(frames) // 2))
             lying = rng.random(len(frames)) < rng.choice([0.0, 0.5, 0.9])
-            data = body(len(frames), depth=3 + k, sway=float(rng.uniform(0, 0.6)),
-                        lying=lying, seed=n * 10 + k)
+            data = body(len(frames), depth=3 + k, sway=float(rng.uniform(0, 0.6)), lying=lying, seed=n * 10 + k)
             if rng.random() < 0.2:
                 data[rng.integers(len(frames)), rng.integers(25), 0] = np.nan
             tracks.append((frames, data))
@@ -376,6 +394,7 @@ def test_random_scenes_equal_the_reference(tmp_path):
 # Translation to the origin
 # ---------------------------------------------------------------------------------------------
 
+
 def _two_actor_batch(rng) -> np.ndarray:
     x = rng.normal(0, 1, size=(5, 12, 2, 25, 3)).astype(np.float32)
     x[0, :3] = 0  # actor 1 starts late: the origin is frame 3's
@@ -389,8 +408,7 @@ def _two_actor_batch(rng) -> np.ndarray:
 def test_translation_equals_the_reference_seq_translation():
     x = _two_actor_batch(np.random.default_rng(0))
     for sample in x[:4]:
-        np.testing.assert_array_equal(translate_to_origin(sample, CENTER),
-                                      reference_seq_translation(sample))
+        np.testing.assert_array_equal(translate_to_origin(sample, CENTER), reference_seq_translation(sample))
     out = translate_to_origin(x[0], CENTER)
     assert not out[:3].any() and not out[3, 0, CENTER].any()
     np.testing.assert_array_equal(translate_to_origin(x[4], CENTER), x[4])
@@ -419,11 +437,13 @@ def test_translation_torch_batch_equals_numpy():
 # Many files
 # ---------------------------------------------------------------------------------------------
 
+
 def test_parallel_read_keeps_order_and_reports_bad_files(tmp_path):
     paths = []
     for n in range(7):
-        path = write_scene(tmp_path / f"f{n}.skeleton", 20 + n,
-                           [(R(20 + n), body(20 + n, depth=3, sway=0.1 * n, seed=n))])
+        path = write_scene(
+            tmp_path / f"f{n}.skeleton", 20 + n, [(R(20 + n), body(20 + n, depth=3, sway=0.1 * n, seed=n))]
+        )
         paths.append(path)
     paths[3].write_text("2\n1\n")  # truncated
     paths.append(tmp_path / "absent.skeleton")

@@ -16,8 +16,7 @@ REAL_EXCERPT = (
     "0.2181153 0.1725972 3.785547 277.419 191.8218 1036.233 519.1677 "
     "-0.2059419 0.05349901 0.9692109 -0.1239193 2\r\n"
     "0.2323292 0.4326636 3.714767 279.2439 165.8569 1041.918 444.3235 "
-    "-0.2272637 0.05621852 0.964434 -0.1227094 2\r\n"
-    + "0.1 0.2 3.5 250 200 1000 500 0 0 0 0 2\r\n" * 23
+    "-0.2272637 0.05621852 0.964434 -0.1227094 2\r\n" + "0.1 0.2 3.5 250 200 1000 500 0 0 0 0 2\r\n" * 23
 )
 
 
@@ -65,8 +64,7 @@ def test_writer_matches_the_real_files_format(tmp_path):
     assert lines[:4] == [b"1", b"1", b"72057594037931101 0 1 1 1 1 0 0 0 2", b"25"]
     x, y, z, dx, dy, cx, cy, *orientation, state = lines[4].split()
     assert (x, y, z, cx, cy) == (b"0.2181153", b"0.1725972", b"3.785547", b"1036.233", b"519.1677")
-    assert (float(dx), float(dy)) == pytest.approx((1036.233 * 512 / 1920, 519.1677 * 424 / 1080),
-                                                   rel=1e-6)
+    assert (float(dx), float(dy)) == pytest.approx((1036.233 * 512 / 1920, 519.1677 * 424 / 1080), rel=1e-6)
     assert orientation == [b"0"] * 4 and state == b"2"
     assert lines[5].split()[:3] == [b"1.5E-05", b"-0.25", b"3"]
 
@@ -79,8 +77,8 @@ def test_reads_a_real_file_excerpt_and_lf_endings(tmp_path):
         (body,) = raw.bodies
         assert body.body_id == "72057594037931101"
         np.testing.assert_array_equal(
-            body.joints[0, :2], np.float32([[0.2181153, 0.1725972, 3.785547],
-                                            [0.2323292, 0.4326636, 3.714767]]))
+            body.joints[0, :2], np.float32([[0.2181153, 0.1725972, 3.785547], [0.2323292, 0.4326636, 3.714767]])
+        )
         np.testing.assert_array_equal(body.color_xy[0, 1], np.float32([1041.918, 444.3235]))
 
 
@@ -96,8 +94,7 @@ def test_nan_coordinates_are_kept_raw(tmp_path):
 
 def test_file_of_frames_without_bodies(tmp_path):
     path = tmp_path / "e.skeleton"
-    write_ntu_skeleton(path, np.zeros((4, 1, 25, 3)), np.zeros((4, 1, 25, 2)), [1],
-                       present=np.zeros((4, 1), bool))
+    write_ntu_skeleton(path, np.zeros((4, 1, 25, 3)), np.zeros((4, 1, 25, 2)), [1], present=np.zeros((4, 1), bool))
     raw = read_ntu_skeleton(path)
     assert raw.num_frames == 4 and raw.bodies == []
 
@@ -105,6 +102,7 @@ def test_file_of_frames_without_bodies(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Errors name the file and the line
 # ---------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def good_file(tmp_path) -> Path:
@@ -144,6 +142,7 @@ def test_malformed_number_names_the_line(good_file):
         fields[5] = "12.3.4"  # colorX of frame 1, joint 3
         lines[36] = " ".join(fields)
         return lines
+
     _rewrite(good_file, edit)
     err = _error(good_file)
     assert err.line == 37 and "'12.3.4'" in err.problem
@@ -153,6 +152,7 @@ def test_joint_line_with_too_few_values(good_file):
     def edit(lines):
         lines[10] = " ".join(lines[10].split()[:6])
         return lines
+
     _rewrite(good_file, edit)
     err = _error(good_file)
     assert err.line == 11 and "6 values" in err.problem
@@ -163,6 +163,7 @@ def test_wrong_joint_count(good_file):
         lines[31] = "24"
         del lines[32]
         return lines
+
     _rewrite(good_file, edit)
     err = _error(good_file)
     assert err.line == 32 and "joint count 24" in err.problem

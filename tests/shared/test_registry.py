@@ -35,8 +35,13 @@ def test_every_class_with_an_ntu_counterpart_names_a_real_ntu_id():
 
 
 def test_demo_protocols_have_train_and_test_samples():
-    names = [f"S{1 + s % 2:03d}C{c:03d}P{s:03d}R{r:03d}A{a:03d}"
-             for s in (1, 2, 3, 4, 5) for c in (1, 2, 3) for r in (1, 2) for a in (1, 8, 58)]
+    names = [
+        f"S{1 + s % 2:03d}C{c:03d}P{s:03d}R{r:03d}A{a:03d}"
+        for s in (1, 2, 3, 4, 5)
+        for c in (1, 2, 3)
+        for r in (1, 2)
+        for a in (1, 8, 58)
+    ]
     metas = [DEMO.parse_name(n) for n in names]
     for p in DEMO.protocols:
         train = sum(p.is_train(m) for m in metas)
@@ -100,16 +105,19 @@ def test_import_of_ctrgcn_npz(tmp_path):
     onehot = np.eye(60, dtype=np.float32)
     train = [0, 3]  # subjects 1 and 2 train under xsub, subject 3 tests
     test = [1, 2]
-    np.savez(tmp_path / "NTU60_CS.npz", x_train=seqs[train], y_train=onehot[[0, 1]],
-             x_test=seqs[test], y_test=onehot[[1, 2]])
+    np.savez(
+        tmp_path / "NTU60_CS.npz", x_train=seqs[train], y_train=onehot[[0, 1]], x_test=seqs[test], y_test=onehot[[1, 2]]
+    )
     (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
-    path = import_ctrgcn_npz(NTU60, tmp_path / "NTU60_CS.npz", tmp_path / "names.txt", "xsub",
-                             tmp_path / "cache", progress=False)
+    path = import_ctrgcn_npz(
+        NTU60, tmp_path / "NTU60_CS.npz", tmp_path / "names.txt", "xsub", tmp_path / "cache", progress=False
+    )
     cache = SkeletonCache(path)
     assert sorted(cache.names) == sorted(names)
     i = cache.names.index(names[2])
     np.testing.assert_array_equal(cache.sample(i)["joints"].reshape(30, 150), seqs[2, :30])
     assert cache.splits["xsub"][i] == False  # noqa: E712
     with pytest.raises(MMCLError, match=r"protocol \(xview\) does not match this file"):
-        import_ctrgcn_npz(NTU60, tmp_path / "NTU60_CS.npz", tmp_path / "names.txt", "xview",
-                          tmp_path / "cache2", progress=False)
+        import_ctrgcn_npz(
+            NTU60, tmp_path / "NTU60_CS.npz", tmp_path / "names.txt", "xview", tmp_path / "cache2", progress=False
+        )

@@ -14,10 +14,20 @@ def test_plain_names_pass(name):
     assert name_problem(name) is None and check_sample_name(name, "x") == name
 
 
-@pytest.mark.parametrize("name, problem", [
-    ("", "empty"), ("../x", "separator"), ("a/b", "separator"), ("a\\b", "separator"), ("..", "'..'"),
-    ("x..y", "'..'"), ("a\nb", "control"), ("a\x00b", "control"), ("a\x7fb", "control"),
-])
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("", "empty"),
+        ("../x", "separator"),
+        ("a/b", "separator"),
+        ("a\\b", "separator"),
+        ("..", "'..'"),
+        ("x..y", "'..'"),
+        ("a\nb", "control"),
+        ("a\x00b", "control"),
+        ("a\x7fb", "control"),
+    ],
+)
 def test_names_that_could_leave_a_folder_are_refused(name, problem):
     assert problem in name_problem(name)
     with pytest.raises(MMCLError, match=f"samples.csv: sample name .* is refused: .*{problem}"):

@@ -19,9 +19,15 @@ def joints(t=6):
     return (rng.normal(0, 0.4, size=(t, 2, 25, 3)) + [0, 0, 3]).astype(np.float32)
 
 
-@pytest.mark.parametrize("value, words", [(np.inf, "x = inf is not finite"), (-np.inf, "x = -inf is not finite"),
-                                          (np.nan, "x = nan is not finite"),
-                                          (1e30, "x = 1e+30 is beyond 100 m: not a physical position")])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        (np.inf, "x = inf is not finite"),
+        (-np.inf, "x = -inf is not finite"),
+        (np.nan, "x = nan is not finite"),
+        (1e30, "x = 1e+30 is beyond 100 m: not a physical position"),
+    ],
+)
 def test_bad_coordinate_names_source_frame_person_and_joint(value, words):
     j = joints()
     j[4, 1, 7, 0] = value

@@ -8,8 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from stage1_demo import (
-    ACTIONS, CORRUPT, MISSING, OPTIONS, SHORT, SUBJECTS, config, new_cache, specs)
+from stage1_demo import ACTIONS, CORRUPT, MISSING, OPTIONS, SHORT, SUBJECTS, config, new_cache, specs
 
 from shared.registry import DEMO
 from stage1_extract.extract import extract_features
@@ -22,8 +21,16 @@ def demo_root(tmp_path_factory) -> Path:
     from stage1_extract.demo.dataset import generate_demo
 
     root = tmp_path_factory.mktemp("data") / "demo"
-    generate_demo(root, subjects=SUBJECTS, cameras=(1,), replications=(1,), actions=ACTIONS,
-                  frames=(20, 30), workers=1, progress=False)
+    generate_demo(
+        root,
+        subjects=SUBJECTS,
+        cameras=(1,),
+        replications=(1,),
+        actions=ACTIONS,
+        frames=(20, 30),
+        workers=1,
+        progress=False,
+    )
     videos = root / "nturgb+d_rgb"
     (videos / f"{MISSING}_rgb.avi").unlink()
     corrupt = videos / f"{CORRUPT}_rgb.avi"

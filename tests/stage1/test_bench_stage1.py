@@ -54,15 +54,31 @@ def test_the_published_config_builds_the_7b_parameter_count(bench):
 
 def test_the_config_holds_the_published_values(bench):
     c = bench.QWEN25_VL_7B_CONFIG
-    assert (c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["num_attention_heads"],
-            c["num_key_value_heads"], c["vocab_size"]) == (3584, 18944, 28, 28, 4, 152064)
-    assert (c["image_token_id"], c["video_token_id"], c["vision_start_token_id"], c["vision_end_token_id"],
-            c["eos_token_id"]) == (151655, 151656, 151652, 151653, 151645)
+    assert (
+        c["hidden_size"],
+        c["intermediate_size"],
+        c["num_hidden_layers"],
+        c["num_attention_heads"],
+        c["num_key_value_heads"],
+        c["vocab_size"],
+    ) == (3584, 18944, 28, 28, 4, 152064)
+    assert (
+        c["image_token_id"],
+        c["video_token_id"],
+        c["vision_start_token_id"],
+        c["vision_end_token_id"],
+        c["eos_token_id"],
+    ) == (151655, 151656, 151652, 151653, 151645)
     assert c["rope_scaling"]["mrope_section"] == [16, 24, 24] and c["rope_theta"] == 1e6
     assert not c["tie_word_embeddings"]
     v = c["vision_config"]
     assert (v["depth"], v["hidden_size"], v["out_hidden_size"], v["intermediate_size"], v["num_heads"]) == (
-        32, 1280, 3584, 3420, 16)
+        32,
+        1280,
+        3584,
+        3420,
+        16,
+    )
     assert (v["patch_size"], v["spatial_merge_size"], v["temporal_patch_size"], v["window_size"]) == (14, 2, 2, 112)
     assert v["fullatt_block_indexes"] == [7, 15, 23, 31]
     config = bench.qwen_7b_config()  # transformers reads the flat published layout as intended
@@ -73,7 +89,12 @@ def test_the_config_holds_the_published_values(bench):
 def test_the_tokenizer_has_qwens_special_ids(bench, qwen_tokenizer):
     ids = qwen_tokenizer.convert_tokens_to_ids
     assert [ids(t) for t in ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|image_pad|>")] == [
-        151643, 151644, 151645, 151652, 151655]
+        151643,
+        151644,
+        151645,
+        151652,
+        151655,
+    ]
     assert len(qwen_tokenizer) == 151657 and qwen_tokenizer.decode(qwen_tokenizer.encode("yes")) == "yes"
     bench.check_token_ids(qwen_tokenizer, bench.qwen_7b_config())
     generation = bench.generation_config(qwen_tokenizer)
@@ -86,10 +107,17 @@ def test_the_7b_token_ids_reach_the_model_end_to_end(bench, monkeypatch, capsys)
     from transformers import Qwen2_5_VLConfig
 
     narrow = copy.deepcopy(bench.QWEN25_VL_7B_CONFIG)
-    narrow.update(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4,
-                  num_key_value_heads=2, rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]})
-    narrow["vision_config"].update(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-                                   fullatt_block_indexes=[0])
+    narrow.update(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
+    )
+    narrow["vision_config"].update(
+        depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, fullatt_block_indexes=[0]
+    )
     monkeypatch.setattr(bench, "qwen_7b_config", lambda: Qwen2_5_VLConfig.from_dict(copy.deepcopy(narrow)))
     assert bench.run(bench.Scale("7b", "cpu", torch.float32, batches=1, batch_size=1)) == 0
     out = capsys.readouterr().out

@@ -29,8 +29,16 @@ def hostile_root(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     from stage1_extract.demo.dataset import generate_demo
 
     root = tmp_path_factory.mktemp("hostile") / "demo"
-    generate_demo(root, subjects=(1, 2, 3), cameras=(1,), replications=(1,), actions=(8, 23), frames=(60, 66),
-                  workers=1, progress=False)
+    generate_demo(
+        root,
+        subjects=(1, 2, 3),
+        cameras=(1,),
+        replications=(1,),
+        actions=(8, 23),
+        frames=(60, 66),
+        workers=1,
+        progress=False,
+    )
     names = sorted(p.stem for p in (root / "nturgb+d_skeletons").glob("*.skeleton"))
     roles = dict(zip(("inf", "huge", "cut", "garbled"), names))
     for role, token in (("inf", "Infinity"), ("huge", "1E+30")):
@@ -45,16 +53,31 @@ def hostile_root(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     cut.write_bytes(cut.read_bytes()[: int(0.4 * cut.stat().st_size)])
     garbled = videos / f"{roles['garbled']}_rgb.avi"
     data = np.frombuffer(garbled.read_bytes(), np.uint8).copy()
-    data[len(data) // 2 - 3000: len(data) // 2 + 3000][::64] ^= 0xFF  # ~6 KB in the middle corrupted
+    data[len(data) // 2 - 3000 : len(data) // 2 + 3000][::64] ^= 0xFF  # ~6 KB in the middle corrupted
     garbled.write_bytes(data.tobytes())
     return root, roles
 
 
 def test_absurd_coordinates_are_recorded_and_the_run_exits_1(hostile_root, tmp_path):
     root, roles = hostile_root
-    run = subprocess.run([sys.executable, "-m", "stage1_extract.cli", "--dataset", "demo", "--root", str(root),
-                          "--out", str(tmp_path), "--skeletons-only", "--quiet"],
-                         capture_output=True, text=True, env=CLI_ENV)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stage1_extract.cli",
+            "--dataset",
+            "demo",
+            "--root",
+            str(root),
+            "--out",
+            str(tmp_path),
+            "--skeletons-only",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=CLI_ENV,
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     cache = SkeletonCache(tmp_path / "demo")
     assert len(cache) == 4 and roles["inf"] not in cache.names and roles["huge"] not in cache.names
@@ -75,8 +98,11 @@ def test_no_readable_skeleton_is_an_error_and_installs_no_cache(tmp_path):
     for name in ("S001C001P001R001A008", "S001C001P001R001A023"):
         (folder / f"{name}.skeleton").write_text("not a skeleton file\n")
     out = tmp_path / "cache"
-    with pytest.raises(CacheError, match=r"skeletons.h5: no sample could be read \(2 failed: "
-                                         r"S001C001P001R001A008: .*A008.skeleton"):
+    with pytest.raises(
+        CacheError,
+        match=r"skeletons.h5: no sample could be read \(2 failed: "
+        r"S001C001P001R001A008: .*A008.skeleton",
+    ):
         build_skeleton_cache(DEMO, tmp_path / "demo", out, workers=1, progress=False)
     assert not (out / "demo" / SKELETON_FILE).exists()
     assert not [p for p in (out / "demo").iterdir() if p.name.startswith(".skeletons.h5.tmp")]
@@ -85,8 +111,19 @@ def test_no_readable_skeleton_is_an_error_and_installs_no_cache(tmp_path):
 def test_cut_and_corrupted_videos_are_marked_invalid_with_the_reason(hostile_root, demo_models, tmp_path):
     root, roles = hostile_root
     models = ModelSpecs(mllm=str(demo_models["mllm"]), backend="transformers", device="cpu")
-    summary = extract_features(ExtractConfig(dataset="demo", root=root, out=tmp_path, models=models, image=IMAGE,
-                                             batch_size=2, chunk_size=4, workers=0, progress=False))
+    summary = extract_features(
+        ExtractConfig(
+            dataset="demo",
+            root=root,
+            out=tmp_path,
+            models=models,
+            image=IMAGE,
+            batch_size=2,
+            chunk_size=4,
+            workers=0,
+            progress=False,
+        )
+    )
     block = summary.block
     broken = {roles["cut"], roles["garbled"]}
     valid = dict(zip(block.name, block.rgb_valid))
@@ -100,10 +137,14 @@ def test_cut_and_corrupted_videos_are_marked_invalid_with_the_reason(hostile_roo
     assert "2 samples left out of the skeleton cache" in summary.report()
 
 
-@pytest.mark.parametrize("models, words", [
-    (ModelSpecs(mllm="./models/Qwen2.5-VL-7B-Instrct"), "MLLM './models/Qwen2.5-VL-7B-Instrct': no such directory"),
-    (ModelSpecs(rgb_encoder="lite0-weights.pth"), "RGB encoder 'lite0-weights.pth': no such file"),
-    (ModelSpecs(text_encoder="/opt/models/minilm/"), "Text encoder '/opt/models/minilm/': no such directory")])
+@pytest.mark.parametrize(
+    "models, words",
+    [
+        (ModelSpecs(mllm="./models/Qwen2.5-VL-7B-Instrct"), "MLLM './models/Qwen2.5-VL-7B-Instrct': no such directory"),
+        (ModelSpecs(rgb_encoder="lite0-weights.pth"), "RGB encoder 'lite0-weights.pth': no such file"),
+        (ModelSpecs(text_encoder="/opt/models/minilm/"), "Text encoder '/opt/models/minilm/': no such directory"),
+    ],
+)
 def test_a_missing_model_path_is_reported_before_the_skeleton_cache_is_built(hostile_root, tmp_path, models, words):
     root, _ = hostile_root
     with pytest.raises(MMCLError, match=re.escape(words)):

@@ -24,8 +24,14 @@ TINY_YAML = "base_channel: 8\n"
 def _manifest(folder: Path, rows: list[dict], **keys) -> Path:
     """A kinect_v1 manifest over `rows` (written as samples.csv) with `keys` replaced."""
     folder.mkdir(parents=True, exist_ok=True)
-    doc = {"name": "mine", "layout": "kinect_v1", "classes": ["wave", {"name": "squat", "ntu_id": 80}],
-           "protocols": ["xsub"], "samples": "samples.csv", **keys}
+    doc = {
+        "name": "mine",
+        "layout": "kinect_v1",
+        "classes": ["wave", {"name": "squat", "ntu_id": 80}],
+        "protocols": ["xsub"],
+        "samples": "samples.csv",
+        **keys,
+    }
     with open(folder / "samples.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -49,23 +55,30 @@ def test_manifest_builds_the_dataset_spec(tmp_path):
     assert m.samples[0].skeleton == tmp_path / "a.npy" and m.samples[0].video is None
 
 
-@pytest.mark.parametrize("keys, rows, message", [
-    ({"layout": "coco17"}, [ROW], "layout 'coco17' is not one of"),
-    ({"name": "ntu60"}, [ROW], "is a built-in dataset"),
-    ({"name": "a/b"}, [ROW], "names the cache folder"),
-    ({"classes": ["wave", "wave"]}, [ROW], "class name 'wave' appears more than once"),
-    ({"classes": [{"name": "x", "ntu_id": 121}]}, [ROW], r"not an NTU RGB\+D 120 action id"),
-    ({"protocls": ["xsub"]}, [ROW], "unknown key"),
-    ({}, [{**ROW, "label": "jump"}], r"samples.csv, row 2: label 'jump' is not one of the classes"),
-    ({}, [ROW, {**ROW, "xsub": "val"}], r"row 3: xsub is 'val'; expected train or test"),
-    ({}, [ROW, ROW], "sample name 'a' appears more than once"),
-    ({}, [{**ROW, "skeleton": "a.csv"}], "unknown skeleton file ending"),
-    ({}, [{**ROW, "spilt": "x"}], "unknown column"),
-    ({}, [{**ROW, "subject": "one"}], "subject 'one' is not a whole number"),
-    ({}, [{**ROW, "name": "../../outside"}], r"row 2: name '../../outside' is refused: it contains a path separator"),
-    ({}, [{**ROW, "name": ".."}], r"row 2: name '..' is refused: it contains '..'"),
-    ({}, [{**ROW, "name": "a\x1bb"}], "is refused: it contains a control character"),
-])
+@pytest.mark.parametrize(
+    "keys, rows, message",
+    [
+        ({"layout": "coco17"}, [ROW], "layout 'coco17' is not one of"),
+        ({"name": "ntu60"}, [ROW], "is a built-in dataset"),
+        ({"name": "a/b"}, [ROW], "names the cache folder"),
+        ({"classes": ["wave", "wave"]}, [ROW], "class name 'wave' appears more than once"),
+        ({"classes": [{"name": "x", "ntu_id": 121}]}, [ROW], r"not an NTU RGB\+D 120 action id"),
+        ({"protocls": ["xsub"]}, [ROW], "unknown key"),
+        ({}, [{**ROW, "label": "jump"}], r"samples.csv, row 2: label 'jump' is not one of the classes"),
+        ({}, [ROW, {**ROW, "xsub": "val"}], r"row 3: xsub is 'val'; expected train or test"),
+        ({}, [ROW, ROW], "sample name 'a' appears more than once"),
+        ({}, [{**ROW, "skeleton": "a.csv"}], "unknown skeleton file ending"),
+        ({}, [{**ROW, "spilt": "x"}], "unknown column"),
+        ({}, [{**ROW, "subject": "one"}], "subject 'one' is not a whole number"),
+        (
+            {},
+            [{**ROW, "name": "../../outside"}],
+            r"row 2: name '../../outside' is refused: it contains a path separator",
+        ),
+        ({}, [{**ROW, "name": ".."}], r"row 2: name '..' is refused: it contains '..'"),
+        ({}, [{**ROW, "name": "a\x1bb"}], "is refused: it contains a control character"),
+    ],
+)
 def test_a_bad_manifest_names_the_file_row_and_problem(tmp_path, keys, rows, message):
     with pytest.raises(ManifestError, match=message):
         load_manifest(_manifest(tmp_path, rows, **keys))
@@ -93,8 +106,12 @@ def test_every_problem_of_one_row_is_reported_in_one_pass(tmp_path):
     lines = str(caught.value).splitlines()
     assert lines[0].endswith("samples.csv: 4 problems (each row checked):")
     assert all("row 2:" in line for line in lines[1:]) and len(lines) == 5
-    for part in ("unknown skeleton file ending", "xsub is 'trian'", "subject 'one' is not a whole number",
-                 "label 'wavy' is not one of the classes"):
+    for part in (
+        "unknown skeleton file ending",
+        "xsub is 'trian'",
+        "subject 'one' is not a whole number",
+        "label 'wavy' is not one of the classes",
+    ):
         assert any(part in line for line in lines[1:]), part
 
 
@@ -119,9 +136,27 @@ def example(tmp_path_factory, demo_models) -> Path:
     with open(work / "data" / "samples.csv", "a", newline="") as f:  # one broken sample: recorded, skipped
         f.write("broken,wave,skeletons/broken.npy,,1,train\n")
     (work / "tiny.yaml").write_text(TINY_YAML)
-    invoke("extract", "--dataset", "custom", "--manifest", work / "data" / "manifest.yaml", "--out", work / "cache",
-           "--mllm", demo_models["mllm"], "--backend", "transformers", "--device", "cpu",
-           "--image-size", "280x112", "--workers", 0, "--quiet", ok=False)
+    invoke(
+        "extract",
+        "--dataset",
+        "custom",
+        "--manifest",
+        work / "data" / "manifest.yaml",
+        "--out",
+        work / "cache",
+        "--mllm",
+        demo_models["mllm"],
+        "--backend",
+        "transformers",
+        "--device",
+        "cpu",
+        "--image-size",
+        "280x112",
+        "--workers",
+        0,
+        "--quiet",
+        ok=False,
+    )
     return work
 
 
@@ -143,8 +178,24 @@ def test_extract_writes_a_cache_that_describes_its_dataset(example):
 @pytest.mark.integration
 def test_train_predict_and_zeroshot_on_a_custom_cache(example):
     run = example / "run"
-    invoke("train", "--cache", example / "cache", "--work-dir", run, "--config", example / "tiny.yaml",
-           "--recipe", "demo", "--batch-size", "3", "--test-batch-size", "3", "--device", "cpu", *ONE_EPOCH)
+    invoke(
+        "train",
+        "--cache",
+        example / "cache",
+        "--work-dir",
+        run,
+        "--config",
+        example / "tiny.yaml",
+        "--recipe",
+        "demo",
+        "--batch-size",
+        "3",
+        "--test-batch-size",
+        "3",
+        "--device",
+        "cpu",
+        *ONE_EPOCH,
+    )
     summary = json.loads((run / "eval" / "summary.json").read_text())
     assert summary["num_samples"] == 6
     result = invoke("predict", "--checkpoint", run / "last.pt", example / "data" / "skeletons" / "p02_squat_1.npz")
@@ -152,9 +203,20 @@ def test_train_predict_and_zeroshot_on_a_custom_cache(example):
     # an NTU-layout model scores the custom classes through the NTU ids of its manifest
     ntu_run = example / "ntu-run"
     cache = write_tiny_cache(example / "ntu", frames=(12, 20), features=False)
-    invoke("train", "--cache", cache, "--work-dir", ntu_run, "--config", example / "tiny.yaml",
-           *COMMON, *ONE_EPOCH, *SKELETON_ONLY)
-    invoke("zeroshot", "--checkpoint", ntu_run / "last.pt", "--cache", example / "cache" / NAME, "--out",
-           example / "zs")
+    invoke(
+        "train",
+        "--cache",
+        cache,
+        "--work-dir",
+        ntu_run,
+        "--config",
+        example / "tiny.yaml",
+        *COMMON,
+        *ONE_EPOCH,
+        *SKELETON_ONLY,
+    )
+    invoke(
+        "zeroshot", "--checkpoint", ntu_run / "last.pt", "--cache", example / "cache" / NAME, "--out", example / "zs"
+    )
     zs = json.loads((example / "zs" / "zeroshot.json").read_text())
     assert zs["target"] == NAME and zs["num_samples"] == 12

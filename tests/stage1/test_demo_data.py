@@ -17,7 +17,12 @@ from shared.readers import list_samples, read_sample
 from shared.registry import DEMO, SYSU, UTD_MHAD
 from stage1_extract.demo.body import performer
 from stage1_extract.demo.dataset import (
-    MOTIONS, Imperfections, demo_sample_names, generate_demo, generate_sysu, generate_utd,
+    MOTIONS,
+    Imperfections,
+    demo_sample_names,
+    generate_demo,
+    generate_sysu,
+    generate_utd,
 )
 
 # A reduced demo: 2 subjects (one per setup) x camera 2 x replication 1 x every action, short
@@ -42,8 +47,7 @@ def test_files_exist_with_ntu_names(demo):
     assert len(names) == 2 * len(DEMO.classes)
     assert sorted(summary["names"]) == names
     assert sorted(p.stem for p in (root / "nturgb+d_skeletons").glob("*.skeleton")) == names
-    assert sorted(p.name for p in (root / "nturgb+d_rgb").glob("*.avi")) == [
-        f"{n}_rgb.avi" for n in names]
+    assert sorted(p.name for p in (root / "nturgb+d_rgb").glob("*.avi")) == [f"{n}_rgb.avi" for n in names]
     listing = list_samples(DEMO, root)
     assert [m.name for m, _ in listing.samples] == names and not listing.skipped
     for meta, _ in listing.samples:
@@ -99,7 +103,7 @@ def test_colour_coordinates_land_on_the_person_in_the_video(demo):
         frames = decord.VideoReader(str(root / "nturgb+d_rgb" / f"{name}_rgb.avi"))
         t = int(clean.frame_index[0])
         x, y = clean.color_xy[0, 0, 1] * np.array([320 / 1920, 180 / 1080])  # SpineMid
-        patch = frames[t].asnumpy()[int(y) - 1:int(y) + 2, int(x) - 1:int(x) + 2].reshape(-1, 3)
+        patch = frames[t].asnumpy()[int(y) - 1 : int(y) + 2, int(x) - 1 : int(x) + 2].reshape(-1, 3)
         shirt = np.asarray(performer(SMALL["seed"], "ntu", meta.subject).look.shirt)
         assert np.abs(np.median(patch, 0) - shirt).max() < 40, name
 
@@ -114,14 +118,16 @@ def test_default_demo_has_train_and_test_samples_in_both_protocols():
 
 def test_same_seed_same_skeletons_whatever_the_workers(demo, tmp_path):
     root, _ = demo
-    again = generate_demo(tmp_path, **{**SMALL, "subjects": (2,)}, actions=(1, 58), faults=FAULTS,
-                          workers=2, progress=False)
+    again = generate_demo(
+        tmp_path, **{**SMALL, "subjects": (2,)}, actions=(1, 58), faults=FAULTS, workers=2, progress=False
+    )
     assert len(again["names"]) == 2
     for name in again["names"]:
         rel = Path("nturgb+d_skeletons") / f"{name}.skeleton"
         assert (tmp_path / rel).read_bytes() == (root / rel).read_bytes()
-    other = generate_demo(tmp_path / "other", **{**SMALL, "subjects": (2,), "seed": 4},
-                          actions=(1,), workers=1, progress=False)
+    other = generate_demo(
+        tmp_path / "other", **{**SMALL, "subjects": (2,), "seed": 4}, actions=(1,), workers=1, progress=False
+    )
     rel = Path("nturgb+d_skeletons") / f"{other['names'][0]}.skeleton"
     assert (tmp_path / "other" / rel).read_bytes() != (root / rel).read_bytes()
 
@@ -138,8 +144,9 @@ def test_every_demo_class_has_a_motion():
 
 
 def test_utd_layout(tmp_path):
-    summary = generate_utd(tmp_path, subjects=(1,), trials=(2,), actions=(3, 24), frames=(20, 30),
-                           workers=1, progress=False)
+    summary = generate_utd(
+        tmp_path, subjects=(1,), trials=(2,), actions=(3, 24), frames=(20, 30), workers=1, progress=False
+    )
     assert sorted(summary["names"]) == ["a24_s1_t2", "a3_s1_t2"]
     for info in summary["files"]:
         name = info["name"]
@@ -157,8 +164,9 @@ def test_utd_layout(tmp_path):
 
 
 def test_sysu_layout(tmp_path):
-    summary = generate_sysu(tmp_path, subjects=(2,), activities=(1, 7), per_subject=None, frames=(20, 30),
-                            workers=1, progress=False)
+    summary = generate_sysu(
+        tmp_path, subjects=(2,), activities=(1, 7), per_subject=None, frames=(20, 30), workers=1, progress=False
+    )
     assert sorted(summary["names"]) == ["s02_a01", "s02_a07"]
     listing = list_samples(SYSU, tmp_path)
     assert [m.name for m, _ in listing.samples] == ["s02_a01", "s02_a07"]
@@ -180,8 +188,7 @@ def test_sysu_colour_coordinates_are_640x480_pixels_whatever_the_image_size(tmp_
     """sklImage.mat holds pixels of the registry's 640x480 colour frame; smaller JPEGs are that
     frame scaled, so the scaled coordinates land on the person's shirt."""
     size = (320, 240)
-    generate_sysu(tmp_path, subjects=(1,), activities=(7,), frames=(20, 24), image_size=size,
-                  workers=1, progress=False)
+    generate_sysu(tmp_path, subjects=(1,), activities=(7,), frames=(20, 24), image_size=size, workers=1, progress=False)
     folder = tmp_path / "3DvideoNorm" / "s01" / "video7"
     sample = read_sample("sysu", folder / "sklWorld.mat")
     scale = np.asarray(size) / np.asarray(SYSU.color_resolution)
@@ -190,5 +197,5 @@ def test_sysu_colour_coordinates_are_640x480_pixels_whatever_the_image_size(tmp_
     x, y = sample.color_xy[0, 0, 1] * scale  # Kinect v1 Spine, on the torso
     image = np.asarray(Image.open(folder / "rgb" / f"{t + 1:05d}.jpg"))
     assert image.shape[:2] == size[::-1]
-    patch = image[int(y) - 1:int(y) + 2, int(x) - 1:int(x) + 2].reshape(-1, 3)
+    patch = image[int(y) - 1 : int(y) + 2, int(x) - 1 : int(x) + 2].reshape(-1, 3)
     assert np.abs(np.median(patch, 0) - shirt).max() < 40

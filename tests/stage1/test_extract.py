@@ -10,8 +10,19 @@ import numpy as np
 import pytest
 from processes import wait_for_files
 from stage1_demo import (
-    ACTIONS, BROKEN, CLI_ENV, IMAGE, OPTIONS, SUBJECTS, assert_same_features, cli_args, cli_command, config, new_cache,
-    specs)
+    ACTIONS,
+    BROKEN,
+    CLI_ENV,
+    IMAGE,
+    OPTIONS,
+    SUBJECTS,
+    assert_same_features,
+    cli_args,
+    cli_command,
+    config,
+    new_cache,
+    specs,
+)
 
 from shared.cache_io import output_lock
 from shared.cache_schema import FeatureFile, SkeletonCache, feature_files, read_feature_file, resolve_features
@@ -31,8 +42,10 @@ def test_feature_file_contents_failures_and_provenance(reference, demo_root, dem
     features = FeatureFile(reference.output, skeletons)  # same names, same order (hash checked)
     block, header = features.block, features.header
     n, k, q = len(skeletons), IMAGE.frames, len(header.questions)
-    assert n == len(SUBJECTS) * len(ACTIONS) and reference.output.name == \
-        default_feature_set_name(specs(demo_models), IMAGE) + ".h5"
+    assert (
+        n == len(SUBJECTS) * len(ACTIONS)
+        and reference.output.name == default_feature_set_name(specs(demo_models), IMAGE) + ".h5"
+    )
     assert block.rgb_pooled.shape[0] == n and block.rgb_pooled.dtype == np.float16
     d = block.rgb_pooled.shape[1]
     assert block.rgb_frames.shape == (n, 0, d) and block.rgb_frames.dtype == np.float16  # --frame-features off
@@ -82,16 +95,18 @@ def test_stored_embeddings_are_those_of_the_temporal_image(reference, demo_root,
     np.testing.assert_allclose(block.text_embedding[row].astype(np.float32), text, rtol=2e-2, atol=2e-3)
 
 
-def test_frame_features_are_opt_in_and_leave_the_rest_unchanged(reference, demo_root, demo_models, models,
-                                                                skeleton_file, tmp_path):
+def test_frame_features_are_opt_in_and_leave_the_rest_unchanged(
+    reference, demo_root, demo_models, models, skeleton_file, tmp_path
+):
     """--frame-features adds each crop's embedding; pooled RGB and text equal the default run's."""
     from stage1_extract.rgb_encoders import build_rgb_encoder
 
     skeletons = SkeletonCache(skeleton_file)
     limit = 2 * OPTIONS["batch_size"]  # the reference's first batches: the same model inputs
     out = new_cache(tmp_path, skeleton_file)
-    summary = extract_features(config(out, demo_root, demo_models, limit=limit, frame_features=True,
-                                      feature_set="with-frames"), models)
+    summary = extract_features(
+        config(out, demo_root, demo_models, limit=limit, frame_features=True, feature_set="with-frames"), models
+    )
     header, block = read_feature_file(summary.output)
     _, default = read_feature_file(reference.output)
     assert header.attrs["frame_features"] and block.rgb_frames.shape[1:] == (IMAGE.frames, default.rgb_pooled.shape[1])
@@ -104,8 +119,9 @@ def test_frame_features_are_opt_in_and_leave_the_rest_unchanged(reference, demo_
     for row in rows:
         video = demo_root / "nturgb+d_rgb" / f"{block.name[row]}_rgb.avi"
         image = temporal_image(video, skeletons.sample(row), skeletons.color_resolution, IMAGE)
-        np.testing.assert_allclose(block.rgb_frames[row].astype(np.float32), encoder.encode(image.crops),
-                                   rtol=2e-2, atol=2e-3)
+        np.testing.assert_allclose(
+            block.rgb_frames[row].astype(np.float32), encoder.encode(image.crops), rtol=2e-2, atol=2e-3
+        )
     again = extract_features(config(out, demo_root, demo_models, limit=limit, feature_set="with-frames"), models)
     assert (again.skipped, again.processed) == (limit, 0)  # a file with frames serves a run without them
     plain = config(out, demo_root, demo_models, limit=1, feature_set="plain")
@@ -120,8 +136,9 @@ def test_killed_run_resumes_to_the_same_cache(reference, demo_root, demo_models,
 
     out = new_cache(tmp_path, skeleton_file)
     parts = out / "demo" / "features" / (reference.output.stem + ".parts")
-    run = subprocess.Popen(cli_command(out, demo_root, demo_models), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, env=CLI_ENV)
+    run = subprocess.Popen(
+        cli_command(out, demo_root, demo_models), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CLI_ENV
+    )
     wait_for_files(run, parts, "part-*.h5", "its first chunk was committed")
     run.send_signal(signal.SIGKILL)
     run.wait()
@@ -162,12 +179,14 @@ def test_sharded_run_needs_the_skeleton_file_first(demo_root, demo_models, tmp_p
         Shard.parse("3/3")
 
 
-def test_limit_feature_sets_side_by_side_other_settings_and_locks(demo_root, demo_models, models, skeleton_file,
-                                                                    tmp_path):
+def test_limit_feature_sets_side_by_side_other_settings_and_locks(
+    demo_root, demo_models, models, skeleton_file, tmp_path
+):
     out = new_cache(tmp_path, skeleton_file)
     five = extract_features(config(out, demo_root, demo_models, limit=2), models)
-    three = extract_features(config(out, demo_root, demo_models, limit=2, image=TemporalImageConfig(3, (168, 112))),
-                             models)
+    three = extract_features(
+        config(out, demo_root, demo_models, limit=2, image=TemporalImageConfig(3, (168, 112))), models
+    )
     assert five.output != three.output and "__k3" in three.output.name
     assert sorted(feature_files(out / "demo")) == sorted([five.output, three.output])
     with pytest.raises(MMCLError, match="several feature sets"):
@@ -179,8 +198,14 @@ def test_limit_feature_sets_side_by_side_other_settings_and_locks(demo_root, dem
 
     again = extract_features(config(out, demo_root, demo_models, limit=2))  # complete: nothing to do
     assert again.processed == 0 and again.skipped == 2
-    other = config(out, demo_root, demo_models, limit=2, feature_set=five.output.stem,
-                   image=TemporalImageConfig(5, (280, 112), margin=0.3))
+    other = config(
+        out,
+        demo_root,
+        demo_models,
+        limit=2,
+        feature_set=five.output.stem,
+        image=TemporalImageConfig(5, (280, 112), margin=0.3),
+    )
     with pytest.raises(MMCLError, match="other settings.*crop_margin"):
         extract_features(other)
     with output_lock(five.output), pytest.raises(LockedError, match="another process"):
@@ -203,8 +228,17 @@ def test_frame_folder_dataset_with_its_own_colour_resolution(demo_models, models
 
     root = tmp_path / "data" / "sysu"
     generate_sysu(root, subjects=(1, 2), activities=(3,), frames=(20, 25), workers=1, progress=False)
-    cfg = ExtractConfig(dataset="sysu", root=root, out=tmp_path / "cache", models=specs(demo_models), image=IMAGE,
-                        batch_size=2, chunk_size=2, workers=0, progress=False)
+    cfg = ExtractConfig(
+        dataset="sysu",
+        root=root,
+        out=tmp_path / "cache",
+        models=specs(demo_models),
+        image=IMAGE,
+        batch_size=2,
+        chunk_size=2,
+        workers=0,
+        progress=False,
+    )
     summary = extract_features(cfg, models)
     skeletons = SkeletonCache(tmp_path / "cache" / "sysu")
     features = FeatureFile(summary.output, skeletons)
@@ -249,16 +283,21 @@ def test_a_model_error_fails_only_its_sample_and_a_broken_model_stops_the_run(mo
     skeletons = SkeletonCache(skeleton_file)
     request = request_attrs(DEMO, ModelSpecs(), IMAGE, models.prompts)
     header = feature_header(skeletons, DEMO, request, models)
-    faulty = dataclasses.replace(models, rgb=FailsOnBlack(models.rgb, "encode"),
-                                 mllm=FailsOnBlack(models.mllm, "answer"))
+    faulty = dataclasses.replace(
+        models, rgb=FailsOnBlack(models.rgb, "encode"), mllm=FailsOnBlack(models.mllm, "answer")
+    )
     grey, black = Image.new("RGB", IMAGE.image_size, (128, 128, 128)), Image.new("RGB", IMAGE.image_size)
     crops = [Image.new("RGB", (56, 112), (128, 128, 128))] * IMAGE.frames
-    batch = [Decoded(0, skeletons.names[0], grey, crops), Decoded(1, skeletons.names[1], black, crops),
-             Decoded(2, skeletons.names[2], error="no such video")]
+    batch = [
+        Decoded(0, skeletons.names[0], grey, crops),
+        Decoded(1, skeletons.names[1], black, crops),
+        Decoded(2, skeletons.names[2], error="no such video"),
+    ]
     block = run_models(batch, faulty, header, StageTimes())
     assert block.rgb_valid.tolist() == [True, False, False] and block.text_valid.tolist() == [True, False, False]
     assert sorted((name, stage) for name, stage, _ in block.failures) == sorted(
-        [(skeletons.names[1], "rgb"), (skeletons.names[1], "mllm"), (skeletons.names[2], "video")])
+        [(skeletons.names[1], "rgb"), (skeletons.names[1], "mllm"), (skeletons.names[2], "video")]
+    )
     assert all("injected" in reason for _, stage, reason in block.failures if stage != "video")
     FailureStreak(2).update(block)  # one sample failed, one did not: no streak
 
@@ -279,9 +318,21 @@ def test_skeletons_imported_from_ctrgcn_npz_are_kept(tmp_path):
     onehot = np.eye(len(DEMO.classes))[[DEMO.label_of_action(a) for a in (1, 8, 23)]]
     np.savez(tmp_path / "demo_cs.npz", x_train=x[[0, 2]], y_train=onehot[[0, 2]], x_test=x[[1]], y_test=onehot[[1]])
     out = tmp_path / "cache"
-    status = extract.main(["--dataset", "demo", "--import-npz", str(tmp_path / "demo_cs.npz"), "--names",
-                           str(tmp_path / "names.txt"), "--out", str(out), "--skeletons-only", "--quiet"],
-                          standalone_mode=False)
+    status = extract.main(
+        [
+            "--dataset",
+            "demo",
+            "--import-npz",
+            str(tmp_path / "demo_cs.npz"),
+            "--names",
+            str(tmp_path / "names.txt"),
+            "--out",
+            str(out),
+            "--skeletons-only",
+            "--quiet",
+        ],
+        standalone_mode=False,
+    )
     cache = SkeletonCache(out / "demo")
     assert status == 0 and sorted(cache.names) == sorted(names) and cache.meta["frame_count"].tolist() == [40] * 3
     # a later feature run keeps it: there are no raw skeleton files under --root to rebuild it from

@@ -31,19 +31,22 @@ def test_each_mode_is_a_function_of_the_options(name):
     assert [(p.name, p.annotation) for p in parameters] == [("options", "ExtractOptions")]
 
 
-@pytest.mark.parametrize("flags, mode", [
-    ((), "single"),
-    (("--engine", "ray"), "ray"),
-    (("--skeletons-only",), "skeletons"),
-    (("--skeletons-only", "--engine", "ray"), "skeletons"),
-    (("--skeletons-only", "--import-pyskl", "{file}"), "import"),
-    (("--skeletons-only", "--import-npz", "{file}"), "import"),
-    (("--import-pyskl", "{file}"), "single"),  # imported, then the features extracted
-    (("--import-npz", "{file}", "--engine", "ray"), "ray"),
-    (("--merge",), "merge"),
-    (("--merge", "--skeletons-only", "--engine", "ray"), "merge"),
-    (("--merge", "--import-npz", "{file}", "--import-pyskl", "{file}"), "merge"),
-])
+@pytest.mark.parametrize(
+    "flags, mode",
+    [
+        ((), "single"),
+        (("--engine", "ray"), "ray"),
+        (("--skeletons-only",), "skeletons"),
+        (("--skeletons-only", "--engine", "ray"), "skeletons"),
+        (("--skeletons-only", "--import-pyskl", "{file}"), "import"),
+        (("--skeletons-only", "--import-npz", "{file}"), "import"),
+        (("--import-pyskl", "{file}"), "single"),  # imported, then the features extracted
+        (("--import-npz", "{file}", "--engine", "ray"), "ray"),
+        (("--merge",), "merge"),
+        (("--merge", "--skeletons-only", "--engine", "ray"), "merge"),
+        (("--merge", "--import-npz", "{file}", "--import-pyskl", "{file}"), "merge"),
+    ],
+)
 def test_the_flags_choose_one_mode(tmp_path, flags, mode):
     file = tmp_path / "skeletons.pkl"
     file.touch()
@@ -59,8 +62,22 @@ def test_two_sources_of_skeletons_are_refused(tmp_path):
 
 
 def test_the_options_derive_the_run_settings():
-    chosen = options("--frames", 3, "--image-size", "300x100", "--crop-margin", 0.2, "--batch-size", 7,
-                     "--vllm-max-model-len", 4096, "--device", "cpu", "--feature-set", "my set")
+    chosen = options(
+        "--frames",
+        3,
+        "--image-size",
+        "300x100",
+        "--crop-margin",
+        0.2,
+        "--batch-size",
+        7,
+        "--vllm-max-model-len",
+        4096,
+        "--device",
+        "cpu",
+        "--feature-set",
+        "my set",
+    )
     assert (chosen.image.frames, chosen.image.image_size, chosen.image.margin) == (3, (300, 100), 0.2)
     assert chosen.run_batch_size == 7 and chosen.models.vllm.max_model_len == 4096
     assert chosen.models.device == "cpu" and chosen.feature_set_name == "my-set"

@@ -70,22 +70,39 @@ def _settings(*flags: str):
 
 
 def test_vllm_flags_reach_the_engine_arguments():
-    models, batch = _settings("--backend", "vllm", "--vllm-tensor-parallel-size", "2",
-                              "--vllm-gpu-memory-utilization", "0.5", "--vllm-max-model-len", "4096",
-                              "--vllm-dtype", "float16")
+    models, batch = _settings(
+        "--backend",
+        "vllm",
+        "--vllm-tensor-parallel-size",
+        "2",
+        "--vllm-gpu-memory-utilization",
+        "0.5",
+        "--vllm-max-model-len",
+        "4096",
+        "--vllm-dtype",
+        "float16",
+    )
     assert batch == VLLMOptions.batch_size == 64  # the backend's own default, not transformers' 16
     kwargs = llm_kwargs("some/model", VLLMOptions(**mllm_options(models, batch)), {})
     assert kwargs["model"] == "some/model" and kwargs["limit_mm_per_prompt"] == {"image": 1, "video": 0}
-    assert (kwargs["tensor_parallel_size"], kwargs["gpu_memory_utilization"], kwargs["max_model_len"],
-            kwargs["dtype"]) == (2, 0.5, 4096, "float16")
+    assert (
+        kwargs["tensor_parallel_size"],
+        kwargs["gpu_memory_utilization"],
+        kwargs["max_model_len"],
+        kwargs["dtype"],
+    ) == (2, 0.5, 4096, "float16")
 
 
 def test_vllm_defaults_and_explicit_batch():
     models, batch = _settings("--backend", "vllm", "--batch-size", "8")
     assert batch == 8
     kwargs = llm_kwargs("m", VLLMOptions(**mllm_options(models, batch)), {})
-    assert (kwargs["tensor_parallel_size"], kwargs["gpu_memory_utilization"], kwargs["max_model_len"],
-            kwargs["dtype"]) == (1, 0.9, 8192, "auto")
+    assert (
+        kwargs["tensor_parallel_size"],
+        kwargs["gpu_memory_utilization"],
+        kwargs["max_model_len"],
+        kwargs["dtype"],
+    ) == (1, 0.9, 8192, "auto")
 
 
 def test_transformers_backend_gets_no_engine_settings():

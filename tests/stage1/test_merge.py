@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 
 from shared.cache_schema import (
-    FEATURES_DIR, FeatureBlock, FeatureHeader, SkeletonCache, SkeletonCacheWriter, read_feature_file,
-    write_feature_file)
+    FEATURES_DIR,
+    FeatureBlock,
+    FeatureHeader,
+    SkeletonCache,
+    SkeletonCacheWriter,
+    read_feature_file,
+    write_feature_file,
+)
 from shared.errors import CacheError, MMCLError
 from shared.registry import DEMO
 from stage1_extract.shards import Shard, ShardPlan, merge_shards
@@ -25,21 +31,29 @@ def skeleton_cache(dataset_dir, names=NAMES) -> SkeletonCache:
 
 
 def header(cache: SkeletonCache, mllm: str = "tiny") -> FeatureHeader:
-    return FeatureHeader(cache.names_hash, len(cache), ["q0?", "q1?"], ["a", "b"], np.ones((2, 5)),
-                         {"mllm": mllm, "frames": 2})
+    return FeatureHeader(
+        cache.names_hash, len(cache), ["q0?", "q1?"], ["a", "b"], np.ones((2, 5)), {"mllm": mllm, "frames": 2}
+    )
 
 
-def write_shard(cache: SkeletonCache, shard: Shard, mllm: str = "tiny", batch_size: int = 1,
-                limit: int | None = None, rows=None):
+def write_shard(
+    cache: SkeletonCache, shard: Shard, mllm: str = "tiny", batch_size: int = 1, limit: int | None = None, rows=None
+):
     """Shard `shard`'s file as `mmcl extract --shard` writes it (its rows, or the `rows` given, and its plan)."""
     plan = ShardPlan(shard, batch_size, limit)
     rows = plan.rows(len(cache)) if rows is None else np.asarray(rows)
     rng = np.random.default_rng(shard.index)
     block = FeatureBlock(
-        index=rows, name=[cache.names[i] for i in rows], rgb_valid=np.ones(len(rows), bool),
-        rgb_pooled=rng.normal(size=(len(rows), 4)), rgb_frames=rng.normal(size=(len(rows), 2, 4)),
-        text_valid=np.ones(len(rows), bool), yes_prob=rng.uniform(size=(len(rows), 2)).astype(np.float32),
-        description=["a person"] * len(rows), text_embedding=rng.normal(size=(len(rows), 5)))
+        index=rows,
+        name=[cache.names[i] for i in rows],
+        rgb_valid=np.ones(len(rows), bool),
+        rgb_pooled=rng.normal(size=(len(rows), 4)),
+        rgb_frames=rng.normal(size=(len(rows), 2, 4)),
+        text_valid=np.ones(len(rows), bool),
+        yes_prob=rng.uniform(size=(len(rows), 2)).astype(np.float32),
+        description=["a person"] * len(rows),
+        text_embedding=rng.normal(size=(len(rows), 5)),
+    )
     path = cache.path.parent / FEATURES_DIR / f"{SET}{shard.suffix}.h5"
     write_feature_file(path, header(cache, mllm), block, complete=False, plan=plan.attrs())
     return path

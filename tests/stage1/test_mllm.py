@@ -119,8 +119,9 @@ def test_answers_are_deterministic_and_batch_independent(demo_models, mllm, imag
 def _images_encoded(mllm, run) -> int:
     """How many images the vision tower encodes while `run()` runs."""
     grids = []
-    hook = mllm.model.model.visual.register_forward_hook(lambda module, args, kwargs, out: grids.append(
-        kwargs["grid_thw"].shape[0]), with_kwargs=True)
+    hook = mllm.model.model.visual.register_forward_hook(
+        lambda module, args, kwargs, out: grids.append(kwargs["grid_thw"].shape[0]), with_kwargs=True
+    )
     try:
         run()
     finally:

@@ -39,9 +39,12 @@ def test_vllm_matches_transformers(tiny_mllm, monkeypatch):
     # 20, and over the whole vocabulary the sparse rule must equal the dense one exactly.
     vocabulary = len(reference.processor.tokenizer)
     served = build_mllm(
-        tiny_mllm, backend="vllm", enforce_eager=True,
+        tiny_mllm,
+        backend="vllm",
+        enforce_eager=True,
         engine=VLLMEngine(dtype="float32", max_model_len=2048, gpu_memory_utilization=0.3),
-        max_new_tokens=MAX_NEW_TOKENS, logprobs=vocabulary,
+        max_new_tokens=MAX_NEW_TOKENS,
+        logprobs=vocabulary,
     )
     assert served.name == "vllm" and served.revision == reference.revision
     got = served.answer(images, prompts)

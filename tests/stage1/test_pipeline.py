@@ -46,8 +46,9 @@ def thread_names(models, monkeypatch):
     return seen
 
 
-def test_the_overlapped_run_writes_the_serial_runs_cache(reference, demo_root, demo_models, models, skeleton_file,
-                                                         tmp_path, thread_names):
+def test_the_overlapped_run_writes_the_serial_runs_cache(
+    reference, demo_root, demo_models, models, skeleton_file, tmp_path, thread_names
+):
     out = new_cache(tmp_path, skeleton_file)
     summary = extract_features(config(out, demo_root, demo_models, overlap=True), models)
     assert thread_names["rgb"] == {"mmcl-rgb"} and thread_names["mllm"] == {"MainThread"}
@@ -66,8 +67,9 @@ def test_the_serial_default_on_the_cpu(demo_root, demo_models, models, skeleton_
     assert thread_names == {"rgb": {"MainThread"}, "mllm": {"MainThread"}, "text": {"MainThread"}}
 
 
-def test_overlapped_shards_merge_into_the_unsharded_cache(reference, demo_root, demo_models, models, skeleton_file,
-                                                          tmp_path):
+def test_overlapped_shards_merge_into_the_unsharded_cache(
+    reference, demo_root, demo_models, models, skeleton_file, tmp_path
+):
     out = new_cache(tmp_path, skeleton_file)
     for index in range(2):
         extract_features(config(out, demo_root, demo_models, shard=Shard(index, 2), overlap=True), models)
@@ -76,8 +78,9 @@ def test_overlapped_shards_merge_into_the_unsharded_cache(reference, demo_root, 
 
 
 @pytest.mark.parametrize("overlap", [False, True])
-def test_a_failed_write_stops_the_run_keeping_the_finished_chunks(reference, demo_root, demo_models, models,
-                                                                  skeleton_file, tmp_path, monkeypatch, overlap):
+def test_a_failed_write_stops_the_run_keeping_the_finished_chunks(
+    reference, demo_root, demo_models, models, skeleton_file, tmp_path, monkeypatch, overlap
+):
     out = new_cache(tmp_path, skeleton_file)
     parts = out / "demo" / "features" / (reference.output.stem + ".parts")
     commit, written = extract_module.commit_chunk, []
@@ -100,16 +103,21 @@ def test_a_failed_write_stops_the_run_keeping_the_finished_chunks(reference, dem
 
 @pytest.mark.integration
 @pytest.mark.skipif(sys.platform != "linux", reason="lists child processes from /proc")
-def test_a_killed_overlapped_run_leaves_no_worker_and_reruns_to_the_same_cache(reference, demo_root, demo_models,
-                                                                               skeleton_file, tmp_path, capsys):
+def test_a_killed_overlapped_run_leaves_no_worker_and_reruns_to_the_same_cache(
+    reference, demo_root, demo_models, skeleton_file, tmp_path, capsys
+):
     """Killed mid-pipeline: a chunk committed, batches in the lanes and the decoder's queue."""
     from stage1_extract.cli import extract
 
     out = new_cache(tmp_path, skeleton_file)
     features = out / "demo" / "features"
     parts = features / (reference.output.stem + ".parts")
-    run = subprocess.Popen(cli_command(out, demo_root, demo_models, "--overlap"), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, env=CLI_ENV)
+    run = subprocess.Popen(
+        cli_command(out, demo_root, demo_models, "--overlap"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=CLI_ENV,
+    )
     wait_for_files(run, parts, "part-*.h5", "its first chunk was committed")
     workers = children(run.pid)  # the decoding worker and multiprocessing's resource tracker
     run.send_signal(signal.SIGKILL)

@@ -18,8 +18,12 @@ from shared.registry import NTU60
 from stage2_run import invoke
 
 # (name, persons, frames): subjects 1, 2 train under xsub and 3 tests; camera 1 tests under xview
-SAMPLES = [("S001C001P001R001A001", 1, 12), ("S001C002P003R001A050", 2, 7), ("S002C003P002R002A013", 1, 20),
-           ("S003C001P003R001A060", 2, 5)]
+SAMPLES = [
+    ("S001C001P001R001A001", 1, 12),
+    ("S001C002P003R001A050", 2, 7),
+    ("S002C003P002R002A013", 1, 20),
+    ("S003C001P003R001A060", 2, 5),
+]
 TRAIN_SUBJECTS, TRAIN_CAMERAS = {1, 2}, {2, 3}
 
 
@@ -29,15 +33,16 @@ def pyskl_data(samples=SAMPLES, seed: int = 0) -> dict:
     annotations = []
     for name, m, t in samples:
         keypoint = (rng.normal(0, 0.5, (m, t, 25, 3)) + [0, 0, 3]).astype(np.float16)
-        annotations.append(dict(frame_dir=name, label=int(name.split("A")[-1]) - 1, keypoint=keypoint,
-                                total_frames=t))
+        annotations.append(dict(frame_dir=name, label=int(name.split("A")[-1]) - 1, keypoint=keypoint, total_frames=t))
     names = [s[0] for s in samples]
     subject = {n: int(n.split("P")[1][:3]) for n in names}
     camera = {n: int(n.split("C")[1][:3]) for n in names}
-    split = dict(xsub_train=[n for n in names if subject[n] in TRAIN_SUBJECTS],
-                 xsub_val=[n for n in names if subject[n] not in TRAIN_SUBJECTS],
-                 xview_train=[n for n in names if camera[n] in TRAIN_CAMERAS],
-                 xview_val=[n for n in names if camera[n] not in TRAIN_CAMERAS])
+    split = dict(
+        xsub_train=[n for n in names if subject[n] in TRAIN_SUBJECTS],
+        xsub_val=[n for n in names if subject[n] not in TRAIN_SUBJECTS],
+        xview_train=[n for n in names if camera[n] in TRAIN_CAMERAS],
+        xview_val=[n for n in names if camera[n] not in TRAIN_CAMERAS],
+    )
     return dict(split=split, annotations=annotations)
 
 
@@ -47,8 +52,9 @@ def write(path: Path, data) -> Path:
 
 
 def import_cache(pkl: Path, out: Path, ok: bool = True):
-    return invoke("extract", "--dataset", "ntu60", "--import-pyskl", pkl, "--out", out, "--skeletons-only",
-                  "--quiet", ok=ok)
+    return invoke(
+        "extract", "--dataset", "ntu60", "--import-pyskl", pkl, "--out", out, "--skeletons-only", "--quiet", ok=ok
+    )
 
 
 def test_pyskl_pickle_imports_as_a_cache(tmp_path):
@@ -78,7 +84,10 @@ def test_round_trip_cache_to_pyskl_and_back(tmp_path):
     for mine, theirs in zip(exported["annotations"], data["annotations"]):
         assert set(mine) == {"frame_dir", "label", "keypoint", "total_frames"}
         assert (mine["frame_dir"], mine["label"], mine["total_frames"]) == (
-            theirs["frame_dir"], theirs["label"], theirs["total_frames"])
+            theirs["frame_dir"],
+            theirs["label"],
+            theirs["total_frames"],
+        )
         assert mine["keypoint"].shape == theirs["keypoint"].shape  # the absent actor dropped again
         np.testing.assert_array_equal(mine["keypoint"], theirs["keypoint"].astype(np.float32))
     import_cache(tmp_path / "out.pkl", tmp_path / "b")
@@ -102,13 +111,19 @@ def test_a_broken_sample_is_recorded_and_skipped(tmp_path):
     assert "not finite" in reasons[SAMPLES[2][0]] and "#4" in reasons
 
 
-@pytest.mark.parametrize("spoil, message", [
-    (lambda d: d["annotations"][0].update(label=7), "has label 7, but its action 1 is class 0 of ntu60"),
-    (lambda d: d["annotations"][0].update(keypoint=np.zeros((1, 12, 25, 2), np.float16)), "2D keypoints"),
-    (lambda d: d["split"]["xsub_val"].append(SAMPLES[0][0]), "split 'xsub_val' lists S001C001P001R001A001"),
-    (lambda d: d["annotations"][0].update(frame_dir="video_0001"), "'video_0001' .* is not a ntu60 sample name"),
-    (lambda d: d["annotations"][0].update(frame_dir="../S001C001P001R001A001"), "frame_dir: sample name .* is refused"),
-])
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda d: d["annotations"][0].update(label=7), "has label 7, but its action 1 is class 0 of ntu60"),
+        (lambda d: d["annotations"][0].update(keypoint=np.zeros((1, 12, 25, 2), np.float16)), "2D keypoints"),
+        (lambda d: d["split"]["xsub_val"].append(SAMPLES[0][0]), "split 'xsub_val' lists S001C001P001R001A001"),
+        (lambda d: d["annotations"][0].update(frame_dir="video_0001"), "'video_0001' .* is not a ntu60 sample name"),
+        (
+            lambda d: d["annotations"][0].update(frame_dir="../S001C001P001R001A001"),
+            "frame_dir: sample name .* is refused",
+        ),
+    ],
+)
 def test_a_file_that_is_not_this_datasets_is_one_clear_error(tmp_path, spoil, message):
     data = pyskl_data()
     spoil(data)
@@ -126,7 +141,8 @@ class _Payload:
 
 def test_a_pickle_that_would_run_code_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = import_cache(write(tmp_path / "evil.pkl", dict(split={}, annotations=[_Payload()])),
-                          tmp_path / "cache", ok=False)
+    result = import_cache(
+        write(tmp_path / "evil.pkl", dict(split={}, annotations=[_Payload()])), tmp_path / "cache", ok=False
+    )
     assert isinstance(result.exception, MMCLError) and "refusing" in str(result.exception)
     assert not (tmp_path / "pwned").exists()

@@ -28,8 +28,13 @@ KILL_DEADLINE_S = 5  # Ray's own fate-sharing left its two agents 61 s after the
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray", reason="the optional extra mmcl-action[ray] is not installed")
-    ray.init(num_cpus=2, object_store_memory=128 * 2**20, include_dashboard=False, logging_level="WARNING",
-             log_to_driver=False)
+    ray.init(
+        num_cpus=2,
+        object_store_memory=128 * 2**20,
+        include_dashboard=False,
+        logging_level="WARNING",
+        log_to_driver=False,
+    )
     yield ray
     ray.shutdown()
 
@@ -40,13 +45,13 @@ def ray_engine(**kw):
     return RayEngine(**{"workers": 2, "cpus_per_worker": 0.5, **kw})
 
 
-def test_ray_run_equals_the_single_process_run_and_resumes(ray_cluster, reference, demo_root, demo_models,
-                                                           skeleton_file, tmp_path, capsys):
+def test_ray_run_equals_the_single_process_run_and_resumes(
+    ray_cluster, reference, demo_root, demo_models, skeleton_file, tmp_path, capsys
+):
     from stage1_extract.cli import extract
 
     out = new_cache(tmp_path, skeleton_file)
-    status = extract.main(cli_args(out, demo_root, demo_models) + RAY_ARGS + ["--save-images"],
-                          standalone_mode=False)
+    status = extract.main(cli_args(out, demo_root, demo_models) + RAY_ARGS + ["--save-images"], standalone_mode=False)
     report = capsys.readouterr().out
     final = out / "demo" / "features" / reference.output.name
     assert status == 1 and "(0 done before, 6 now" in report and "3 samples failed" in report
@@ -74,13 +79,15 @@ def busy_workers() -> list[int]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the workers in /proc")
 def test_a_killed_worker_is_restarted_and_no_sample_is_lost_or_written_twice(
-        ray_cluster, reference, demo_root, demo_models, skeleton_file, tmp_path):
+    ray_cluster, reference, demo_root, demo_models, skeleton_file, tmp_path
+):
     from stage1_extract.extract import extract_features
 
     out = new_cache(tmp_path, skeleton_file)
     done: dict = {}
-    run = threading.Thread(target=lambda: done.update(summary=extract_features(
-        config(out, demo_root, demo_models), engine=ray_engine())))
+    run = threading.Thread(
+        target=lambda: done.update(summary=extract_features(config(out, demo_root, demo_models), engine=ray_engine()))
+    )
     run.start()
     deadline, victims = time.monotonic() + 120, []
     while not victims and run.is_alive():
@@ -107,8 +114,12 @@ def title(pid: int) -> str:
 def test_a_killed_run_leaves_no_ray_process(demo_root, demo_models, skeleton_file, tmp_path):
     pytest.importorskip("ray", reason="the optional extra mmcl-action[ray] is not installed")
     out = new_cache(tmp_path, skeleton_file)
-    run = subprocess.Popen(cli_command(out, demo_root, demo_models, *RAY_ARGS), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, env=CLI_ENV)
+    run = subprocess.Popen(
+        cli_command(out, demo_root, demo_models, *RAY_ARGS),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=CLI_ENV,
+    )
     ray_processes: list[int] = []
     try:
         deadline = time.monotonic() + 180
@@ -147,13 +158,11 @@ def test_without_ray_the_engine_says_how_to_install_it(demo_root, demo_models, t
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     with pytest.raises(MMCLError, match=r"^--engine ray needs Ray.*pip install 'mmcl-action\[ray\]'$"):
-        extract.main(cli_args(tmp_path / "cache", demo_root, demo_models) + ["--engine", "ray"],
-                     standalone_mode=False)
+        extract.main(cli_args(tmp_path / "cache", demo_root, demo_models) + ["--engine", "ray"], standalone_mode=False)
     assert not (tmp_path / "cache").exists()  # said before any work
 
 
-def test_workers_that_do_not_fit_the_cluster_fail_at_once(ray_cluster, demo_root, demo_models, skeleton_file,
-                                                          tmp_path):
+def test_workers_that_do_not_fit_the_cluster_fail_at_once(ray_cluster, demo_root, demo_models, skeleton_file, tmp_path):
     from stage1_extract.extract import extract_features
 
     out = new_cache(tmp_path, skeleton_file)

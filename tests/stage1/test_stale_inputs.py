@@ -30,15 +30,19 @@ def video(root: Path, name: str) -> Path:
     return root / "nturgb+d_rgb" / f"{name}_rgb.avi"
 
 
-def test_a_changed_or_new_video_is_extracted_again_and_the_rest_kept(root, demo_models, models, skeleton_file,
-                                                                       tmp_path):
+def test_a_changed_or_new_video_is_extracted_again_and_the_rest_kept(
+    root, demo_models, models, skeleton_file, tmp_path
+):
     out = new_cache(tmp_path, skeleton_file)
     first = extract_features(config(out, root, demo_models), models)
     before = read_feature_file(first.output)[1]
     names = before.name
     changed = next(n for n in names if n not in (CORRUPT, MISSING) and before.rgb_valid[names.index(n)])
-    donor = next(n for n in names if n not in (CORRUPT, MISSING, changed)
-                 and before.rgb_valid[names.index(n)] and n[-4:] != changed[-4:])  # another action's clip
+    donor = next(
+        n
+        for n in names
+        if n not in (CORRUPT, MISSING, changed) and before.rgb_valid[names.index(n)] and n[-4:] != changed[-4:]
+    )  # another action's clip
     shutil.copy(video(root, donor), video(root, changed))
     shutil.copy(video(root, donor), video(root, MISSING))  # a video that was missing is there now
 
@@ -88,7 +92,8 @@ def move_joints(path: Path, dx: float = 0.2, dcolor: float = 60) -> None:
 
 
 def test_a_changed_skeleton_file_rebuilds_the_skeletons_and_extracts_that_sample_again(
-        root, demo_models, models, skeleton_file, tmp_path, capsys):
+    root, demo_models, models, skeleton_file, tmp_path, capsys
+):
     out = new_cache(tmp_path, skeleton_file)
     first = extract_features(config(out, root, demo_models), models)
     before = read_feature_file(first.output)[1]
@@ -114,8 +119,9 @@ def test_a_changed_skeleton_file_rebuilds_the_skeletons_and_extracts_that_sample
     assert "is up to date" in capsys.readouterr().out
 
 
-def test_caches_written_before_skeleton_files_were_stamped_are_kept(root, demo_models, models, skeleton_file,
-                                                                    tmp_path, capsys):
+def test_caches_written_before_skeleton_files_were_stamped_are_kept(
+    root, demo_models, models, skeleton_file, tmp_path, capsys
+):
     out = new_cache(tmp_path, skeleton_file)
     first = extract_features(config(out, root, demo_models), models)
     # as files written before: no source stamps in skeletons.h5, video stamps alone in the features

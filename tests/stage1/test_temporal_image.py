@@ -9,8 +9,16 @@ from PIL import Image
 
 from shared.registry import NTU60, NW_UCLA
 from stage1_extract.temporal_image import (
-    BOX_PROJECTED, BOX_WHOLE_FRAME, TemporalImageConfig, box_source, person_boxes, projected_points, scale_points,
-    skeleton_rows, temporal_image)
+    BOX_PROJECTED,
+    BOX_WHOLE_FRAME,
+    TemporalImageConfig,
+    box_source,
+    person_boxes,
+    projected_points,
+    scale_points,
+    skeleton_rows,
+    temporal_image,
+)
 
 W, H = 320, 180  # decoded frame size; colour coordinates are given at 1920x1080
 RES = (1920, 1080)
@@ -61,7 +69,7 @@ def moving_person_frames(tmp_path: Path, n: int = 20):
     for t in range(n):
         frame = np.full((H, W, 3), 20, np.uint8)
         x0, y0 = 10 + 12 * t, 40
-        frame[y0:y0 + 100, x0:x0 + 40] = 100 + 5 * t
+        frame[y0 : y0 + 100, x0 : x0 + 40] = 100 + 5 * t
         Image.fromarray(frame).save(folder / f"{t:04d}.png")
         xs = np.linspace(x0 + 2, x0 + 38, 25)
         ys = np.linspace(y0 + 2, y0 + 98, 25)
@@ -84,7 +92,7 @@ def test_temporal_image_crops_follow_the_person_in_time_order(tmp_path):
         # the person fills most of the slot's height: cropped, not the whole frame
         column = image[:, 100 * slot + 50, 0]
         assert (np.abs(column.astype(int) - (100 + 5 * int(t))) <= 2).mean() > 0.6
-        assert np.array_equal(np.asarray(result.crops[slot]), image[:, 100 * slot:100 * slot + 100])
+        assert np.array_equal(np.asarray(result.crops[slot]), image[:, 100 * slot : 100 * slot + 100])
 
 
 def test_without_colour_coordinates_the_whole_frame_is_used(tmp_path):
@@ -96,8 +104,9 @@ def test_without_colour_coordinates_the_whole_frame_is_used(tmp_path):
 
 def test_kinect_v1_projection():
     joints = np.array([[0.0, 0.0, 2.0], [0.5, 0.5, 2.0], [0.3, 0.2, 0.05]])  # the last: centred coordinates
-    np.testing.assert_allclose(projected_points(joints),
-                               [[320, 240], [320 + 531.15 / 4, 240 - 531.15 / 4], [0, 0]], atol=1e-3)
+    np.testing.assert_allclose(
+        projected_points(joints), [[320, 240], [320 + 531.15 / 4, 240 - 531.15 / 4], [0, 0]], atol=1e-3
+    )
 
 
 def test_box_source_per_dataset():
@@ -138,8 +147,9 @@ def test_real_clip_with_full_hd_coordinates_is_scaled_to_its_size():
     # a 'person' in the middle of a 1920x1080 frame is in the middle of the 640x272 clip
     xy = np.array([[900.0, 400.0], [1020.0, 700.0]], np.float32)
     color_xy = np.broadcast_to(xy, (250, 1, 2, 2)).copy()
-    result = temporal_image(clip, {"frame_index": np.arange(250), "color_xy": color_xy}, RES,
-                            TemporalImageConfig(frames=5, margin=0.0))
+    result = temporal_image(
+        clip, {"frame_index": np.arange(250), "color_xy": color_xy}, RES, TemporalImageConfig(frames=5, margin=0.0)
+    )
     x0, y0, x1, y1 = result.boxes[0]
     assert x0 <= 900 / 3 and x1 >= 1020 / 3 and y0 <= 400 * 272 / 1080 and y1 >= 700 * 272 / 1080
     assert x1 <= 640 and y1 <= 272 and (x1 - x0) < 200  # cropped, not the whole frame

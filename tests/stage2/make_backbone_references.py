@@ -59,8 +59,12 @@ def shim_mmcv() -> None:
         return nn.ReLU()
 
     package("mmcv")
-    package("mmcv.cnn", build_norm_layer=build_norm_layer, build_activation_layer=build_activation_layer,
-            normal_init=lambda module, std=0.01: None)
+    package(
+        "mmcv.cnn",
+        build_norm_layer=build_norm_layer,
+        build_activation_layer=build_activation_layer,
+        normal_init=lambda module, std=0.01: None,
+    )
     package("mmcv.runner", load_checkpoint=lambda *a, **k: None)
 
 
@@ -107,13 +111,19 @@ def make_hdgcn(root: Path) -> dict:
     package("graph", root / "graph")
     import graph.ntu_rgb_d_hierarchy
     import graph.tools  # noqa: F401
+
     get_device = torch.Tensor.get_device
     torch.Tensor.get_device = lambda self: "cpu" if self.device.type == "cpu" else get_device(self)
     from model.HDGCN import Model
 
     torch.manual_seed(SEED)
-    model = Model(num_class=NUM_CLASS, num_point=25, num_person=2, graph="graph.ntu_rgb_d_hierarchy.Graph",
-                  graph_args={"labeling_mode": "spatial", "CoM": 21})
+    model = Model(
+        num_class=NUM_CLASS,
+        num_point=25,
+        num_person=2,
+        graph="graph.ntu_rgb_d_hierarchy.Graph",
+        graph_args={"labeling_mode": "spatial", "CoM": 21},
+    )
     shapes = with_weights(model)
     x = reference_input()
     with torch.no_grad():
@@ -124,8 +134,9 @@ def make_hdgcn(root: Path) -> dict:
 def make_stgcnpp(root: Path) -> dict:
     stgcn = pyskl_family(root, "pyskl", "stgcn", root / "pyskl" / "utils" / "graph.py")
     torch.manual_seed(SEED)
-    backbone = stgcn.STGCN(graph_cfg=dict(layout="nturgb+d", mode="spatial"), gcn_adaptive="init",
-                           gcn_with_res=True, tcn_type="mstcn")
+    backbone = stgcn.STGCN(
+        graph_cfg=dict(layout="nturgb+d", mode="spatial"), gcn_adaptive="init", gcn_with_res=True, tcn_type="mstcn"
+    )
     fc = nn.Linear(256, NUM_CLASS)
     shapes = with_weights(nn.ModuleDict({"backbone": backbone, "cls_head": nn.ModuleDict({"fc_cls": fc})}))
     x = reference_input()
@@ -138,15 +149,19 @@ def make_protogcn(root: Path) -> dict:
     protogcn = pyskl_family(root, "protogcn", "protogcn", root / "protogcn" / "utils" / "graph.py")
     csc = load_file("protogcn_csc", root / "protogcn" / "models" / "losses" / "Class_Specific_Contrastive_Loss.py")
     torch.manual_seed(SEED)
-    backbone = protogcn.ProtoGCN(num_prototype=400, tcn_ms_cfg=[(3, 1), (3, 2), (3, 3), (3, 4), ("max", 3), "1x1"],
-                                 graph_cfg=dict(layout="nturgb+d", mode="random", num_filter=8, init_off=.04,
-                                                init_std=.02))
+    backbone = protogcn.ProtoGCN(
+        num_prototype=400,
+        tcn_ms_cfg=[(3, 1), (3, 2), (3, 3), (3, 4), ("max", 3), "1x1"],
+        graph_cfg=dict(layout="nturgb+d", mode="random", num_filter=8, init_off=0.04, init_std=0.02),
+    )
     fc = nn.Linear(384, NUM_CLASS)
     loss = csc.Class_Specific_Contrastive_Loss(NUM_CLASS, 625)
-    shapes = with_weights(nn.ModuleDict({"backbone": backbone, "cls_head": nn.ModuleDict(
-        {"fc_cls": fc, "csc_loss": loss})}))
-    memory = torch.randn(loss.h_channel, NUM_CLASS, generator=torch.Generator().manual_seed(SEED + 1),
-                         dtype=torch.float64)
+    shapes = with_weights(
+        nn.ModuleDict({"backbone": backbone, "cls_head": nn.ModuleDict({"fc_cls": fc, "csc_loss": loss})})
+    )
+    memory = torch.randn(
+        loss.h_channel, NUM_CLASS, generator=torch.Generator().manual_seed(SEED + 1), dtype=torch.float64
+    )
     loss.avg_f = memory.clone()
     x = reference_input()
     labels = torch.tensor([1, 3])
@@ -161,9 +176,19 @@ def make_protogcn(root: Path) -> dict:
         loss.float()
         loss.avg_f = memory.float()
         contrastive = loss(graph.float(), labels, logits_for_loss.float())
-    return {"kind": "protogcn", "shapes": shapes, "x": x, "logits": logits, "graph": graph,
-            "labels": labels, "logits_for_loss": logits_for_loss, "memory": memory, "memory_after": loss.avg_f,
-            "contrastive": contrastive, "config": {}}
+    return {
+        "kind": "protogcn",
+        "shapes": shapes,
+        "x": x,
+        "logits": logits,
+        "graph": graph,
+        "labels": labels,
+        "logits_for_loss": logits_for_loss,
+        "memory": memory,
+        "memory_after": loss.avg_f,
+        "contrastive": contrastive,
+        "config": {},
+    }
 
 
 def main() -> None:

@@ -21,8 +21,10 @@ TINY = "base_channel: 8\n"
 
 
 def run_ablation(cache: Path, out: Path, config: Path, capsys) -> str:
-    ablate.main(["--cache", str(cache), "--seeds", "2", "--out", str(out), "--config", str(config),
-                 *COMMON, *ONE_EPOCH], standalone_mode=False)
+    ablate.main(
+        ["--cache", str(cache), "--seeds", "2", "--out", str(out), "--config", str(config), *COMMON, *ONE_EPOCH],
+        standalone_mode=False,
+    )
     return capsys.readouterr().out
 
 
@@ -38,8 +40,10 @@ def tiny(feature_cache, tmp_path_factory):
 @pytest.fixture(scope="module")
 def first_run(tiny):
     cache, config, out = tiny
-    ablate.main(["--cache", str(cache), "--seeds", "2", "--out", str(out), "--config", str(config),
-                 *COMMON, *ONE_EPOCH], standalone_mode=False)
+    ablate.main(
+        ["--cache", str(cache), "--seeds", "2", "--out", str(out), "--config", str(config), *COMMON, *ONE_EPOCH],
+        standalone_mode=False,
+    )
     return out
 
 
@@ -52,7 +56,8 @@ def rows(out: Path) -> list[dict]:
 def test_four_variants_two_seeds(first_run):
     table = rows(first_run)
     assert [(r["variant"], r["seed"]) for r in table] == [
-        (v, s) for v in ("baseline", "+FAM", "+FRM", "MMCL") for s in ("1", "2")]
+        (v, s) for v in ("baseline", "+FAM", "+FRM", "MMCL") for s in ("1", "2")
+    ]
     assert all(0 <= float(r["top1"]) <= 1 for r in table)
     heads = {}
     for r in table:
@@ -61,8 +66,7 @@ def test_four_variants_two_seeds(first_run):
         # otherwise identical: the recipe and feature set are pinned, the tiny network is used
         assert (cfg["recipe"], cfg["features"], cfg["base_channel"], cfg["epochs"]) == ("demo", "tiny", 8, 1)
         assert cfg["seed"] == int(r["seed"])
-    assert heads == {"baseline": (False, False), "+FAM": (True, False), "+FRM": (False, True),
-                     "MMCL": (True, True)}
+    assert heads == {"baseline": (False, False), "+FAM": (True, False), "+FRM": (False, True), "MMCL": (True, True)}
     md = (first_run / "ablation.md").read_text()
     assert "paired t-test (scipy.stats.ttest_rel)" in md and "| +FAM |" in md and "drink water" in md
     per_class = (first_run / "ablation_per_class.csv").read_text().splitlines()
@@ -126,7 +130,8 @@ def test_variants_share_the_full_variants_recipe(tmp_path):
     assert [p.action for p in plans] == ["train"] * 8
     # the mmcl recipe's batch 200 fitted to the 60 training samples (recipe_fit: a quarter of them)
     assert {(p.cfg.recipe, p.cfg.optim.epochs, p.cfg.optim.batch_size, p.cfg.data.features) for p in plans} == {
-        ("mmcl", 110, 15, "tiny")}
+        ("mmcl", 110, 15, "tiny")
+    }
     pinned = plan_runs(str(cache), 1, tmp_path / "out", ["--recipe", "ctrgcn", "--epochs", "3"])
     assert {(p.cfg.recipe, p.cfg.optim.epochs) for p in pinned} == {("ctrgcn", 3)}
 
@@ -146,8 +151,10 @@ def test_one_seed_reports_no_spread(tmp_path):
     from stage2_train.ablation.report import RunResult, write_ablation
 
     names = ["a", "b"]
-    results = [RunResult(v, 1, top1, top1, np.array([top1, top1]), names, tmp_path / v)
-               for v, top1 in (("baseline", 0.6111), ("+FAM", 0.7778))]
+    results = [
+        RunResult(v, 1, top1, top1, np.array([top1, top1]), names, tmp_path / v)
+        for v, top1 in (("baseline", 0.6111), ("+FAM", 0.7778))
+    ]
     write_ablation(tmp_path, results, ["baseline", "+FAM"], "demo")
     md = (tmp_path / "ablation.md").read_text()
     assert "| baseline | 61.11 |" in md and "± 0.00" not in md and "1 seed (1)" in md and "1 seeds" not in md
@@ -159,8 +166,20 @@ def test_backbones_ablation_writes_the_backbone_by_variant_table(tiny, tmp_path,
     tables, and one table across them; a rerun trains nothing."""
     cache, config, _ = tiny
     out = tmp_path / "backbones"
-    argv = ["--cache", str(cache), "--seeds", "1", "--out", str(out), "--backbones", "stgcnpp,protogcn",
-            "--config", str(config), *COMMON, *ONE_EPOCH]
+    argv = [
+        "--cache",
+        str(cache),
+        "--seeds",
+        "1",
+        "--out",
+        str(out),
+        "--backbones",
+        "stgcnpp,protogcn",
+        "--config",
+        str(config),
+        *COMMON,
+        *ONE_EPOCH,
+    ]
     ablate.main(argv, standalone_mode=False)
     for backbone in ("stgcnpp", "protogcn"):
         for r in rows(out / backbone):
@@ -168,7 +187,8 @@ def test_backbones_ablation_writes_the_backbone_by_variant_table(tiny, tmp_path,
     with (out / "ablation-backbones.csv").open(newline="") as f:
         table = list(csv.DictReader(f))
     assert [(r["backbone"], r["variant"]) for r in table] == [
-        (b, v) for b in ("stgcnpp", "protogcn") for v in ("baseline", "+FAM", "+FRM", "MMCL")]
+        (b, v) for b in ("stgcnpp", "protogcn") for v in ("baseline", "+FAM", "+FRM", "MMCL")
+    ]
     assert all(r["delta_top1"] == "" for r in table if r["variant"] == "baseline")
     own = {r["variant"]: float(r["top1"]) for r in rows(out / "protogcn")}
     for r in table:
@@ -185,14 +205,18 @@ def test_backbones_ablation_writes_the_backbone_by_variant_table(tiny, tmp_path,
 def test_backbones_ablation_refuses_its_own_flags(tiny, tmp_path):
     cache = tiny[0]
     with pytest.raises(MMCLError, match="sets --backbone itself"):
-        ablate.main(["--cache", str(cache), "--out", str(tmp_path), "--backbones", "stgcnpp", "--backbone",
-                     "hdgcn"], standalone_mode=False)
+        ablate.main(
+            ["--cache", str(cache), "--out", str(tmp_path), "--backbones", "stgcnpp", "--backbone", "hdgcn"],
+            standalone_mode=False,
+        )
     with pytest.raises(Exception, match="distinct backbones"):
-        ablate.main(["--cache", str(cache), "--out", str(tmp_path), "--backbones", "stgcnpp,stgcnpp"],
-                    standalone_mode=False)
+        ablate.main(
+            ["--cache", str(cache), "--out", str(tmp_path), "--backbones", "stgcnpp,stgcnpp"], standalone_mode=False
+        )
     with pytest.raises(Exception, match="'nope' is not one of 'ctrgcn', 'hdgcn', 'stgcnpp', 'protogcn'"):
-        ablate.main(["--cache", str(cache), "--out", str(tmp_path), "--backbones", "stgcnpp,nope"],
-                    standalone_mode=False)
+        ablate.main(
+            ["--cache", str(cache), "--out", str(tmp_path), "--backbones", "stgcnpp,nope"], standalone_mode=False
+        )
     assert not list(tmp_path.rglob("last.pt"))  # refused before anything trained
 
 
@@ -203,9 +227,15 @@ def test_backbone_table_pairs_each_backbone_with_its_own_baseline(tmp_path):
         return RunResult(variant, seed, top1, top1 - 0.1, np.array([top1]), ["a"], tmp_path)
 
     variants = ["baseline", "MMCL"]
-    results = {"hdgcn": [result("baseline", 1, 0.5), result("baseline", 2, 0.7), result("MMCL", 1, 0.6),
-                         result("MMCL", 2, 0.9)],
-               "ctrgcn": [result("baseline", 1, 0.4), result("MMCL", 1, 0.3)]}
+    results = {
+        "hdgcn": [
+            result("baseline", 1, 0.5),
+            result("baseline", 2, 0.7),
+            result("MMCL", 1, 0.6),
+            result("MMCL", 2, 0.9),
+        ],
+        "ctrgcn": [result("baseline", 1, 0.4), result("MMCL", 1, 0.3)],
+    }
     csv_path, md_path = write_backbone_table(tmp_path, results, variants)
     with csv_path.open(newline="") as f:
         table = {(r["backbone"], r["variant"]): r for r in csv.DictReader(f)}

@@ -64,8 +64,7 @@ def test_test_command_reproduces_the_final_evaluation(run, cache):
 
 
 # HD-GCN's export (TorchScript and ONNX, each verified) takes 30-80 s on the shared 2-core machine.
-@pytest.mark.parametrize("run", ["stgcnpp", "protogcn", pytest.param("hdgcn", marks=pytest.mark.slow)],
-                         indirect=True)
+@pytest.mark.parametrize("run", ["stgcnpp", "protogcn", pytest.param("hdgcn", marks=pytest.mark.slow)], indirect=True)
 def test_export_holds_the_backbone_alone_and_predicts_as_training_evaluated(run, cache):
     kind, work = run
     export_checkpoint(work / "last.pt", work / "export")  # verifies TorchScript and ONNX against the model
@@ -103,8 +102,19 @@ def utd(tmp_path_factory) -> Path:
     like the training one, as test_zeroshot's targets."""
     root = tmp_path_factory.mktemp("utd")
     generate_utd(root / "utd-mhad", subjects=(1,), trials=(1,), frames=(20, 28), workers=1, progress=False)
-    invoke("extract", "--dataset", "utd-mhad", "--root", root / "utd-mhad", "--out", root / "cache",
-           "--skeletons-only", "--workers", 1, "--quiet")
+    invoke(
+        "extract",
+        "--dataset",
+        "utd-mhad",
+        "--root",
+        root / "utd-mhad",
+        "--out",
+        root / "cache",
+        "--skeletons-only",
+        "--workers",
+        1,
+        "--quiet",
+    )
     write_tiny_features(root / "cache" / "utd-mhad")
     return root / "cache" / "utd-mhad"
 
@@ -114,8 +124,9 @@ def test_zeroshot_with_refine(run, utd):
     those scores exactly as the trained model's refine does."""
     kind, work = run
     out = work / "zeroshot"
-    result = invoke("zeroshot", "--checkpoint", work / "last.pt", "--cache", utd, "--refine", "--out", out,
-                    "--device", "cpu")
+    result = invoke(
+        "zeroshot", "--checkpoint", work / "last.pt", "--cache", utd, "--refine", "--out", out, "--device", "cpu"
+    )
     assert "FRM refined (S_R)" in result.output
     summary = json.loads((out / "zeroshot.json").read_text())
     assert summary["target"] == "utd-mhad" and summary["num_samples"] == 6
@@ -142,5 +153,6 @@ def test_what_export_pyskl_writes_predicts_as_the_cache(run, cache, tmp_path):
     for ann in exported["annotations"][:3]:
         seq = read_cached(cache, ann["frame_dir"])
         from_pickle = predictor.logits(np.ascontiguousarray(ann["keypoint"].transpose(1, 0, 2, 3)), seq.layout)
-        np.testing.assert_allclose(from_pickle, predictor.logits(seq.joints, seq.layout), rtol=0, atol=1e-6,
-                                   err_msg=kind)
+        np.testing.assert_allclose(
+            from_pickle, predictor.logits(seq.joints, seq.layout), rtol=0, atol=1e-6, err_msg=kind
+        )

@@ -33,11 +33,17 @@ def ntu(kind: str, num_class: int, **values):
 
 # Trainable parameters of backbone + classifier built from the official configs (BACKBONES.md):
 # (inference path, with the training-only layers).
-@pytest.mark.parametrize(("kind", "num_class", "inference", "training"), [
-    ("hdgcn", 60, 1_659_980, 1_659_980), ("hdgcn", 120, 1_675_400, 1_675_400),
-    ("stgcnpp", 60, 1_403_144, 1_403_144), ("stgcnpp", 120, 1_418_564, 1_418_564),
-    ("protogcn", 60, 3_728_796, 4_344_860), ("protogcn", 120, 3_751_896, 4_367_960),
-])
+@pytest.mark.parametrize(
+    ("kind", "num_class", "inference", "training"),
+    [
+        ("hdgcn", 60, 1_659_980, 1_659_980),
+        ("hdgcn", 120, 1_675_400, 1_675_400),
+        ("stgcnpp", 60, 1_403_144, 1_403_144),
+        ("stgcnpp", 120, 1_418_564, 1_418_564),
+        ("protogcn", 60, 3_728_796, 4_344_860),
+        ("protogcn", 120, 3_751_896, 4_367_960),
+    ],
+)
 def test_parameter_counts_match_the_official_configs(kind, num_class, inference, training):
     config = ntu(kind, num_class)
     backbone = build_backbone(config)
@@ -69,7 +75,14 @@ def test_kinect_v1_hierarchy_covers_every_joint_once_from_each_centre():
         assert sorted(j for ring in rings for j in ring) == list(range(20))
         assert rings[0] == [com - 1]
     assert [[j + 1 for j in r] for r in groups("kinect_v1", 3)] == [
-        [3], [2, 4, 5, 9], [1, 6, 10], [7, 11, 13, 17], [8, 12, 14, 18], [15, 19], [16, 20]]
+        [3],
+        [2, 4, 5, 9],
+        [1, 6, 10],
+        [7, 11, 13, 17],
+        [8, 12, 14, 18],
+        [15, 19],
+        [16, 20],
+    ]
 
 
 def test_hierarchy_graph_levels_link_consecutive_rings():

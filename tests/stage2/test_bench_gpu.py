@@ -17,8 +17,9 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_gpu.py"
 
 def test_gpu_bench_dry_run():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, str(BENCH), "--dry-run", "--no-compile"], env=env,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, str(BENCH), "--dry-run", "--no-compile"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert any(line.strip().startswith("bf16 + channels-last") for line in lines)

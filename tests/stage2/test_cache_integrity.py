@@ -20,6 +20,7 @@ from stage2_run import invoke
 from shared.cache_schema import FeatureFile, SkeletonCache
 from shared.errors import CacheError
 
+
 def rewrite_values(path: Path, dataset: str, change) -> None:
     """Change a dataset's values in place, as a flipped bit on disk would: attributes untouched."""
     with h5py.File(path, "r+") as f:
@@ -57,13 +58,16 @@ def damaged(clean, tmp_path):
     return folder
 
 
-@pytest.mark.parametrize("dataset, change", [
-    ("samples/label", flip_first),
-    ("samples/is_train/xsub", flip_first),
-    ("samples/subject", flip_first),
-    ("samples/frame_count", flip_first),
-    ("skeleton/offsets", lambda v: v + np.arange(len(v)) % 2),
-])
+@pytest.mark.parametrize(
+    "dataset, change",
+    [
+        ("samples/label", flip_first),
+        ("samples/is_train/xsub", flip_first),
+        ("samples/subject", flip_first),
+        ("samples/frame_count", flip_first),
+        ("skeleton/offsets", lambda v: v + np.arange(len(v)) % 2),
+    ],
+)
 def test_a_flipped_bit_in_the_sample_table_is_refused(damaged, dataset, change):
     rewrite_values(damaged / "skeletons.h5", dataset, change)
     with pytest.raises(CacheError) as e:
@@ -97,11 +101,37 @@ def run_dir(joint_run) -> Path:
 @pytest.mark.parametrize("command", ["train", "test", "zeroshot"])
 def test_a_damaged_frame_chunk_is_one_line_in_every_command(damaged, run_dir, tmp_path, command):
     flip_a_bit_in_chunk(damaged / "skeletons.h5", "skeleton/joints")
-    args = {"train": ["train", "--cache", damaged, "--epochs", 1, "--recipe", "demo", "--device", "cpu",
-                      "--workers", 0, "--no-fam", "--no-frm", "--work-dir", tmp_path / "w"],
-            "test": ["test", "--checkpoint", run_dir / "last.pt", "--cache", damaged, "--out", tmp_path / "t"],
-            "zeroshot": ["zeroshot", "--checkpoint", run_dir, "--cache", damaged, "--out", tmp_path / "z",
-                         "--protocol", "xsub"]}
+    args = {
+        "train": [
+            "train",
+            "--cache",
+            damaged,
+            "--epochs",
+            1,
+            "--recipe",
+            "demo",
+            "--device",
+            "cpu",
+            "--workers",
+            0,
+            "--no-fam",
+            "--no-frm",
+            "--work-dir",
+            tmp_path / "w",
+        ],
+        "test": ["test", "--checkpoint", run_dir / "last.pt", "--cache", damaged, "--out", tmp_path / "t"],
+        "zeroshot": [
+            "zeroshot",
+            "--checkpoint",
+            run_dir,
+            "--cache",
+            damaged,
+            "--out",
+            tmp_path / "z",
+            "--protocol",
+            "xsub",
+        ],
+    }
     result = invoke(*args[command], ok=False)
     assert isinstance(result.exception, CacheError), repr(result.exception)
     assert str(result.exception).startswith(f"{damaged / 'skeletons.h5'}: damaged")

@@ -39,8 +39,14 @@ def test_first_format_checkpoint_loads_as_a_typed_spec():
     spec = ckpt.spec
     assert (spec.dataset, spec.protocol, spec.class_names) == ("demo", "xsub", DEMO.class_names)
     assert spec.ntu_ids == [c.ntu_id for c in DEMO.classes]
-    assert (spec.input.layout, spec.input.num_person, spec.input.num_point, spec.input.window,
-            spec.input.stream, spec.input.origin_joint) == ("ntu25", 2, 25, 12, "joint", 1)
+    assert (
+        spec.input.layout,
+        spec.input.num_person,
+        spec.input.num_point,
+        spec.input.window,
+        spec.input.stream,
+        spec.input.origin_joint,
+    ) == ("ntu25", 2, 25, 12, "joint", 1)
     assert spec.model.backbone.base_channel == 8 and spec.model.use_fam and spec.model.use_frm
     assert spec.features.name == "tiny" and spec.features.questions and spec.features.text_dim == 10
     assert ckpt.epoch == 1 and ckpt.train_config().model.base_channel == 8
@@ -72,18 +78,38 @@ def test_first_format_checkpoint_tests_and_resumes(cache, tmp_path):
     shutil.copy(V1, work / "last.pt")
     config = tmp_path / "small.yaml"
     config.write_text("base_channel: 8\n")
-    result = invoke("train", "--resume", "--cache", cache, "--work-dir", work, "--epochs", 2, "--config", config,
-                    "--recipe", "demo", "--batch-size", 9, "--device", "cpu", "--workers", 0)
+    result = invoke(
+        "train",
+        "--resume",
+        "--cache",
+        cache,
+        "--work-dir",
+        work,
+        "--epochs",
+        2,
+        "--config",
+        config,
+        "--recipe",
+        "demo",
+        "--batch-size",
+        9,
+        "--device",
+        "cpu",
+        "--workers",
+        0,
+    )
     assert "resuming" in result.output and "after epoch 1" in result.output
     resumed = load_checkpoint(work / "last.pt")
     assert resumed.epoch == 2 and resumed.spec.model == load_checkpoint(V1).spec.model
 
 
 def test_files_that_are_not_checkpoints_fail_naming_the_file(tmp_path):
-    cases = {"text.pt": None, "other.pt": {"format": "someone-else"},
-             "bare.pt": {"format": CHECKPOINT_FORMAT, "epoch": 1},
-             "spec.pt": {"format": CHECKPOINT_FORMAT, "spec": {"format": "junk"}, "epoch": 1, "config": {},
-                         "model": {}}}
+    cases = {
+        "text.pt": None,
+        "other.pt": {"format": "someone-else"},
+        "bare.pt": {"format": CHECKPOINT_FORMAT, "epoch": 1},
+        "spec.pt": {"format": CHECKPOINT_FORMAT, "spec": {"format": "junk"}, "epoch": 1, "config": {}, "model": {}},
+    }
     cases["spec.pt"]["checksum"] = checksum(cases["spec.pt"])
     for name, payload in cases.items():
         path = tmp_path / name
@@ -125,7 +151,10 @@ def test_a_flipped_bit_in_the_weights_is_refused(tmp_path):
     for i, entry in enumerate(entries):
         # a stored (uncompressed) entry's data follows its 30-byte local header, name and extra field
         h = entry.header_offset
-        name_len, extra_len = int.from_bytes(raw[h + 26:h + 28], "little"), int.from_bytes(raw[h + 28:h + 30], "little")
+        name_len, extra_len = (
+            int.from_bytes(raw[h + 26 : h + 28], "little"),
+            int.from_bytes(raw[h + 28 : h + 30], "little"),
+        )
         start = h + 30 + name_len + extra_len
         flipped = bytearray(raw)
         flipped[start + entry.file_size // 2] ^= 0x10

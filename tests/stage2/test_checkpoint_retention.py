@@ -18,8 +18,9 @@ def epochs_kept(work: Path) -> list[str]:
 
 @pytest.mark.integration
 def test_a_run_keeps_its_last_checkpoints_and_resumes_from_them(skeleton_cache, tmp_path):
-    work = train(skeleton_cache, tmp_path / "run", *SKELETON_ONLY, *ONE_EPOCH, "--epochs", "3",
-                 "--keep-checkpoints", "2")
+    work = train(
+        skeleton_cache, tmp_path / "run", *SKELETON_ONLY, *ONE_EPOCH, "--epochs", "3", "--keep-checkpoints", "2"
+    )
     assert epochs_kept(work) == ["epoch-002.pt", "epoch-003.pt"]
     assert load_checkpoint(work / "last.pt").epoch == 3
     train(skeleton_cache, work, *SKELETON_ONLY, *ONE_EPOCH, "--epochs", "4", "--resume")
@@ -42,7 +43,8 @@ def test_zero_keeps_every_epoch_and_last_pt_is_never_pruned(tmp_path):
 
 def test_the_help_gives_the_size_and_a_negative_count_is_refused(skeleton_cache, tmp_path):
     assert "about 15 MB" in invoke("train", "--help").output
-    result = invoke("train", "--cache", skeleton_cache, "--work-dir", tmp_path / "w", *COMMON,
-                    "--keep-checkpoints", "-1", ok=False)
+    result = invoke(
+        "train", "--cache", skeleton_cache, "--work-dir", tmp_path / "w", *COMMON, "--keep-checkpoints", "-1", ok=False
+    )
     assert result.exit_code == 2 and "--keep-checkpoints" in result.output
     assert not (tmp_path / "w").exists()

@@ -39,12 +39,25 @@ def test_test_takes_either_name_of_the_batch_size(joint_run, tmp_path):
 
 
 def test_predict_runs_where_device_says(joint_run, skeleton_cache):
-    cpu = invoke("predict", "--checkpoint", joint_run / "last.pt", "--cache", skeleton_cache, "--sample", 0,
-                 "--device", "cpu")
-    assert invoke("predict", "--checkpoint", joint_run / "last.pt", "--cache", skeleton_cache, "--sample", 0).output \
+    cpu = invoke(
+        "predict", "--checkpoint", joint_run / "last.pt", "--cache", skeleton_cache, "--sample", 0, "--device", "cpu"
+    )
+    assert (
+        invoke("predict", "--checkpoint", joint_run / "last.pt", "--cache", skeleton_cache, "--sample", 0).output
         == cpu.output
+    )
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present: the refusal below cannot be shown")
-    result = invoke("predict", "--checkpoint", joint_run / "last.pt", "--cache", skeleton_cache, "--sample", 0,
-                    "--device", "cuda", ok=False)
+    result = invoke(
+        "predict",
+        "--checkpoint",
+        joint_run / "last.pt",
+        "--cache",
+        skeleton_cache,
+        "--sample",
+        0,
+        "--device",
+        "cuda",
+        ok=False,
+    )
     assert "--device cuda: no CUDA device is available" in str(result.exception)

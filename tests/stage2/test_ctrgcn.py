@@ -64,10 +64,18 @@ def test_feature_is_mean_of_last_map_over_time_joints_persons():
 def test_state_dict_keys_follow_the_reference():
     model = CTRGCN(CTRGCNConfig(60, 25, 2, "ntu25"))
     keys = set(model.state_dict())
-    for key in ("data_bn.running_mean", "l1.gcn1.PA", "l1.gcn1.alpha", "l1.gcn1.down.0.weight",
-                "l1.gcn1.convs.2.conv4.weight", "l1.tcn1.branches.0.3.conv.weight",
-                "l1.tcn1.branches.2.4.weight", "l5.residual.conv.weight", "l8.residual.bn.bias",
-                "fc.weight"):
+    for key in (
+        "data_bn.running_mean",
+        "l1.gcn1.PA",
+        "l1.gcn1.alpha",
+        "l1.gcn1.down.0.weight",
+        "l1.gcn1.convs.2.conv4.weight",
+        "l1.tcn1.branches.0.3.conv.weight",
+        "l1.tcn1.branches.2.4.weight",
+        "l5.residual.conv.weight",
+        "l8.residual.bn.bias",
+        "fc.weight",
+    ):
         assert key in keys, key
     assert not any(k.startswith("l1.residual") for k in keys)  # the first unit has no shortcut
     assert not any(k.startswith("l2.gcn1.down") for k in keys)  # identity shortcut, no weights
@@ -107,6 +115,7 @@ def test_config_and_input_errors():
 
 # --- graph ------------------------------------------------------------------------------------
 
+
 def toy_layout(bones_1based) -> Layout:
     names = tuple(f"j{i}" for i in range(len(bones_1based)))
     return Layout(name="toy", joint_names=names, bone_pairs_1based=tuple(bones_1based), center_1based=1)
@@ -115,9 +124,7 @@ def toy_layout(bones_1based) -> Layout:
 def test_graph_three_joint_chain():
     # 0 <- 1 <- 2 (root 0). Row = receiving joint, column = sending joint.
     graph = Graph(toy_layout([(1, 1), (2, 1), (3, 2)]))
-    inward = np.array([[0, 1, 0],
-                       [0, 0, 1],
-                       [0, 0, 0]], dtype=np.float32)  # child -> parent
+    inward = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]], dtype=np.float32)  # child -> parent
     outward = inward.T.copy()  # parent -> child
     assert graph.A.dtype == np.float32 and graph.A.shape == (3, 3, 3)
     np.testing.assert_array_equal(graph.A[0], np.eye(3))

@@ -17,9 +17,18 @@ from shared.layouts import KINECT_V1, NTU25
 from shared.registry import NW_UCLA
 from stage2_train.data.dataset import JointSource, SkeletonDataset, collate, make_splits
 from stage2_train.data.features import load_features
-from stage2_train.data.transforms import (AugmentConfig, BatchAugment, InputPipeline, center_crops, crop_resize,
-                                     random_crops, rotate, rotation_matrices, translated_crop_resize,
-                                     ucla_frame_indices)
+from stage2_train.data.transforms import (
+    AugmentConfig,
+    BatchAugment,
+    InputPipeline,
+    center_crops,
+    crop_resize,
+    random_crops,
+    rotate,
+    rotation_matrices,
+    translated_crop_resize,
+    ucla_frame_indices,
+)
 from shared.normalization import translate_to_origin_torch
 from stage2_train.data.streams import STREAMS, canonical_stream, make_stream, to_model_input
 from stage2_cache import write_tiny_cache, write_tiny_features
@@ -30,7 +39,7 @@ from stage2_cache import write_tiny_cache, write_tiny_features
 
 def ref_crop_resize(data: np.ndarray, start: int, size: int, window: int) -> np.ndarray:
     c, _, v, m = data.shape
-    x = torch.tensor(data[:, start:start + size], dtype=torch.float)
+    x = torch.tensor(data[:, start : start + size], dtype=torch.float)
     x = x.permute(0, 2, 3, 1).contiguous().view(c * v * m, size)[None, None]
     x = F.interpolate(x, size=(c * v * m, window), mode="bilinear", align_corners=False).squeeze()
     return x.contiguous().view(c, v, m, window).permute(0, 3, 1, 2).numpy()
@@ -156,8 +165,9 @@ def test_test_time_is_deterministic_and_independent_of_the_batch():
     alone = aug(x[1:2, :20], lens[1:2])  # no padding, batch of one
     torch.testing.assert_close(alone[0], a[1], rtol=0, atol=1e-6)
     train = BatchAugment(cfg, train=True, center=NTU25.center)
-    assert not torch.allclose(train(x, lens, torch.Generator().manual_seed(0)),
-                              train(x, lens, torch.Generator().manual_seed(1)))
+    assert not torch.allclose(
+        train(x, lens, torch.Generator().manual_seed(0)), train(x, lens, torch.Generator().manual_seed(1))
+    )
 
 
 def test_absent_second_person_stays_zero_and_one_person_layout_stays_m1():
@@ -166,8 +176,7 @@ def test_absent_second_person_stays_zero_and_one_person_layout_stays_m1():
     out = BatchAugment(AugmentConfig(window=16), train=True, center=1)(x, lens, torch.Generator().manual_seed(0))
     assert (out[:, :, 1] == 0).all() and (out[:, :, 0] != 0).any()
     y, lens1 = padded_batch([30, 12], m=1, v=20)
-    out1 = InputPipeline(AugmentConfig(window=16), False, "bone", KINECT_V1)(
-        {"joints": y, "length": lens1})
+    out1 = InputPipeline(AugmentConfig(window=16), False, "bone", KINECT_V1)({"joints": y, "length": lens1})
     assert out1.shape == (2, 3, 16, 20, 1)
 
 
@@ -234,7 +243,7 @@ def test_dataset_collate_and_features(tiny):
     batch = collate([ds[i] for i in range(3)])
     t = [len(mem[r]) for r in (0, 2, 5)]
     assert batch["joints"].shape == (3, max(t), 2, 25, 3) and batch["length"].tolist() == t
-    assert (batch["joints"][1, t[1]:] == 0).all()
+    assert (batch["joints"][1, t[1] :] == 0).all()
     assert batch["rgb_valid"].tolist() == [False, True, True] and batch["text_valid"].tolist() == [True, False, True]
     assert batch["label"].tolist() == cache.labels[[0, 2, 5]].tolist()
 
@@ -248,8 +257,9 @@ def test_shared_and_lazy_sources_give_the_same_batches(tiny):
     rows = cache.split_indices("xsub", True)
 
     def epochs(in_memory, workers):
-        loader = make_loader(SkeletonDataset(JointSource(cache, in_memory), rows, cache.labels), 4, True,
-                             workers, seed=5)
+        loader = make_loader(
+            SkeletonDataset(JointSource(cache, in_memory), rows, cache.labels), 4, True, workers, seed=5
+        )
         out = []
         for epoch in range(2):
             loader.sampler.set_epoch(epoch)

@@ -48,8 +48,9 @@ def test_device_batches_equal_the_dataloader(tiny, batch_size, repeat):
 def test_each_process_takes_its_share_of_the_global_batch(tiny):
     ds = dataset(tiny)
     whole = list(DeviceBatches(ds, 6, seed=1, device=torch.device("cpu")))
-    halves = [list(DeviceBatches(ds, 6, seed=1, device=torch.device("cpu"), process_index=p, num_processes=2))
-              for p in (0, 1)]
+    halves = [
+        list(DeviceBatches(ds, 6, seed=1, device=torch.device("cpu"), process_index=p, num_processes=2)) for p in (0, 1)
+    ]
     for w, h0, h1 in zip(whole, *halves):
         assert torch.equal(torch.cat([h0["index"], h1["index"]]), w["index"])
         t0 = int(h0["length"].max())
@@ -69,10 +70,15 @@ def test_a_run_on_device_batches_equals_one_on_the_dataloader(tiny, tmp_path):
     assert runs["device"] == runs["loader"]
 
 
-@pytest.mark.parametrize("device, native, expected", [
-    ("cpu", True, "no"), ("cpu", False, "no"),  # CPU: float32 even with AVX512-BF16 or AMX
-    ("cuda", True, "bf16"), ("cuda", False, "no"),  # CUDA: bf16 from Ampere on
-])
+@pytest.mark.parametrize(
+    "device, native, expected",
+    [
+        ("cpu", True, "no"),
+        ("cpu", False, "no"),  # CPU: float32 even with AVX512-BF16 or AMX
+        ("cuda", True, "bf16"),
+        ("cuda", False, "no"),  # CUDA: bf16 from Ampere on
+    ],
+)
 def test_auto_precision_is_bf16_only_on_a_native_bf16_gpu(device, native, expected):
     asked = []
 

@@ -30,12 +30,12 @@ def runs(skeleton_cache, joint_run, bone_run) -> tuple[Path, dict[str, Path]]:
     return skeleton_cache, {"joint": joint_run, "bone": bone_run}
 
 
-def report(folder: Path, names: list[str], labels: np.ndarray, scores: np.ndarray, stream: str,
-           order: np.ndarray | None = None) -> Path:
+def report(
+    folder: Path, names: list[str], labels: np.ndarray, scores: np.ndarray, stream: str, order: np.ndarray | None = None
+) -> Path:
     """A score file as `mmcl test` writes it, rows in `order` (files need not agree on order)."""
     order = np.arange(len(names)) if order is None else order
-    s = SplitScores(scores[order].astype(np.float32), labels[order], order.astype(np.int64),
-                    [names[i] for i in order])
+    s = SplitScores(scores[order].astype(np.float32), labels[order], order.astype(np.int64), [names[i] for i in order])
     write_report(folder, s, [f"class {c}" for c in range(scores.shape[1])], {"stream": stream, "split": "test"})
     return folder / "scores.npz"
 
@@ -60,8 +60,9 @@ def test_real_run_outputs_fuse_by_name(runs, tmp_path):
     fusion equals the sum of the files' scores matched by sample name."""
     _, work = runs
     out = tmp_path / "ensemble.json"
-    result = invoke(str(work["joint"] / "eval" / "scores.npz"), str(work["bone"] / "eval" / "scores.pkl"),
-                    "--out", str(out))
+    result = invoke(
+        str(work["joint"] / "eval" / "scores.npz"), str(work["bone"] / "eval" / "scores.pkl"), "--out", str(out)
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(out.read_text())
     joint = np.load(work["joint"] / "eval" / "scores.npz")
@@ -83,6 +84,7 @@ def test_real_run_outputs_fuse_by_name(runs, tmp_path):
 class _RunsCode:
     def __reduce__(self):
         import os
+
         return (os.system, ("touch pwned",))
 
 
@@ -129,8 +131,9 @@ def test_four_streams_get_2_2_1_1_by_their_metadata_in_any_order(tmp_path):
     assert result.summary["weights"] == [1.0, 2.0, 1.0, 2.0]
     assert "2:2:1:1" in result.summary["weights_source"]
     expected = 2 * scores["joint"] + 2 * scores["bone"] + scores["joint-motion"] + scores["bone-motion"]
-    np.testing.assert_allclose(result.fused[np.argsort(result.aligned.names)],
-                               expected[np.argsort(names)], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        result.fused[np.argsort(result.aligned.names)], expected[np.argsort(names)], rtol=1e-5, atol=1e-5
+    )
     assert result.summary["fused"]["top1"] == pytest.approx(topk_accuracy(expected, labels, 1))
 
 
@@ -155,8 +158,9 @@ def test_other_stream_sets_get_equal_weights_and_weights_override(tmp_path):
 def test_files_covering_other_samples_are_refused(tmp_path):
     names, labels, rng = synthetic()
     full = report(tmp_path / "a", names, labels, rng.normal(size=(len(names), 6)), "joint")
-    short = report(tmp_path / "b", names, labels, rng.normal(size=(len(names), 6)), "bone",
-                   order=np.arange(len(names) - 2))
+    short = report(
+        tmp_path / "b", names, labels, rng.normal(size=(len(names), 6)), "bone", order=np.arange(len(names) - 2)
+    )
     with pytest.raises(MMCLError, match=r"lacks 2 of its samples \(e.g. S001C001P038"):
         run_ensemble([full, short])
     result = invoke(str(full), str(short), "--out", str(tmp_path / "e.json"))
@@ -180,8 +184,12 @@ def test_probabilities_over_clips_and_logits_are_not_summed(tmp_path):
     logits = report(tmp_path / "a", names, labels, rng.normal(size=(len(names), 6)), "joint")
     probabilities = rng.dirichlet(np.ones(6), len(names))
     clips = tmp_path / "b"
-    write_report(clips, SplitScores(probabilities.astype(np.float32), labels, np.arange(len(names)), names),
-                 [f"class {c}" for c in range(6)], {"stream": "bone", "split": "test", "test_clips": 10})
+    write_report(
+        clips,
+        SplitScores(probabilities.astype(np.float32), labels, np.arange(len(names)), names),
+        [f"class {c}" for c in range(6)],
+        {"stream": "bone", "split": "test", "test_clips": 10},
+    )
     assert load_score_file(clips).kind == "mean probabilities over 10 test clips"
     with pytest.raises(MMCLError, match="holds mean probabilities over 10 test clips and .* logits"):
         run_ensemble([logits, clips / "scores.pkl"])
@@ -210,8 +218,9 @@ def test_search_picks_weights_on_validation_and_applies_them_to_test(tmp_path):
         splits[split] = (labels, good, noise, paths)
     out = tmp_path / "searched.json"
     val_paths, test_paths = splits["val"][3], splits["test"][3]
-    result = invoke(*map(str, test_paths), "--search", str(val_paths[1]), "--search", str(val_paths[0]),
-                    "--out", str(out))
+    result = invoke(
+        *map(str, test_paths), "--search", str(val_paths[1]), "--search", str(val_paths[0]), "--out", str(out)
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(out.read_text())
     weights = summary["weights"]

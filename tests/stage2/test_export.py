@@ -99,8 +99,12 @@ def test_onnx_is_valid_and_equals_trained_s_m(run, exported, trained):
         # float32 ulp of a logit of 100 is 8e-6), and the probabilities to 1e-5 absolute.
         scale = max(1.0, float(np.abs(expected).max()))
         assert np.abs(got - expected).max() <= ATOL * scale, kind
-        np.testing.assert_allclose(torch.softmax(torch.from_numpy(got), 1).numpy(),
-                                   torch.softmax(torch.from_numpy(expected), 1).numpy(), rtol=0, atol=ATOL)
+        np.testing.assert_allclose(
+            torch.softmax(torch.from_numpy(got), 1).numpy(),
+            torch.softmax(torch.from_numpy(expected), 1).numpy(),
+            rtol=0,
+            atol=ATOL,
+        )
 
 
 def test_any_batch_size_runs(exported, trained):
@@ -131,9 +135,18 @@ def test_card_describes_the_input(exported, trained):
     assert card_json["format"] == "mmcl-export-2" and card_json["spec"] == ckpt.spec.to_dict()
     spec = card_json["spec"]
     assert spec["class_names"] == DEMO.class_names and spec["ntu_ids"] == [c.ntu_id for c in DEMO.classes]
-    assert spec["input"] == {"layout": "ntu25", "num_person": 2, "num_point": 25, "channels": 3, "window": 12,
-                             "stream": "joint", "augment": "crop-rotate", "test_crop": 0.95, "origin_joint": 1,
-                             "test_clips": 1}
+    assert spec["input"] == {
+        "layout": "ntu25",
+        "num_person": 2,
+        "num_point": 25,
+        "channels": 3,
+        "window": 12,
+        "stream": "joint",
+        "augment": "crop-rotate",
+        "test_crop": 0.95,
+        "origin_joint": 1,
+        "test_clips": 1,
+    }
     assert spec["model"]["backbone"]["num_class"] == 9 and spec["model"]["use_frm"]  # the trained model
     assert card_json["input"]["shape"] == ["batch", 3, 12, 25, 2]
     assert set(card_json["files"]) == {"torchscript", "onnx"}

@@ -70,8 +70,18 @@ def sysu(work) -> Path:
 @pytest.fixture(scope="module")
 def finetuned(work, source, sysu) -> tuple[Path, str]:
     """`mmcl train --cache <sysu> --init-from <source>`: no --layout, so the default applies."""
-    result = invoke("train", "--cache", sysu, "--work-dir", work / "ft", "--init-from", source,
-                    "--config", work / "tiny.yaml", *TINY)
+    result = invoke(
+        "train",
+        "--cache",
+        sysu,
+        "--work-dir",
+        work / "ft",
+        "--init-from",
+        source,
+        "--config",
+        work / "tiny.yaml",
+        *TINY,
+    )
     return work / "ft", result.output
 
 
@@ -131,8 +141,22 @@ def test_a_zero_learning_rate_run_keeps_the_source_parameters(work, source, sysu
     """End to end through `mmcl train`: with lr 0 no step moves a parameter, so the saved
     backbone parameters are exactly what --init-from loaded (BatchNorm running statistics,
     buffers that the forward pass updates, are left out)."""
-    invoke("train", "--cache", sysu, "--work-dir", work / "lr0", "--init-from", source, "--lr", 0,
-           "--no-fam", "--no-frm", "--config", work / "tiny.yaml", *TINY)
+    invoke(
+        "train",
+        "--cache",
+        sysu,
+        "--work-dir",
+        work / "lr0",
+        "--init-from",
+        source,
+        "--lr",
+        0,
+        "--no-fam",
+        "--no-frm",
+        "--config",
+        work / "tiny.yaml",
+        *TINY,
+    )
     src, got = load_checkpoint(source).model, load_checkpoint(work / "lr0" / "last.pt").model
     params = {n for n, _ in load_checkpoint(work / "lr0" / "last.pt").build_model().named_parameters()}
     compared = [n for n in params if n.startswith("backbone.") and not n.startswith("backbone.fc.")]
@@ -174,8 +198,7 @@ def test_zeroshot_with_the_finetuned_checkpoint_maps_like_training(finetuned, sy
     """Zero-shot reads the layout from the checkpoint too: on the SYSU test split its skeleton
     scores equal the run's for every class with an NTU counterpart."""
     run, _ = finetuned
-    invoke("zeroshot", "--checkpoint", run / "last.pt", "--cache", sysu, "--protocol", "xsub",
-           "--out", work / "zs")
+    invoke("zeroshot", "--checkpoint", run / "last.pt", "--cache", sysu, "--protocol", "xsub", "--out", work / "zs")
     zs, report = scores(work / "zs" / "skeleton"), scores(run / "eval")
     mapped = {c.action - 1 for c in SYSU.classes if c.ntu_id is not None}
     assert sorted(zs["rows"]) == sorted(r for r, y in zip(report["rows"], report["labels"]) if y in mapped)
@@ -186,8 +209,9 @@ def test_zeroshot_with_the_finetuned_checkpoint_maps_like_training(finetuned, sy
 
 def test_resume_refuses_another_layout(finetuned, sysu):
     run, _ = finetuned
-    result = invoke("train", "--cache", sysu, "--work-dir", run, "--resume", "--layout", "kinect_v1",
-                    "--device", "cpu", ok=False)
+    result = invoke(
+        "train", "--cache", sysu, "--work-dir", run, "--resume", "--layout", "kinect_v1", "--device", "cpu", ok=False
+    )
     assert isinstance(result.exception, MMCLError) and "layout 'ntu25' -> 'kinect_v1'" in str(result.exception)
 
 
@@ -208,11 +232,11 @@ def test_layout_and_persons_resolution(source, sysu, feature_cache):
     cfg, _ = resolve(layout="ntu25", persons=3)  # explicit, no checkpoint
     assert (cfg.data.layout, cfg.data.persons) == ("ntu25", 3)
     with pytest.raises(MMCLError, match="no mapping to kinect_v1"):
-        resolve_input_layout(TrainConfig.from_dict({"dataset": "demo", "layout": "kinect_v1"}),
-                             SkeletonCache(feature_cache))
+        resolve_input_layout(
+            TrainConfig.from_dict({"dataset": "demo", "layout": "kinect_v1"}), SkeletonCache(feature_cache)
+        )
     with pytest.raises(MMCLError, match="up to 2 persons"):
-        resolve_input_layout(TrainConfig.from_dict({"dataset": "demo", "persons": 1}),
-                             SkeletonCache(feature_cache))
+        resolve_input_layout(TrainConfig.from_dict({"dataset": "demo", "persons": 1}), SkeletonCache(feature_cache))
     with pytest.raises(MMCLError, match="layout = .openpose18.: expected one of kinect_v1, ntu25"):
         TrainConfig.from_dict({"layout": "openpose18"})
 
@@ -220,16 +244,26 @@ def test_layout_and_persons_resolution(source, sysu, feature_cache):
 def test_a_head_loads_whole_or_not_at_all():
     """FAM trained on 12-d RGB features, fine-tuned on 7-d ones: its 256 -> 256 layer matches in
     shape but is left fresh with the rest of the head; FRM (same text width) loads."""
+
     def model(rgb_dim: int, classes: int) -> MMCLModel:
-        return MMCLModel(MMCLModelConfig(CTRGCNConfig(classes, 25, 2, "ntu25", base_channel=8), use_fam=True,
-                                         use_frm=True, rgb_dim=rgb_dim, text_dim=10))
+        return MMCLModel(
+            MMCLModelConfig(
+                CTRGCNConfig(classes, 25, 2, "ntu25", base_channel=8),
+                use_fam=True,
+                use_frm=True,
+                rgb_dim=rgb_dim,
+                text_dim=10,
+            )
+        )
 
     plan = plan_transfer(model(12, 9).state_dict(), model(7, 9).state_dict())
     assert sorted(plan.fresh) == ["fam.proj.0.bias", "fam.proj.0.weight", "fam.proj.2.bias", "fam.proj.2.weight"]
     assert "fam loads whole and fam.proj.0.weight differs" in plan.fresh["fam.proj.2.weight"]
     assert not plan.unused
-    plan = plan_transfer(model(12, 9).state_dict(), MMCLModel(MMCLModelConfig(
-        CTRGCNConfig(9, 25, 2, "ntu25", base_channel=8))).state_dict())
+    plan = plan_transfer(
+        model(12, 9).state_dict(),
+        MMCLModel(MMCLModelConfig(CTRGCNConfig(9, 25, 2, "ntu25", base_channel=8))).state_dict(),
+    )
     assert not plan.fresh and {n.split(".")[0] for n in plan.unused} == {"fam", "frm"}
 
 
@@ -269,8 +303,20 @@ def test_init_from_keeps_the_checkpoints_width_and_recipe(work, source, sysu):
     no --recipe (only flags that keep the test short): the network keeps the checkpoint's width (8,
     not the mmcl recipe's 64), the demo recipe it was trained with is kept, every backbone tensor but
     the classifier loads, and the report is a few lines, not one per tensor."""
-    result = invoke("train", "--cache", sysu, "--protocol", "xsub", "--init-from", source,
-                    "--work-dir", work / "as-written", *ONE_EPOCH, "--device", "cpu")
+    result = invoke(
+        "train",
+        "--cache",
+        sysu,
+        "--protocol",
+        "xsub",
+        "--init-from",
+        source,
+        "--work-dir",
+        work / "as-written",
+        *ONE_EPOCH,
+        "--device",
+        "cpu",
+    )
     lines = result.output.splitlines()
     settings = next(line for line in lines if line.startswith("settings:"))
     assert "recipe demo" in settings and "base_channel 8" in settings and "(--init-from)" in settings
@@ -287,7 +333,17 @@ def test_init_from_keeps_the_checkpoints_width_and_recipe(work, source, sysu):
 
 def test_a_config_file_still_chooses_another_width(work, source, sysu):
     (work / "wide.yaml").write_text("base_channel: 12\n")
-    result = invoke("train", "--cache", sysu, "--init-from", source, "--config", work / "wide.yaml",
-                    "--work-dir", work / "wider", *TINY)
+    result = invoke(
+        "train",
+        "--cache",
+        sysu,
+        "--init-from",
+        source,
+        "--config",
+        work / "wide.yaml",
+        "--work-dir",
+        work / "wider",
+        *TINY,
+    )
     assert load_checkpoint(work / "wider" / "last.pt").spec.model.backbone.base_channel == 12
     assert "base_channel 12 (config file" in result.output

@@ -41,7 +41,13 @@ def test_the_file_reads_as_the_network_it_describes_and_forwards_as_the_official
     assert isinstance(weights, PublishedWeights) and weights.source == HDGCN
     b = weights.backbone
     assert (b.kind, b.num_class, b.base_channel, b.graph, b.num_person, b.center_of_mass) == (
-        "hdgcn", 5, 64, "ntu25", 2, None)
+        "hdgcn",
+        5,
+        64,
+        "ntu25",
+        2,
+        None,
+    )
     assert "centre of mass as --center-of-mass says" in weights.notes()[0]
     model = MMCLModel(MMCLModelConfig(type(b)(**{**_fields(b), **ref["config"]}))).double().eval()
     transfer = load_matching_weights(model, weights.model)
@@ -52,8 +58,9 @@ def test_the_file_reads_as_the_network_it_describes_and_forwards_as_the_official
 
 
 def _fields(config) -> dict:
-    return {k: getattr(config, k) for k in ("num_class", "num_point", "num_person", "graph", "in_channels",
-                                            "base_channel")}
+    return {
+        k: getattr(config, k) for k in ("num_class", "num_point", "num_person", "graph", "in_channels", "base_channel")
+    }
 
 
 def resolve(cache: Path, official: Path, *flags: str):
@@ -64,11 +71,26 @@ def resolve(cache: Path, official: Path, *flags: str):
         seen["cfg"] = cfg
 
     import stage2_train.training.train as training
+
     original, training.train = training.train, capture
     try:
-        cli.train.main(["--cache", str(cache), "--work-dir", str(cache.parent / "run"), *COMMON,
-                        "--init-from", str(official), "--no-fam", "--no-frm", "--window", "12", *flags],
-                       standalone_mode=False)
+        cli.train.main(
+            [
+                "--cache",
+                str(cache),
+                "--work-dir",
+                str(cache.parent / "run"),
+                *COMMON,
+                "--init-from",
+                str(official),
+                "--no-fam",
+                "--no-frm",
+                "--window",
+                "12",
+                *flags,
+            ],
+            standalone_mode=False,
+        )
     finally:
         training.train = original
     return seen["cfg"]
@@ -86,12 +108,15 @@ def test_init_from_with_the_centre_of_mass_takes_the_network_of_the_file(cache, 
     assert resolve(cache, official, "--center-of-mass", "21").model.backbone == "hdgcn"
 
 
-@pytest.mark.parametrize("flags,message", [
-    ((), "does not record the centre of mass its hierarchy grew from"),
-    (("--backbone", "ctrgcn"), "--backbone ctrgcn cannot take it"),
-    (("--center-of-mass", "21", "--base-channel", "32"), "of shapes this network does not have"),
-    (("--center-of-mass", "21", "--persons", "3"), "of shapes this network does not have"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        ((), "does not record the centre of mass its hierarchy grew from"),
+        (("--backbone", "ctrgcn"), "--backbone ctrgcn cannot take it"),
+        (("--center-of-mass", "21", "--base-channel", "32"), "of shapes this network does not have"),
+        (("--center-of-mass", "21", "--persons", "3"), "of shapes this network does not have"),
+    ],
+)
 def test_what_cannot_take_the_file_is_refused_in_one_line(cache, official, flags, message):
     with pytest.raises(MMCLError, match=message) as err:
         resolve(cache, official, *flags)

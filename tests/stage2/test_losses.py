@@ -98,6 +98,7 @@ def test_grace_with_too_few_rows_is_zero_not_nan(n_valid):
 
 # --- FRM --------------------------------------------------------------------------------------
 
+
 def test_frm_starts_as_identity():
     torch.manual_seed(0)
     frm = FRM(FRMConfig(text_dim=5, num_class=4, num_vectors=2, hidden_dim=64))
@@ -115,15 +116,18 @@ def test_frm_with_hand_set_weights():
         frm.vectors.copy_(torch.tensor([[1.0, 2.0, 3.0, 4.0], [4.0, 4.0, 1.0, 1.0]]))
     text = torch.tensor([[math.log(2), 0.0], [-5.0, -1.0]])  # w = (2/3, 1/3) and (1/2, 1/2)
     logits = torch.tensor([[1.0, -1.0, 2.0, 0.5], [3.0, 1.0, -2.0, 1.0]])
-    expected_scale = torch.tensor([
-        [2 / 3 * 1 + 1 / 3 * 4, 2 / 3 * 2 + 1 / 3 * 4, 2 / 3 * 3 + 1 / 3 * 1, 2 / 3 * 4 + 1 / 3 * 1],
-        [(1 + 4) / 2, (2 + 4) / 2, (3 + 1) / 2, (4 + 1) / 2],
-    ])
+    expected_scale = torch.tensor(
+        [
+            [2 / 3 * 1 + 1 / 3 * 4, 2 / 3 * 2 + 1 / 3 * 4, 2 / 3 * 3 + 1 / 3 * 1, 2 / 3 * 4 + 1 / 3 * 1],
+            [(1 + 4) / 2, (2 + 4) / 2, (3 + 1) / 2, (4 + 1) / 2],
+        ]
+    )
     torch.testing.assert_close(frm.weights(text), torch.tensor([[2 / 3, 1 / 3], [0.5, 0.5]]))
     torch.testing.assert_close(frm(logits, text), expected_scale * logits)
 
 
 # --- total loss -------------------------------------------------------------------------------
+
 
 def batch(n=6, k=5, d=8, seed=0):
     gen = torch.Generator().manual_seed(seed)
@@ -155,8 +159,16 @@ def test_total_is_weighted_sum_over_valid_rows(config):
     b = batch()
     text_valid = torch.tensor([True, True, False, True, False, True])
     rgb_valid = torch.tensor([False, True, True, True, True, False])
-    parts = mmcl_loss(b["logits"], b["labels"], config, refined=b["refined"], text_valid=text_valid,
-                      feature=b["feature"], rgb_proj=b["rgb_proj"], rgb_valid=rgb_valid)
+    parts = mmcl_loss(
+        b["logits"],
+        b["labels"],
+        config,
+        refined=b["refined"],
+        text_valid=text_valid,
+        feature=b["feature"],
+        rgb_proj=b["rgb_proj"],
+        rgb_valid=rgb_valid,
+    )
 
     ce = F.cross_entropy(b["logits"], b["labels"])
     refine = F.cross_entropy(b["refined"][text_valid], b["labels"][text_valid])
@@ -175,8 +187,15 @@ def test_default_lambdas_are_the_papers():
 def test_no_valid_rows_and_absent_heads_leave_plain_ce():
     b = batch()
     none = torch.zeros(6, dtype=torch.bool)
-    parts = mmcl_loss(b["logits"], b["labels"], refined=b["refined"], text_valid=none,
-                      feature=b["feature"], rgb_proj=b["rgb_proj"], rgb_valid=none)
+    parts = mmcl_loss(
+        b["logits"],
+        b["labels"],
+        refined=b["refined"],
+        text_valid=none,
+        feature=b["feature"],
+        rgb_proj=b["rgb_proj"],
+        rgb_valid=none,
+    )
     ce = F.cross_entropy(b["logits"], b["labels"])
     torch.testing.assert_close(parts.total, ce)
     assert parts.refine.item() == 0 and parts.align.item() == 0
@@ -191,14 +210,16 @@ def test_no_valid_rows_and_absent_heads_leave_plain_ce():
 
 def test_gradients_reach_every_input():
     b = batch()
-    mmcl_loss(b["logits"], b["labels"], refined=b["refined"], feature=b["feature"],
-              rgb_proj=b["rgb_proj"]).total.backward()
+    mmcl_loss(
+        b["logits"], b["labels"], refined=b["refined"], feature=b["feature"], rgb_proj=b["rgb_proj"]
+    ).total.backward()
     for name in ("logits", "refined", "feature", "rgb_proj"):
         grad = b[name].grad
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
 
 
 # --- gather across processes ------------------------------------------------------------------
+
 
 def test_gather_is_identity_without_process_group():
     assert not dist.is_initialized()
@@ -215,7 +236,7 @@ def test_gather_is_identity_in_a_single_process_group(tmp_path):
         dist.destroy_process_group()
 
 
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import os, sys, torch, torch.distributed as dist
     from stage2_train.models.losses import mmcl_loss
 
@@ -235,7 +256,7 @@ WORKER = textwrap.dedent('''
     # gloo's threads may abort the interpreter's own teardown ("terminate called without an active
     # exception", exit -6) after the results are written: leave without it
     os._exit(0)
-''')
+""")
 
 
 @pytest.mark.integration

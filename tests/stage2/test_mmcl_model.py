@@ -22,8 +22,12 @@ def full_model(seed: int = 0) -> MMCLModel:
 
 def inputs(n: int = 4):
     gen = torch.Generator().manual_seed(1)
-    return (torch.randn(n, 3, 8, 20, 1, generator=gen), torch.randn(n, 12, generator=gen),
-            torch.randn(n, 5, generator=gen), torch.randint(0, 6, (n,), generator=gen))
+    return (
+        torch.randn(n, 3, 8, 20, 1, generator=gen),
+        torch.randn(n, 12, generator=gen),
+        torch.randn(n, 5, generator=gen),
+        torch.randint(0, 6, (n,), generator=gen),
+    )
 
 
 def test_outputs_and_missing_modalities():
@@ -61,8 +65,9 @@ def _backward(model: MMCLModel) -> None:
     x, rgb, text, labels = inputs()
     model.zero_grad()
     out = model(x, rgb, text)
-    mmcl_loss(out["logits"], labels, refined=out["refined"], feature=out["feature"],
-              rgb_proj=out["rgb_proj"]).total.backward()
+    mmcl_loss(
+        out["logits"], labels, refined=out["refined"], feature=out["feature"], rgb_proj=out["rgb_proj"]
+    ).total.backward()
 
 
 def test_every_parameter_gets_a_gradient():
@@ -88,8 +93,9 @@ def test_skeleton_model_excludes_heads():
     skeleton = model.skeleton_model()
     assert isinstance(skeleton, CTRGCN)
     assert not any(k.startswith(("fam", "frm")) for k in skeleton.state_dict())
-    assert set(skeleton.state_dict()) == {k.removeprefix("backbone.") for k in model.state_dict()
-                                          if k.startswith("backbone.")}
+    assert set(skeleton.state_dict()) == {
+        k.removeprefix("backbone.") for k in model.state_dict() if k.startswith("backbone.")
+    }
     x = inputs()[0]
     model.eval()
     torch.testing.assert_close(skeleton(x), model(x)["logits"])

@@ -16,14 +16,46 @@ from stage2_cache import write_tiny_cache
 def test_tensorboard_steps_groups_and_hyperparameters(tmp_path):
     cache = write_tiny_cache(tmp_path / "cache", frames=(12, 20), features=False)
     work = tmp_path / "run"
-    result = invoke("train", "--cache", cache, "--work-dir", work, *COMMON, "--epochs", "2", "--warmup", "0",
-                    "--window", "12", "--workers", "0", "--batch-size", "3", "--log-every", "2",
-                    "--test-every", "1", "--val-split", "0.34", *SKELETON_ONLY)
+    result = invoke(
+        "train",
+        "--cache",
+        cache,
+        "--work-dir",
+        work,
+        *COMMON,
+        "--epochs",
+        "2",
+        "--warmup",
+        "0",
+        "--window",
+        "12",
+        "--workers",
+        "0",
+        "--batch-size",
+        "3",
+        "--log-every",
+        "2",
+        "--test-every",
+        "1",
+        "--val-split",
+        "0.34",
+        *SKELETON_ONLY,
+    )
     events = EventAccumulator(str(work / "tensorboard"))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/loss_ce", "train/lr", "train/top1 %", "val/top1 %", "test/top1 %",
-            "test/top5 %", "step/loss", "step/loss_ce", "step/lr"} <= tags
+    assert {
+        "train/loss",
+        "train/loss_ce",
+        "train/lr",
+        "train/top1 %",
+        "val/top1 %",
+        "test/top1 %",
+        "test/top5 %",
+        "step/loss",
+        "step/loss_ce",
+        "step/lr",
+    } <= tags
     top1 = [e.value for e in events.Scalars("test/top1 %")]
     rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert len(top1) == len(rows) == 2

@@ -31,8 +31,9 @@ def test_confusion_stays_legible_at_120_classes():
 
 
 def test_curves_show_loss_and_each_split():
-    rows = [{"epoch": e, "loss": 2 / e, "loss_ce": 1.5 / e, "train_top1": 0.2 * e, "val_top1": 0.1 * e}
-            for e in (1, 2, 3)]
+    rows = [
+        {"epoch": e, "loss": 2 / e, "loss_ce": 1.5 / e, "train_top1": 0.2 * e, "val_top1": 0.1 * e} for e in (1, 2, 3)
+    ]
     fig = curves_figure(rows, "run")
     loss, top1 = fig.axes
     assert {line.get_label() for line in loss.lines} == {"loss", "loss_ce"}
@@ -42,11 +43,18 @@ def test_curves_show_loss_and_each_split():
 
 def test_zero_shot_title_names_the_run_the_target_and_refinement():
     """It once read "joint, xsub test split split" (no run, no dataset, no sign of refinement)."""
-    meta = {"checkpoint": "runs/demo-xsub-joint-seed1-20261205-080000/last.pt", "trained_on": "demo",
-            "stream": "joint", "target": "sysu", "split": "xsub test split", "scores": "refined"}
+    meta = {
+        "checkpoint": "runs/demo-xsub-joint-seed1-20261205-080000/last.pt",
+        "trained_on": "demo",
+        "stream": "joint",
+        "target": "sysu",
+        "split": "xsub test split",
+        "scores": "refined",
+    }
     assert confusion_title(meta, top1=0.5, num_samples=8) == (
         "demo-xsub-joint-seed1-20261205-080000: demo joint model on sysu, xsub test split, scores refined by FRM: "
-        "top-1 50.00 % (8 samples)")
+        "top-1 50.00 % (8 samples)"
+    )
 
 
 def test_confusion_colour_bar_is_in_percent():

@@ -147,18 +147,23 @@ def test_raw_utd_mhad_file_is_reordered_and_mapped(run, tmp_path):
 # --------------------------------------------------------------------------- refusals
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "one of --model"),
-    (["--model", "m.ts", "--checkpoint", "c.pt"], "one of --model"),
-    (["--model", "{export}"], "either a skeleton file or --cache"),
-    (["--model", "{export}", "--sample", "0"], "--sample needs --cache"),
-    (["--model", "{export}", "--cache", "{cache}", "--sample", "999"], "holds 27 samples"),
-    (["--model", "{export}", "--cache", "{cache}", "--sample", "S999"], "no such sample name"),
-    (["--model", "{cache}/skeletons.h5", "--cache", "{cache}", "--sample", "0"], "not a loadable TorchScript"),
-    (["{cache}/skeletons.h5", "--model", "{export}"], "cannot tell the dataset"),
-    (["--model", "{export}/model.onnx", "--cache", "{cache}", "--sample", "0", "--device", "cuda"],
-     "ONNX models run on the CPU"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "one of --model"),
+        (["--model", "m.ts", "--checkpoint", "c.pt"], "one of --model"),
+        (["--model", "{export}"], "either a skeleton file or --cache"),
+        (["--model", "{export}", "--sample", "0"], "--sample needs --cache"),
+        (["--model", "{export}", "--cache", "{cache}", "--sample", "999"], "holds 27 samples"),
+        (["--model", "{export}", "--cache", "{cache}", "--sample", "S999"], "no such sample name"),
+        (["--model", "{cache}/skeletons.h5", "--cache", "{cache}", "--sample", "0"], "not a loadable TorchScript"),
+        (["{cache}/skeletons.h5", "--model", "{export}"], "cannot tell the dataset"),
+        (
+            ["--model", "{export}/model.onnx", "--cache", "{cache}", "--sample", "0", "--device", "cuda"],
+            "ONNX models run on the CPU",
+        ),
+    ],
+)
 def test_bad_invocations_fail_clearly(run, args, message):
     cache, work = run
     args = [a.format(export=work / "export", cache=cache) for a in args]
@@ -198,14 +203,19 @@ def folder(run, tmp_path_factory) -> Path:
 def test_a_folder_is_predicted_in_batches_one_line_per_bad_file(run, folder, tmp_path):
     cache, work = run
     out = tmp_path / "preds.csv"
-    result = CliRunner().invoke(cli.predict, [str(folder), "--model", str(work / "export"), "--out", str(out),
-                                              "--batch-size", "2"], standalone_mode=False)
+    result = CliRunner().invoke(
+        cli.predict,
+        [str(folder), "--model", str(work / "export"), "--out", str(out), "--batch-size", "2"],
+        standalone_mode=False,
+    )
     assert result.exception is None and result.return_value == 1  # the exit status `mmcl predict` gives
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 2 and "Traceback" not in result.stderr + result.stdout
     assert any("broken.npz" in e and "not a readable numpy" in e for e in errors)
-    assert any("kinect.npy: 20 joints per frame, but the model's (ntu25) layout ntu25 has 25; pass --layout "
-               "kinect_v1" in e for e in errors)
+    assert any(
+        "kinect.npy: 20 joints per frame, but the model's (ntu25) layout ntu25 has 25; pass --layout kinect_v1" in e
+        for e in errors
+    )
     rows = out.read_text().splitlines()
     assert rows[0].startswith("file,true_class,class_1,percent_1") and len(rows) == 1 + 4
     predictor = Predictor.from_export(work / "export" / "model.ts")
@@ -219,8 +229,15 @@ def test_a_folder_is_predicted_in_batches_one_line_per_bad_file(run, folder, tmp
 def test_layout_flag_maps_a_kinect_array(run, folder, tmp_path):
     cache, work = run
     out = tmp_path / "preds.json"
-    result = predict_cli(str(folder / "sub" / "kinect.npy"), "--layout", "kinect_v1",
-                         "--checkpoint", str(work / "last.pt"), "--out", str(out))
+    result = predict_cli(
+        str(folder / "sub" / "kinect.npy"),
+        "--layout",
+        "kinect_v1",
+        "--checkpoint",
+        str(work / "last.pt"),
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(out.read_text())
     assert row["error"] is None and len(row["predictions"]) == 5
@@ -236,6 +253,7 @@ def test_batched_logits_equal_one_by_one(run):
     predictor = Predictor.from_checkpoint(work / "last.pt")
     seqs = [read_cached(cache, str(n)) for n in range(5)]
     from stage2_train.deploy.predict import to_model_layout
+
     batch = predictor.logits_batch([to_model_layout(s.joints, s.layout, predictor.card) for s in seqs])
     for s, row in zip(seqs, batch):
         assert close(row, predictor.logits(s.joints, s.layout))

@@ -59,8 +59,11 @@ def pyskl(model: dict[str, torch.Tensor]) -> dict:
 def files(joint_run, tmp_path_factory) -> dict[str, Path]:
     model = load_checkpoint(joint_run / "last.pt").model
     folder = tmp_path_factory.mktemp("published")
-    out = {"ctrgcn": folder / "ntu60_joint.pt", "dataparallel": folder / "runs-dp.pt",
-           "pyskl": folder / "pyskl_ctrgcn_j.pth"}
+    out = {
+        "ctrgcn": folder / "ntu60_joint.pt",
+        "dataparallel": folder / "runs-dp.pt",
+        "pyskl": folder / "pyskl_ctrgcn_j.pth",
+    }
     torch.save(official(model), out["ctrgcn"])
     torch.save(official(model, "module."), out["dataparallel"])
     torch.save(pyskl(model), out["pyskl"])
@@ -77,8 +80,12 @@ def test_each_format_reads_back_our_tensors_and_shape(files, joint_run, name, so
     for k, v in backbone.items():
         assert torch.equal(w.model[k], v), k
     b = ckpt.spec.model.backbone
-    assert (w.backbone.num_class, w.backbone.graph, w.backbone.num_person, w.backbone.base_channel) == \
-        (b.num_class, b.graph, b.num_person, b.base_channel)
+    assert (w.backbone.num_class, w.backbone.graph, w.backbone.num_person, w.backbone.base_channel) == (
+        b.num_class,
+        b.graph,
+        b.num_person,
+        b.base_channel,
+    )
     assert w.dropped == (("backbone.A",) if source == PYSKL else ())
 
 
@@ -87,8 +94,12 @@ def test_pyskl_topology_maps_onto_ours_exactly():
     the mapped ones: conv1 <-> conv2, conv4's weight negated, the adjacency transposed."""
     torch.manual_seed(0)
     c_in, c_out, v = 64, 24, 25  # 64: both give 8 relation channels (pyskl: 8 up to 16 inputs)
-    theirs = nn.ModuleDict({f"conv{i}": nn.Conv2d(*io, 1) for i, io in
-                            zip((1, 2, 3, 4), ((c_in, 8), (c_in, 8), (c_in, c_out), (8, c_out)))})
+    theirs = nn.ModuleDict(
+        {
+            f"conv{i}": nn.Conv2d(*io, 1)
+            for i, io in zip((1, 2, 3, 4), ((c_in, 8), (c_in, 8), (c_in, c_out), (8, c_out)))
+        }
+    )
     x, a, alpha = torch.randn(2, c_in, 7, v), torch.rand(v, v), torch.tensor([0.7])
 
     x1, x2, x3 = theirs["conv1"](x).mean(-2), theirs["conv2"](x).mean(-2), theirs["conv3"](x)
@@ -123,8 +134,9 @@ def test_mmcl_test_scores_a_published_file_as_the_same_checkpoint(files, joint_r
     ours.config["window"] = 64
     ours.save(tmp_path / "ours-64.pt")
     invoke("test", "--checkpoint", tmp_path / "ours-64.pt", "--out", tmp_path / "a", "--device", "cpu")
-    result = invoke("test", "--checkpoint", files["pyskl"], "--cache", skeleton_cache, "--out", tmp_path / "b",
-                    "--device", "cpu")
+    result = invoke(
+        "test", "--checkpoint", files["pyskl"], "--cache", skeleton_cache, "--out", tmp_path / "b", "--device", "cpu"
+    )
     assert "a published pyskl checkpoint" in result.output
     a, b = np.load(tmp_path / "a" / "scores.npz"), np.load(tmp_path / "b" / "scores.npz")
     assert a["names"].tolist() == b["names"].tolist()

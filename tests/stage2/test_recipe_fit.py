@@ -31,8 +31,9 @@ def test_init_from_recipe_sits_between_recipe_and_file():
     assert r.config.recipe == "demo" and r.sources["recipe"] == "--init-from"
     assert r.config.model.base_channel == 8 and r.sources["base_channel"] == "--init-from"
     assert r.config.optim.epochs == 4 and r.sources["epochs"] == "recipe demo"
-    given = resolve_with_sources("sysu", {"base_channel": 12}, {"recipe": "ctrgcn"},
-                                 inherited={"base_channel": 8, "recipe": "demo"})
+    given = resolve_with_sources(
+        "sysu", {"base_channel": 12}, {"recipe": "ctrgcn"}, inherited={"base_channel": 8, "recipe": "demo"}
+    )
     assert (given.config.recipe, given.config.model.base_channel) == ("ctrgcn", 12)
 
 
@@ -77,9 +78,28 @@ def test_collapse_is_warned_about():
 def test_a_collapsed_run_ends_with_the_warning_in_its_summary(tmp_path):
     """lr 0: the fresh classifier predicts near one class; the log and summary.json say so."""
     cache = write_tiny_cache(tmp_path / "cache", frames=(12, 20), features=False)
-    result = invoke("train", "--cache", cache, "--work-dir", tmp_path / "run", "--recipe", "demo",
-                    "--batch-size", "9", "--epochs", "1", "--lr", "0", "--window", "12", "--workers", "0",
-                    "--device", "cpu", *SKELETON_ONLY)
+    result = invoke(
+        "train",
+        "--cache",
+        cache,
+        "--work-dir",
+        tmp_path / "run",
+        "--recipe",
+        "demo",
+        "--batch-size",
+        "9",
+        "--epochs",
+        "1",
+        "--lr",
+        "0",
+        "--window",
+        "12",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        *SKELETON_ONLY,
+    )
     summary = json.loads((tmp_path / "run" / "eval" / "summary.json").read_text())
     assert summary["warnings"] and summary["warnings"][0].startswith("warning: the model")
     assert summary["warnings"][0] in result.output

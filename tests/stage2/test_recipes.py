@@ -19,8 +19,19 @@ from stage2_train.training.train import build_optimizer
 from stage2_cache import write_tiny_cache
 from stage2_run import ONE_EPOCH, SKELETON_ONLY, train
 
-KEYS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "warmup", "schedule", "min_lr",
-        "window", "repeat")
+KEYS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "warmup",
+    "schedule",
+    "min_lr",
+    "window",
+    "repeat",
+)
 
 # The official configs, read off (see shared/notes/BACKBONES.md):
 OFFICIAL = {
@@ -83,7 +94,7 @@ def test_the_step_schedule_still_steps_per_epoch():
     for _ in range(8):
         lrs.append(optimizer.param_groups[0]["lr"])
         scheduler.step()
-    assert lrs == [0.1 * f for f in (0.5, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1 ** 2, 0.1 ** 2)]
+    assert lrs == [0.1 * f for f in (0.5, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1**2, 0.1**2)]
 
 
 def hdgcn_reference_lr(base_lr, lr_ratio, warm_up_epoch, num_epoch, loader_len, epoch, idx):
@@ -102,13 +113,15 @@ def test_cosine_lr_per_step_matches_hdgcn_formula():
     for epoch in range(9):
         for idx in range(spe):
             assert o.lr_at(epoch * spe + idx, spe) == pytest.approx(
-                hdgcn_reference_lr(0.1, 1e-3, 3, 9, spe, epoch, idx), rel=1e-12, abs=1e-15)
+                hdgcn_reference_lr(0.1, 1e-3, 3, 9, spe, epoch, idx), rel=1e-12, abs=1e-15
+            )
 
 
 def test_cosine_schedule_through_the_optimiser_matches_torch_cosine_annealing():
     """No warm-up (pyskl's): our per-step LambdaLR gives torch's CosineAnnealingLR over all steps."""
-    cfg = TrainConfig.from_dict({"epochs": 4, "warmup": 0, "steps": [], "schedule": "cosine", "min_lr": 0.001,
-                                 "lr": 0.1})
+    cfg = TrainConfig.from_dict(
+        {"epochs": 4, "warmup": 0, "steps": [], "schedule": "cosine", "min_lr": 0.001, "lr": 0.1}
+    )
     spe = 6
     ours_opt, ours = build_optimizer(cfg, torch.nn.Linear(2, 2), steps_per_epoch=spe)
     ref_opt = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
@@ -136,8 +149,20 @@ def test_unknown_schedule_is_refused():
 
 def test_a_cosine_run_sets_the_rate_each_step_and_resumes_exactly(tmp_path):
     cache = write_tiny_cache(tmp_path / "cache")
-    flags = (*ONE_EPOCH[2:], *SKELETON_ONLY, "--base-channel", "8", "--schedule", "cosine", "--min-lr", "0.01",
-             "--log-every", "1", "--seed", "2")
+    flags = (
+        *ONE_EPOCH[2:],
+        *SKELETON_ONLY,
+        "--base-channel",
+        "8",
+        "--schedule",
+        "cosine",
+        "--min-lr",
+        "0.01",
+        "--log-every",
+        "1",
+        "--seed",
+        "2",
+    )
     straight = train(cache, tmp_path / "straight", *flags, "--epochs", "2")
     steps = [json.loads(line) for line in (straight / "steps.jsonl").read_text().splitlines()]
     o = TrainConfig.from_dict({"epochs": 2, "warmup": 0, "schedule": "cosine", "min_lr": 0.01})

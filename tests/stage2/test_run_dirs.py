@@ -29,8 +29,24 @@ def test_two_runs_get_two_folders_and_latest_follows(tmp_path, monkeypatch):
     assert latest.resolve().name.startswith("demo-xsub-joint-seed2-")
     assert all((Path("runs") / r / "last.pt").is_file() for r in runs)
 
-    result = invoke("train", "--cache", cache, "--seed", "2", "--resume", *FLAGS[:-len(ONE_EPOCH) - 2],
-                    "--epochs", "2", "--warmup", "0", "--window", "12", "--workers", "0", *SKELETON_ONLY)
+    result = invoke(
+        "train",
+        "--cache",
+        cache,
+        "--seed",
+        "2",
+        "--resume",
+        *FLAGS[: -len(ONE_EPOCH) - 2],
+        "--epochs",
+        "2",
+        "--warmup",
+        "0",
+        "--window",
+        "12",
+        "--workers",
+        "0",
+        *SKELETON_ONLY,
+    )
     assert f"resuming {Path('runs') / os.readlink(latest)} after epoch 1" in result.output
     assert load_checkpoint(latest / "last.pt").epoch == 2
     assert len([p for p in Path("runs").iterdir() if not p.is_symlink()]) == 3

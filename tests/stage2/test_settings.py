@@ -63,7 +63,10 @@ def test_a_field_with_a_flag_makes_an_option_at_the_end():
     command = click.Command("t", params=options[-3:])
     assert command.make_context("t", []).params == {"knob": None, "quiet": None, "rate": None}
     assert command.make_context("t", ["--knob", "5", "--hush", "--rate", "0.25"]).params == {
-        "knob": 5, "quiet": True, "rate": 0.25}
+        "knob": 5,
+        "quiet": True,
+        "rate": 0.25,
+    }
 
 
 def test_a_new_settings_bound_and_key_are_checked():
@@ -82,14 +85,20 @@ def test_the_help_shows_the_fields_default():
     assert f"({AugmentConfig.window};" in by_name["window"].help
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: OptimConfig(epochs=-1), "training config: epochs = -1: expected in [0, 100000]"),
-    (lambda: OptimConfig(batch_size=0), "training config: batch_size = 0: expected in [1, 1000000]"),
-    (lambda: AugmentConfig(kind="flip"), "training config: augment = 'flip': expected one of crop-rotate, ucla-view"),
-    (lambda: AugmentConfig(crop=(0.9, 0.5)), "training config: crop = (0.9, 0.5): expected 0 < low <= high <= 1"),
-    (lambda: TrainConfig(device="tpu"), "expected one of auto, cpu, cuda (choose a GPU with CUDA_VISIBLE_DEVICES)"),
-    (lambda: TrainConfig(keep_checkpoints=-1), "keep_checkpoints = -1: expected >= 0 (0 keeps every epoch)"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: OptimConfig(epochs=-1), "training config: epochs = -1: expected in [0, 100000]"),
+        (lambda: OptimConfig(batch_size=0), "training config: batch_size = 0: expected in [1, 1000000]"),
+        (
+            lambda: AugmentConfig(kind="flip"),
+            "training config: augment = 'flip': expected one of crop-rotate, ucla-view",
+        ),
+        (lambda: AugmentConfig(crop=(0.9, 0.5)), "training config: crop = (0.9, 0.5): expected 0 < low <= high <= 1"),
+        (lambda: TrainConfig(device="tpu"), "expected one of auto, cpu, cuda (choose a GPU with CUDA_VISIBLE_DEVICES)"),
+        (lambda: TrainConfig(keep_checkpoints=-1), "keep_checkpoints = -1: expected >= 0 (0 keeps every epoch)"),
+    ],
+)
 def test_a_config_built_in_code_is_checked_by_its_metadata(make, message):
     with pytest.raises(MMCLError) as e:
         make()
@@ -105,12 +114,15 @@ def test_a_config_file_names_the_key_a_choice_refuses(tmp_path):
     assert load_config_file(f) == {"stream": "Joint_Motion", "mixed_precision": "bf16"}
 
 
-@pytest.mark.parametrize("argv, given", [
-    ([], {}),
-    (["--no-fam", "--no-frm"], {"use_fam": False, "use_frm": False}),
-    (["--data-on-device", "--compile"], {"on_device": True, "compile": "inductor"}),
-    (["--steps", "90,100", "--compile", "eager"], {"steps": [90, 100], "compile": "eager"}),
-])
+@pytest.mark.parametrize(
+    "argv, given",
+    [
+        ([], {}),
+        (["--no-fam", "--no-frm"], {"use_fam": False, "use_frm": False}),
+        (["--data-on-device", "--compile"], {"on_device": True, "compile": "inductor"}),
+        (["--steps", "90,100", "--compile", "eager"], {"steps": [90, 100], "compile": "eager"}),
+    ],
+)
 def test_only_the_flags_given_have_values(argv, given):
     params = cli.train.make_context("mmcl train", argv).params
     assert {k: v for k, v in params.items() if v is not None and k not in ("resume",)} == given

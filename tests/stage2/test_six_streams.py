@@ -19,10 +19,22 @@ from stage2_train import cli
 from stage2_train.evaluation.ensemble import fuse
 from stage2_train.evaluation.evaluate import topk_accuracy
 
-SIX = [("ctrgcn", "joint"), ("ctrgcn", "bone"), ("ctrgcn", "joint-motion"), ("ctrgcn", "bone-motion"),
-       ("hdgcn", "joint"), ("hdgcn", "bone")]
-LATEST = ["runs/demo-xsub-joint-latest", "runs/demo-xsub-bone-latest", "runs/demo-xsub-joint-motion-latest",
-          "runs/demo-xsub-bone-motion-latest", "runs/demo-xsub-hdgcn-joint-latest", "runs/demo-xsub-hdgcn-bone-latest"]
+SIX = [
+    ("ctrgcn", "joint"),
+    ("ctrgcn", "bone"),
+    ("ctrgcn", "joint-motion"),
+    ("ctrgcn", "bone-motion"),
+    ("hdgcn", "joint"),
+    ("hdgcn", "bone"),
+]
+LATEST = [
+    "runs/demo-xsub-joint-latest",
+    "runs/demo-xsub-bone-latest",
+    "runs/demo-xsub-joint-motion-latest",
+    "runs/demo-xsub-bone-motion-latest",
+    "runs/demo-xsub-hdgcn-joint-latest",
+    "runs/demo-xsub-hdgcn-bone-latest",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +45,26 @@ def root(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         for seed, (backbone, stream) in enumerate(SIX, start=1):
-            cli.train.main(["--cache", str(cache), *COMMON, *SKELETON_ONLY, *ONE_EPOCH, "--backbone", backbone,
-                            "--stream", stream, "--base-channel", "8", "--val-split", "0.3", "--seed", str(seed)],
-                           standalone_mode=False)
+            cli.train.main(
+                [
+                    "--cache",
+                    str(cache),
+                    *COMMON,
+                    *SKELETON_ONLY,
+                    *ONE_EPOCH,
+                    "--backbone",
+                    backbone,
+                    "--stream",
+                    stream,
+                    "--base-channel",
+                    "8",
+                    "--val-split",
+                    "0.3",
+                    "--seed",
+                    str(seed),
+                ],
+                standalone_mode=False,
+            )
     return root
 
 
@@ -61,8 +90,9 @@ def test_one_command_fuses_six_streams_with_weights_chosen_on_validation(root, m
     fused_test = fuse(np.stack([t["scores"] for t in test]), summary["weights"])
     assert summary["fused"]["top1"] == pytest.approx(topk_accuracy(fused_test, test[0]["labels"], 1))
     # the same as naming each validation report with --search, in another order (paired by backbone and stream)
-    again = invoke("ensemble", *LATEST, *sum((["--search", link] for link in reversed(LATEST)), []),
-                   "--out", "again.json")
+    again = invoke(
+        "ensemble", *LATEST, *sum((["--search", link] for link in reversed(LATEST)), []), "--out", "again.json"
+    )
     assert again.exit_code == 0
     assert json.loads((root / "again.json").read_text())["weights"] == summary["weights"]
 

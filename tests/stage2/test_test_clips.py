@@ -95,8 +95,7 @@ def test_test_clips_is_a_setting_that_defaults_to_one():
     assert TrainConfig.from_dict(old).augment.test_clips == 1
 
 
-@pytest.mark.parametrize("recipe,clips", [("stgcnpp", 10), ("protogcn", 10), ("ctrgcn", 1), ("hdgcn", 1),
-                                          ("mmcl", 1)])
+@pytest.mark.parametrize("recipe,clips", [("stgcnpp", 10), ("protogcn", 10), ("ctrgcn", 1), ("hdgcn", 1), ("mmcl", 1)])
 def test_the_recipes_carry_their_test_clips(recipe, clips):
     for dataset in ("ntu60", "ntu120"):
         cfg = resolve_config(dataset, {}, {"recipe": recipe})
@@ -106,8 +105,10 @@ def test_the_recipes_carry_their_test_clips(recipe, clips):
 
 def batch_of(lengths, seed=0) -> dict:
     rng = np.random.default_rng(seed)
-    items = [{"joints": rng.normal(size=(n, 2, 25, 3)).astype(np.float32), "label": 0, "index": i}
-             for i, n in enumerate(lengths)]
+    items = [
+        {"joints": rng.normal(size=(n, 2, 25, 3)).astype(np.float32), "label": 0, "index": i}
+        for i, n in enumerate(lengths)
+    ]
     return collate(items)
 
 
@@ -128,7 +129,7 @@ def test_one_clip_is_the_single_window_input_bit_for_bit():
 def test_clip_scores_are_the_mean_probability_of_each_samples_clips():
     logits = torch.randn(2 * 3, 7)
     got = ClipsInput(AugmentConfig(), 3, "joint", get_layout("ntu25")).scores(logits)
-    expected = torch.stack([logits[3 * n: 3 * n + 3].softmax(-1).mean(0) for n in range(2)])
+    expected = torch.stack([logits[3 * n : 3 * n + 3].softmax(-1).mean(0) for n in range(2)])
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-7)
     assert torch.allclose(got.sum(-1), torch.ones(2))
 
@@ -209,8 +210,9 @@ def test_mmcl_test_averages_the_probabilities_of_the_clips(clips_run, tmp_path):
     np.testing.assert_allclose(trained["scores"], logits.softmax(-1).mean(1).numpy(), rtol=0, atol=1e-5)
     # --test-clips 1 on the same checkpoint: the single window's logits, not probabilities
     one = tmp_path / "one"
-    result = CliRunner().invoke(cli.test, ["--checkpoint", str(work / "soft.pt"), "--out", str(one),
-                                           "--test-clips", "1"])
+    result = CliRunner().invoke(
+        cli.test, ["--checkpoint", str(work / "soft.pt"), "--out", str(one), "--test-clips", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert not np.allclose(np.load(one / "scores.npz")["scores"].sum(1), 1)
 
@@ -218,15 +220,17 @@ def test_mmcl_test_averages_the_probabilities_of_the_clips(clips_run, tmp_path):
 def test_predict_and_export_warn_once_that_they_score_one_window(clips_run, joint_run, tmp_path):
     cache, work = clips_run
     for checkpoint, warned in ((work / "last.pt", True), (joint_run / "last.pt", False)):
-        result = CliRunner().invoke(cli.predict, ["--checkpoint", str(checkpoint), "--cache", str(cache),
-                                                  "--sample", "0"])
+        result = CliRunner().invoke(
+            cli.predict, ["--checkpoint", str(checkpoint), "--cache", str(cache), "--sample", "0"]
+        )
         assert result.exit_code == 0, result.output
         lines = [line for line in result.stderr.splitlines() if "test_clips" in line]
         assert len(lines) == (1 if warned else 0), result.stderr
         assert "test_clips" not in result.stdout
         if warned:
             assert lines[0].startswith("warning:") and "3 clips" in lines[0]
-    result = CliRunner().invoke(cli.export, ["--checkpoint", str(work / "last.pt"), "--out", str(tmp_path / "x"),
-                                             "--format", "torchscript"])
+    result = CliRunner().invoke(
+        cli.export, ["--checkpoint", str(work / "last.pt"), "--out", str(tmp_path / "x"), "--format", "torchscript"]
+    )
     assert result.exit_code == 0, result.output
     assert sum("test_clips 3" in line for line in result.stderr.splitlines()) == 1

@@ -156,8 +156,17 @@ def test_invalid_feature_rows_do_not_matter(tiny, tmp_path):
 
 
 def test_validation_split_labelled_best_epoch_and_init_from(tiny, straight, tmp_path, capsys):
-    work = run_train(tiny, tmp_path / "val", "--val-split", "0.5", "--test-every", "1", "--no-frm",
-                     "--init-from", str(straight / "last.pt"))
+    work = run_train(
+        tiny,
+        tmp_path / "val",
+        "--val-split",
+        "0.5",
+        "--test-every",
+        "1",
+        "--no-frm",
+        "--init-from",
+        str(straight / "last.pt"),
+    )
     rows = metrics(work)
     assert all("val_top1" in r and "test_top1" in r for r in rows)
     summary = json.loads((work / "eval" / "summary.json").read_text())
@@ -169,8 +178,10 @@ def test_validation_split_labelled_best_epoch_and_init_from(tiny, straight, tmp_
 
 
 def test_test_command_reproduces_the_final_evaluation(straight, tmp_path):
-    cli.test.main(["--checkpoint", str(straight / "last.pt"), "--out", str(tmp_path / "eval"), "--device", "cpu"],
-                  standalone_mode=False)
+    cli.test.main(
+        ["--checkpoint", str(straight / "last.pt"), "--out", str(tmp_path / "eval"), "--device", "cpu"],
+        standalone_mode=False,
+    )
     a = np.load(straight / "eval" / "scores.npz")
     b = np.load(tmp_path / "eval" / "scores.npz")
     np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-5)
@@ -181,8 +192,9 @@ def test_nw_ucla_trains_with_its_own_feeder_and_one_person(tmp_path):
     cache = write_tiny_cache(tmp_path / "cache", spec=NW_UCLA, subjects=(1, 3), features=False)
     config = tmp_path / "ucla.toml"
     config.write_text("base_channel = 8\nepochs = 1\nrepeat = 2\n")
-    work = run_train((cache, config), tmp_path / "ucla", "--no-fam", "--no-frm", "--recipe", "ctrgcn",
-                     "--batch-size", "10")
+    work = run_train(
+        (cache, config), tmp_path / "ucla", "--no-fam", "--no-frm", "--recipe", "ctrgcn", "--batch-size", "10"
+    )
     ckpt = load_checkpoint(work / "last.pt")
     cfg, model = ckpt.train_config(), ckpt.spec.input
     assert (cfg.augment.kind, cfg.data.repeat, cfg.optim.weight_decay) == ("ucla-view", 2, 1e-4)
@@ -229,17 +241,27 @@ def test_training_weighs_its_loss_terms_with_the_papers_values(straight):
 
 def test_config_precedence_and_recipes(tmp_path):
     f = tmp_path / "c.toml"
-    f.write_text('epochs = 3\nbatch-size = 8\n')
+    f.write_text("epochs = 3\nbatch-size = 8\n")
     file_values = load_config_file(f)
     cfg = resolve_config("demo", file_values, {"epochs": 2, "lr": None})
     assert (cfg.recipe, cfg.optim.epochs, cfg.optim.batch_size, cfg.augment.window) == (
-        "demo", 2, 8, RECIPES["demo"]["window"])
+        "demo",
+        2,
+        8,
+        RECIPES["demo"]["window"],
+    )
     assert resolve_config("ntu60", {}, {}).recipe == "mmcl"
     plain = resolve_config("ntu60", {}, {"use_fam": False, "use_frm": False})
     assert (plain.recipe, plain.optim.epochs, plain.optim.batch_size, plain.optim.steps) == ("ctrgcn", 65, 64, (35, 55))
     ucla = resolve_config("nw-ucla", {}, {"use_fam": False, "use_frm": False})
-    assert (ucla.get("batch_size"), ucla.get("weight_decay"), ucla.get("steps"), ucla.get("window"),
-            ucla.get("repeat"), ucla.get("augment")) == (16, 1e-4, (50,), 52, 5, "ucla-view")
+    assert (
+        ucla.get("batch_size"),
+        ucla.get("weight_decay"),
+        ucla.get("steps"),
+        ucla.get("window"),
+        ucla.get("repeat"),
+        ucla.get("augment"),
+    ) == (16, 1e-4, (50,), 52, 5, "ucla-view")
     assert resolve_config("ntu60", {}, {}, base={**TrainConfig().to_dict(), "epochs": 7}).optim.epochs == 7
     nested = tmp_path / "nested.yaml"  # a section may also be given as a mapping
     nested.write_text("optim: {lr: 0.05, epochs: 3}\naugment: ucla-view\n")

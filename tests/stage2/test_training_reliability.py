@@ -29,19 +29,22 @@ def cache(skeleton_cache) -> Path:
 # --------------------------------------------------------------------------- settings
 
 
-@pytest.mark.parametrize("text, message", [
-    ('epochs: "ten"', "epochs = 'ten': expected an integer"),
-    ('lr: "x"', "lr = 'x': expected a finite number"),
-    ("steps: 5", "steps = 5: expected a list of integers"),
-    ("crop: x", "crop = 'x': expected a list of 2 finite numbers"),
-    ("batch_size: [1]", "batch_size = [1]: expected an integer"),
-    ("epochs: 2.5", "epochs = 2.5: expected an integer"),
-    ('nesterov: "false"', "nesterov = 'false': expected true or false"),
-    ("lr: .nan", "lr = nan: expected a finite number"),
-    ("tau: 0", "tau = 0: expected > 0"),
-    ("base_channel: 6", "base_channel = 6: expected a positive multiple of 4"),
-    ("optim: {warmup: -1}", "warmup = -1: expected in [0, 100000]"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('epochs: "ten"', "epochs = 'ten': expected an integer"),
+        ('lr: "x"', "lr = 'x': expected a finite number"),
+        ("steps: 5", "steps = 5: expected a list of integers"),
+        ("crop: x", "crop = 'x': expected a list of 2 finite numbers"),
+        ("batch_size: [1]", "batch_size = [1]: expected an integer"),
+        ("epochs: 2.5", "epochs = 2.5: expected an integer"),
+        ('nesterov: "false"', "nesterov = 'false': expected true or false"),
+        ("lr: .nan", "lr = nan: expected a finite number"),
+        ("tau: 0", "tau = 0: expected > 0"),
+        ("base_channel: 6", "base_channel = 6: expected a positive multiple of 4"),
+        ("optim: {warmup: -1}", "warmup = -1: expected in [0, 100000]"),
+    ],
+)
 def test_wrong_values_in_a_config_file_name_the_file_key_and_value(tmp_path, text, message):
     f = tmp_path / "bad.yaml"
     f.write_text(text + "\n")
@@ -50,18 +53,38 @@ def test_wrong_values_in_a_config_file_name_the_file_key_and_value(tmp_path, tex
     assert str(e.value).startswith(f"{f}: {message}")
 
 
-@pytest.mark.parametrize("flag, value, message", [
-    ("lr", -0.1, "--lr = -0.1: expected >= 0"), ("workers", -1, "--workers = -1: expected in [0, 1024]"),
-    ("seed", -1, "--seed = -1: expected in [0, 2**32)"),
-    ("test_batch_size", -4, "--test-batch-size = -4: expected in [1, 1000000]"),
-])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("lr", -0.1, "--lr = -0.1: expected >= 0"),
+        ("workers", -1, "--workers = -1: expected in [0, 1024]"),
+        ("seed", -1, "--seed = -1: expected in [0, 2**32)"),
+        ("test_batch_size", -4, "--test-batch-size = -4: expected in [1, 1000000]"),
+    ],
+)
 def test_out_of_range_flags_are_one_clear_line(cache, tmp_path, flag, value, message):
-    with pytest.raises(MMCLError, match="command line: " + message.replace("[", r"\[").replace("*", r"\*")
-                       .replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        MMCLError,
+        match="command line: "
+        + message.replace("[", r"\[").replace("*", r"\*").replace("(", r"\(").replace(")", r"\)"),
+    ):
         resolve_config("demo", {}, {flag: value})
-    result = subprocess.run([sys.executable, "-m", "stage2_train.cli", "--cache", str(cache), "--work-dir",
-                             str(tmp_path / "w"), f"--{flag.replace('_', '-')}", str(value)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stage2_train.cli",
+            "--cache",
+            str(cache),
+            "--work-dir",
+            str(tmp_path / "w"),
+            f"--{flag.replace('_', '-')}",
+            str(value),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert message in result.stderr and not (tmp_path / "w").exists()
 
@@ -71,8 +94,11 @@ def test_out_of_range_flags_are_one_clear_line(cache, tmp_path, flag, value, mes
 
 def test_a_diverging_run_stops_before_saving_a_nan_model(cache, tmp_path):
     work = tmp_path / "nan"
-    with pytest.raises(MMCLError, match="training diverged in epoch 1: loss .*nothing of epoch 1 is saved "
-                                        r"\(no checkpoint was written yet\)"):
+    with pytest.raises(
+        MMCLError,
+        match="training diverged in epoch 1: loss .*nothing of epoch 1 is saved "
+        r"\(no checkpoint was written yet\)",
+    ):
         train(cache, work, *ONE_EPOCH, *SKELETON_ONLY, "--lr", "1e30")
     assert not (work / "last.pt").exists() and not (work / "eval").exists()
     assert not (work / "metrics.jsonl").read_text().strip()  # no row for the diverged epoch
@@ -110,8 +136,11 @@ def test_resume_with_fewer_epochs_than_trained_is_refused(cache, tmp_path):
     flags = (*SKELETON_ONLY, "--warmup", "0", "--window", "12", "--workers", "0")
     train(cache, work, *flags, "--epochs", "2")
     before = {p.name: p.read_bytes() for p in (work / "config.yaml", work / "metrics.jsonl", work / "last.pt")}
-    with pytest.raises(MMCLError, match=r"--resume: .*last.pt has trained 2 epochs, more than --epochs 1; "
-                                        r"pass --epochs 2 or more"):
+    with pytest.raises(
+        MMCLError,
+        match=r"--resume: .*last.pt has trained 2 epochs, more than --epochs 1; "
+        r"pass --epochs 2 or more",
+    ):
         train(cache, work, *flags, "--epochs", "1", "--resume")
     assert {p.name: p.read_bytes() for p in (work / "config.yaml", work / "metrics.jsonl", work / "last.pt")} == before
 
@@ -166,8 +195,13 @@ def test_a_full_disk_under_training_is_one_line_with_nothing_half_written(cache,
 
     work = tmp_path / "full"
     flags = [*COMMON, *ONE_EPOCH, *SKELETON_ONLY]
-    done = subprocess.run([sys.executable, "-m", "stage2_train.cli", "--cache", str(cache), "--work-dir", str(work),
-                           *flags], capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    done = subprocess.run(
+        [sys.executable, "-m", "stage2_train.cli", "--cache", str(cache), "--work-dir", str(work), *flags],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "cannot write" in errors[0] and ".pt: File too large" in errors[0], done.stderr
@@ -178,8 +212,7 @@ def test_resume_continues_from_the_newest_epoch_checkpoint_when_last_pt_is_missi
     work = tmp_path / "between"
     train(cache, work, *ONE_EPOCH, *SKELETON_ONLY)
     (work / "last.pt").unlink()  # as if the disk filled between checkpoints/epoch-001.pt and last.pt
-    train(cache, work, *SKELETON_ONLY, "--warmup", "0", "--window", "12", "--workers", "0", "--epochs", "2",
-          "--resume")
+    train(cache, work, *SKELETON_ONLY, "--warmup", "0", "--window", "12", "--workers", "0", "--epochs", "2", "--resume")
     assert load_checkpoint(work / "last.pt").epoch == 2
 
 
@@ -188,8 +221,23 @@ def test_resume_continues_from_the_newest_epoch_checkpoint_when_last_pt_is_missi
 
 def test_a_second_run_in_the_same_work_dir_is_refused(cache, tmp_path):
     work = tmp_path / "busy"
-    args = [sys.executable, "-m", "stage2_train.cli", "--cache", str(cache), "--work-dir", str(work), *COMMON,
-            *SKELETON_ONLY, "--epochs", "200", "--window", "12", "--workers", "0"]
+    args = [
+        sys.executable,
+        "-m",
+        "stage2_train.cli",
+        "--cache",
+        str(cache),
+        "--work-dir",
+        str(work),
+        *COMMON,
+        *SKELETON_ONLY,
+        "--epochs",
+        "200",
+        "--window",
+        "12",
+        "--workers",
+        "0",
+    ]
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

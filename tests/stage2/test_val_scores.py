@@ -39,8 +39,20 @@ def runs(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
     cache = write_tiny_cache(root / "cache", features=False)
     work = {}
     for seed, stream in enumerate(("joint", "bone"), start=1):
-        work[stream] = train(cache, root / stream, "--stream", stream, *SKELETON_ONLY, *ONE_EPOCH,
-                             "--seed", str(seed), "--val-seed", str(SEED), "--val-split", "0.3")
+        work[stream] = train(
+            cache,
+            root / stream,
+            "--stream",
+            stream,
+            *SKELETON_ONLY,
+            *ONE_EPOCH,
+            "--seed",
+            str(seed),
+            "--val-seed",
+            str(SEED),
+            "--val-split",
+            "0.3",
+        )
     return cache, work
 
 
@@ -49,8 +61,7 @@ def names(path: Path) -> list[str]:
 
 
 def run_test(checkpoint: Path, *extra: str) -> None:
-    cli.test.main(["--checkpoint", str(checkpoint), "--device", "cpu", "--workers", "0", *extra],
-                  standalone_mode=False)
+    cli.test.main(["--checkpoint", str(checkpoint), "--device", "cpu", "--workers", "0", *extra], standalone_mode=False)
 
 
 # --------------------------------------------------------------------------- training
@@ -103,7 +114,6 @@ def test_test_command_recomputes_the_same_validation_split(runs, tmp_path):
     assert json.loads((tmp_path / "val" / "summary.json").read_text())["split"] == "val"
 
 
-
 def test_test_command_never_writes_over_the_training_report(runs, tmp_path):
     """Without --out each evaluation gets a folder of its own, eval-<split>-<time>; --out naming
     the training report (eval/, eval-val/, which `mmcl ensemble` reads) is refused."""
@@ -123,8 +133,9 @@ def test_test_command_never_writes_over_the_training_report(runs, tmp_path):
     for report in ("eval", "eval-val"):
         with pytest.raises(MMCLError, match="training report"):
             run_test(copy / "checkpoints" / "epoch-001.pt", "--out", str(copy / report))
-    assert {p: p.read_bytes() for p in copy.glob("eval/*")} | {p: p.read_bytes() for p in copy.glob("eval-val/*")} \
-        == before
+    assert {p: p.read_bytes() for p in copy.glob("eval/*")} | {
+        p: p.read_bytes() for p in copy.glob("eval-val/*")
+    } == before
 
 
 def test_val_is_refused_where_it_would_not_be_the_held_out_split(runs, tmp_path):
@@ -150,9 +161,20 @@ def test_ensemble_searches_weights_on_the_validation_reports(runs, tmp_path):
     _, work = runs
     a, b = work["joint"], work["bone"]
     out = tmp_path / "ensemble.json"
-    result = CliRunner().invoke(mmcl, ["ensemble", str(a / "eval" / "scores.npz"), str(b / "eval" / "scores.npz"),
-                                       "--search", str(a / "eval-val" / "scores.npz"),
-                                       "--search", str(b / "eval-val" / "scores.npz"), "--out", str(out)])
+    result = CliRunner().invoke(
+        mmcl,
+        [
+            "ensemble",
+            str(a / "eval" / "scores.npz"),
+            str(b / "eval" / "scores.npz"),
+            "--search",
+            str(a / "eval-val" / "scores.npz"),
+            "--search",
+            str(b / "eval-val" / "scores.npz"),
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(out.read_text())
     search = summary["search"]
@@ -167,7 +189,8 @@ def test_ensemble_searches_weights_on_the_validation_reports(runs, tmp_path):
     assert "chosen on validation" in result.output
     # work dirs: eval/ for the test files, eval-val/ for --search
     by_dir = tmp_path / "by-dir.json"
-    result = CliRunner().invoke(mmcl, ["ensemble", str(a), str(b), "--search", str(a), "--search", str(b),
-                                       "--out", str(by_dir)])
+    result = CliRunner().invoke(
+        mmcl, ["ensemble", str(a), str(b), "--search", str(a), "--search", str(b), "--out", str(by_dir)]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(by_dir.read_text()) == summary

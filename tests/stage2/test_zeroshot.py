@@ -25,6 +25,7 @@ from stage2_train.transfer.zeroshot import check_refine_features, target_input
 from stage2_cache import write_tiny_features
 from stage2_run import invoke
 
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("zeroshot")
@@ -47,8 +48,19 @@ def targets(work) -> dict[str, Path]:
     generate_sysu(sysu, subjects=(1, 21), per_subject=None, frames=(20, 28), workers=1, progress=False)
     out = {}
     for name, root in (("utd-mhad", utd), ("sysu", sysu)):
-        invoke("extract", "--dataset", name, "--root", root, "--out", work / "tcache", "--skeletons-only",
-                "--workers", 1, "--quiet")
+        invoke(
+            "extract",
+            "--dataset",
+            name,
+            "--root",
+            root,
+            "--out",
+            work / "tcache",
+            "--skeletons-only",
+            "--workers",
+            1,
+            "--quiet",
+        )
         out[name] = work / "tcache" / name
         write_tiny_features(out[name])
     return out
@@ -70,8 +82,10 @@ def test_utd_zeroshot_scores_every_checkpoint_class_on_mapped_samples(run_dir, t
 
     saved = np.load(out / "skeleton" / "scores.npz")
     assert saved["scores"].shape == (6, DEMO.num_classes)  # over all the checkpoint's classes
-    expected = {f"a{a}_s1_t1": DEMO.class_index_by_ntu_id()[n] for a, n in
-                ((3, 23), (6, 96), (7, 63), (24, 9), (25, 8), (27, 80))}
+    expected = {
+        f"a{a}_s1_t1": DEMO.class_index_by_ntu_id()[n]
+        for a, n in ((3, 23), (6, 96), (7, 63), (24, 9), (25, 8), (27, 80))
+    }
     assert dict(zip(saved["names"].tolist(), saved["labels"].tolist())) == expected
     for k in (1, 5):
         assert summary["results"]["skeleton"][f"top{k}"] == topk_accuracy(saved["scores"], saved["labels"], k)
@@ -86,8 +100,9 @@ def test_utd_zeroshot_scores_every_checkpoint_class_on_mapped_samples(run_dir, t
 
 def test_sysu_zeroshot_with_refine_applies_the_trained_frm(run_dir, targets, work):
     out = work / "zs-sysu"
-    result = invoke("zeroshot", "--checkpoint", run_dir / "last.pt", "--cache", targets["sysu"],
-                     "--refine", "--out", out)
+    result = invoke(
+        "zeroshot", "--checkpoint", run_dir / "last.pt", "--cache", targets["sysu"], "--refine", "--out", out
+    )
     assert "FRM refined (S_R)" in result.output
     summary = json.loads((out / "zeroshot.json").read_text())
     assert summary["num_samples"] == 6 and summary["results"]["refined"]["refined_samples"] == 6
@@ -118,11 +133,13 @@ def test_refine_refuses_features_of_other_models_or_prompts(run_dir, targets):
     header.attrs = {**header.attrs, "mllm": "another-mllm"}
     write_feature_file(folder / FEATURES_DIR / "other.h5", header, block, complete=True)
     try:
-        result = invoke("zeroshot", "--checkpoint", run_dir, "--cache", folder, "--refine",
-                         "--features", "other", ok=False)
+        result = invoke(
+            "zeroshot", "--checkpoint", run_dir, "--cache", folder, "--refine", "--features", "other", ok=False
+        )
         assert result.exit_code != 0
         assert "other.h5" in str(result.exception) and "mllm: 'another-mllm' here, 'none' in training" in str(
-            result.exception)
+            result.exception
+        )
         # without --refine the features are not read
         invoke("zeroshot", "--checkpoint", run_dir, "--cache", folder, "--out", folder.parent / "zs-x")
     finally:
@@ -146,8 +163,14 @@ def model_input(layout: str, num_person: int, num_point: int) -> InputSpec:
 
 def ntu60_spec(class_names: list[str]) -> ModelSpec:
     """The description of a model trained on NTU RGB+D 60 (the weights play no part in the mapping)."""
-    return ModelSpec(model=None, input=model_input("ntu25", 2, 25), dataset="ntu60", protocol="xsub",
-                     class_names=class_names, ntu_ids=ntu_ids_of("ntu60", class_names))
+    return ModelSpec(
+        model=None,
+        input=model_input("ntu25", 2, 25),
+        dataset="ntu60",
+        protocol="xsub",
+        class_names=class_names,
+        ntu_ids=ntu_ids_of("ntu60", class_names),
+    )
 
 
 def test_checkpoint_without_a_mapped_class_fails_clearly(run_dir):
@@ -175,8 +198,9 @@ def test_target_joints_are_mapped_to_ntu25_and_padded(targets):
     raw = JointSource(cache)[0]
     mapped = view.joints(JointSource(cache))[0]
     assert mapped.shape == (len(raw), 2, 25, 3) and not mapped[:, 1].any()
-    np.testing.assert_array_equal(mapped[:, 0, NTU25.joint_names.index("SpineMid")],
-                                  raw[:, 0, KINECT_V1.joint_names.index("Spine")])
+    np.testing.assert_array_equal(
+        mapped[:, 0, NTU25.joint_names.index("SpineMid")], raw[:, 0, KINECT_V1.joint_names.index("Spine")]
+    )
 
 
 def test_the_checkpoints_own_training_samples_are_refused_unless_forced(run_dir, feature_cache, work):
@@ -187,10 +211,31 @@ def test_the_checkpoints_own_training_samples_are_refused_unless_forced(run_dir,
     assert isinstance(result.exception, MMCLError)
     assert "18 of the 27 samples to score are in its xsub training split" in str(result.exception)
     assert "--force" in str(result.exception) and not (work / "own").exists()
-    invoke("zeroshot", "--checkpoint", run_dir, "--cache", own, "--protocol", "xsub", "--out", work / "own-test",
-           "--batch-size", 4)  # the former name of --test-batch-size still works
+    invoke(
+        "zeroshot",
+        "--checkpoint",
+        run_dir,
+        "--cache",
+        own,
+        "--protocol",
+        "xsub",
+        "--out",
+        work / "own-test",
+        "--batch-size",
+        4,
+    )  # the former name of --test-batch-size still works
     assert json.loads((work / "own-test" / "zeroshot.json").read_text())["warnings"] == []
-    invoke("zeroshot", "--checkpoint", run_dir, "--cache", own, "--force", "--test-batch-size", 4,
-           "--out", work / "own-forced")
+    invoke(
+        "zeroshot",
+        "--checkpoint",
+        run_dir,
+        "--cache",
+        own,
+        "--force",
+        "--test-batch-size",
+        4,
+        "--out",
+        work / "own-forced",
+    )
     summary = json.loads((work / "own-forced" / "zeroshot.json").read_text())
     assert summary["num_samples"] == 27 and "memorised" in summary["warnings"][0]
