@@ -58,6 +58,16 @@ def config(out: Path, demo_root: Path, demo_models, **kw) -> ExtractConfig:
     )
 
 
+def demo_model_args(demo_models) -> list[str]:
+    """`mmcl extract`'s flags for the offline demo MLLM, on CPU, at the tests' small image size."""
+    width, height = IMAGE.size
+    return [
+        "--mllm",
+        str(demo_models["mllm"]),
+        *f"--backend transformers --device cpu --image-size {width}x{height}".split(),
+    ]
+
+
 def cli_args(out: Path, demo_root: Path, demo_models) -> list[str]:
     """The command line equivalent of `config(out, ...)`."""
     return [
@@ -67,14 +77,7 @@ def cli_args(out: Path, demo_root: Path, demo_models) -> list[str]:
         str(demo_root),
         "--out",
         str(out),
-        "--mllm",
-        str(demo_models["mllm"]),
-        "--backend",
-        "transformers",
-        "--device",
-        "cpu",
-        "--image-size",
-        "280x112",
+        *demo_model_args(demo_models),
         "--batch-size",
         str(OPTIONS["batch_size"]),
         "--chunk-size",

@@ -12,6 +12,7 @@ import pytest
 from shared.registry import SYSU
 from stage1_extract.demo.configs import SysuConfig, UtdConfig
 from stage1_extract.demo.dataset import generate_sysu
+from stage1_demo import demo_model_args
 from stage2_cache import write_tiny_cache
 from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, invoke
 
@@ -66,14 +67,7 @@ def sysu_cache(work, demo_models) -> Path:
         work / "data" / "sysu",
         "--out",
         work / "cache",
-        "--mllm",
-        demo_models["mllm"],
-        "--backend",
-        "transformers",
-        "--device",
-        "cpu",
-        "--image-size",
-        "280x112",
+        *demo_model_args(demo_models),
         "--workers",
         0,
         "--quiet",

@@ -15,6 +15,7 @@ from shared.cache_schema import SkeletonCache
 from shared.custom_dataset import ManifestError, load_manifest
 from shared.readers import read_sample
 from stage1_extract.demo.custom import CLASSES, NAME, generate_custom
+from stage1_demo import demo_model_args
 from stage2_cache import write_tiny_cache
 from stage2_run import COMMON, ONE_EPOCH, SKELETON_ONLY, invoke
 
@@ -144,14 +145,7 @@ def example(tmp_path_factory, demo_models) -> Path:
         work / "data" / "manifest.yaml",
         "--out",
         work / "cache",
-        "--mllm",
-        demo_models["mllm"],
-        "--backend",
-        "transformers",
-        "--device",
-        "cpu",
-        "--image-size",
-        "280x112",
+        *demo_model_args(demo_models),
         "--workers",
         0,
         "--quiet",
